@@ -1,0 +1,265 @@
+"""Typed settings loaded from ``settings.toml``.
+
+Every key of ``settings.toml`` is a field of one of the section dataclasses below, with the same
+name. An unknown section or key, a value of the wrong type or a value out of range stops start-up
+with a :class:`SettingsError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """The settings file is unreadable, malformed, or holds an unknown or invalid value."""
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ValueError(f"{key}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """Where frames come from and how the reader behaves.
+
+    ``source`` is a USB device index (``"0"``), an ``rtsp://`` URL or a video file path.
+    """
+
+    source: str = "0"
+    rtsp_transport: str = "tcp"
+    loop_file: bool = False
+    pace_file: bool = True
+    open_timeout_ms: int = 5000
+    read_timeout_ms: int = 5000
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(self.source.strip() != "", "source", "must not be empty")
+        _check(self.rtsp_transport in ("tcp", "udp"), "rtsp_transport", "must be 'tcp' or 'udp'")
+        _check(self.open_timeout_ms > 0, "open_timeout_ms", "must be > 0")
+        _check(self.read_timeout_ms > 0, "read_timeout_ms", "must be > 0")
+        _check(self.reconnect_initial_s > 0, "reconnect_initial_s", "must be > 0")
+        _check(
+            self.reconnect_max_s >= self.reconnect_initial_s,
+            "reconnect_max_s",
+            "must be >= reconnect_initial_s",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionSettings:
+    """The face gate: Haar face cascade, eye cascade, CLAHE for dark or flat frames."""
+
+    detect_max_side_px: int = 320
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_face_px: int = 80
+    require_eyes: bool = True
+    eye_min_neighbors: int = 3
+    clahe_below_mean: float = 80.0
+    clahe_below_std: float = 35.0
+    detect_every_n_frames: int = 3
+
+    def __post_init__(self) -> None:
+        _check(64 <= self.detect_max_side_px <= 4096, "detect_max_side_px", "must be in 64..4096")
+        _check(1.01 <= self.scale_factor <= 2.0, "scale_factor", "must be in 1.01..2.0")
+        _check(1 <= self.min_neighbors <= 50, "min_neighbors", "must be in 1..50")
+        _check(8 <= self.min_face_px <= 4096, "min_face_px", "must be in 8..4096")
+        _check(1 <= self.eye_min_neighbors <= 50, "eye_min_neighbors", "must be in 1..50")
+        _check(0 <= self.clahe_below_mean <= 255, "clahe_below_mean", "must be in 0..255")
+        _check(0 <= self.clahe_below_std <= 255, "clahe_below_std", "must be in 0..255")
+        _check(1 <= self.detect_every_n_frames <= 30, "detect_every_n_frames", "must be in 1..30")
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionSettings:
+    """Models, alignment and the open-set matching decision.
+
+    Empty model paths mean "the file shipped in the installed PyPI package".
+    """
+
+    facenet_graph: str = ""
+    shape_predictor: str = ""
+    model_id: str = "facenet-20180408-102900"
+    crop_margin: float = 0.2
+    distance_threshold: float = 1.1
+    min_margin: float = 0.05
+    agree_frames: int = 2
+    tf_threads: int = 2
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")
+        _check(0.0 < self.distance_threshold < 2.0, "distance_threshold", "must be in (0, 2)")
+        _check(0.0 <= self.min_margin < 2.0, "min_margin", "must be in [0, 2)")
+        _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
+        _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
+        _check(self.model_id.strip() != "", "model_id", "must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessSettings:
+    """Liveness cues (DESIGN.md step 4); each can be switched off and has its own threshold."""
+
+    enabled: bool = True
+    window_pairs: int = 8
+    min_motion_px: float = 0.4
+    use_patent_chi2: bool = False
+    patent_chi2_threshold: float = 100.0
+    use_blink: bool = True
+    blink_ear_drop: float = 0.25
+    use_planar: bool = True
+    planar_residual_threshold: float = 0.25
+    max_undecided_s: float = 4.0
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
+        _check(0.0 <= self.min_motion_px <= 100.0, "min_motion_px", "must be in 0..100")
+        _check(self.patent_chi2_threshold >= 0.0, "patent_chi2_threshold", "must be >= 0")
+        _check(0.0 < self.blink_ear_drop < 1.0, "blink_ear_drop", "must be in (0, 1)")
+        _check(self.planar_residual_threshold >= 0.0, "planar_residual_threshold", "must be >= 0")
+        _check(self.max_undecided_s > 0.0, "max_undecided_s", "must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class GallerySettings:
+    """The SQLite gallery."""
+
+    db_path: str = "data/faces.sqlite"
+    max_images_per_person: int = 10
+    store_face_crops: bool = True
+    busy_timeout_ms: int = 5000
+    spoof_retention_days: int = 7
+
+    def __post_init__(self) -> None:
+        _check(self.db_path.strip() != "", "db_path", "must not be empty")
+        _check(1 <= self.max_images_per_person <= 100, "max_images_per_person", "must be in 1..100")
+        _check(0 <= self.busy_timeout_ms <= 600_000, "busy_timeout_ms", "must be in 0..600000")
+        _check(0 <= self.spoof_retention_days <= 3650, "spoof_retention_days", "must be in 0..3650")
+
+
+@dataclass(frozen=True, slots=True)
+class UISettings:
+    """The kiosk window."""
+
+    language: str = "en"
+    fullscreen: bool = False
+    banner_hold_s: float = 4.0
+
+    def __post_init__(self) -> None:
+        _check(self.language in ("en", "zh_CN"), "language", "must be 'en' or 'zh_CN'")
+        _check(0.5 <= self.banner_hold_s <= 60.0, "banner_hold_s", "must be in 0.5..60")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings, one attribute per ``[section]`` of ``settings.toml``."""
+
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    gallery: GallerySettings = field(default_factory=GallerySettings)
+    ui: UISettings = field(default_factory=UISettings)
+
+    def replace(self, section: str, **changes: Any) -> Settings:
+        """A copy with some keys of one section changed (validated like the file)."""
+        current = getattr(self, section)
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return False
+
+
+def _type_name(annotation: Any) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(
+        annotation, str(annotation)
+    )
+
+
+def _build_section(cls: type, table: dict[str, Any], section: str, path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{path}: [{section}] {key}"
+        if key not in names:
+            raise SettingsError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+        if not _type_ok(value, hints[key]):
+            raise SettingsError(f"{where}: must be {_type_name(hints[key])}, got {value!r}")
+        values[key] = float(value) if hints[key] is float else value
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise SettingsError(f"{path}: [{section}] {exc}") from exc
+
+
+def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> Settings:
+    """Validate a parsed TOML document into :class:`Settings`.
+
+    Raises:
+        SettingsError: naming ``path`` and the offending section or key.
+    """
+    hints = typing.get_type_hints(Settings)
+    sections: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in hints:
+            raise SettingsError(
+                f"{path}: unknown section [{section}] (known: {', '.join(sorted(hints))})"
+            )
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: [{section}] must be a table")
+        sections[section] = _build_section(hints[section], table, section, path)
+    return Settings(**sections)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a settings file.
+
+    Raises:
+        SettingsError: the file is missing, not valid TOML, or holds an invalid value.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path}: not a valid TOML file: {exc}") from exc
+    return settings_from_dict(data, str(path))
+
+
+def settings_to_toml(settings: Settings) -> str:
+    """Render settings as TOML text that :func:`load_settings` reads back unchanged."""
+    lines: list[str] = []
+    for section in dataclasses.fields(settings):
+        lines.append(f"[{section.name}]")
+        for item in dataclasses.fields(getattr(settings, section.name)):
+            value = getattr(getattr(settings, section.name), item.name)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, str):
+                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            else:
+                text = repr(value)
+            lines.append(f"{item.name} = {text}")
+        lines.append("")
+    return "\n".join(lines)
+

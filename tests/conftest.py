@@ -1,0 +1,51 @@
+"""Shared fixtures: the evaluation data folder and the real models, loaded once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_ENV = "KIOSK_TEST_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The evaluation data folder: $KIOSK_TEST_DATA, by default ../shared/data next to the project."""
+    return Path(os.environ.get(DATA_ENV, PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"evaluation data not found at {path} (set {DATA_ENV} to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def known_faces(data_dir: Path) -> Path:
+    path = data_dir / "known-faces"
+    if not (path / "obama.jpg").is_file():
+        pytest.skip(f"{path} has no obama.jpg")
+    return path
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from kiosk.config import DetectionSettings
+    from kiosk.detect import HaarFaceDetector
+
+    return HaarFaceDetector(DetectionSettings())
+
+
+@pytest.fixture(scope="session")
+def landmark_predictor():
+    from kiosk.landmarks import LandmarkPredictor
+    from kiosk.models import shape_predictor_path
+
+    return LandmarkPredictor(str(shape_predictor_path()))
