@@ -26,9 +26,16 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CameraSettings:
-    """Where frames come from and how the reader behaves.
+    """Where frames come from and how the reader behaves (``kiosk.camera``).
 
     ``source`` is a USB device index (``"0"``), an ``rtsp://`` URL or a video file path.
+    ``rtsp_transport`` is handed to FFmpeg (``tcp`` survives packet loss; ``udp`` has less delay
+    on a clean network). ``loop_file`` restarts a video file at its end instead of stopping;
+    ``pace_file`` delivers a file's frames at the file's own frame rate, like a live camera.
+    ``open_timeout_ms`` bounds opening a source and ``read_timeout_ms`` is the stall limit: no
+    frame for that long counts as a lost stream. Reconnection waits start at
+    ``reconnect_initial_s`` and double up to ``reconnect_max_s``. ``width_px`` and ``height_px``
+    request a capture size from a USB camera (0 keeps the driver's default).
     """
 
     source: str = "0"
@@ -39,6 +46,8 @@ class CameraSettings:
     read_timeout_ms: int = 5000
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 10.0
+    width_px: int = 0
+    height_px: int = 0
 
     def __post_init__(self) -> None:
         _check(self.source.strip() != "", "source", "must not be empty")
@@ -51,6 +60,9 @@ class CameraSettings:
             "reconnect_max_s",
             "must be >= reconnect_initial_s",
         )
+        _check(self.reconnect_max_s <= 3600, "reconnect_max_s", "must be <= 3600")
+        _check(0 <= self.width_px <= 8192, "width_px", "must be in 0..8192 (0 = device default)")
+        _check(0 <= self.height_px <= 8192, "height_px", "must be in 0..8192 (0 = device default)")
 
 
 @dataclass(frozen=True, slots=True)
