@@ -1,0 +1,943 @@
+"""Camera reader (DESIGN.md step 1): USB device, RTSP stream or video file, latest frame only.
+
+Two public pieces:
+
+* :func:`open_capture` opens one source and returns a :class:`Capture` (a ``cv2.VideoCapture``
+  plus looping and pacing for video files), or raises :class:`CameraError` with a message a user
+  can act on. It never waits longer than ``open_timeout_ms`` for a stream.
+* :class:`LatestFrameReader` is a ``threading.Thread`` that reads a source as fast as it delivers
+  and keeps only the newest frame, so a slow consumer never works on a backlog (an RTSP stream
+  read too slowly lags by seconds otherwise). It reconnects with bounded exponential backoff when
+  the source fails or stalls, reports its state to listeners, counts frames, drops and fps, and
+  stops within a second.
+
+Threads inside a reader: the reader thread itself (named ``camera-reader``) supervises; every
+OpenCV call that can block (open, read, release) runs in a per-connection daemon thread
+(``camera-connection-N``) that owns its ``cv2.VideoCapture``. The supervisor therefore never blocks
+in OpenCV: it notices a stall (no frame for ``read_timeout_ms``) even while a read is stuck,
+abandons that connection (which releases its capture as soon as OpenCV returns) and opens a new
+one, and ``stop()`` returns on time even in the middle of an open.
+
+Example::
+
+    with LatestFrameReader(settings.camera) as reader:
+        last_id = 0
+        while running:
+            frame = reader.wait_for_frame(last_id, timeout_s=1.0)
+            if frame is None:
+                continue  # no new frame within a second: see reader.stats().state
+            last_id = frame.frame_id
+            process(frame.frame_bgr)
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import cv2
+import numpy as np
+
+from kiosk.config import CameraSettings
+from kiosk.types import FrameBGR
+
+log = logging.getLogger(__name__)
+
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+FPS_WINDOW_S = 2.0  # fps is measured over the frames of the last two seconds
+FALLBACK_FILE_FPS = 25.0  # pacing rate for a file that does not state a usable frame rate
+OPEN_GRACE_S = 1.0  # how long past open_timeout_ms the supervisor waits before giving up
+SUPERVISOR_POLL_S = 0.05  # how often the supervisor checks for stalls between frames
+HISTORY_LENGTH = 256  # state changes kept for state_changes() and wait_for_state()
+
+_ffmpeg_options_lock = threading.Lock()
+
+
+class CameraError(RuntimeError):
+    """A source cannot be opened; the message says which source and why.
+
+    Attributes:
+        permanent: retrying will not help (a missing or undecodable video file). A camera or a
+            stream that is absent now may come back, so those errors are not permanent.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class SourceKind(enum.Enum):
+    """What a source string names."""
+
+    DEVICE = "device"
+    STREAM = "stream"
+    FILE = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSource:
+    """A parsed source: a USB device index, a network stream URL or a video file path.
+
+    Attributes:
+        kind: device, stream or file.
+        location: the device index as text, the URL, or the file path.
+    """
+
+    kind: SourceKind
+    location: str
+
+    @property
+    def device_index(self) -> int:
+        """The USB device index (only for ``SourceKind.DEVICE``)."""
+        if self.kind is not SourceKind.DEVICE:
+            raise ValueError(f"{self.location!r} is not a device index")
+        return int(self.location)
+
+    @property
+    def display_name(self) -> str:
+        """The source for messages and logs, with any password in a URL masked."""
+        if self.kind is SourceKind.DEVICE:
+            return f"camera device {self.location}"
+        if self.kind is SourceKind.STREAM:
+            return f"stream {mask_url_password(self.location)}"
+        return f"video file {self.location}"
+
+
+def mask_url_password(url: str) -> str:
+    """``rtsp://user:secret@host/x`` -> ``rtsp://user:***@host/x``; other URLs unchanged."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def parse_source(source: str | int) -> CameraSource:
+    """Classify a source: a device index (``0``, ``"1"``), a URL (``rtsp://...``) or a file path.
+
+    Raises:
+        ValueError: an empty source or a negative device index.
+    """
+    if isinstance(source, bool):
+        raise ValueError(f"source: not a camera source: {source!r}")
+    if isinstance(source, int):
+        if source < 0:
+            raise ValueError(f"source: device index must be >= 0, got {source}")
+        return CameraSource(SourceKind.DEVICE, str(source))
+    text = str(source).strip()
+    if not text:
+        raise ValueError("source: must not be empty")
+    if re.fullmatch(r"[0-9]+", text):
+        return CameraSource(SourceKind.DEVICE, str(int(text)))
+    if re.fullmatch(r"-[0-9]+", text):
+        raise ValueError(f"source: device index must be >= 0, got {text}")
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", text)
+    if match and match.group(1).lower() == "file":
+        return CameraSource(SourceKind.FILE, urllib.parse.unquote(text[len("file://") :]))
+    if match:
+        return CameraSource(SourceKind.STREAM, text)
+    return CameraSource(SourceKind.FILE, str(Path(text).expanduser()))
+
+
+def as_bgr(frame: Any) -> FrameBGR | None:
+    """A usable ``(H, W, 3)`` uint8 BGR frame made from what a capture returned, or None.
+
+    Gray ``(H, W)`` / ``(H, W, 1)`` and BGRA ``(H, W, 4)`` frames are converted; anything else
+    (None, zero-sized, another dtype or shape) is unusable and gives None.
+    """
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.size == 0:
+        return None
+    if frame.ndim == 2:
+        return cast(FrameBGR, cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    if frame.ndim != 3:
+        return None
+    channels = frame.shape[2]
+    if channels == 3:
+        return np.ascontiguousarray(frame)
+    if channels == 1:
+        gray = np.ascontiguousarray(frame[:, :, 0])
+        return cast(FrameBGR, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    if channels == 4:
+        return cast(FrameBGR, cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR))
+    return None
+
+
+class FrameSource(Protocol):
+    """What :class:`LatestFrameReader` needs from an opened source (:class:`Capture` is one)."""
+
+    @property
+    def ended(self) -> bool:
+        """True once a (non-looped) video file has no more frames."""
+        ...
+
+    def read(self) -> tuple[bool, Any]:
+        """The next frame as ``(True, array)``, or ``(False, None)`` on failure or end."""
+        ...
+
+    def release(self) -> None:
+        """Free the device, connection or file."""
+        ...
+
+
+class Capture:
+    """An opened source: a ``cv2.VideoCapture`` plus looping and pacing for video files.
+
+    Use :func:`open_capture` to make one. ``read()`` and ``release()`` belong to one thread.
+
+    Attributes:
+        source: what was opened.
+        nominal_fps: the frame rate the source states (0.0 when unknown).
+        paced_fps: the rate ``read()`` delivers a file at (0.0 when not pacing).
+        loop: whether a file restarts at its end.
+        loops: how many times a looped file restarted.
+    """
+
+    def __init__(
+        self,
+        capture: cv2.VideoCapture,
+        source: CameraSource,
+        *,
+        loop: bool = False,
+        pace: bool = False,
+        cancel_event: threading.Event | None = None,
+    ) -> None:
+        self._capture = capture
+        self.source = source
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.nominal_fps = fps if np.isfinite(fps) and 0.0 < fps <= 1000.0 else 0.0
+        is_file = source.kind is SourceKind.FILE
+        self.loop = loop and is_file
+        if pace and is_file:
+            usable = self.nominal_fps if 1.0 <= self.nominal_fps <= 240.0 else FALLBACK_FILE_FPS
+            self.paced_fps = usable
+        else:
+            self.paced_fps = 0.0
+        self.loops = 0
+        self._cancel = cancel_event if cancel_event is not None else threading.Event()
+        self._ended = False
+        self._frames_since_rewind = 0
+        self._t_due: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True once a non-looped file (or a looped file that yields nothing) has ended."""
+        return self._ended
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        """The next frame, ``(False, None)`` at the end, on a failure, or when cancelled.
+
+        A looped file rewinds at its end; a paced file waits until the frame is due (the wait
+        ends early when the ``cancel_event`` given to :func:`open_capture` is set).
+        """
+        if self._ended or self._cancel.is_set():
+            return False, None
+        ok, frame = cast(tuple[bool, "np.ndarray | None"], self._capture.read())
+        if not ok and self.source.kind is SourceKind.FILE:
+            ok, frame = self._rewind_or_end()
+        if not ok:
+            return False, None
+        self._frames_since_rewind += 1
+        if self.paced_fps > 0.0 and not self._wait_until_due():
+            return False, None
+        return True, frame
+
+    def _rewind_or_end(self) -> tuple[bool, np.ndarray | None]:
+        if not self.loop or self._frames_since_rewind == 0:
+            self._ended = True
+            return False, None
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._frames_since_rewind = 0
+        self.loops += 1
+        ok, frame = cast(tuple[bool, "np.ndarray | None"], self._capture.read())
+        if not ok:
+            self._ended = True
+            return False, None
+        return True, frame
+
+    def _wait_until_due(self) -> bool:
+        interval_s = 1.0 / self.paced_fps
+        now = time.monotonic()
+        if self._t_due is None or now - self._t_due > interval_s:
+            self._t_due = now  # first frame, or fell behind by over a frame: restart the clock
+        delay_s = self._t_due - now
+        if delay_s > 0.0 and self._cancel.wait(delay_s):
+            return False
+        self._t_due += interval_s
+        return True
+
+    def get(self, prop_id: int) -> float:
+        """A ``cv2.CAP_PROP_*`` value of the underlying capture."""
+        return float(self._capture.get(prop_id))
+
+    def release(self) -> None:
+        """Release the underlying ``cv2.VideoCapture`` (idempotent)."""
+        self._capture.release()
+
+
+def ffmpeg_options(existing: str, rtsp_transport: str) -> str:
+    """``OPENCV_FFMPEG_CAPTURE_OPTIONS`` text: ``existing`` with ``rtsp_transport`` set.
+
+    The format is ``key;value|key;value``; other keys the user set are kept.
+    """
+    pairs = [p for p in existing.split("|") if p and not p.startswith("rtsp_transport;")]
+    return "|".join([f"rtsp_transport;{rtsp_transport}", *pairs])
+
+
+def _open_stream(source: CameraSource, settings: CameraSettings) -> cv2.VideoCapture:
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        settings.open_timeout_ms,
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        settings.read_timeout_ms,
+    ]
+    # The FFmpeg backend reads the options variable at every open; the lock keeps two readers
+    # with different transports from seeing each other's value.
+    with _ffmpeg_options_lock:
+        previous = os.environ.get(FFMPEG_OPTIONS_ENV)
+        os.environ[FFMPEG_OPTIONS_ENV] = ffmpeg_options(previous or "", settings.rtsp_transport)
+        try:
+            return cv2.VideoCapture(source.location, cv2.CAP_FFMPEG, params)
+        finally:
+            if previous is None:
+                os.environ.pop(FFMPEG_OPTIONS_ENV, None)
+            else:
+                os.environ[FFMPEG_OPTIONS_ENV] = previous
+
+
+def _why_stream_failed(url: str, timeout_s: float) -> str:
+    """A best guess at why FFmpeg could not open a stream, from a plain TCP connect."""
+    parts = urllib.parse.urlsplit(url)
+    default_ports = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}
+    try:
+        port = parts.port or default_ports.get(parts.scheme.lower())
+    except ValueError:
+        return "the URL has an invalid port"
+    if not parts.hostname or port is None or parts.scheme.lower() in ("udp", "rtp", "srt"):
+        return "not reachable, or not a video stream"
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except ConnectionRefusedError:
+        return f"connection refused by {parts.hostname}:{port} (no server listening)"
+    except TimeoutError:
+        return f"{parts.hostname}:{port} did not answer (host unreachable or firewalled)"
+    except OSError as exc:
+        return f"cannot connect to {parts.hostname}:{port}: {exc.strerror or exc}"
+    return "the server answered but gave no video stream (wrong path, credentials or codec?)"
+
+
+def _open_device(source: CameraSource, settings: CameraSettings) -> cv2.VideoCapture:
+    index = source.device_index
+    if sys.platform.startswith("linux") and not Path(f"/dev/video{index}").exists():
+        raise CameraError(f"camera device {index} not found: /dev/video{index} does not exist")
+    capture = cv2.VideoCapture(index)
+    if capture.isOpened():
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver keeps one frame: less latency
+        if settings.width_px:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width_px)
+        if settings.height_px:
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.height_px)
+    return capture
+
+
+def _open_file(source: CameraSource, settings: CameraSettings) -> cv2.VideoCapture:
+    path = Path(source.location)
+    if not path.exists():
+        raise CameraError(f"video file not found: {path}", permanent=True)
+    if path.is_dir():
+        raise CameraError(f"video file is a directory: {path}", permanent=True)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, settings.open_timeout_ms]
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
+    if not capture.isOpened():
+        capture.release()
+        capture = cv2.VideoCapture(str(path))  # other backends: image sequences, MJPEG
+    return capture
+
+
+def open_capture(
+    source: str | int | CameraSource,
+    settings: CameraSettings,
+    *,
+    cancel_event: threading.Event | None = None,
+) -> Capture:
+    """Open a USB device index, an ``rtsp://`` (or other FFmpeg) URL or a video file.
+
+    Streams go through the FFmpeg backend with ``settings.rtsp_transport`` (set through
+    ``OPENCV_FFMPEG_CAPTURE_OPTIONS``) and the open and read timeouts of the settings, so neither
+    opening nor a read blocks much longer than those. Video files are looped and paced at their
+    own frame rate as ``settings.loop_file`` and ``settings.pace_file`` say.
+
+    Args:
+        source: ``0`` / ``"0"`` (device index), a URL, a path, or a parsed :class:`CameraSource`.
+        settings: the ``[camera]`` settings.
+        cancel_event: when set, a paced ``read()`` stops waiting and returns ``(False, None)``.
+
+    Returns:
+        The opened capture; the caller must ``release()`` it.
+
+    Raises:
+        CameraError: the source cannot be opened (the message names it and says why).
+        ValueError: the source text is not a source at all (empty, negative index).
+    """
+    parsed = source if isinstance(source, CameraSource) else parse_source(source)
+    if parsed.kind is SourceKind.STREAM:
+        capture = _open_stream(parsed, settings)
+    elif parsed.kind is SourceKind.DEVICE:
+        capture = _open_device(parsed, settings)
+    else:
+        capture = _open_file(parsed, settings)
+    if not capture.isOpened():
+        capture.release()
+        if parsed.kind is SourceKind.STREAM:
+            why = _why_stream_failed(parsed.location, min(1.0, settings.open_timeout_ms / 1000))
+            raise CameraError(f"cannot open {parsed.display_name}: {why}")
+        if parsed.kind is SourceKind.DEVICE:
+            raise CameraError(
+                f"cannot open {parsed.display_name} (in use by another program, "
+                "not a video capture device, or no permission)"
+            )
+        raise CameraError(
+            f"cannot open {parsed.display_name}: not a video OpenCV/FFmpeg can decode",
+            permanent=True,
+        )
+    return Capture(
+        capture,
+        parsed,
+        loop=settings.loop_file,
+        pace=settings.pace_file,
+        cancel_event=cancel_event,
+    )
+
+
+class CameraState(enum.Enum):
+    """The reader's state.
+
+    ``CONNECTING`` (first open) -> ``LIVE`` (frames arrive) -> ``LOST`` (read failed, stalled,
+    or open failed) -> ``RECONNECTING`` (after a backoff wait) -> ``LIVE`` ...; ``STOPPED`` after
+    ``stop()``, at the end of a non-looped file, or after a permanent error (missing file).
+    """
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    LOST = "lost"
+    RECONNECTING = "reconnecting"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    """One frame handed to consumers.
+
+    Attributes:
+        frame_id: 1, 2, 3 ... in read order, unique for the reader's lifetime (reconnects
+            included); a consumer sees gaps when it skipped frames.
+        t_monotonic: ``time.monotonic()`` when the read of this frame returned.
+        frame_bgr: (H, W, 3) uint8, read-only (copy it before drawing on it).
+    """
+
+    frame_id: int
+    t_monotonic: float
+    frame_bgr: FrameBGR
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A state transition, as given to listeners and kept in the reader's history.
+
+    Attributes:
+        change_id: 1, 2, 3 ... in order.
+        previous: the state before (None for the first change).
+        state: the new state.
+        t_monotonic: when it happened.
+        reason: why, for ``LOST`` and ``STOPPED`` (an error message, "end of file", ...), else "".
+    """
+
+    change_id: int
+    previous: CameraState | None
+    state: CameraState
+    t_monotonic: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """A snapshot of the reader's counters.
+
+    Attributes:
+        state: the current state.
+        frames_read: usable frames read since start.
+        frames_dropped: frames replaced by a newer one before any consumer took them.
+        frames_skipped: unusable frames from the source (zero-sized, wrong shape or dtype).
+        fps: frames read per second over the last two seconds (0.0 with no recent frame).
+        newest_age_s: seconds since the newest frame was read (None before the first frame).
+        reconnects: how many times the reader tried to open the source again after losing it.
+        ended: a non-looped video file reached its end.
+        last_error: the latest open or read failure (None if there was none).
+    """
+
+    state: CameraState
+    frames_read: int
+    frames_dropped: int
+    frames_skipped: int
+    fps: float
+    newest_age_s: float | None
+    reconnects: int
+    ended: bool
+    last_error: str | None
+
+
+StateListener = Callable[[StateChange], None]
+Opener = Callable[[CameraSource, CameraSettings, threading.Event], FrameSource]
+
+
+def _default_opener(
+    source: CameraSource, settings: CameraSettings, cancel_event: threading.Event
+) -> FrameSource:
+    return open_capture(source, settings, cancel_event=cancel_event)
+
+
+class _Connection(threading.Thread):
+    """One attempt to open the source and read it until it fails, ends or is cancelled.
+
+    It owns its capture: it opens it, reads it and releases it, all in this thread.
+    """
+
+    def __init__(self, reader: LatestFrameReader, number: int) -> None:
+        super().__init__(name=f"camera-connection-{number}", daemon=True)
+        self.reader = reader
+        self.cancel = threading.Event()
+        self.t_started = time.monotonic()
+        self.t_opened: float | None = None
+        self.t_last_frame: float | None = None
+        self.frames = 0
+        self.error: str | None = None
+        self.permanent = False
+        self.ended = False
+        self.done = False
+
+    def run(self) -> None:
+        try:
+            capture = self.reader.opener(self.reader.source, self.reader.settings, self.cancel)
+        except CameraError as exc:
+            self._finish(error=str(exc), permanent=exc.permanent)
+            return
+        except Exception as exc:  # report any failure as an open error
+            log.exception("opening %s failed", self.reader.source.display_name)
+            self._finish(error=f"cannot open {self.reader.source.display_name}: {exc}")
+            return
+        error: str | None = None
+        ended = False
+        try:
+            self.reader._on_opened(self)
+            while not self.cancel.is_set():
+                ok, frame = capture.read()
+                t_read = time.monotonic()
+                if self.cancel.is_set():
+                    break
+                if not ok:
+                    ended = bool(capture.ended)
+                    if not ended:
+                        error = f"{self.reader.source.display_name}: read failed (stream dropped)"
+                    break
+                self.reader._publish(self, frame, t_read)
+        except Exception as exc:  # a broken backend must not kill the thread
+            log.exception("reading %s failed", self.reader.source.display_name)
+            error = f"{self.reader.source.display_name}: read error: {exc}"
+        finally:
+            try:
+                capture.release()
+            except Exception:  # a release failure must not hide the reason
+                log.exception("releasing %s failed", self.reader.source.display_name)
+            self._finish(error=error, ended=ended)
+
+    def _finish(self, *, error: str | None, permanent: bool = False, ended: bool = False) -> None:
+        with self.reader._cond:
+            self.error = error
+            self.permanent = permanent
+            self.ended = ended
+            self.done = True
+            self.reader._cond.notify_all()
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How one connection finished, as seen by the supervisor."""
+
+    reason: str
+    was_live: bool
+    ended: bool = False
+    permanent: bool = False
+    stopped: bool = False
+
+
+class LatestFrameReader(threading.Thread):
+    """Reads a camera source in the background and keeps only its newest frame.
+
+    Start it with ``start()`` (or use it as a context manager), take frames with
+    :meth:`wait_for_frame` or :meth:`latest`, stop it with :meth:`stop`. All public methods are
+    thread-safe.
+
+    State listeners (:meth:`add_state_listener`) are called **from the reader thread**
+    (``camera-reader``), one change at a time and in order, never while the reader holds its
+    lock. They must return quickly and must not touch GUI widgets directly: a Qt consumer should
+    forward the change through a queued signal. An exception in a listener is logged and ignored.
+    Only when ``stop()`` is called on a reader that was never started is the final ``STOPPED``
+    change reported from the caller's thread.
+
+    Args:
+        settings: the ``[camera]`` settings (source, transport, timeouts, backoff, file options).
+        source: overrides ``settings.source`` when given.
+        opener: opens the source in a connection thread; defaults to :func:`open_capture`
+            (tests pass a scripted source here).
+
+    Attributes:
+        source: the parsed source.
+        settings: the camera settings.
+    """
+
+    def __init__(
+        self,
+        settings: CameraSettings,
+        source: str | int | CameraSource | None = None,
+        *,
+        opener: Opener | None = None,
+    ) -> None:
+        super().__init__(name="camera-reader", daemon=True)
+        raw = settings.source if source is None else source
+        self.source = raw if isinstance(raw, CameraSource) else parse_source(raw)
+        self.settings = settings
+        self.opener: Opener = opener or _default_opener
+        self._stop_event = threading.Event()
+        self._stop_deadline: float | None = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._state = CameraState.CONNECTING
+        self._history: collections.deque[StateChange] = collections.deque(maxlen=HISTORY_LENGTH)
+        self._change_id = 0
+        self._listeners: list[StateListener] = []
+        self._latest: CameraFrame | None = None
+        self._latest_taken = False
+        self._frame_id = 0
+        self._frames_read = 0
+        self._frames_dropped = 0
+        self._frames_skipped = 0
+        self._frame_times: collections.deque[float] = collections.deque(maxlen=512)
+        self._reconnects = 0
+        self._ended = False
+        self._last_error: str | None = None
+        self._current: _Connection | None = None
+        self._connections: list[_Connection] = []
+        self._finished = False
+        self._record_state(CameraState.CONNECTING, "")
+
+    # ----------------------------------------------------------------- consumer side
+
+    def wait_for_frame(self, after_id: int = 0, timeout_s: float = 1.0) -> CameraFrame | None:
+        """Wait for a frame newer than ``after_id`` and return the newest one.
+
+        Args:
+            after_id: the ``frame_id`` of the last frame the caller processed (0 for none).
+            timeout_s: how long to wait at most.
+
+        Returns:
+            The newest frame if its id is greater than ``after_id``; None on timeout, or at
+            once when the reader has stopped and holds no newer frame.
+        """
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        with self._cond:
+            while self._latest is None or self._latest.frame_id <= after_id:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0.0 or self._finished:
+                    return None
+                self._cond.wait(remaining_s)
+            self._latest_taken = True
+            return self._latest
+
+    def latest(self) -> CameraFrame | None:
+        """The newest frame without waiting (None before the first frame)."""
+        with self._cond:
+            if self._latest is not None:
+                self._latest_taken = True
+            return self._latest
+
+    @property
+    def state(self) -> CameraState:
+        """The current state."""
+        with self._cond:
+            return self._state
+
+    def stats(self) -> CameraStats:
+        """A consistent snapshot of the counters."""
+        now = time.monotonic()
+        with self._cond:
+            recent = [t for t in self._frame_times if now - t <= FPS_WINDOW_S]
+            span_s = recent[-1] - recent[0] if len(recent) >= 2 else 0.0
+            fps = (len(recent) - 1) / span_s if span_s > 0.0 else 0.0
+            newest_t = self._latest.t_monotonic if self._latest is not None else None
+            return CameraStats(
+                state=self._state,
+                frames_read=self._frames_read,
+                frames_dropped=self._frames_dropped,
+                frames_skipped=self._frames_skipped,
+                fps=fps,
+                newest_age_s=None if newest_t is None else now - newest_t,
+                reconnects=self._reconnects,
+                ended=self._ended,
+                last_error=self._last_error,
+            )
+
+    def state_changes(self) -> tuple[StateChange, ...]:
+        """The state changes so far (the last 256), oldest first."""
+        with self._cond:
+            return tuple(self._history)
+
+    def wait_for_state(
+        self,
+        states: Collection[CameraState],
+        timeout_s: float,
+        *,
+        after_change_id: int = 0,
+    ) -> StateChange | None:
+        """Wait for a change into one of ``states`` later than ``after_change_id``.
+
+        Changes already in the history count, so a short-lived state is not missed.
+
+        Returns:
+            The first such change, or None on timeout.
+        """
+        wanted = frozenset(states)
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        with self._cond:
+            while True:
+                for change in self._history:
+                    if change.change_id > after_change_id and change.state in wanted:
+                        return change
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0.0:
+                    return None
+                self._cond.wait(remaining_s)
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Call ``listener(change)`` on every later state change (from the reader thread)."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def remove_state_listener(self, listener: StateListener) -> None:
+        """Stop calling ``listener`` (no error if it was not registered)."""
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        """Stop reading, join the reader thread and release the source.
+
+        Returns within ``timeout_s`` (plus scheduling noise), also while connecting, reading,
+        or waiting to reconnect. A connection thread stuck inside an OpenCV call (opening an
+        unreachable host) cannot be interrupted: it is a daemon thread, it releases its capture
+        as soon as OpenCV returns (after ``open_timeout_ms`` / ``read_timeout_ms`` at most for
+        stream sources), and this method then returns False.
+
+        Returns:
+            True when the reader and all its connection threads have finished.
+        """
+        t_start = time.monotonic()
+        if threading.current_thread() is self:
+            self._stop_event.set()  # called from a listener: the loop ends after it returns
+            return False
+        with self._cond:
+            self._stop_deadline = t_start + max(0.0, timeout_s) * 0.9
+            self._stop_event.set()
+            for connection in self._connections:
+                connection.cancel.set()
+            self._cond.notify_all()
+        if self.ident is None:  # never started: nothing to join
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+            if self.state is not CameraState.STOPPED:
+                self._set_state(CameraState.STOPPED, "stopped before start")
+            return True
+        self.join(max(0.0, timeout_s - (time.monotonic() - t_start)))
+        with self._cond:
+            pending = [c for c in self._connections if c.is_alive()]
+        return not self.is_alive() and not pending
+
+    def __enter__(self) -> LatestFrameReader:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- reader thread
+
+    def run(self) -> None:
+        """The supervisor loop (do not call directly: use ``start()``)."""
+        backoff_s = self.settings.reconnect_initial_s
+        attempt = 0
+        final_reason = "stopped"
+        try:
+            while not self._stop_event.is_set():
+                if attempt > 0:
+                    with self._cond:
+                        self._reconnects += 1
+                    self._set_state(CameraState.RECONNECTING, "")
+                attempt += 1
+                outcome = self._run_connection(attempt)
+                if outcome.stopped or self._stop_event.is_set():
+                    break
+                if outcome.ended:
+                    with self._cond:
+                        self._ended = True
+                    final_reason = outcome.reason
+                    break
+                with self._cond:
+                    self._last_error = outcome.reason
+                if outcome.permanent:
+                    final_reason = outcome.reason
+                    break
+                if outcome.was_live:
+                    backoff_s = self.settings.reconnect_initial_s
+                self._set_state(CameraState.LOST, outcome.reason)
+                log.warning("%s; reconnecting in %.1f s", outcome.reason, backoff_s)
+                if self._stop_event.wait(backoff_s):
+                    break
+                backoff_s = min(backoff_s * 2.0, self.settings.reconnect_max_s)
+        except Exception as exc:  # the reader must end in STOPPED, not die silently
+            log.exception("camera reader failed")
+            final_reason = f"reader error: {exc}"
+            with self._cond:
+                self._last_error = final_reason
+        finally:
+            self._shutdown_connections()
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+            self._set_state(CameraState.STOPPED, final_reason)
+
+    def _run_connection(self, number: int) -> _Outcome:
+        connection = _Connection(self, number)
+        with self._cond:
+            if self._stop_event.is_set():
+                return _Outcome("stopped", was_live=False, stopped=True)
+            self._current = connection
+            self._connections = [c for c in self._connections if c.is_alive()]
+            self._connections.append(connection)
+        connection.start()
+        try:
+            return self._supervise(connection)
+        finally:
+            connection.cancel.set()  # the thread releases its capture when OpenCV returns
+            with self._cond:
+                self._current = None
+
+    def _supervise(self, connection: _Connection) -> _Outcome:
+        open_limit_s = self.settings.open_timeout_ms / 1000.0 + OPEN_GRACE_S
+        stall_limit_s = self.settings.read_timeout_ms / 1000.0
+        live = False
+        while True:
+            with self._cond:
+                self._cond.wait(SUPERVISOR_POLL_S)
+                now = time.monotonic()
+                stopped = self._stop_event.is_set()
+                done = connection.done
+                t_opened = connection.t_opened
+                t_last = connection.t_last_frame
+            if stopped:
+                return _Outcome("stopped", was_live=live, stopped=True)
+            if t_last is not None and not live:
+                live = True
+                self._set_state(CameraState.LIVE, "")
+            if done:
+                if connection.ended:
+                    return _Outcome("end of file", was_live=live, ended=True)
+                reason = connection.error or f"{self.source.display_name}: connection ended"
+                return _Outcome(reason, was_live=live, permanent=connection.permanent)
+            if t_opened is None:
+                if now - connection.t_started > open_limit_s:
+                    return _Outcome(
+                        f"cannot open {self.source.display_name}: no answer within "
+                        f"{self.settings.open_timeout_ms} ms",
+                        was_live=False,
+                    )
+                continue
+            t_progress = t_last if t_last is not None else t_opened
+            if now - t_progress > stall_limit_s:
+                return _Outcome(
+                    f"{self.source.display_name}: no frame for "
+                    f"{self.settings.read_timeout_ms} ms (stalled)",
+                    was_live=live,
+                )
+
+    def _shutdown_connections(self) -> None:
+        with self._cond:
+            connections = list(self._connections)
+            deadline = self._stop_deadline
+        for connection in connections:
+            connection.cancel.set()
+        for connection in connections:
+            remaining_s = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining_s > 0.0:
+                connection.join(remaining_s)
+            if connection.is_alive():
+                log.warning(
+                    "%s is still inside OpenCV; it releases its capture when OpenCV returns",
+                    connection.name,
+                )
+
+    def _on_opened(self, connection: _Connection) -> None:
+        with self._cond:
+            connection.t_opened = time.monotonic()
+            self._cond.notify_all()
+
+    def _publish(self, connection: _Connection, frame: Any, t_read: float) -> None:
+        frame_bgr = as_bgr(frame)
+        with self._cond:
+            if connection is not self._current or connection.cancel.is_set():
+                return  # an abandoned connection's late frame
+            connection.t_last_frame = t_read
+            if frame_bgr is None:
+                self._frames_skipped += 1
+                return
+            frame_bgr.flags.writeable = False
+            if self._latest is not None and not self._latest_taken:
+                self._frames_dropped += 1
+            self._frame_id += 1
+            self._latest = CameraFrame(self._frame_id, t_read, frame_bgr)
+            self._latest_taken = False
+            self._frames_read += 1
+            self._frame_times.append(t_read)
+            connection.frames += 1
+            self._cond.notify_all()
+
+    def _record_state(self, state: CameraState, reason: str) -> StateChange:
+        """Record a change; the caller holds the lock (or is the constructor)."""
+        previous = self._history[-1].state if self._history else None
+        self._change_id += 1
+        change = StateChange(self._change_id, previous, state, time.monotonic(), reason)
+        self._state = state
+        self._history.append(change)
+        return change
+
+    def _set_state(self, state: CameraState, reason: str) -> None:
+        with self._cond:
+            if state is self._state:
+                return
+            change = self._record_state(state, reason)
+            listeners = list(self._listeners)
+            self._cond.notify_all()
+        previous = change.previous.value if change.previous else "-"
+        log.info("camera %s -> %s %s", previous, state.value, reason)
+        for listener in listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener bug must not stop the camera
+                log.exception("camera state listener %r failed", listener)
