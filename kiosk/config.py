@@ -117,25 +117,54 @@ class RecognitionSettings:
 
 @dataclass(frozen=True, slots=True)
 class LivenessSettings:
-    """Liveness cues (DESIGN.md step 4); each can be switched off and has its own threshold."""
+    """Liveness cues (DESIGN.md step 4, docs/LIVENESS.md); each can be switched off alone.
+
+    Motions and noise are in inter-ocular distances (``_iod``), so they do not depend on the
+    camera resolution or how close the attendee stands.
+    """
 
     enabled: bool = True
     window_pairs: int = 8
-    min_motion_px: float = 0.4
+    min_pair_interval_s: float = 0.1
+    min_motion_iod: float = 0.004
+    min_moving_pairs: int = 6
+    min_tracked_points: int = 20
+    max_fb_error_px: float = 1.0
+    use_planar: bool = True
+    planar_noise_iod: float = 0.002
+    planar_spoof_below: float = 0.05
+    planar_live_above: float = 0.08
+    use_blink: bool = True
+    blink_min_drop: float = 0.3
+    blink_window_s: float = 3.0
     use_patent_chi2: bool = False
     patent_chi2_threshold: float = 100.0
-    use_blink: bool = True
-    blink_ear_drop: float = 0.25
-    use_planar: bool = True
-    planar_residual_threshold: float = 0.25
+    use_norm_chi2: bool = False
+    norm_chi2_threshold: float = 0.8
     max_undecided_s: float = 4.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
-        _check(0.0 <= self.min_motion_px <= 100.0, "min_motion_px", "must be in 0..100")
+        _check(0.0 <= self.min_pair_interval_s <= 2.0, "min_pair_interval_s", "must be in 0..2")
+        _check(0.0 <= self.min_motion_iod <= 1.0, "min_motion_iod", "must be in 0..1")
+        _check(
+            1 <= self.min_moving_pairs <= self.window_pairs,
+            "min_moving_pairs",
+            "must be in 1..window_pairs",
+        )
+        _check(8 <= self.min_tracked_points <= 51, "min_tracked_points", "must be in 8..51")
+        _check(self.max_fb_error_px > 0.0, "max_fb_error_px", "must be > 0")
+        _check(0.0 <= self.planar_noise_iod <= 0.1, "planar_noise_iod", "must be in 0..0.1")
+        _check(self.planar_spoof_below >= 0.0, "planar_spoof_below", "must be >= 0")
+        _check(
+            self.planar_live_above >= self.planar_spoof_below,
+            "planar_live_above",
+            "must be >= planar_spoof_below",
+        )
+        _check(0.0 < self.blink_min_drop < 1.0, "blink_min_drop", "must be in (0, 1)")
+        _check(0.2 <= self.blink_window_s <= 30.0, "blink_window_s", "must be in 0.2..30")
         _check(self.patent_chi2_threshold >= 0.0, "patent_chi2_threshold", "must be >= 0")
-        _check(0.0 < self.blink_ear_drop < 1.0, "blink_ear_drop", "must be in (0, 1)")
-        _check(self.planar_residual_threshold >= 0.0, "planar_residual_threshold", "must be >= 0")
+        _check(0.0 <= self.norm_chi2_threshold <= 2.0, "norm_chi2_threshold", "must be in 0..2")
         _check(self.max_undecided_s > 0.0, "max_undecided_s", "must be > 0")
 
 
