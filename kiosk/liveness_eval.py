@@ -1,0 +1,406 @@
+"""Liveness error rates on labelled sequences (ISO/IEC 30107-3 style).
+
+Two manifest formats, paths relative to the manifest's folder:
+
+- frames: ``path,label,subject,session,frame_no``; the frames of one label+subject+session are
+  one sequence, in ``frame_no`` order. Frame times are ``frame_no / ASSUMED_FPS`` (NUAA stores
+  no timestamps; its windows sample about every 5th camera frame);
+- videos: ``path,label``; each file is one sequence, read with ``cv2.VideoCapture``.
+
+``label`` is ``live`` for a bona fide presentation, anything else is an attack.
+
+How verdicts count: a sequence's decision is the first live or spoof verdict the tracker gives
+(a kiosk acts on it at once); a sequence that never decides is *undecided*. Undecided is "not
+checked in": for BPCER an undecided live sequence is a refusal; for APCER an undecided attack is
+not accepted. Sequences in which the face gate never found a face are non-responses: they are
+counted apart (``no_face``) and left out of APCER/BPCER, and ``bpcer_with_no_face`` counts them
+as refusals too.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from kiosk.config import LivenessSettings
+from kiosk.liveness import CUE_NAMES, FrameLandmarker, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.types import FrameBGR
+
+ASSUMED_FPS = 25.0
+LIVE_LABEL = "live"
+FRAME_COLUMNS = ("path", "label", "subject", "session", "frame_no")
+VIDEO_COLUMNS = ("path", "label")
+TARGET_BPCER = 0.05
+# cue -> the settings field holding its live threshold (a score at or above it means live)
+CUE_THRESHOLD_FIELDS = {
+    "patent_chi2": "patent_chi2_threshold",
+    "norm_chi2": "norm_chi2_threshold",
+    "blink": "blink_min_drop",
+    "planar": "planar_live_above",
+}
+
+
+class ManifestError(ValueError):
+    """The manifest is missing, not a CSV of a known format, or names missing files."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """One labelled sequence.
+
+    Attributes:
+        name: ``label/subject/session`` or the video path.
+        label: ``live`` or an attack label.
+        paths: frame image paths (frames manifest), or one video path.
+        times_s: the time of each frame (frames manifest; empty for a video).
+        is_video: whether ``paths[0]`` is a video file.
+    """
+
+    name: str
+    label: str
+    paths: tuple[Path, ...]
+    times_s: tuple[float, ...] = ()
+    is_video: bool = False
+
+    @property
+    def is_attack(self) -> bool:
+        return self.label != LIVE_LABEL
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceResult:
+    """The outcome of one sequence.
+
+    Attributes:
+        sequence: the input.
+        state: the first decided verdict (or undecided).
+        decided_at_frame: 1-based frame count at the decision (None: never decided).
+        decided_at_s: time from the first frame to the decision.
+        cue_states: each cue's first decided state alone.
+        cue_scores: each cue's score at the end of the sequence (None: never measured).
+        frames: how many frames the sequence had.
+        frames_with_face: how many had landmarks.
+        final_reason: the reason of the last verdict.
+    """
+
+    sequence: Sequence
+    state: LiveState
+    decided_at_frame: int | None
+    decided_at_s: float | None
+    cue_states: dict[str, LiveState]
+    cue_scores: dict[str, float | None]
+    frames: int
+    frames_with_face: int
+    final_reason: str
+
+
+def read_manifest(path: str | Path) -> list[Sequence]:
+    """Read a frames or videos manifest into sequences (see the module docstring).
+
+    Raises:
+        ManifestError: missing file, unknown header, bad row, or a named file that is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    root = path.parent
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = tuple(c.strip() for c in (reader.fieldnames or ()))
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ManifestError(f"{path}: not a readable CSV file: {exc}") from exc
+    if all(c in columns for c in FRAME_COLUMNS):
+        return _frame_sequences(path, root, rows)
+    if all(c in columns for c in VIDEO_COLUMNS):
+        return _video_sequences(path, root, rows)
+    raise ManifestError(
+        f"{path}: header must be {','.join(FRAME_COLUMNS)} or {','.join(VIDEO_COLUMNS)}, "
+        f"got {','.join(columns) or 'nothing'}"
+    )
+
+
+def _cell(row: dict[str, Any], key: str, path: Path, line: int) -> str:
+    value = row.get(key)
+    if value is None or str(value).strip() == "":
+        raise ManifestError(f"{path}:{line}: empty {key!r}")
+    return str(value).strip()
+
+
+def _frame_sequences(path: Path, root: Path, rows: list[dict[str, Any]]) -> list[Sequence]:
+    groups: dict[tuple[str, str, str], list[tuple[int, Path]]] = {}
+    for line, row in enumerate(rows, start=2):
+        label = _cell(row, "label", path, line)
+        key = (label, _cell(row, "subject", path, line), _cell(row, "session", path, line))
+        try:
+            frame_no = int(_cell(row, "frame_no", path, line))
+        except ValueError as exc:
+            raise ManifestError(f"{path}:{line}: frame_no must be an integer") from exc
+        frame_path = root / _cell(row, "path", path, line)
+        if not frame_path.is_file():
+            raise ManifestError(f"{path}:{line}: file not found: {frame_path}")
+        groups.setdefault(key, []).append((frame_no, frame_path))
+    sequences = []
+    for (label, subject, session), frames in groups.items():
+        frames.sort(key=lambda f: f[0])
+        sequences.append(
+            Sequence(
+                name=f"{label}/{subject}/{session}",
+                label=label,
+                paths=tuple(p for _, p in frames),
+                times_s=tuple(n / ASSUMED_FPS for n, _ in frames),
+            )
+        )
+    if not sequences:
+        raise ManifestError(f"{path}: no rows")
+    return sequences
+
+
+def _video_sequences(path: Path, root: Path, rows: list[dict[str, Any]]) -> list[Sequence]:
+    sequences = []
+    for line, row in enumerate(rows, start=2):
+        video = root / _cell(row, "path", path, line)
+        if not video.is_file():
+            raise ManifestError(f"{path}:{line}: file not found: {video}")
+        label = _cell(row, "label", path, line)
+        sequences.append(Sequence(str(video), label, (video,), is_video=True))
+    if not sequences:
+        raise ManifestError(f"{path}: no rows")
+    return sequences
+
+
+def read_video(path: Path) -> tuple[list[FrameBGR], list[float]]:
+    """All frames of a video file and their times (frame index / the file's fps)."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ManifestError(f"cannot open video {path}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or ASSUMED_FPS
+    frames: list[FrameBGR] = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    return frames, [i / fps for i in range(len(frames))]
+
+
+def sequence_frames(sequence: Sequence) -> tuple[list[FrameBGR], list[float]]:
+    """Load a sequence's frames and their times."""
+    if sequence.is_video:
+        return read_video(sequence.paths[0])
+    frames = []
+    for frame_path in sequence.paths:
+        frame = cv2.imread(str(frame_path))
+        if frame is None:
+            raise ManifestError(f"cannot read image {frame_path}")
+        frames.append(frame)
+    return frames, list(sequence.times_s)
+
+
+def summarise(
+    sequence: Sequence, verdicts: list[LivenessVerdict], times_s: list[float], faces: int
+) -> SequenceResult:
+    """Turn a sequence's per-frame verdicts into its decision (first decided verdict)."""
+    state, at_frame, at_s = LiveState.UNDECIDED, None, None
+    for i, verdict in enumerate(verdicts):
+        if verdict.state is not LiveState.UNDECIDED:
+            state, at_frame, at_s = verdict.state, i + 1, times_s[i] - times_s[0]
+            break
+    cue_states: dict[str, LiveState] = {}
+    for name in CUE_NAMES:
+        cue_states[name] = next(
+            (v.cue(name).state for v in verdicts if v.cue(name).state is not LiveState.UNDECIDED),
+            LiveState.UNDECIDED,
+        )
+    last = verdicts[-1] if verdicts else None
+    cue_scores = {name: (last.cue(name).score if last else None) for name in CUE_NAMES}
+    return SequenceResult(
+        sequence, state, at_frame, at_s, cue_states, cue_scores, len(verdicts), faces,
+        last.reason.value if last else "no_frames",
+    )
+
+
+class _CountingLandmarker:
+    """Wraps a landmarker and counts the frames in which it found a face."""
+
+    def __init__(self, inner: FrameLandmarker) -> None:
+        self.inner = inner
+        self.faces = 0
+
+    def landmarks(self, frame_bgr: FrameBGR) -> Any:
+        gray, landmarks = self.inner.landmarks(frame_bgr)
+        self.faces += landmarks is not None
+        return gray, landmarks
+
+
+def run_sequence(
+    sequence: Sequence, landmarker: FrameLandmarker, settings: LivenessSettings
+) -> SequenceResult:
+    """Detect, landmark and track one sequence with a fresh tracker."""
+    frames, times_s = sequence_frames(sequence)
+    counter = _CountingLandmarker(landmarker)
+    verdicts = list(verdicts_for_frames(frames, times_s, counter, settings))  # type: ignore[arg-type]
+    faces = counter.faces
+    return summarise(sequence, verdicts, times_s, faces)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRates:
+    """APCER, BPCER, ACER and the undecided count for one decision rule.
+
+    Attributes:
+        attacks: attack sequences counted.
+        lives: live sequences counted.
+        apcer: attacks accepted as live / attacks.
+        bpcer: live sequences not accepted (spoof or undecided) / live sequences.
+        acer: (apcer + bpcer) / 2.
+        undecided: sequences (live and attack) that never decided.
+        undecided_live: live sequences among them.
+    """
+
+    attacks: int
+    lives: int
+    apcer: float
+    bpcer: float
+    acer: float
+    undecided: int
+    undecided_live: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def error_rates(labels_attack: list[bool], states: list[LiveState]) -> ErrorRates:
+    """Error rates of decisions against labels (undecided = not accepted)."""
+    attacks = sum(labels_attack)
+    lives = len(labels_attack) - attacks
+    accepted = sum(a and s is LiveState.LIVE for a, s in zip(labels_attack, states))
+    refused = sum((not a) and s is not LiveState.LIVE for a, s in zip(labels_attack, states))
+    undecided = sum(s is LiveState.UNDECIDED for s in states)
+    undecided_live = sum((not a) and s is LiveState.UNDECIDED for a, s in zip(labels_attack, states))
+    apcer = accepted / attacks if attacks else 0.0
+    bpcer = refused / lives if lives else 0.0
+    return ErrorRates(attacks, lives, apcer, bpcer, (apcer + bpcer) / 2, undecided, undecided_live)
+
+
+def threshold_for_bpcer(
+    live_scores: list[float | None], attack_scores: list[float | None], target: float = TARGET_BPCER
+) -> dict[str, float | None]:
+    """The highest live threshold (score >= threshold means live) with BPCER <= ``target``.
+
+    Live sequences without a score are refusals at any threshold; when they alone exceed the
+    target, no threshold reaches it (None).
+
+    Returns:
+        ``threshold``, and the ``bpcer`` and ``apcer`` it gives (attacks without a score are
+        not accepted).
+    """
+    n_live = len(live_scores)
+    scored = sorted(s for s in live_scores if s is not None)
+    allowed = int(np.floor(target * n_live + 1e-9)) - (n_live - len(scored))
+    if n_live == 0 or not scored or allowed < 0:
+        return {"threshold": None, "bpcer": None, "apcer": None}
+    threshold = scored[min(allowed, len(scored) - 1)]
+    refused = sum(1 for s in live_scores if s is None or s < threshold)
+    attacks = [s for s in attack_scores]
+    accepted = sum(1 for s in attacks if s is not None and s >= threshold)
+    return {
+        "threshold": float(threshold),
+        "bpcer": refused / n_live,
+        "apcer": accepted / len(attacks) if attacks else 0.0,
+    }
+
+
+@dataclass
+class Evaluation:
+    """All figures of one run (``as_dict`` gives the JSON of ``eval-liveness --json``)."""
+
+    results: list[SequenceResult]
+    settings: LivenessSettings
+    combined: ErrorRates = field(init=False)
+    per_cue: dict[str, dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        counted = [r for r in self.results if r.frames_with_face > 0]
+        labels = [r.sequence.is_attack for r in counted]
+        self.combined = error_rates(labels, [r.state for r in counted])
+        self.per_cue = {}
+        for name in CUE_NAMES:
+            rates = error_rates(labels, [r.cue_states[name] for r in counted])
+            live = [r.cue_scores[name] for r in counted if not r.sequence.is_attack]
+            attack = [r.cue_scores[name] for r in counted if r.sequence.is_attack]
+            self.per_cue[name] = {
+                **rates.as_dict(),
+                "threshold": getattr(self.settings, CUE_THRESHOLD_FIELDS[name]),
+                "at_bpcer_5": threshold_for_bpcer(live, attack),
+            }
+
+    @property
+    def no_face(self) -> int:
+        return sum(1 for r in self.results if r.frames_with_face == 0)
+
+    def decision_times(self) -> dict[str, float | None]:
+        """Median and maximum frames and seconds to a decision, over decided sequences."""
+        frames = [r.decided_at_frame for r in self.results if r.decided_at_frame is not None]
+        seconds = [r.decided_at_s for r in self.results if r.decided_at_s is not None]
+        if not frames:
+            return {"median_frames": None, "max_frames": None, "median_s": None, "max_s": None}
+        return {
+            "median_frames": float(np.median(frames)),
+            "max_frames": float(max(frames)),
+            "median_s": float(np.median(seconds)),
+            "max_s": float(max(seconds)),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        lives_all = sum(1 for r in self.results if not r.sequence.is_attack)
+        refused_all = sum(
+            1 for r in self.results if not r.sequence.is_attack and r.state is not LiveState.LIVE
+        )
+        return {
+            "sequences": len(self.results),
+            "apcer": self.combined.apcer,
+            "bpcer": self.combined.bpcer,
+            "acer": self.combined.acer,
+            "undecided": self.combined.undecided,
+            "undecided_live": self.combined.undecided_live,
+            "attacks": self.combined.attacks,
+            "lives": self.combined.lives,
+            "no_face": self.no_face,
+            "bpcer_with_no_face": refused_all / lives_all if lives_all else 0.0,
+            "decision": self.decision_times(),
+            "per_cue": self.per_cue,
+        }
+
+
+def evaluate(
+    sequences: list[Sequence],
+    landmarker: FrameLandmarker,
+    settings: LivenessSettings,
+    progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Run every sequence and compute the figures.
+
+    Args:
+        sequences: from :func:`read_manifest`.
+        landmarker: face gate + landmarks.
+        settings: the ``[liveness]`` settings (thresholds as configured).
+        progress: called with (done, total) after each sequence.
+    """
+    results = []
+    for i, sequence in enumerate(sequences):
+        results.append(run_sequence(sequence, landmarker, settings))
+        if progress is not None:
+            progress(i + 1, len(sequences))
+    return Evaluation(results, settings)
