@@ -35,7 +35,9 @@ class CameraSettings:
     ``open_timeout_ms`` bounds opening a source and ``read_timeout_ms`` is the stall limit: no
     frame for that long counts as a lost stream. Reconnection waits start at
     ``reconnect_initial_s`` and double up to ``reconnect_max_s``. ``width_px`` and ``height_px``
-    request a capture size from a USB camera (0 keeps the driver's default).
+    request a capture size from a USB camera (0 keeps the driver's default). ``decode_threads`` is
+    FFmpeg's decoder thread count for streams and files: each frame thread holds back one frame,
+    so 1 gives the least delay (0 = one per CPU core; see docs/CAMERA.md).
     """
 
     source: str = "0"
@@ -48,6 +50,7 @@ class CameraSettings:
     reconnect_max_s: float = 10.0
     width_px: int = 0
     height_px: int = 0
+    decode_threads: int = 1
 
     def __post_init__(self) -> None:
         _check(self.source.strip() != "", "source", "must not be empty")
@@ -63,6 +66,7 @@ class CameraSettings:
         _check(self.reconnect_max_s <= 3600, "reconnect_max_s", "must be <= 3600")
         _check(0 <= self.width_px <= 8192, "width_px", "must be in 0..8192 (0 = device default)")
         _check(0 <= self.height_px <= 8192, "height_px", "must be in 0..8192 (0 = device default)")
+        _check(0 <= self.decode_threads <= 64, "decode_threads", "must be in 0..64 (0 = per core)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,9 @@ class RecognitionSettings:
 
     facenet_graph: str = ""
     shape_predictor: str = ""
-    model_id: str = "facenet-20180408-102900"
-    crop_margin: float = 0.2
+    model_id: str = "facenet-20180408-102900/flip"
+    crop_margin: float = 0.17
+    flip_average: bool = True
     distance_threshold: float = 1.1
     min_margin: float = 0.05
     agree_frames: int = 2
@@ -134,6 +139,7 @@ class LivenessSettings:
     planar_noise_iod: float = 0.002
     planar_spoof_below: float = 0.05
     planar_live_above: float = 0.08
+    planar_spoof_min_motion_iod: float = 0.02
     use_blink: bool = True
     blink_min_drop: float = 0.3
     blink_window_s: float = 3.0
@@ -160,6 +166,11 @@ class LivenessSettings:
             self.planar_live_above >= self.planar_spoof_below,
             "planar_live_above",
             "must be >= planar_spoof_below",
+        )
+        _check(
+            0.0 <= self.planar_spoof_min_motion_iod <= 1.0,
+            "planar_spoof_min_motion_iod",
+            "must be in 0..1",
         )
         _check(0.0 < self.blink_min_drop < 1.0, "blink_min_drop", "must be in (0, 1)")
         _check(0.2 <= self.blink_window_s <= 30.0, "blink_window_s", "must be in 0.2..30")

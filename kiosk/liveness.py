@@ -23,7 +23,9 @@ switchable and measurable:
 
 The combined verdict: ``spoof`` when the planar test (or an enabled chi-square cue) says spoof;
 else ``live`` when a blink was seen or the motion is clearly non-planar; else ``undecided``, with
-the reason to prompt ("move a little", "blink"). A face that does not move and does not blink
+the reason to prompt ("move a little", "blink"). The planar test calls a spoof only when the face
+clearly moves (``planar_spoof_min_motion_iod``), and a blink in the same window as planar motion
+is a conflict (undecided). A face that does not move and does not blink
 stays undecided: motion alone is never evidence of life.
 """
 
@@ -74,6 +76,7 @@ class LiveReason(enum.Enum):
     NON_PLANAR_MOTION = "non_planar_motion"
     PLANAR_MOTION = "planar_motion"
     CHI2 = "chi2"  # decided by a chi-square cue (patent or normalised)
+    CONFLICT = "conflict"  # a blink and planar motion in the same window: look at the camera
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,9 +548,12 @@ class LivenessTracker:
             state = LiveState.LIVE if score > s.norm_chi2_threshold else LiveState.SPOOF
             norm = CueResult(state, score)
             score = float(np.median([p.planar_ratio for p in moving]))  # type: ignore[misc]
+            clearly_moving = (
+                float(np.median([p.motion_iod for p in moving])) >= s.planar_spoof_min_motion_iod
+            )
             if score >= s.planar_live_above:
                 planar = CueResult(LiveState.LIVE, score)
-            elif score <= s.planar_spoof_below:
+            elif score <= s.planar_spoof_below and clearly_moving:
                 planar = CueResult(LiveState.SPOOF, score)
             else:
                 planar = CueResult(LiveState.UNDECIDED, score)
@@ -568,9 +574,13 @@ class LivenessTracker:
         ]
         state = LiveState.UNDECIDED
         reason: LiveReason | None = None
+        blinked = s.use_blink and blink.state is LiveState.LIVE
         for enabled, cue, spoof_reason, _ in used:  # spoof evidence first: it vetoes life
             if enabled and cue.state is LiveState.SPOOF and spoof_reason is not None:
-                state, reason = LiveState.SPOOF, spoof_reason
+                # a blink contradicts a plane: neither can be trusted, ask the attendee again
+                state, reason = LiveState.UNDECIDED, LiveReason.CONFLICT
+                if not blinked:
+                    state, reason = LiveState.SPOOF, spoof_reason
                 break
         if reason is None:
             for enabled, cue, _, live_reason in sorted(used, key=lambda u: u[3] is not LiveReason.BLINK_SEEN):

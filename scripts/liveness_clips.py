@@ -1,0 +1,75 @@
+"""Liveness verdict and time to decision on video clips (docs/LIVENESS.md).
+
+Usage: ``python scripts/liveness_clips.py CLIP.mp4 [CLIP.mp4 ...] [--settings settings.toml]``
+
+Each clip is read with ``cv2.VideoCapture`` and run through
+:func:`kiosk.liveness.verdicts_for_frames` (face gate + landmarks + a fresh tracker), as the
+kiosk would see it frame by frame. Prints the first decided verdict, when it came, and how the
+verdict evolved (also after that first decision, by restarting the tracker once decided).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kiosk.cli import DEFAULT_SETTINGS  # noqa: E402
+from kiosk.config import Settings, load_settings  # noqa: E402
+from kiosk.detect import HaarFaceDetector  # noqa: E402
+from kiosk.landmarks import LandmarkPredictor  # noqa: E402
+from kiosk.liveness import FrameLandmarker, LiveState, LivenessTracker  # noqa: E402
+from kiosk.liveness_eval import read_video  # noqa: E402
+from kiosk.models import shape_predictor_path  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", nargs="+")
+    parser.add_argument("--settings", default=str(DEFAULT_SETTINGS))
+    args = parser.parse_args()
+    settings = load_settings(args.settings) if Path(args.settings).is_file() else Settings()
+    landmarker = FrameLandmarker(
+        HaarFaceDetector(settings.detection),
+        LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
+    )
+    for clip in args.clips:
+        frames, times_s = read_video(Path(clip))
+        tracker = LivenessTracker(settings.liveness)
+        decisions: list[str] = []
+        first: tuple[int, float, str, str] | None = None
+        faces = 0
+        spent_s = 0.0
+        t_start = 0.0
+        for i, (frame, t_s) in enumerate(zip(frames, times_s)):
+            began = time.perf_counter()
+            gray, landmarks = landmarker.landmarks(frame)
+            verdict = tracker.update(gray, landmarks, t_s)
+            spent_s += time.perf_counter() - began
+            faces += landmarks is not None
+            if verdict.state is not LiveState.UNDECIDED:
+                if first is None:
+                    first = (i + 1, t_s, verdict.state.value, verdict.reason.value)
+                decisions.append(
+                    f"{t_s - t_start:.2f}s->{verdict.state.value}({verdict.reason.value})"
+                )
+                tracker.reset()  # start a new decision, to see how stable the verdict is
+                t_start = t_s
+        print(f"{Path(clip).name}: {len(frames)} frames, face in {faces}")
+        if first is None:
+            print("  first decision: none (undecided throughout)")
+        else:
+            print(
+                f"  first decision: {first[2]} ({first[3]}) at frame {first[0]}, "
+                f"{first[1]:.2f} s after the first frame"
+            )
+        print(f"  decisions after restarting each time: {', '.join(decisions) or 'none'}")
+        print(f"  gate + landmarks + liveness: {1000 * spent_s / max(1, len(frames)):.1f} ms/frame")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
