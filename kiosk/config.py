@@ -106,7 +106,7 @@ class RecognitionSettings:
     model_id: str = "facenet-20180408-102900/flip"
     crop_margin: float = 0.17
     flip_average: bool = True
-    distance_threshold: float = 1.1
+    distance_threshold: float = 1.13
     min_margin: float = 0.05
     agree_frames: int = 2
     tf_threads: int = 2

@@ -1,0 +1,234 @@
+"""From a photo (or one frame) to an aligned face and its embedding, with clear refusals.
+
+This is the path of enrolment, ``identify`` and the evaluation: face gate, landmarks, alignment,
+embedding. Photos differ from kiosk frames: the face can be any size, so the minimum face size
+is relative to the photo, and when the Haar cascade finds nothing dlib's HOG detector (built into
+dlib, no model file) gets a second look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kiosk.align import align_face
+from kiosk.config import Settings
+from kiosk.detect import HaarFaceDetector, box_areas, equalise, to_gray
+from kiosk.embed import FaceNetEmbedder
+from kiosk.landmarks import LandmarkPredictor
+from kiosk.models import facenet_graph_path, shape_predictor_path
+from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
+
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding
+PHOTO_DETECT_MAX_SIDE_PX = 640
+PHOTO_MIN_FACE_FRACTION = 0.08  # of the photo's shorter side
+SEVERAL_FACES_AREA_RATIO = 0.25  # a second face at least half as wide as the largest is ambiguous
+JPEG_QUALITY = 90
+
+
+class ImageError(ValueError):
+    """A photo that cannot be used: unreadable, no face, several faces."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSample:
+    """One face ready for the gallery.
+
+    Attributes:
+        box_xyxy: where the face is in the photo or frame.
+        landmarks: (68, 2) in the same pixels.
+        face_rgb: the aligned 160x160 RGB crop.
+        embedding: its FaceNet embedding.
+        detector: which detector found it ("haar" or "hog").
+    """
+
+    box_xyxy: BoxXYXY
+    landmarks: Landmarks
+    face_rgb: FaceRGB
+    embedding: Embedding
+    detector: str
+
+    def crop_jpeg(self) -> bytes:
+        """The aligned crop as JPEG bytes (for the gallery and the admin screens)."""
+        ok, encoded = cv2.imencode(
+            ".jpg", cv2.cvtColor(self.face_rgb, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
+        )
+        return encoded.tobytes() if ok else b""
+
+
+@dataclass
+class Models:
+    """The loaded models, shared by everything in one process (load once, they are slow)."""
+
+    detector: HaarFaceDetector
+    landmarks: LandmarkPredictor
+    embedder: FaceNetEmbedder
+
+
+def load_models(settings: Settings) -> Models:
+    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up)."""
+    embedder = FaceNetEmbedder(
+        facenet_graph_path(settings.recognition.facenet_graph), settings.recognition.tf_threads,
+        settings.recognition.flip_average,
+    )
+    embedder.warm_up()
+    return Models(
+        detector=HaarFaceDetector(settings.detection),
+        landmarks=LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
+        embedder=embedder,
+    )
+
+
+def read_image(path: str | Path) -> FrameBGR:
+    """Decode a photo file to BGR.
+
+    Raises:
+        ImageError: missing, empty, not an image, or absurdly large.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return decode_image(data, str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> FrameBGR:
+    """Decode image bytes to BGR (see :func:`read_image`)."""
+    if not data:
+        raise ImageError(f"{name}: the file is empty")
+    buffer = np.frombuffer(data, np.uint8)
+    header = _image_size(buffer)
+    if header is not None and header[0] * header[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{name}: the image is too large ({header[0]}x{header[1]} pixels)")
+    frame_bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if frame_bgr is None or frame_bgr.size == 0:
+        raise ImageError(f"{name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP...)")
+    return frame_bgr
+
+
+def _image_size(buffer: np.ndarray) -> tuple[int, int] | None:
+    """Width and height from a PNG or JPEG header without decoding (None when unknown)."""
+    data = buffer.tobytes()[:65536]
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"\xff\xd8"):
+        index = 2
+        while index + 9 < len(data):
+            if data[index] != 0xFF:
+                index += 1
+                continue
+            marker = data[index + 1]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                height = int.from_bytes(data[index + 5 : index + 7], "big")
+                width = int.from_bytes(data[index + 7 : index + 9], "big")
+                return width, height
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                index += 2
+                continue
+            index += 2 + int.from_bytes(data[index + 2 : index + 4], "big")
+    return None
+
+
+def inside_image(boxes_xyxy: BoxesXYXY, width: int, height: int, slack: float = 0.1) -> np.ndarray:
+    """Which boxes lie inside the image, allowing ``slack`` of their size outside. Shape (N,)."""
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    allowed = slack * (boxes[:, 2] - boxes[:, 0])
+    return (
+        (boxes[:, 0] >= -allowed) & (boxes[:, 1] >= -allowed)
+        & (boxes[:, 2] <= width + allowed) & (boxes[:, 3] <= height + allowed)
+    )
+
+
+class FaceEncoder:
+    """Photo or frame -> :class:`FaceSample`, refusing what cannot be enrolled or matched.
+
+    Args:
+        models: the loaded models.
+        settings: the kiosk settings (detection and alignment).
+    """
+
+    def __init__(self, models: Models, settings: Settings) -> None:
+        self.models = models
+        self.settings = settings
+        self._photo_detector = HaarFaceDetector(
+            dataclasses.replace(settings.detection, detect_max_side_px=PHOTO_DETECT_MAX_SIDE_PX,
+                                min_face_px=8)
+        )
+        self._hog = None
+
+    def find_faces(self, frame_bgr: FrameBGR) -> tuple[BoxesXYXY, str]:
+        """Face boxes in a photo, largest first, and which detector found them.
+
+        Haar boxes in which the eye cascade finds an eye are preferred (the face cascade alone
+        also fires on necks and clothing); boxes that stick out of the photo by more than a
+        tenth of their size (a face cut off at the edge) are dropped.
+        """
+        gray = to_gray(frame_bgr)
+        min_side = max(24, int(min(gray.shape[:2]) * PHOTO_MIN_FACE_FRACTION))
+        for image in (gray, equalise(gray)):
+            boxes = self._photo_detector.detect_boxes(image)
+            boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
+            with_eyes = np.array([self._photo_detector.count_eyes(image, b) > 0 for b in boxes], bool)
+            if with_eyes.any():
+                boxes = boxes[with_eyes]
+            if len(boxes):
+                return boxes, "haar"
+        if self._hog is None:
+            import dlib
+
+            self._hog = dlib.get_frontal_face_detector()
+        rects = self._hog(gray, 1)
+        boxes = np.array(
+            [[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.int32
+        ).reshape(-1, 4)
+        boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
+        boxes = boxes[inside_image(boxes, gray.shape[1], gray.shape[0])]
+        return boxes[np.argsort(-box_areas(boxes), kind="stable")], "hog"
+
+    def encode_box(
+        self, frame_bgr: FrameBGR, box_xyxy: BoxXYXY, detector: str = "haar"
+    ) -> FaceSample:
+        """Landmarks, alignment and embedding of the face in one box."""
+        gray = to_gray(frame_bgr)
+        landmarks = self.models.landmarks.predict(gray, box_xyxy)
+        return self.encode_landmarks(frame_bgr, landmarks, box_xyxy, detector)
+
+    def encode_landmarks(
+        self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY, detector: str = "haar"
+    ) -> FaceSample:
+        """Alignment and embedding from landmarks already found."""
+        face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
+        embedding = self.models.embedder.embed(face_rgb)
+        return FaceSample(np.asarray(box_xyxy, np.int32), landmarks, face_rgb, embedding, detector)
+
+    def encode_photo(self, frame_bgr: FrameBGR, name: str = "image", single: bool = True) -> FaceSample:
+        """The one face of a photo.
+
+        Args:
+            single: refuse photos with several faces of similar size (enrolment); otherwise
+                take the largest.
+
+        Raises:
+            ImageError: no face, or several faces when ``single``.
+        """
+        boxes, detector = self.find_faces(frame_bgr)
+        if len(boxes) == 0:
+            raise ImageError(f"{name}: no face found")
+        if single and len(boxes) > 1:
+            areas = box_areas(boxes)
+            if areas[1] >= SEVERAL_FACES_AREA_RATIO * areas[0]:
+                raise ImageError(
+                    f"{name}: {int(np.sum(areas >= SEVERAL_FACES_AREA_RATIO * areas[0]))} faces "
+                    "found; use a photo of this person alone"
+                )
+        return self.encode_box(frame_bgr, boxes[0], detector)
+
+    def encode_file(self, path: str | Path, single: bool = True) -> FaceSample:
+        """:meth:`encode_photo` of a file (see :func:`read_image` for the errors)."""
+        return self.encode_photo(read_image(path), str(path), single)

@@ -1,0 +1,158 @@
+"""Verification accuracy on pair lists: readers for LFW and CSV pair files, and the metrics.
+
+The metrics follow the LFW protocol used by FaceNet's authors: the pairs are split into 10 folds;
+for each fold the threshold that maximises accuracy on the other nine is applied to it; the
+accuracy is the mean over folds (with its standard deviation). TAR at FAR=1e-3 is read from the
+distances of all pairs.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class PairsFormatError(ValueError):
+    """A pairs file that is neither the LFW format nor the ``file_x,file_y,Decision`` CSV."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two image paths and whether they show the same person."""
+
+    path_a: Path
+    path_b: Path
+    same: bool
+
+
+def read_pairs(pairs_file: str | Path, root: str | Path) -> list[Pair]:
+    """Read an LFW ``pairs.txt`` or a CSV ``file_x,file_y,Decision`` (Yes/No) pairs file.
+
+    LFW: a header ``folds<TAB>n``, then ``name i j`` (same) and ``name1 i name2 j`` (different)
+    lines, images at ``ROOT/<name>/<name>_<i:04d>.jpg``. CSV: paths relative to ``root``.
+
+    Raises:
+        PairsFormatError: with the line number of the first bad line.
+    """
+    pairs_file, root = Path(pairs_file), Path(root)
+    try:
+        text = pairs_file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PairsFormatError(f"{pairs_file}: cannot read: {exc.strerror or exc}") from exc
+    lines = text.splitlines()
+    if not lines:
+        raise PairsFormatError(f"{pairs_file}: empty file")
+    first = lines[0].replace(",", " ").split()
+    if [part.lower() for part in first[:3]] == ["file_x", "file_y", "decision"]:
+        return _read_csv_pairs(pairs_file, text, root)
+    return _read_lfw_pairs(pairs_file, lines, root)
+
+
+def _lfw_image(root: Path, name: str, index: str) -> Path:
+    return root / name / f"{name}_{int(index):04d}.jpg"
+
+
+def _read_lfw_pairs(pairs_file: Path, lines: list[str], root: Path) -> list[Pair]:
+    pairs: list[Pair] = []
+    for number, line in enumerate(lines, start=1):
+        parts = line.split()
+        try:
+            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue
+            if not parts:
+                continue
+            if len(parts) == 3:
+                name, i, j = parts
+                pairs.append(Pair(_lfw_image(root, name, i), _lfw_image(root, name, j), True))
+            elif len(parts) == 4:
+                name_a, i, name_b, j = parts
+                pairs.append(Pair(_lfw_image(root, name_a, i), _lfw_image(root, name_b, j), False))
+            else:
+                raise ValueError("expected 'name i j' or 'name1 i name2 j'")
+        except ValueError as exc:
+            raise PairsFormatError(f"{pairs_file}:{number}: {exc}: {line!r}") from exc
+    if not pairs:
+        raise PairsFormatError(f"{pairs_file}: no pairs")
+    return pairs
+
+
+def _read_csv_pairs(pairs_file: Path, text: str, root: Path) -> list[Pair]:
+    pairs: list[Pair] = []
+    reader = csv.DictReader(text.splitlines())
+    fields = {name.lower(): name for name in reader.fieldnames or []}
+    for number, row in enumerate(reader, start=2):
+        decision = (row.get(fields["decision"]) or "").strip().lower()
+        path_a = (row.get(fields["file_x"]) or "").strip()
+        path_b = (row.get(fields["file_y"]) or "").strip()
+        if decision not in ("yes", "no") or not path_a or not path_b:
+            raise PairsFormatError(f"{pairs_file}:{number}: expected file_x,file_y,Yes|No")
+        pairs.append(Pair(root / path_a, root / path_b, decision == "yes"))
+    if not pairs:
+        raise PairsFormatError(f"{pairs_file}: no pairs")
+    return pairs
+
+
+def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """Share of pairs decided right when "same" means distance < threshold."""
+    return float(np.mean((distances < threshold) == same))
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The threshold (midway between neighbouring distances) with the highest accuracy."""
+    ordered = np.unique(distances)
+    if len(ordered) == 1:
+        return float(ordered[0]) + 1e-6
+    candidates = np.concatenate(
+        [[ordered[0] - 1e-6], (ordered[:-1] + ordered[1:]) / 2.0, [ordered[-1] + 1e-6]]
+    )
+    predicted_same = distances[None, :] < candidates[:, None]
+    correct = (predicted_same == same[None, :]).mean(axis=1)
+    best = np.flatnonzero(correct == correct.max())
+    return float(candidates[best[len(best) // 2]])
+
+
+def kfold_accuracy(
+    distances: np.ndarray, same: np.ndarray, folds: int = 10
+) -> tuple[float, float, float]:
+    """Cross-validated accuracy as in the LFW protocol.
+
+    Same and different pairs are each dealt to folds in contiguous blocks of file order.
+    Returns:
+        (mean accuracy, its standard deviation, the mean of the fold thresholds).
+    """
+    distances = np.asarray(distances, np.float64)
+    same = np.asarray(same, bool)
+    folds = max(2, min(folds, len(distances)))
+    # Deal the same pairs and the different pairs to folds separately, in file order, so that
+    # every fold holds both kinds (as LFW's own folds do).
+    fold_of = np.empty(len(distances), int)
+    for kind in (same, ~same):
+        indices = np.flatnonzero(kind)
+        fold_of[indices] = np.arange(len(indices)) * folds // max(1, len(indices))
+    accuracies, thresholds = [], []
+    for fold in range(folds):
+        test = fold_of == fold
+        if not test.any() or test.all():
+            continue
+        threshold = best_threshold(distances[~test], same[~test])
+        thresholds.append(threshold)
+        accuracies.append(accuracy_at(distances[test], same[test], threshold))
+    return float(np.mean(accuracies)), float(np.std(accuracies)), float(np.mean(thresholds))
+
+
+def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float = 1e-3) -> float:
+    """True accept rate at the largest threshold whose false accept rate is at most ``far``."""
+    distances = np.asarray(distances, np.float64)
+    same = np.asarray(same, bool)
+    impostor = np.sort(distances[~same])
+    genuine = distances[same]
+    if len(genuine) == 0:
+        return float("nan")
+    if len(impostor) == 0:
+        return 1.0
+    allowed = int(np.floor(far * len(impostor)))  # impostor pairs that may be accepted
+    threshold = impostor[allowed] if allowed < len(impostor) else np.inf
+    return float(np.mean(genuine < threshold))

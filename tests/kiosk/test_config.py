@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import Settings, SettingsError, load_settings, settings_to_toml
+
+PROJECT_SETTINGS = Path(__file__).resolve().parents[2] / "settings.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_project_settings_file_loads_and_equals_defaults():
+    assert load_settings(PROJECT_SETTINGS) == Settings()
+
+
+def test_round_trip(tmp_path):
+    settings = Settings().replace("recognition", distance_threshold=0.9)
+    assert load_settings(write(tmp_path, settings_to_toml(settings))) == settings
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    loaded = load_settings(write(tmp_path, "[camera]\nsource = \"clip.mp4\"\n"))
+    assert loaded.camera.source == "clip.mp4"
+    assert loaded.recognition == Settings().recognition
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[camera]\nsorce = \"0\"\n", ["[camera] sorce", "unknown key"]),
+        ("[cameras]\nsource = \"0\"\n", ["unknown section [cameras]"]),
+        ("[recognition]\ndistance_threshold = \"high\"\n", ["[recognition] distance_threshold", "a number"]),
+        ("[recognition]\ndistance_threshold = 3.0\n", ["[recognition] distance_threshold", "range"]),
+        ("[detection]\nmin_face_px = 1.5\n", ["[detection] min_face_px", "an integer"]),
+        ("[ui]\nfullscreen = 1\n", ["[ui] fullscreen", "true/false"]),
+        ("[ui]\nlanguage = \"fr\"\n", ["[ui] language"]),
+        ("[camera\nsource = 0", ["not a valid TOML"]),
+        ("camera = 3\n", ["[camera] must be a table"]),
+    ],
+)
+def test_bad_settings_name_the_file_and_key(tmp_path, text, names):
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert str(path) in message
+    for name in names:
+        if name == "range":
+            assert "must be in" in message
+        else:
+            assert name in message
+
+
+def test_binary_garbage_is_a_clear_error(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"\xff\xfe\x00garbage\x80")
+    with pytest.raises(SettingsError, match="not a valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(tmp_path / "nope.toml")

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import numpy as np
+import pytest
+
+from kiosk.embed import l2_normalize
+from kiosk.gallery import Gallery, GalleryError, embedding_to_blob
+
+MODEL = "test-model"
+
+
+def vec(seed: int) -> np.ndarray:
+    return l2_normalize(np.random.default_rng(seed).normal(size=512).astype(np.float32))
+
+
+def near(base: np.ndarray, seed: int, noise: float = 0.3) -> np.ndarray:
+    return l2_normalize(base + noise * vec(seed) / np.sqrt(2))
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    g = Gallery(tmp_path / "faces.sqlite", MODEL, max_images_per_person=10)
+    yield g
+    g.close()
+
+
+def count(g: Gallery, sql: str, *params) -> int:
+    return g._conn.execute(sql, params).fetchone()[0]
+
+
+def test_enrol_and_match(gallery):
+    alice, bob = vec(1), vec(2)
+    alice_id = gallery.add_person("Alice", [alice], external_id="E1")
+    bob_id = gallery.add_person("Bob", [bob])
+    match = gallery.match(near(alice, 10), threshold=1.1, min_margin=0.05)
+    assert match.person_id == alice_id and match.accepted
+    assert gallery.match(vec(3), threshold=1.1, min_margin=0.05).accepted is False
+    assert [p.name for p in gallery.people()] == ["Alice", "Bob"]
+    assert gallery.person(bob_id).images == 1
+    assert gallery.person_by_external_id("E1").id == alice_id
+
+
+def test_matrix_is_reloaded_from_file(tmp_path, gallery):
+    alice_id = gallery.add_person("Alice", [vec(1), vec(5)])
+    reopened = Gallery(tmp_path / "faces.sqlite", MODEL)
+    assert len(reopened.matrix) == 2
+    assert reopened.match(vec(5), 0.5, 0.0).person_id == alice_id
+    other_model = Gallery(tmp_path / "faces.sqlite", "another-model")
+    assert len(other_model.matrix) == 0  # embeddings of another model are never compared
+    reopened.close()
+    other_model.close()
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_empty_name_is_refused_and_nothing_stored(gallery, name):
+    with pytest.raises(ValueError, match="name"):
+        gallery.add_person(name, [vec(1)])
+    assert count(gallery, "SELECT count(*) FROM people") == 0
+    assert count(gallery, "SELECT count(*) FROM faces") == 0
+
+
+def test_duplicate_external_id_rolls_back_everything(gallery):
+    gallery.add_person("Alice", [vec(1)], external_id="E1")
+    with pytest.raises(ValueError, match="already enrolled"):
+        gallery.add_person("Alice again", [vec(2), vec(3)], external_id="E1")
+    assert count(gallery, "SELECT count(*) FROM people") == 1
+    assert count(gallery, "SELECT count(*) FROM faces") == 1
+    assert len(gallery.matrix) == 1
+
+
+def test_rolling_update_keeps_ten_replaces_farthest_unpinned_keeps_pinned(gallery):
+    base = vec(1)
+    enrol = [near(base, 100 + i, 0.2) for i in range(3)]
+    person_id = gallery.add_person("Alice", enrol)
+    for i in range(7):
+        gallery.record_match(person_id, near(base, 200 + i, 0.5))
+    assert len(gallery.faces_of(person_id)) == 10
+    # an unpinned outlier far from everything, then a new face: the outlier is the one replaced
+    outlier = l2_normalize(-base + 0.1 * vec(7))
+    outlier_id = gallery.record_match(person_id, outlier)
+    assert outlier_id is not None  # it replaced the unpinned image farthest from it
+    new_id = gallery.record_match(person_id, near(base, 300, 0.2))
+    faces = gallery.faces_of(person_id)
+    ids = [f.id for f in faces]
+    assert len(faces) == 10 and new_id in ids and outlier_id not in ids
+    assert sum(f.pinned for f in faces) == 3  # enrolment images are never replaced
+    assert {f.source for f in faces if f.pinned} == {"enrol"}
+    assert len(gallery.matrix) == 10
+    assert set(gallery.matrix.image_ids.tolist()) == set(ids)
+
+
+def test_rolling_update_with_only_pinned_images_adds_nothing(tmp_path):
+    g = Gallery(tmp_path / "f.sqlite", MODEL, max_images_per_person=2)
+    person_id = g.add_person("Alice", [vec(1), vec(2)])
+    assert g.record_match(person_id, vec(3)) is None
+    assert len(g.faces_of(person_id)) == 2
+    g.close()
+
+
+def test_delete_person_removes_all_biometric_data_from_the_file(tmp_path, gallery):
+    secret = vec(42)
+    person_id = gallery.add_person("Alice", [secret], crops_jpeg=[b"JPEGCROPBYTES" * 50])
+    event_id = gallery.create_event("Meeting")
+    gallery.check_in(person_id, event_id)
+    gallery.add_person("Bob", [vec(2)])
+    gallery.delete_person(person_id)
+    assert gallery.person(person_id) is None
+    assert count(gallery, "SELECT count(*) FROM faces WHERE person_id = ?", person_id) == 0
+    assert count(gallery, "SELECT count(*) FROM checkins") == 0
+    assert gallery.match(secret, 0.5, 0.0).person_id != person_id
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("faces.sqlite"))
+    assert embedding_to_blob(secret) not in raw
+    assert b"JPEGCROPBYTES" not in raw
+    assert gallery.audit_log()[0]["action"] == "delete person"
+    with pytest.raises(ValueError, match="no person"):
+        gallery.delete_person(person_id)
+
+
+def test_check_in_once_per_event(gallery):
+    person_id = gallery.add_person("Alice", [vec(1)])
+    event_id = gallery.create_event("Meeting")
+    new, first_at = gallery.check_in(person_id, event_id, distance=0.5)
+    again, second_at = gallery.check_in(person_id, event_id)
+    assert new and not again and first_at == second_at
+    assert len(gallery.checkins(event_id)) == 1
+
+
+def test_missing_database_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(GalleryError, match="does not exist"):
+        Gallery(tmp_path / "missing" / "faces.sqlite", MODEL)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_foreign_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(GalleryError, match="another program"):
+        Gallery(path, MODEL)
+    assert path.read_bytes() == before
+
+
+def test_garbage_file_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "faces.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    before = path.read_bytes()
+    with pytest.raises(GalleryError, match="not a kiosk gallery"):
+        Gallery(path, MODEL)
+    assert path.read_bytes() == before
+
+
+def test_new_database_is_readable_by_owner_only(tmp_path):
+    Gallery(tmp_path / "faces.sqlite", MODEL).close()
+    mode = stat.S_IMODE(os.stat(tmp_path / "faces.sqlite").st_mode)
+    assert mode & 0o077 == 0
