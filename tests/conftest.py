@@ -49,3 +49,25 @@ def landmark_predictor():
     from kiosk.models import shape_predictor_path
 
     return LandmarkPredictor(str(shape_predictor_path()))
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from kiosk.config import Settings
+
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def models(settings):
+    """FaceNet, dlib landmarks and the Haar gate, loaded once for the whole test session."""
+    from kiosk.recognize import load_models
+
+    return load_models(settings)
+
+
+@pytest.fixture(scope="session")
+def encoder(models, settings):
+    from kiosk.recognize import FaceEncoder
+
+    return FaceEncoder(models, settings)
