@@ -1,0 +1,345 @@
+"""Event rosters (who is expected) and attendance lists (who came), as CSV for Excel users.
+
+A roster is read from a CSV file with a header line: ``external_id,name`` (either order, other
+columns ignored), ``name`` alone, or the usual Chinese headers ``工号`` / ``姓名``. Files saved by
+Excel come as UTF-8 with or without a byte-order mark, or in the Chinese Windows code page
+(GBK; read as its superset GB18030). Every bad row is refused with its line number; nothing is
+imported from a file with a bad row.
+
+The attendance list joins an event's roster with its check-ins: by the person's external id when
+the roster has one, else by name. People who checked in without being on the roster are listed
+too (``on_roster`` False). :func:`write_attendance_csv` writes UTF-8 with a byte-order mark, so
+Excel shows Chinese names intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.gallery import Gallery
+
+MAX_ROSTER_BYTES = 20_000_000  # a roster of 100,000 people is ~3 MB
+MAX_NAME_CHARS = 200
+MAX_EXTERNAL_ID_CHARS = 100
+EXTERNAL_ID_HEADERS = ("external_id", "external id", "id", "工号", "编号", "学号", "员工编号")
+NAME_HEADERS = ("name", "姓名", "名字")
+ATTENDANCE_COLUMNS = ("external_id", "name", "status", "at", "method", "distance", "liveness")
+STATUS_ARRIVED = "arrived"
+STATUS_MISSING = "missing"
+# Cells starting with these are run as formulas by Excel and LibreOffice (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class RosterError(ValueError):
+    """A roster file that cannot be imported; the message names the file and the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """One expected attendee.
+
+    Attributes:
+        external_id: the organisation's id (staff number...), or None when the roster has none.
+        name: the name as written in the roster.
+    """
+
+    external_id: str | None
+    name: str
+
+
+def name_key(name: str) -> str:
+    """The form of a name used to compare names: NFKC, case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def decode_roster_bytes(data: bytes, source: str = "roster") -> str:
+    """Text of a roster file: UTF-8 (with or without BOM), else GB18030 (GBK, Excel in China).
+
+    Raises:
+        RosterError: neither encoding fits.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise RosterError(
+            f"{source}: the file is neither UTF-8 nor GBK text; save it from Excel as "
+            "'CSV UTF-8 (comma delimited)'"
+        ) from exc
+
+
+def _header_columns(header: Sequence[str], source: str, line: int) -> tuple[int | None, int]:
+    """Positions of the external id and name columns in a header row."""
+    keys = [name_key(cell) for cell in header]
+    id_index = next((i for i, key in enumerate(keys) if key in EXTERNAL_ID_HEADERS), None)
+    name_index = next((i for i, key in enumerate(keys) if key in NAME_HEADERS), None)
+    if name_index is None:
+        raise RosterError(
+            f"{source}: line {line}: the first line must be a header with a name column, "
+            f"such as 'external_id,name' or '工号,姓名' (found {','.join(header)!r})"
+        )
+    return id_index, name_index
+
+
+def parse_roster_text(text: str, source: str = "roster") -> list[RosterEntry]:
+    """Roster entries from CSV text (see :func:`read_roster_csv`).
+
+    Raises:
+        RosterError: naming ``source`` and the line of the first bad row.
+    """
+    if "\x00" in text:
+        raise RosterError(f"{source}: the file holds binary data (NUL bytes); it is not a CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    entries: list[RosterEntry] = []
+    first_line_of_id: dict[str, int] = {}
+    first_line_of_anonymous_name: dict[str, int] = {}
+    columns: tuple[int | None, int] | None = None
+    width = 0
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            if columns is None:
+                columns = _header_columns(row, source, line)
+                width = len(row)
+                continue
+            if len(row) < width or any(cell.strip() for cell in row[width:]):
+                raise RosterError(
+                    f"{source}: line {line}: {len(row)} columns where the header has {width}"
+                )
+            id_index, name_index = columns
+            name = " ".join(row[name_index].split())
+            external_id = row[id_index].strip() if id_index is not None else ""
+            if not name:
+                raise RosterError(f"{source}: line {line}: the name is empty")
+            if len(name) > MAX_NAME_CHARS:
+                raise RosterError(f"{source}: line {line}: the name is longer than {MAX_NAME_CHARS} characters")
+            if len(external_id) > MAX_EXTERNAL_ID_CHARS:
+                raise RosterError(
+                    f"{source}: line {line}: the external id is longer than "
+                    f"{MAX_EXTERNAL_ID_CHARS} characters"
+                )
+            if external_id:
+                if external_id in first_line_of_id:
+                    raise RosterError(
+                        f"{source}: line {line}: the external id {external_id!r} is already used "
+                        f"on line {first_line_of_id[external_id]}"
+                    )
+                first_line_of_id[external_id] = line
+            else:
+                key = name_key(name)
+                if key in first_line_of_anonymous_name:
+                    raise RosterError(
+                        f"{source}: line {line}: {name!r} is already on line "
+                        f"{first_line_of_anonymous_name[key]}; give both an external id to tell "
+                        "them apart"
+                    )
+                first_line_of_anonymous_name[key] = line
+            entries.append(RosterEntry(external_id or None, name))
+    except csv.Error as exc:
+        raise RosterError(f"{source}: line {reader.line_num}: not valid CSV: {exc}") from exc
+    if columns is None:
+        raise RosterError(f"{source}: the file is empty; expected a header such as 'external_id,name'")
+    return entries
+
+
+def read_roster_csv(path: str | Path) -> list[RosterEntry]:
+    """Read a roster CSV file (header ``external_id,name``, ``name``, or ``工号,姓名``).
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        The entries in file order (the header and blank lines skipped).
+
+    Raises:
+        RosterError: unreadable or too large file, unknown encoding, no header, or a bad row
+            (empty name, duplicate external id, wrong column count), naming the line.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_ROSTER_BYTES:
+            raise RosterError(f"{path}: the file is too large for a roster ({size} bytes)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RosterError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return parse_roster_text(decode_roster_bytes(data, str(path)), str(path))
+
+
+def import_roster(
+    gallery: Gallery, event_id: int, entries: Sequence[RosterEntry], actor: str = "admin",
+) -> int:
+    """Replace an event's roster with ``entries`` in one transaction (audit-logged).
+
+    Returns:
+        The number of entries stored.
+
+    Raises:
+        ValueError: no such event, an empty name or a duplicate external id in ``entries``.
+        kiosk.gallery.GalleryError: the database cannot be written (the old roster stays).
+    """
+    seen: set[str] = set()
+    rows: list[tuple[int, str | None, str]] = []
+    for number, entry in enumerate(entries, 1):
+        name = " ".join((entry.name or "").split())
+        external_id = (entry.external_id or "").strip() or None
+        if not name:
+            raise ValueError(f"roster entry {number}: the name is empty")
+        if external_id is not None:
+            if external_id in seen:
+                raise ValueError(f"roster entry {number}: duplicate external id {external_id!r}")
+            seen.add(external_id)
+        rows.append((event_id, external_id, name))
+    with gallery.transaction() as conn:
+        if conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
+            raise ValueError(f"no event with id {event_id}")
+        replaced = conn.execute("DELETE FROM roster WHERE event_id = ?", (event_id,)).rowcount
+        conn.executemany("INSERT INTO roster (event_id, external_id, name) VALUES (?, ?, ?)", rows)
+        gallery.audit(conn, actor, "import roster", event_id=event_id, entries=len(rows),
+                      replaced=replaced)
+    return len(rows)
+
+
+def roster(gallery: Gallery, event_id: int) -> list[RosterEntry]:
+    """An event's roster in import order."""
+    rows = gallery._conn.execute(
+        "SELECT external_id, name FROM roster WHERE event_id = ? ORDER BY id", (event_id,)
+    ).fetchall()
+    return [RosterEntry(r[0], str(r[1])) for r in rows]
+
+
+def attendance(gallery: Gallery, event_id: int) -> list[dict[str, Any]]:
+    """The roster of an event with who arrived, then walk-ins who are not on the roster.
+
+    A roster entry with an external id matches the check-in of the person with that external
+    id; failing that (or without an id) one of a person with the same name (compared by
+    :func:`name_key`) and no conflicting external id. Each check-in satisfies one entry.
+
+    Returns:
+        One dict per row: ``external_id``, ``name``, ``status`` ("arrived" / "missing"), ``at``,
+        ``method``, ``distance``, ``liveness``, ``person_id`` (None when missing), ``operator``,
+        ``reason`` and ``on_roster``. Roster order first, then walk-ins in check-in order.
+    """
+    checkins = gallery.checkins(event_id)
+    unused = list(range(len(checkins)))
+    by_external_id = {c["external_id"]: i for i, c in enumerate(checkins) if c["external_id"]}
+    rows: list[dict[str, Any]] = []
+
+    def take(index: int) -> dict[str, Any]:
+        unused.remove(index)
+        return checkins[index]
+
+    for entry in roster(gallery, event_id):
+        found: dict[str, Any] | None = None
+        if entry.external_id is not None and by_external_id.get(entry.external_id) in unused:
+            found = take(by_external_id[entry.external_id])
+        else:
+            key = name_key(entry.name)
+            for index in unused:
+                checkin = checkins[index]
+                other_id = checkin["external_id"]
+                if name_key(checkin["name"]) == key and (
+                    not other_id or entry.external_id is None or other_id == entry.external_id
+                ):
+                    found = take(index)
+                    break
+        rows.append(_attendance_row(entry.external_id, entry.name, found, on_roster=True))
+    for index in list(unused):
+        checkin = take(index)
+        rows.append(_attendance_row(checkin["external_id"], checkin["name"], checkin, on_roster=False))
+    return rows
+
+
+def _attendance_row(
+    external_id: str | None, name: str, checkin: dict[str, Any] | None, on_roster: bool,
+) -> dict[str, Any]:
+    present = checkin is not None
+    return {
+        "external_id": external_id,
+        "name": name,
+        "status": STATUS_ARRIVED if present else STATUS_MISSING,
+        "at": checkin["at"] if present else None,
+        "method": checkin["method"] if present else None,
+        "distance": checkin["distance"] if present else None,
+        "liveness": checkin["liveness"] if present else None,
+        "person_id": checkin["person_id"] if present else None,
+        "operator": checkin["operator"] if present else None,
+        "reason": checkin["reason"] if present else None,
+        "on_roster": on_roster,
+    }
+
+
+def attendance_counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Counts for the staff screen: ``expected`` (on the roster), ``arrived``, ``missing``,
+    ``walk_ins`` (arrived, not on the roster)."""
+    counts = {"expected": 0, "arrived": 0, "missing": 0, "walk_ins": 0}
+    for row in rows:
+        counts["expected"] += int(row["on_roster"])
+        counts["arrived"] += int(row["status"] == STATUS_ARRIVED)
+        counts["missing"] += int(row["status"] == STATUS_MISSING)
+        counts["walk_ins"] += int(not row["on_roster"])
+    return counts
+
+
+def _cell(value: Any) -> str:
+    """One CSV cell: numbers to 3 decimals, None empty, formula-like text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text  # shown as text by Excel instead of being run as a formula
+    return text
+
+
+def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write an attendance list as CSV for Excel (UTF-8 with BOM), atomically.
+
+    Columns: ``external_id,name,status,at,method,distance,liveness``. Text that Excel would
+    run as a formula (starting with ``=``, ``+``, ``-``, ``@``) is prefixed with ``'``. The
+    file is written next to ``path`` and renamed into place, so a crash never leaves half a
+    list; it is readable by its owner only (mode 0600), as it holds personal data.
+
+    Args:
+        path: the CSV file to create or replace.
+        rows: dicts with at least the columns above (as :func:`attendance` returns).
+
+    Returns:
+        The number of data rows written.
+
+    Raises:
+        OSError: the folder is missing or not writable, or the disk is full.
+    """
+    path = Path(path)
+    written = 0
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "w", encoding="utf-8-sig", newline="") as stream:
+            writer = csv.writer(stream, lineterminator="\r\n")
+            writer.writerow(ATTENDANCE_COLUMNS)
+            for row in rows:
+                writer.writerow([_cell(row.get(column)) for column in ATTENDANCE_COLUMNS])
+                written += 1
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return written
