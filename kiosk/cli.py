@@ -76,6 +76,14 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    """The names of the registered subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
 def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> int:
     """Parse ``argv`` and run the subcommand; returns the process exit code."""
     parser = build_parser(extra)
@@ -85,8 +93,10 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+        if "run" not in _subcommands(parser):
+            parser.print_help()
+            return EXIT_USAGE
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
     try:
         settings = resolve_settings(args)
         return int(args.handler(args, settings))

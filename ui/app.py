@@ -1,0 +1,125 @@
+"""App wiring: models, camera reader, worker and window; ``run_kiosk`` starts the event loop."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QApplication, QMessageBox, QSplashScreen
+from PyQt5.QtGui import QColor, QPixmap
+
+from kiosk.camera import LatestFrameReader
+from kiosk.config import Settings
+from kiosk.gallery import Gallery
+from kiosk.pipeline import Pipeline, current_event_id
+from kiosk.recognize import FaceEncoder, Models, load_models
+from ui.i18n import install_translator
+from ui.main_window import KioskWindow
+from ui.worker import PipelineWorker
+
+log = logging.getLogger(__name__)
+
+
+def open_gallery(settings: Settings) -> Gallery:
+    """A gallery connection as the settings describe it."""
+    return Gallery(
+        settings.gallery.db_path,
+        model_id=settings.recognition.model_id,
+        max_images_per_person=settings.gallery.max_images_per_person,
+        store_face_crops=settings.gallery.store_face_crops,
+        busy_timeout_ms=settings.gallery.busy_timeout_ms,
+    )
+
+
+def enrolment_models(models: Models, settings: Settings) -> Models:
+    """Models for an enrolment worker: its own Haar gate (a cascade must not be shared
+    between threads), the shared landmark predictor and FaceNet."""
+    from kiosk.detect import HaarFaceDetector
+
+    return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder)
+
+
+def build_window(
+    settings: Settings,
+    models: Models,
+    source: str | None = None,
+    event_id: int | None = None,
+) -> KioskWindow:
+    """Open the gallery, start the camera reader and build the window (worker not started).
+
+    Args:
+        settings: all settings.
+        models: the loaded models.
+        source: camera source overriding ``[camera] source``.
+        event_id: the event to check in to; None chooses the event whose window contains now.
+    """
+    gallery = open_gallery(settings)
+    if event_id is None:
+        event_id = current_event_id(gallery)
+
+    def make_pipeline(chosen_event_id: int | None) -> Pipeline:
+        return Pipeline(settings, models, open_gallery(settings), chosen_event_id)
+
+    def make_encoder() -> FaceEncoder:
+        return FaceEncoder(enrolment_models(models, settings), settings)
+
+    reader = LatestFrameReader(settings.camera, source)
+    reader.start()
+    worker = PipelineWorker(reader, make_pipeline, event_id)
+    return KioskWindow(settings, reader, worker, gallery, event_id, make_encoder)
+
+
+def load_models_with_splash(app: QApplication, settings: Settings) -> Models:
+    """Load the models in a thread while a splash screen says so (a few seconds)."""
+    pixmap = QPixmap(520, 160)
+    pixmap.fill(QColor("#263238"))
+    splash = QSplashScreen(pixmap)
+    splash.showMessage(
+        app.translate("App", "Face check-in\nLoading the face models..."),
+        Qt.AlignCenter, QColor("white"),
+    )
+    splash.show()
+    box: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            box["models"] = load_models(settings)
+        except Exception as exc:  # noqa: BLE001 - shown to the user below
+            box["error"] = exc
+
+    loader = threading.Thread(target=load, name="model-loader", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        app.processEvents()
+        loader.join(0.03)
+    splash.close()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["models"]  # type: ignore[return-value]
+
+
+def run_kiosk(settings: Settings, source: str | None = None, event_id: int | None = None,
+              argv: Sequence[str] | None = None) -> int:
+    """Start the kiosk GUI and run until the window closes; returns the exit code."""
+    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    install_translator(settings.ui.language)
+    try:
+        models = load_models_with_splash(app, settings)
+        window = build_window(settings, models, source, event_id)
+    except Exception as exc:  # noqa: BLE001 - one clear message instead of a traceback
+        log.exception("the kiosk could not start")
+        QMessageBox.critical(None, app.translate("App", "Face check-in"),
+                             app.translate("App", "The kiosk could not start:") + f"\n{exc}")
+        return 1
+    window.resize(1024, 768)
+    window.start()
+    if settings.ui.fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
+    code = app.exec_()
+    window.shutdown()
+    return int(code)

@@ -1,0 +1,192 @@
+"""The processing worker: a QObject moved to a QThread that owns all pipeline state.
+
+It waits on the camera reader for the newest frame (skipping frames it had no time for), runs
+:meth:`kiosk.pipeline.Pipeline.process` and emits an immutable :class:`WorkerResult`. The GUI
+thread never runs the pipeline; it only draws what arrives here and the reader's newest frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from kiosk.camera import LatestFrameReader
+from kiosk.pipeline import FrameResult, Pipeline
+from kiosk.types import FrameBGR
+
+log = logging.getLogger(__name__)
+
+DISPLAY_MAX_SIDE_PX = 480  # the display copy carried by each result
+WAIT_TIMEOUT_S = 0.2  # how often the loop looks at the stop flag while no frame arrives
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResult:
+    """One processed frame, handed to the GUI thread.
+
+    Attributes:
+        result: the pipeline's result (boxes and landmarks in camera pixels).
+        frame_bgr: a downscaled copy of the processed frame owned by this result, (h, w, 3).
+        frame_size: (width, height) of the camera frame in pixels.
+        process_ms: wall time of ``Pipeline.process`` for this frame.
+        event_id: the event the pipeline checked in to.
+    """
+
+    result: FrameResult
+    frame_bgr: FrameBGR
+    frame_size: tuple[int, int]
+    process_ms: float
+    event_id: int | None
+
+
+def display_copy(frame_bgr: FrameBGR, max_side_px: int = DISPLAY_MAX_SIDE_PX) -> FrameBGR:
+    """A contiguous copy of ``frame_bgr`` whose longer side is at most ``max_side_px``."""
+    height, width = frame_bgr.shape[:2]
+    scale = max_side_px / max(height, width)
+    if scale >= 1.0:
+        return np.ascontiguousarray(frame_bgr).copy()
+    return cv2.resize(frame_bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+class PipelineWorker(QObject):
+    """Runs the pipeline on the newest camera frame, in its own thread, until stopped.
+
+    The pipeline (with its gallery connection, face track and liveness window) is created by
+    ``pipeline_factory`` inside :meth:`work`, so it lives in the worker thread only.
+
+    Args:
+        reader: the started camera reader.
+        pipeline_factory: builds the :class:`Pipeline` (called in the worker thread).
+        event_id: the event to check people in to (None: recognise only).
+
+    Signals:
+        result_ready(object): a :class:`WorkerResult` for every processed frame.
+        error(str): a frame failed (the loop goes on).
+        stopped(): the loop ended (emitted just before ``finished``).
+        finished(): the loop ended; wired to ``QThread.quit``.
+    """
+
+    result_ready = pyqtSignal(object)
+    error = pyqtSignal(str)
+    stopped = pyqtSignal()
+    finished = pyqtSignal()
+
+    def __init__(
+        self,
+        reader: LatestFrameReader,
+        pipeline_factory: Callable[[int | None], Pipeline],
+        event_id: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.reader = reader
+        self.pipeline_factory = pipeline_factory
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._event_id = event_id
+        self._event_changed = False
+        self._reload_requested = False
+        self.frames_processed = 0
+
+    # -- called from the GUI thread (direct calls: the worker thread is busy in its loop) ----
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current frame (thread-safe, direct call)."""
+        self._stop.set()
+
+    def set_event(self, event_id: int | None) -> None:
+        """Check people in to another event from the next frame on (thread-safe)."""
+        with self._lock:
+            self._event_id = event_id
+            self._event_changed = True
+
+    def request_reload(self) -> None:
+        """Re-read the gallery's embeddings before the next frame (after an enrolment)."""
+        with self._lock:
+            self._reload_requested = True
+
+    @property
+    def event_id(self) -> int | None:
+        """The event people are checked in to."""
+        with self._lock:
+            return self._event_id
+
+    # -- the worker thread -------------------------------------------------------------------
+
+    @pyqtSlot()
+    def work(self) -> None:
+        """The loop: newest frame -> pipeline -> ``result_ready``; ends on :meth:`stop`."""
+        pipeline: Pipeline | None = None
+        try:
+            pipeline = self.pipeline_factory(self.event_id)
+            self._loop(pipeline)
+        except Exception as exc:  # noqa: BLE001 - reported, never crashes the app
+            log.exception("the pipeline worker failed")
+            self.error.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            if pipeline is not None:
+                pipeline.gallery.close()
+            self.stopped.emit()
+            self.finished.emit()
+
+    def _apply_requests(self, pipeline: Pipeline) -> None:
+        with self._lock:
+            event_changed, self._event_changed = self._event_changed, False
+            reload, self._reload_requested = self._reload_requested, False
+            event_id = self._event_id
+        if reload:
+            pipeline.gallery.reload()
+        if event_changed:
+            pipeline.set_event(event_id)
+
+    def _loop(self, pipeline: Pipeline) -> None:
+        last_id = 0
+        while not self._stop.is_set():
+            self._apply_requests(pipeline)
+            frame = self.reader.wait_for_frame(last_id, timeout_s=WAIT_TIMEOUT_S)
+            if frame is None or self._stop.is_set():
+                continue
+            last_id = frame.frame_id
+            started = time.perf_counter()
+            try:
+                result = pipeline.process(frame.frame_bgr, frame.t_monotonic, frame.frame_id)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not end the kiosk
+                log.exception("frame %d failed", frame.frame_id)
+                self.error.emit(f"frame {frame.frame_id}: {type(exc).__name__}: {exc}")
+                continue
+            process_ms = (time.perf_counter() - started) * 1000.0
+            height, width = frame.frame_bgr.shape[:2]
+            self.frames_processed += 1
+            self.result_ready.emit(WorkerResult(
+                result, display_copy(frame.frame_bgr), (width, height), process_ms,
+                pipeline.event_id,
+            ))
+
+
+def start_worker(worker: PipelineWorker, parent: QObject | None = None) -> QThread:
+    """Move ``worker`` to a new :class:`QThread` with the superqt wiring and start it.
+
+    started -> work; finished -> quit. The worker is not ``deleteLater``-ed: its owner keeps
+    reading its counters after the thread ends, and Python frees it with the owner.
+    """
+    thread = QThread(parent)
+    thread.setObjectName("pipeline-worker")
+    worker.moveToThread(thread)
+    thread.started.connect(worker.work)
+    worker.finished.connect(thread.quit)
+    thread.start()
+    return thread
+
+
+def stop_worker(worker: PipelineWorker, thread: QThread, timeout_ms: int = 5000) -> bool:
+    """worker.stop() -> thread.quit() -> thread.wait(); True when the thread ended in time."""
+    worker.stop()
+    thread.quit()
+    return bool(thread.wait(timeout_ms))
