@@ -73,15 +73,37 @@ def blob_to_embedding(blob: bytes) -> Embedding:
 
 
 def _explain(exc: sqlite3.Error, path: str) -> GalleryError:
+    """A :class:`GalleryError` that names the problem in words an operator can act on."""
     message = str(exc).lower()
     if "full" in message:
-        return GalleryError(f"{path}: the disk is full; nothing was saved ({exc})")
+        return GalleryError(
+            f"{path}: the disk is full (or the database reached its size limit); nothing was "
+            f"saved and what was already stored is intact. Free some disk space ({exc})"
+        )
     if "readonly" in message or "read-only" in message:
-        return GalleryError(f"{path}: the database is read-only; nothing was saved ({exc})")
-    if "malformed" in message or "not a database" in message:
+        return GalleryError(
+            f"{path}: the database or its folder is read-only; nothing was saved. Make both "
+            f"writable by the user running the kiosk ({exc})"
+        )
+    if "malformed" in message or "not a database" in message or "file is encrypted" in message:
         return GalleryError(
             f"{path}: the database file is damaged or not a database ({exc}); "
             "restore it from a backup or move it away to start a new gallery"
+        )
+    if "locked" in message or "busy" in message:
+        return GalleryError(
+            f"{path}: another kiosk or program kept the database locked too long; nothing was "
+            f"saved, try again ({exc})"
+        )
+    if "unable to open" in message:
+        return GalleryError(
+            f"{path}: cannot open the database file: check that it and its folder exist and "
+            f"are readable and writable by the user running the kiosk ({exc})"
+        )
+    if "disk i/o" in message:
+        return GalleryError(
+            f"{path}: the disk reported an input/output error (removed, failing or full?); "
+            f"nothing was saved ({exc})"
         )
     return GalleryError(f"{path}: database error: {exc}")
 
@@ -162,8 +184,13 @@ class Gallery:
         store_face_crops: keep the aligned face crop (JPEG) of each image.
         busy_timeout_ms: how long to wait for another kiosk's write lock.
 
+    Attributes:
+        read_only: the database file is not writable by this user: reading and matching
+            work, every change raises :class:`GalleryError`.
+
     Raises:
-        GalleryError: the folder is missing, or the file is not this kiosk's database.
+        GalleryError: the folder is missing or read-only, the file is unreadable, or the file
+            is not this kiosk's database (it is then left untouched).
     """
 
     def __init__(
@@ -179,10 +206,15 @@ class Gallery:
         self.max_images_per_person = max_images_per_person
         self.store_face_crops = store_face_crops
         self.busy_timeout_ms = busy_timeout_ms
+        self.read_only = False
         self.matrix = GalleryMatrix()
         self._conn = self._connect()
         self.db = sqlite_utils.Database(self._conn)
-        self._load_matrix()
+        try:
+            self._load_matrix()
+        except sqlite3.Error as exc:  # a file damaged past its first page
+            self.close()
+            raise _explain(exc, self.path) from exc
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -195,23 +227,38 @@ class Gallery:
                     f"{self.path}: the folder {folder} does not exist; create it first"
                 )
         new_file = in_memory or not Path(self.path).exists() or Path(self.path).stat().st_size == 0
+        if not in_memory:
+            self._check_access(new_file)
         if new_file and not in_memory:
             # Created readable by the owner only: the gallery holds biometric data.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise GalleryError(
+                    f"{self.path}: cannot create the database file: {exc.strerror or exc}. "
+                    "Make its folder writable by the user running the kiosk"
+                ) from exc
             os.close(fd)
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout_ms / 1000.0, isolation_level=None,
                 check_same_thread=False,
             )
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise GalleryError(
-                f"{self.path}: not a kiosk gallery ({exc}); it was left untouched. "
-                "Point --db or [gallery] db_path to another file, or move this one away"
-            ) from exc
+            conn.close()
+            text = str(exc).lower()
+            if "not a database" in text or "malformed" in text or "encrypted" in text:
+                raise GalleryError(
+                    f"{self.path}: not a kiosk gallery ({exc}); it was left untouched. "
+                    "Point --db or [gallery] db_path to another file, or move this one away"
+                ) from exc
+            raise _explain(exc, self.path) from exc
         if application_id != APPLICATION_ID and tables > 0:
             conn.close()
             raise GalleryError(
@@ -230,6 +277,33 @@ class Gallery:
             conn.close()
             raise _explain(exc, self.path) from exc
         return conn
+
+    def _check_access(self, new_file: bool) -> None:
+        """Refuse, with the reason, a file or folder this user cannot use.
+
+        SQLite itself would only say "unable to open database file". A gallery in WAL mode
+        creates ``-wal`` and ``-shm`` files next to the database, so its folder must be
+        writable. A database file that is read-only (in a writable folder) is opened for
+        reading: matching works, and every change raises a "read-only" :class:`GalleryError`
+        (:attr:`read_only` tells the GUI in advance). The superuser passes these checks
+        whatever the modes.
+        """
+        path = Path(self.path)
+        folder = path.resolve().parent
+        if not new_file and not os.access(path, os.R_OK):
+            raise GalleryError(
+                f"{self.path}: no permission to read the database file; run the kiosk as its "
+                "owner or fix its permissions (readable and writable by the kiosk user only, "
+                "mode 0600)"
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise GalleryError(
+                f"{self.path}: the folder {folder} is read-only for this user; the gallery "
+                "needs to create its files (and the -wal and -shm files of SQLite) there. "
+                "Make the folder writable or point --db or [gallery] db_path elsewhere"
+            )
+        if not new_file and not os.access(path, os.W_OK):
+            self.read_only = True
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -276,8 +350,17 @@ class Gallery:
             self.matrix.add_many(ids, persons, embeddings.astype(np.float32))
 
     def reload(self) -> None:
-        """Re-read the matrix from the file (after another kiosk changed it)."""
-        self._load_matrix()
+        """Re-read the matrix from the file (after another kiosk changed it).
+
+        Raises:
+            GalleryError: the file cannot be read (the old matrix is kept).
+        """
+        previous = self.matrix
+        try:
+            self._load_matrix()
+        except sqlite3.Error as exc:
+            self.matrix = previous
+            raise _explain(exc, self.path) from exc
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -609,6 +692,88 @@ class Gallery:
     def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest audit entries first."""
         return list(self.db["audit_log"].rows_where(order_by="id desc", limit=limit))
+
+    # -- refused spoof attempts -------------------------------------------------------------
+
+    def add_spoof_attempt(
+        self, event_id: int | None, reason: str, thumbnail_jpeg: bytes | None = None,
+    ) -> int:
+        """Record a refused presentation attack (a photo or screen held to the camera).
+
+        The thumbnail lets staff review what was refused; it is dropped when face crops are
+        not stored (``store_face_crops = false``) and purged after the retention period
+        (:meth:`purge_old_spoof_attempts`). Returns the new record's id.
+
+        Raises:
+            ValueError: empty reason.
+        """
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("the reason of a spoof attempt must not be empty")
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO spoof_attempts (event_id, at, reason, thumbnail_jpeg) "
+                "VALUES (?, ?, ?, ?)",
+                (event_id, now_iso(), reason,
+                 thumbnail_jpeg if self.store_face_crops and thumbnail_jpeg else None),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def spoof_attempts(self, event_id: int | None = None) -> list[dict[str, Any]]:
+        """Refused spoof attempts, newest first, with their thumbnails (JPEG bytes or None).
+
+        Args:
+            event_id: only those of one event; None for all.
+        """
+        where, params = ("WHERE event_id = ?", (event_id,)) if event_id is not None else ("", ())
+        cursor = self._conn.execute(
+            "SELECT id, event_id, at, reason, thumbnail_jpeg FROM spoof_attempts "
+            f"{where} ORDER BY id DESC",
+            params,
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def purge_old_spoof_attempts(self, days: int, now: dt.datetime | None = None) -> int:
+        """Delete spoof attempts older than ``days`` days (0: all); returns how many.
+
+        Run at start-up and daily with ``[gallery] spoof_retention_days``. Deleted pictures
+        are overwritten (``secure_delete``) and the WAL is checkpointed, as for people.
+
+        Args:
+            days: the retention period in days.
+            now: the current time (aware or local); for tests.
+
+        Raises:
+            ValueError: negative ``days``.
+        """
+        if days < 0:
+            raise ValueError(f"days must be >= 0, got {days}")
+        current = now if now is not None else dt.datetime.now().astimezone()
+        if current.tzinfo is None:
+            current = current.astimezone()
+        cutoff = current - dt.timedelta(days=days)
+        with self.transaction() as conn:
+            old = [
+                int(row[0])
+                for row in conn.execute("SELECT id, at FROM spoof_attempts").fetchall()
+                if _older_than(str(row[1]), cutoff)
+            ]
+            conn.executemany("DELETE FROM spoof_attempts WHERE id = ?", [(i,) for i in old])
+            if old:
+                self.audit(conn, "system", "purge spoof attempts", count=len(old),
+                           retention_days=days)
+        if old:
+            self.checkpoint()
+        return len(old)
+
+
+def _older_than(at: str, cutoff: dt.datetime) -> bool:
+    """Whether a stored ISO time is before ``cutoff``; unreadable times count as old."""
+    try:
+        return parse_time(at) < cutoff
+    except ValueError:
+        return True
 
 
 def parse_time(text: str) -> dt.datetime:
