@@ -1,0 +1,152 @@
+"""Bulk enrolment from a folder of photos named by external id (``E001.jpg``, ``E001_2.jpg``).
+
+One pure function, :func:`enroll_folder`, used by the ``enroll-folder`` command and the GUI's
+bulk enrolment dialog (which runs it in a worker thread and shows the progress callback).
+Each photo is refused with a reason (unreadable, no face, several faces, looks like someone
+else) or enrolled; photos of an external id that is already enrolled are added to that person.
+The name comes from an imported roster with that external id, else the external id is the name
+(rename later in the people manager).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.gallery import Gallery, GalleryError
+from kiosk.recognize import ImageError
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+_SUFFIX_NUMBER = re.compile(r"^(.+?)_\d+$")
+
+ProgressCallback = Callable[[int, int, str], None]  # (done, total, file name)
+
+
+@dataclass
+class FolderReport:
+    """What :func:`enroll_folder` did.
+
+    Attributes:
+        total: photos found.
+        enrolled: (external id, person id, images) of each person enrolled or re-enrolled.
+        refused: (file name, reason) of each photo not used.
+        cancelled: the run was cancelled before the end.
+    """
+
+    total: int = 0
+    enrolled: list[tuple[str, int, int]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "total": self.total,
+            "enrolled": [{"external_id": e, "person_id": p, "images": n} for e, p, n in self.enrolled],
+            "refused": [{"file": f, "reason": r} for f, r in self.refused],
+            "cancelled": self.cancelled,
+        }
+
+
+def external_id_of(path: Path) -> str:
+    """The external id a photo is named by: the file stem without a ``_N`` suffix."""
+    stem = path.stem.strip()
+    match = _SUFFIX_NUMBER.match(stem)
+    return match.group(1) if match else stem
+
+
+def photo_files(folder: str | Path) -> list[Path]:
+    """The photos in ``folder`` (not recursive), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def roster_name(gallery: Gallery, external_id: str) -> str | None:
+    """The newest roster name for an external id, or None (no roster table or no entry)."""
+    try:
+        row = gallery._conn.execute(
+            "SELECT name FROM roster WHERE external_id = ? ORDER BY id DESC LIMIT 1", (external_id,)
+        ).fetchone()
+    except Exception:  # noqa: BLE001 - an older gallery without rosters
+        return None
+    return None if row is None else str(row[0])
+
+
+def enroll_folder(
+    gallery: Gallery,
+    encoder: Any,
+    folder: str | Path,
+    *,
+    distance_threshold: float,
+    min_margin: float = 0.0,
+    actor: str = "admin",
+    progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> FolderReport:
+    """Enrol every photo of ``folder``, grouped by external id; one transaction per person.
+
+    Args:
+        gallery: where to enrol.
+        encoder: a :class:`kiosk.recognize.FaceEncoder` (``encode_file``).
+        folder: the folder of photos named by external id.
+        distance_threshold: a photo matching another person closer than this is refused.
+        min_margin: the matcher's margin.
+        actor: who enrols, for the audit log.
+        progress: called after each photo with (done, total, file name).
+        should_cancel: polled between photos; True stops (people done so far stay enrolled).
+
+    Raises:
+        ValueError: ``folder`` is not a folder.
+    """
+    files = photo_files(folder)
+    report = FolderReport(total=len(files))
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(external_id_of(path), []).append(path)
+    done = 0
+    for external_id, paths in groups.items():
+        existing = gallery.person_by_external_id(external_id)
+        samples = []
+        for path in paths:
+            if should_cancel is not None and should_cancel():
+                report.cancelled = True
+                return report
+            try:
+                sample = encoder.encode_file(path, single=True)
+                match = gallery.match(sample.embedding, distance_threshold, min_margin)
+                if match.accepted and match.person_id is not None and (
+                    existing is None or match.person_id != existing.id
+                ):
+                    other = gallery.person(match.person_id)
+                    raise ImageError(
+                        f"looks like {other.name if other else '?'} "
+                        f"(person {match.person_id}, distance {match.distance:.2f})"
+                    )
+                samples.append(sample)
+            except ImageError as exc:
+                report.refused.append((path.name, str(exc)))
+            done += 1
+            if progress is not None:
+                progress(done, len(files), path.name)
+        if not samples:
+            continue
+        embeddings = [s.embedding for s in samples]
+        crops = [s.crop_jpeg() for s in samples]
+        try:
+            if existing is not None:
+                gallery.add_images(existing.id, embeddings, crops, actor=actor)
+                person_id = existing.id
+            else:
+                name = roster_name(gallery, external_id) or external_id
+                person_id = gallery.add_person(name, embeddings, crops, external_id=external_id,
+                                               actor=actor)
+        except (ValueError, GalleryError) as exc:
+            report.refused.extend((p.name, str(exc)) for p in paths)
+            continue
+        report.enrolled.append((external_id, person_id, len(samples)))
+    return report
