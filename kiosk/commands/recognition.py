@@ -36,23 +36,28 @@ def _encoder(settings: Settings) -> Any:
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.recognize import ImageError
+    from kiosk.recognize import ImageError, read_image
 
     name = (args.name or "").strip()
     if not name:
         raise UserError("--name must not be empty")
-    for image in args.images:
+    frames = []
+    for image in args.images:  # every file is checked before the slow models load
         if not Path(image).is_file():
             raise UserError(f"{image}: no such file")
+        try:
+            frames.append(read_image(image))
+        except ImageError as exc:
+            raise UserError(f"{exc}; nothing was enrolled") from exc
     gallery = open_gallery(settings)
     try:
         if args.external_id and gallery.person_by_external_id(args.external_id.strip()):
             raise UserError(f"the external id {args.external_id!r} is already enrolled")
         encoder = _encoder(settings)
         samples = []
-        for image in args.images:
+        for image, frame_bgr in zip(args.images, frames):
             try:
-                samples.append(encoder.encode_file(image, single=True))
+                samples.append(encoder.encode_photo(frame_bgr, image, single=True))
             except ImageError as exc:
                 raise UserError(f"{exc}; nothing was enrolled") from exc
         warn = settings.recognition.distance_threshold
