@@ -165,18 +165,14 @@ class FaceEncoder:
     def find_faces(self, frame_bgr: FrameBGR) -> tuple[BoxesXYXY, str]:
         """Face boxes in a photo, largest first, and which detector found them.
 
-        Haar boxes in which the eye cascade finds an eye are preferred (the face cascade alone
-        also fires on necks and clothing); boxes that stick out of the photo by more than a
-        tenth of their size (a face cut off at the edge) are dropped.
+        HOG boxes that stick out of the photo by more than a tenth of their size (a face cut
+        off at the edge) are dropped.
         """
         gray = to_gray(frame_bgr)
         min_side = max(24, int(min(gray.shape[:2]) * PHOTO_MIN_FACE_FRACTION))
         for image in (gray, equalise(gray)):
             boxes = self._photo_detector.detect_boxes(image)
             boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
-            with_eyes = np.array([self._photo_detector.count_eyes(image, b) > 0 for b in boxes], bool)
-            if with_eyes.any():
-                boxes = boxes[with_eyes]
             if len(boxes):
                 return boxes, "haar"
         if self._hog is None:
@@ -190,6 +186,24 @@ class FaceEncoder:
         boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
         boxes = boxes[inside_image(boxes, gray.shape[1], gray.shape[0])]
         return boxes[np.argsort(-box_areas(boxes), kind="stable")], "hog"
+
+    def _other_faces(self, frame_bgr: FrameBGR, boxes: BoxesXYXY) -> int:
+        """Faces besides the largest that are real rivals: at least half as wide, apart from
+        it, and with an eye inside (the face cascade alone also fires on necks and clothing)."""
+        gray = to_gray(frame_bgr)
+        areas = box_areas(boxes)
+        main = boxes[0]
+        rivals = 0
+        for box, area in zip(boxes[1:], areas[1:]):
+            if area < SEVERAL_FACES_AREA_RATIO * areas[0]:
+                continue
+            overlap_w = min(main[2], box[2]) - max(main[0], box[0])
+            overlap_h = min(main[3], box[3]) - max(main[1], box[1])
+            if overlap_w > 0 and overlap_h > 0 and overlap_w * overlap_h > 0.2 * area:
+                continue
+            if self._photo_detector.count_eyes(gray, box) > 0:
+                rivals += 1
+        return rivals
 
     def encode_box(
         self, frame_bgr: FrameBGR, box_xyxy: BoxXYXY, detector: str = "haar"
@@ -221,11 +235,10 @@ class FaceEncoder:
         if len(boxes) == 0:
             raise ImageError(f"{name}: no face found")
         if single and len(boxes) > 1:
-            areas = box_areas(boxes)
-            if areas[1] >= SEVERAL_FACES_AREA_RATIO * areas[0]:
+            others = self._other_faces(frame_bgr, boxes)
+            if others:
                 raise ImageError(
-                    f"{name}: {int(np.sum(areas >= SEVERAL_FACES_AREA_RATIO * areas[0]))} faces "
-                    "found; use a photo of this person alone"
+                    f"{name}: {others + 1} faces found; use a photo of this person alone"
                 )
         return self.encode_box(frame_bgr, boxes[0], detector)
 
