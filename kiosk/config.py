@@ -38,6 +38,10 @@ class CameraSettings:
     request a capture size from a USB camera (0 keeps the driver's default). ``decode_threads`` is
     FFmpeg's decoder thread count for streams and files: each frame thread holds back one frame,
     so 1 gives the least delay (0 = one per CPU core; see docs/CAMERA.md).
+    ``stream_analyze_ms`` is how long FFmpeg studies a new stream before the first frame (its
+    ``analyzeduration``): the frames read meanwhile come out first, stale, after every
+    (re)connection; 0 keeps FFmpeg's default (up to 5 s). Raise it for a camera that fails to
+    open with a short value.
     """
 
     source: str = "0"
@@ -51,6 +55,7 @@ class CameraSettings:
     width_px: int = 0
     height_px: int = 0
     decode_threads: int = 1
+    stream_analyze_ms: int = 200
 
     def __post_init__(self) -> None:
         _check(self.source.strip() != "", "source", "must not be empty")
@@ -67,6 +72,11 @@ class CameraSettings:
         _check(0 <= self.width_px <= 8192, "width_px", "must be in 0..8192 (0 = device default)")
         _check(0 <= self.height_px <= 8192, "height_px", "must be in 0..8192 (0 = device default)")
         _check(0 <= self.decode_threads <= 64, "decode_threads", "must be in 0..64 (0 = per core)")
+        _check(
+            0 <= self.stream_analyze_ms <= 60_000,
+            "stream_analyze_ms",
+            "must be in 0..60000 (0 = FFmpeg's default)",
+        )
 
 
 @dataclass(frozen=True, slots=True)
