@@ -282,13 +282,18 @@ class Capture:
         self._capture.release()
 
 
-def ffmpeg_options(existing: str, rtsp_transport: str) -> str:
-    """``OPENCV_FFMPEG_CAPTURE_OPTIONS`` text: ``existing`` with ``rtsp_transport`` set.
+def ffmpeg_options(existing: str, settings: CameraSettings) -> str:
+    """``OPENCV_FFMPEG_CAPTURE_OPTIONS`` text for a stream: ``existing`` plus the settings' keys.
 
-    The format is ``key;value|key;value``; other keys the user set are kept.
+    The format is ``key;value|key;value``. ``rtsp_transport`` and (unless
+    ``stream_analyze_ms`` is 0) ``analyzeduration`` (microseconds) come from the settings and
+    replace the same keys in ``existing``; other keys the user set are kept.
     """
-    pairs = [p for p in existing.split("|") if p and not p.startswith("rtsp_transport;")]
-    return "|".join([f"rtsp_transport;{rtsp_transport}", *pairs])
+    ours = {"rtsp_transport": settings.rtsp_transport}
+    if settings.stream_analyze_ms > 0:
+        ours["analyzeduration"] = str(settings.stream_analyze_ms * 1000)
+    kept = [p for p in existing.split("|") if p and p.split(";", 1)[0] not in ours]
+    return "|".join([*(f"{key};{value}" for key, value in ours.items()), *kept])
 
 
 def _open_stream(source: CameraSource, settings: CameraSettings) -> cv2.VideoCapture:
@@ -297,12 +302,14 @@ def _open_stream(source: CameraSource, settings: CameraSettings) -> cv2.VideoCap
         settings.open_timeout_ms,
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         settings.read_timeout_ms,
+        cv2.CAP_PROP_N_THREADS,
+        settings.decode_threads,
     ]
     # The FFmpeg backend reads the options variable at every open; the lock keeps two readers
     # with different transports from seeing each other's value.
     with _ffmpeg_options_lock:
         previous = os.environ.get(FFMPEG_OPTIONS_ENV)
-        os.environ[FFMPEG_OPTIONS_ENV] = ffmpeg_options(previous or "", settings.rtsp_transport)
+        os.environ[FFMPEG_OPTIONS_ENV] = ffmpeg_options(previous or "", settings)
         try:
             return cv2.VideoCapture(source.location, cv2.CAP_FFMPEG, params)
         finally:
@@ -354,7 +361,12 @@ def _open_file(source: CameraSource, settings: CameraSettings) -> cv2.VideoCaptu
         raise CameraError(f"video file not found: {path}", permanent=True)
     if path.is_dir():
         raise CameraError(f"video file is a directory: {path}", permanent=True)
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, settings.open_timeout_ms]
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        settings.open_timeout_ms,
+        cv2.CAP_PROP_N_THREADS,
+        settings.decode_threads,
+    ]
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
@@ -370,9 +382,10 @@ def open_capture(
 ) -> Capture:
     """Open a USB device index, an ``rtsp://`` (or other FFmpeg) URL or a video file.
 
-    Streams go through the FFmpeg backend with ``settings.rtsp_transport`` (set through
-    ``OPENCV_FFMPEG_CAPTURE_OPTIONS``) and the open and read timeouts of the settings, so neither
-    opening nor a read blocks much longer than those. Video files are looped and paced at their
+    Streams go through the FFmpeg backend with ``settings.rtsp_transport`` and
+    ``settings.stream_analyze_ms`` (set through ``OPENCV_FFMPEG_CAPTURE_OPTIONS``), the open and read timeouts of the settings (so neither
+    opening nor a read blocks much longer than those) and ``settings.decode_threads`` (each
+    decoder frame thread delays frames by one frame interval). Video files are looped and paced at their
     own frame rate as ``settings.loop_file`` and ``settings.pace_file`` say.
 
     Args:

@@ -8,6 +8,11 @@ It serves a synthetic live stream (``videotestsrc is-live=true``) encoded as H.2
 is installed (gstreamer1.0-plugins-ugly), else as motion JPEG (plugins-good), at
 ``rtsp://127.0.0.1:PORT/PATH``. Every client shares one pipeline, as with a real IP camera.
 
+With ``--stamp`` the picture is instead a gray frame whose top row of 32 blocks (10x10 px, white
+= 1, most significant bit first) encodes ``time.monotonic()`` in milliseconds modulo 2**32 at the
+moment the frame enters the encoder; CLOCK_MONOTONIC is shared by all processes of a Linux machine,
+so a client can measure the true age of a frame (encode + RTSP + decode + hand-over).
+
 When the server listens it prints one line ``READY rtsp://127.0.0.1:PORT/PATH`` on stdout; on
 SIGTERM or SIGINT it stops. Example::
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 
 import gi
 
@@ -28,6 +34,8 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 ENCODERS = ("auto", "h264", "jpeg")
+STAMP_BITS = 32
+STAMP_BLOCK_PX = 10
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -39,6 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=480, help="frame height in pixels")
     parser.add_argument("--fps", type=int, default=25, help="frames per second")
     parser.add_argument("--encoder", choices=ENCODERS, default="auto", help="video codec")
+    parser.add_argument(
+        "--stamp", action="store_true", help="encode time.monotonic() (ms) into each frame"
+    )
     return parser.parse_args(argv)
 
 
@@ -54,10 +65,14 @@ def pick_encoder(requested: str) -> str:
 
 def launch_line(args: argparse.Namespace, encoder: str) -> str:
     """The gst-launch description of the media pipeline (the payloader must be ``pay0``)."""
-    source = (
-        "videotestsrc is-live=true pattern=ball "
-        f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
-    )
+    caps = f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1"
+    if args.stamp:
+        source = (
+            "appsrc name=stampsrc is-live=true do-timestamp=true format=time "
+            f'caps="{caps},format=GRAY8" '
+        )
+    else:
+        source = f"videotestsrc is-live=true pattern=ball ! {caps} "
     if encoder == "h264":
         encode = (
             "! videoconvert ! video/x-raw,format=I420 "
@@ -65,8 +80,40 @@ def launch_line(args: argparse.Namespace, encoder: str) -> str:
             "! rtph264pay name=pay0 pt=96 config-interval=1"
         )
     else:
-        encode = "! videoconvert ! jpegenc quality=80 ! rtpjpegpay name=pay0 pt=26"
+        encode = (  # RTP/JPEG carries 4:2:0 (or 4:2:2) JPEG only
+            "! videoconvert ! video/x-raw,format=I420 ! jpegenc quality=80 "
+            "! rtpjpegpay name=pay0 pt=26"
+        )
     return f"( {source}{encode} )"
+
+
+def stamp_frame(width: int, height: int, t_ms: int) -> bytes:
+    """A GRAY8 frame: mid gray, with ``t_ms`` in the top row of blocks (white = 1)."""
+    block = STAMP_BLOCK_PX
+    row = bytearray()
+    for bit in range(STAMP_BITS):
+        value = 255 if (t_ms >> (STAMP_BITS - 1 - bit)) & 1 else 0
+        row += bytes([value]) * block
+    row = (row + bytes([128]) * width)[:width]
+    return bytes(row) * block + bytes([128]) * (width * (height - block))
+
+
+class StampFeeder:
+    """Pushes stamped frames into the ``appsrc`` of each prepared media, at the stream's rate."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def on_media_configure(self, _factory: object, media: GstRtspServer.RTSPMedia) -> None:
+        appsrc = media.get_element().get_child_by_name("stampsrc")
+        interval_ms = max(1, round(1000 / self.args.fps))
+        GLib.timeout_add(interval_ms, self.push, appsrc)
+
+    def push(self, appsrc: Gst.Element) -> bool:
+        t_ms = int(time.monotonic() * 1000) % (1 << STAMP_BITS)
+        data = stamp_frame(self.args.width, self.args.height, t_ms)
+        result = appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+        return bool(result == Gst.FlowReturn.OK)  # stop when the media is torn down
 
 
 def main(argv: list[str]) -> int:
@@ -80,6 +127,8 @@ def main(argv: list[str]) -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(args, encoder))
     factory.set_shared(True)
+    if args.stamp:
+        factory.connect("media-configure", StampFeeder(args).on_media_configure)
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
         print(f"ERROR cannot listen on {args.host}:{args.port}", file=sys.stderr, flush=True)

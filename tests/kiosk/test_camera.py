@@ -228,15 +228,20 @@ def test_mask_url_password() -> None:
 
 
 @pytest.mark.parametrize(
-    ("existing", "transport", "expected"),
+    ("existing", "changes", "expected"),
     [
-        ("", "tcp", "rtsp_transport;tcp"),
-        ("rtsp_transport;udp", "tcp", "rtsp_transport;tcp"),
-        ("stimeout;5000000|rtsp_transport;tcp", "udp", "rtsp_transport;udp|stimeout;5000000"),
+        ("", {}, "rtsp_transport;tcp|analyzeduration;200000"),
+        ("", {"stream_analyze_ms": 0}, "rtsp_transport;tcp"),
+        ("rtsp_transport;udp", {"stream_analyze_ms": 0}, "rtsp_transport;tcp"),
+        (
+            "stimeout;5000000|rtsp_transport;tcp|analyzeduration;9",
+            {"rtsp_transport": "udp", "stream_analyze_ms": 50},
+            "rtsp_transport;udp|analyzeduration;50000|stimeout;5000000",
+        ),
     ],
 )
-def test_ffmpeg_options(existing: str, transport: str, expected: str) -> None:
-    assert ffmpeg_options(existing, transport) == expected
+def test_ffmpeg_options(existing: str, changes: dict[str, Any], expected: str) -> None:
+    assert ffmpeg_options(existing, fast_settings(**changes)) == expected
 
 
 @pytest.mark.parametrize(
@@ -272,6 +277,8 @@ def test_as_bgr(frame: Any, shape: tuple[int, ...] | None) -> None:
         ({"height_px": 9000}, "height_px"),
         ({"read_timeout_ms": 0}, "read_timeout_ms"),
         ({"reconnect_max_s": 0.1}, "reconnect_max_s"),
+        ({"decode_threads": -1}, "decode_threads"),
+        ({"stream_analyze_ms": 60_001}, "stream_analyze_ms"),
     ],
 )
 def test_camera_settings_validation(changes: dict[str, Any], key: str) -> None:
@@ -309,6 +316,19 @@ def test_open_unreachable_url_is_a_clear_error() -> None:
     with pytest.raises(CameraError, match="connection refused"):
         open_capture(url, fast_settings())
     assert time.monotonic() - t_start < HANG_LIMIT_S
+
+
+def test_open_leaves_the_users_ffmpeg_options_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;udp|stimeout;1000000")
+    with pytest.raises(CameraError):
+        open_capture(f"rtsp://127.0.0.1:{free_port()}/x", fast_settings())
+    assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;udp|stimeout;1000000"
+    monkeypatch.delenv("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+    with pytest.raises(CameraError):
+        open_capture(f"rtsp://127.0.0.1:{free_port()}/x", fast_settings())
+    assert "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ
 
 
 def test_open_silent_server_gives_up_after_the_open_timeout() -> None:
