@@ -302,9 +302,12 @@ def load_settings(path: str | Path) -> Settings:
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read settings file: {exc.strerror or exc}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: Windows Notepad may save the file with a byte-order mark
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"{path}: not a valid TOML file: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per nesting level of [ and {
+        raise SettingsError(f"{path}: not a valid TOML file: nested too deeply") from exc
     return settings_from_dict(data, str(path))
 
 
