@@ -423,7 +423,7 @@ class KioskWindow(QMainWindow):
             return
         from ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, parent=self)
+        dialog = SettingsDialog(self.settings, self.gallery, parent=self)
         if dialog.exec_():
             self.settings = dialog.saved_settings or self.settings
             from ui.i18n import install_translator

@@ -1,0 +1,622 @@
+"""Enrolment: one person from live capture (with quality gates) or photos, and a folder in bulk.
+
+Everything slow (the face gate, landmarks, FaceNet) runs in worker threads; the dialog shows the
+live picture, the feedback, the captured faces and a warning when a face matches someone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PyQt5.QtCore import QObject, QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
+from PyQt5.QtGui import QFont, QIcon, QPixmap
+from PyQt5.QtWidgets import (
+    QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+)
+
+from kiosk.camera import LatestFrameReader
+from kiosk.config import Settings
+from kiosk.detect import to_gray
+from kiosk.gallery import Gallery, GalleryError
+from kiosk.liveness import LivenessTracker, LiveState
+from kiosk.recognize import FaceSample, ImageError
+from ui.tasks import TaskWorker, start_task, stop_task
+from ui.video_view import VideoView, frame_to_qimage
+
+log = logging.getLogger(__name__)
+
+WANTED_SAMPLES = 3
+SAMPLE_INTERVAL_S = 0.4  # between captured samples, so they differ a little
+CAPTURE_TIMEOUT_S = 20.0
+MIN_SHARPNESS = 15.0  # variance of the Laplacian of the face scaled to 160 px wide
+MIN_BRIGHTNESS, MAX_BRIGHTNESS = 50.0, 225.0  # mean gray level of the face
+MAX_YAW = 0.22  # |nose - eye midpoint| / inter-ocular distance
+MAX_ROLL_DEG = 20.0
+PREVIEW_POLL_MS = 30
+
+
+def quality_problem(gray: np.ndarray, box_xyxy: np.ndarray, landmarks: np.ndarray,
+                    min_face_px: int) -> str | None:
+    """Why a face is not good enough to enrol, or None.
+
+    Args:
+        gray: the frame, (H, W) uint8.
+        box_xyxy: the face box.
+        landmarks: (68, 2) dlib landmarks.
+        min_face_px: the smallest face width.
+
+    Returns:
+        "too_small", "too_dark", "too_bright", "blurry", "not_frontal" or None.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box_xyxy)
+    if x1 - x0 < min_face_px:
+        return "too_small"
+    crop = gray[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    if crop.size == 0:
+        return "too_small"
+    brightness = float(crop.mean())
+    if brightness < MIN_BRIGHTNESS:
+        return "too_dark"
+    if brightness > MAX_BRIGHTNESS:
+        return "too_bright"
+    scale = 160.0 / crop.shape[1]
+    resized = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if float(cv2.Laplacian(resized, cv2.CV_64F).var()) < MIN_SHARPNESS:
+        return "blurry"
+    left_eye = landmarks[36:42].mean(axis=0)
+    right_eye = landmarks[42:48].mean(axis=0)
+    iod = float(np.linalg.norm(right_eye - left_eye))
+    if iod <= 1.0:
+        return "not_frontal"
+    yaw = abs(float(landmarks[30][0]) - float((left_eye[0] + right_eye[0]) / 2)) / iod
+    roll = abs(np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0])))
+    if yaw > MAX_YAW or roll > MAX_ROLL_DEG:
+        return "not_frontal"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureOutcome:
+    """How a live capture ended.
+
+    Attributes:
+        live: liveness confirmed.
+        spoof: liveness said photo or screen.
+        timed_out: the time ran out.
+    """
+
+    live: bool
+    spoof: bool
+    timed_out: bool
+
+
+class CaptureWorker(QObject):
+    """Takes camera frames, applies the quality gates and encodes good faces (own thread).
+
+    Signals:
+        sample_captured(object): a :class:`FaceSample` passed every gate.
+        feedback(str): a gate code ("no_face", "several_faces", "too_small", "too_dark",
+            "too_bright", "blurry", "not_frontal", "blink", "ok").
+        done(object): a :class:`CaptureOutcome`.
+        finished(): the thread may quit.
+    """
+
+    sample_captured = pyqtSignal(object)
+    feedback = pyqtSignal(str)
+    done = pyqtSignal(object)
+    finished = pyqtSignal()
+
+    def __init__(self, reader: LatestFrameReader, encoder: Any, settings: Settings,
+                 wanted: int = WANTED_SAMPLES) -> None:
+        super().__init__()
+        self.reader = reader
+        self.encoder = encoder
+        self.settings = settings
+        self.wanted = wanted
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End the capture (direct call)."""
+        self._stop.set()
+
+    @pyqtSlot()
+    def run(self) -> None:
+        """The capture loop."""
+        try:
+            self.done.emit(self._capture())
+        except Exception as exc:  # noqa: BLE001
+            log.exception("capture failed")
+            self.feedback.emit(f"error: {exc}")
+            self.done.emit(CaptureOutcome(False, False, False))
+        finally:
+            self.finished.emit()
+
+    def _capture(self) -> CaptureOutcome:
+        tracker = LivenessTracker(self.settings.liveness)
+        detector, predictor = self.encoder.models.detector, self.encoder.models.landmarks
+        started = time.monotonic()
+        last_id, last_sample_t, captured, live = 0, -np.inf, 0, not self.settings.liveness.enabled
+        while not self._stop.is_set():
+            if captured >= self.wanted and live:
+                return CaptureOutcome(True, False, False)
+            if time.monotonic() - started > CAPTURE_TIMEOUT_S:
+                return CaptureOutcome(live, False, True)
+            frame = self.reader.wait_for_frame(last_id, 0.2)
+            if frame is None:
+                continue
+            last_id = frame.frame_id
+            gray = to_gray(frame.frame_bgr)
+            gate = detector.detect(frame.frame_bgr)
+            if gate.face is None:
+                tracker.update(gray, None, frame.t_monotonic)
+                self.feedback.emit(gate.problem.value if gate.problem else "no_face")
+                continue
+            box = gate.face.box_xyxy
+            landmarks = predictor.predict(gray, box)
+            verdict = tracker.update(gray, landmarks, frame.t_monotonic)
+            if verdict.state is LiveState.SPOOF:
+                return CaptureOutcome(False, True, False)
+            live = live or verdict.state is LiveState.LIVE
+            if getattr(gate, "faces_found", 1) > 1:
+                self.feedback.emit("several_faces")
+                continue
+            if captured >= self.wanted or frame.t_monotonic - last_sample_t < SAMPLE_INTERVAL_S:
+                if captured >= self.wanted and not live:
+                    self.feedback.emit("blink")
+                continue
+            problem = quality_problem(gray, box, landmarks, self.settings.detection.min_face_px)
+            if problem:
+                self.feedback.emit(problem)
+                continue
+            sample = self.encoder.encode_landmarks(frame.frame_bgr, landmarks, box)
+            captured += 1
+            last_sample_t = frame.t_monotonic
+            self.sample_captured.emit(sample)
+            self.feedback.emit("ok" if live or captured < self.wanted else "blink")
+        return CaptureOutcome(live, False, False)
+
+
+class EnrollDialog(QDialog):
+    """Enrol one person (or re-enrol ``person_id``) from live capture or photo files.
+
+    Args:
+        settings: all settings.
+        gallery: the GUI thread's gallery.
+        encoder_factory: builds a FaceEncoder for this dialog's workers.
+        reader: the camera reader to capture from (None: photos only).
+        person_id: re-enrol this person instead of creating one.
+
+    Attributes:
+        samples: the faces captured or loaded so far.
+
+    Signals:
+        person_enrolled(int): saved; the person's id.
+        samples_changed(): a face was added or the faces were cleared.
+    """
+
+    person_enrolled = pyqtSignal(int)
+    samples_changed = pyqtSignal()
+
+    def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
+                 reader: LatestFrameReader | None, person_id: int | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.gallery = gallery
+        self.encoder_factory = encoder_factory
+        self.reader = reader
+        self.person_id = person_id
+        self.samples: list[FaceSample] = []
+        self.duplicate: tuple[int, str, float] | None = None
+        self.capture_outcome: CaptureOutcome | None = None
+        self._encoder: Any = None
+        self._capture_worker: CaptureWorker | None = None
+        self._capture_thread: QThread | None = None
+        self._task: TaskWorker | None = None
+        self._task_thread: QThread | None = None
+        self._last_preview_id = 0
+        self._build()
+        self.preview_timer = QTimer(self)
+        self.preview_timer.setInterval(PREVIEW_POLL_MS)
+        self.preview_timer.timeout.connect(self.on_preview_timer)
+        if reader is not None:
+            self.preview_timer.start()
+
+    def _build(self) -> None:
+        person = self.gallery.person(self.person_id) if self.person_id is not None else None
+        self.setWindowTitle(self.tr("Re-enrol {name}").format(name=person.name) if person
+                            else self.tr("Enrol a person"))
+        self.resize(960, 600)
+        layout = QHBoxLayout(self)
+        left = QVBoxLayout()
+        self.preview = VideoView(self)
+        self.preview.setMinimumSize(420, 320)
+        self.preview.placeholder = self.tr("No camera")
+        left.addWidget(self.preview, 1)
+        self.feedback_label = QLabel(self.tr("Press \"Capture\" and look at the camera."), self)
+        self.feedback_label.setFont(QFont(self.font().family(), 14, QFont.Bold))
+        self.feedback_label.setWordWrap(True)
+        left.addWidget(self.feedback_label)
+        layout.addLayout(left, 3)
+
+        right = QVBoxLayout()
+        form = QFormLayout()
+        self.name_edit = QLineEdit(self)
+        self.external_id_edit = QLineEdit(self)
+        if person is not None:
+            self.name_edit.setText(person.name)
+            self.external_id_edit.setText(person.external_id or "")
+            self.name_edit.setReadOnly(True)
+            self.external_id_edit.setReadOnly(True)
+        form.addRow(self.tr("Name:"), self.name_edit)
+        form.addRow(self.tr("External id:"), self.external_id_edit)
+        right.addLayout(form)
+        self.samples_list = QListWidget(self)
+        self.samples_list.setViewMode(QListWidget.IconMode)
+        self.samples_list.setIconSize(QSize(96, 96))
+        self.samples_list.setMinimumHeight(130)
+        right.addWidget(QLabel(self.tr("Faces to enrol:"), self))
+        right.addWidget(self.samples_list, 1)
+        self.warning_label = QLabel(self)
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b71c1c; font-weight: bold;")
+        right.addWidget(self.warning_label)
+        self.capture_button = QPushButton(self.tr("Capture from camera"), self)
+        self.capture_button.setEnabled(self.reader is not None)
+        self.photos_button = QPushButton(self.tr("Add photos..."), self)
+        self.retake_button = QPushButton(self.tr("Retake"), self)
+        self.save_button = QPushButton(self.tr("Save"), self)
+        self.save_button.setEnabled(False)
+        self.save_button.setDefault(True)
+        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        for button in (self.capture_button, self.photos_button, self.retake_button,
+                       self.save_button, self.cancel_button):
+            button.setMinimumHeight(34)
+            right.addWidget(button)
+        self.capture_button.clicked.connect(self.on_capture_clicked)
+        self.photos_button.clicked.connect(self.on_photos_clicked)
+        self.retake_button.clicked.connect(self.on_retake_clicked)
+        self.save_button.clicked.connect(self.on_save_clicked)
+        self.cancel_button.clicked.connect(self.reject)
+        layout.addLayout(right, 2)
+
+    def encoder(self) -> Any:
+        """This dialog's encoder (built once)."""
+        if self._encoder is None:
+            self._encoder = self.encoder_factory()
+        return self._encoder
+
+    def feedback_text(self, code: str) -> str:
+        """The on-screen text of a capture feedback code."""
+        texts = {
+            "no_face": self.tr("No face: look at the camera"),
+            "several_faces": self.tr("One person at a time, please"),
+            "too_small": self.tr("Move closer"),
+            "too_dark": self.tr("Too dark: face the light"),
+            "too_bright": self.tr("Too bright"),
+            "no_eyes": self.tr("Look at the camera, eyes open"),
+            "blurry": self.tr("Hold still (picture blurred)"),
+            "not_frontal": self.tr("Face the camera straight on"),
+            "blink": self.tr("Please blink (liveness check)"),
+            "ok": self.tr("Good - hold on..."),
+        }
+        return texts.get(code, code)
+
+    # -- live capture ------------------------------------------------------------------------
+
+    @pyqtSlot()
+    def on_preview_timer(self) -> None:
+        """Show the newest camera frame."""
+        frame = self.reader.latest() if self.reader is not None else None
+        if frame is not None and frame.frame_id != self._last_preview_id:
+            self._last_preview_id = frame.frame_id
+            self.preview.set_frame(frame.frame_bgr)
+
+    @pyqtSlot()
+    def on_capture_clicked(self) -> None:
+        """Start capturing faces from the camera."""
+        if self.reader is None or self._capture_thread is not None:
+            return
+        self.capture_outcome = None
+        self.capture_button.setEnabled(False)
+        self.feedback_label.setText(self.tr("Look at the camera..."))
+        worker = CaptureWorker(self.reader, self.encoder(), self.settings)
+        thread = QThread(self)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.finished.connect(thread.quit)
+        worker.sample_captured.connect(self.on_sample_captured)
+        worker.feedback.connect(self.on_feedback)
+        worker.done.connect(self.on_capture_done)
+        self._capture_worker, self._capture_thread = worker, thread
+        thread.start()
+
+    @pyqtSlot(str)
+    def on_feedback(self, code: str) -> None:
+        """Show what the capture needs."""
+        self.feedback_label.setText(self.feedback_text(code))
+
+    @pyqtSlot(object)
+    def on_sample_captured(self, sample: FaceSample) -> None:
+        """Add a face to the preview list and check it against the gallery."""
+        self.add_sample(sample)
+
+    @pyqtSlot(object)
+    def on_capture_done(self, outcome: CaptureOutcome) -> None:
+        """The capture ended: say how."""
+        self.capture_outcome = outcome
+        self._join_capture()
+        self.capture_button.setEnabled(True)
+        if outcome.spoof:
+            self.samples.clear()
+            self.samples_list.clear()
+            self.feedback_label.setText(self.tr("Photo or screen detected - capture refused"))
+        elif outcome.timed_out and not outcome.live:
+            self.feedback_label.setText(self.tr("Liveness not confirmed - please retake"))
+        elif outcome.live:
+            self.feedback_label.setText(self.tr("Done - check the faces and save"))
+        self._update_buttons()
+
+    def _join_capture(self) -> None:
+        if self._capture_worker is not None:
+            self._capture_worker.stop()
+        if self._capture_thread is not None:
+            self._capture_thread.quit()
+            self._capture_thread.wait(5000)
+        self._capture_worker = self._capture_thread = None
+
+    # -- photos ------------------------------------------------------------------------------
+
+    @pyqtSlot()
+    def on_photos_clicked(self) -> None:
+        """Choose photo files and encode them in a worker."""
+        paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Photos of the person"), "",
+                                                self.tr("Images (*.jpg *.jpeg *.png *.bmp)"))
+        if paths:
+            self.add_photos(paths)
+
+    def add_photos(self, paths: list[str]) -> None:
+        """Encode photo files in a worker; faces are added as they are ready."""
+        encoder = self.encoder()
+
+        def encode(progress, cancelled) -> list[tuple[str, Any]]:
+            results = []
+            for i, path in enumerate(paths):
+                if cancelled():
+                    break
+                try:
+                    results.append((path, encoder.encode_file(path, single=True)))
+                except ImageError as exc:
+                    results.append((path, str(exc)))
+                progress(i + 1, len(paths), Path(path).name)
+            return results
+
+        self.photos_button.setEnabled(False)
+        self._task = TaskWorker(encode)
+        self._task.done.connect(self.on_photos_encoded)
+        self._task.failed.connect(self.on_feedback)
+        self._task_thread = start_task(self._task, self)
+
+    @pyqtSlot(object)
+    def on_photos_encoded(self, results: list[tuple[str, Any]]) -> None:
+        """Add the good faces; list the refused photos."""
+        stop_task(self._task, self._task_thread)
+        self._task = self._task_thread = None
+        self.photos_button.setEnabled(True)
+        refused = []
+        for path, result in results:
+            if isinstance(result, str):
+                refused.append(f"{Path(path).name}: {result}")
+            else:
+                self.add_sample(result)
+        if refused:
+            QMessageBox.warning(self, self.tr("Photos refused"), "\n".join(refused))
+
+    # -- samples -----------------------------------------------------------------------------
+
+    def add_sample(self, sample: FaceSample) -> None:
+        """Keep a face, show it, warn when it matches another person."""
+        self.samples.append(sample)
+        face_rgb = np.ascontiguousarray(sample.face_rgb)
+        image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
+        self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
+        recognition = self.settings.recognition
+        match = self.gallery.match(sample.embedding, recognition.distance_threshold,
+                                   recognition.min_margin)
+        if match.accepted and match.person_id is not None and match.person_id != self.person_id:
+            other = self.gallery.person(match.person_id)
+            name = other.name if other else "?"
+            self.duplicate = (match.person_id, name, match.distance)
+            self.warning_label.setText(self.tr(
+                "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
+            ).format(name=name, id=match.person_id, distance=match.distance))
+        self._update_buttons()
+        self.samples_changed.emit()
+
+    @pyqtSlot()
+    def on_retake_clicked(self) -> None:
+        """Forget the faces captured so far."""
+        self._join_capture()
+        self.samples.clear()
+        self.samples_list.clear()
+        self.duplicate = None
+        self.capture_outcome = None
+        self.warning_label.clear()
+        self.capture_button.setEnabled(self.reader is not None)
+        self.feedback_label.setText(self.tr("Press \"Capture\" and look at the camera."))
+        self._update_buttons()
+        self.samples_changed.emit()
+
+    def _update_buttons(self) -> None:
+        capturing = self._capture_thread is not None
+        self.save_button.setEnabled(bool(self.samples) and not capturing)
+
+    @pyqtSlot()
+    def on_save_clicked(self) -> None:
+        """Save (asks first when a face matched someone else)."""
+        if self.duplicate is not None:
+            answer = QMessageBox.question(
+                self, self.tr("Enrol"),
+                self.tr("These faces look like {name}. Enrol anyway?").format(name=self.duplicate[1]))
+            if answer != QMessageBox.Yes:
+                return
+        self.save()
+
+    def save(self) -> int | None:
+        """Enrol (or re-enrol) with the faces so far; returns the person id or None on error."""
+        embeddings = [s.embedding for s in self.samples]
+        crops = [s.crop_jpeg() for s in self.samples]
+        try:
+            if self.person_id is not None:
+                self.gallery.add_images(self.person_id, embeddings, crops, actor="admin")
+                person_id = self.person_id
+            else:
+                person_id = self.gallery.add_person(
+                    self.name_edit.text(), embeddings, crops,
+                    external_id=self.external_id_edit.text(), actor="admin")
+        except (ValueError, GalleryError) as exc:
+            QMessageBox.warning(self, self.tr("Enrol"), str(exc))
+            return None
+        self.person_enrolled.emit(person_id)
+        self.accept()
+        return person_id
+
+    def done(self, result: int) -> None:  # noqa: A003 (Qt override)
+        """Close: stop the preview and every worker first."""
+        self.preview_timer.stop()
+        self._join_capture()
+        stop_task(self._task, self._task_thread)
+        super().done(result)
+
+
+class FolderEnrollDialog(QDialog):
+    """Bulk enrolment from a folder of photos named by external id, with progress and a report.
+
+    Signals:
+        gallery_changed(): people were enrolled.
+        report_ready(object): the :class:`kiosk.enroll_folder.FolderReport`.
+    """
+
+    gallery_changed = pyqtSignal()
+    report_ready = pyqtSignal(object)
+
+    def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.gallery = gallery
+        self.encoder_factory = encoder_factory
+        self.report: Any = None
+        self._task: TaskWorker | None = None
+        self._thread: QThread | None = None
+        self.setWindowTitle(self.tr("Enrol a folder of photos"))
+        self.resize(640, 460)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(self.tr(
+            "Photos named by external id (E001.jpg, E001_2.jpg). Names come from an imported "
+            "roster; otherwise the external id is the name."), self))
+        row = QHBoxLayout()
+        self.folder_edit = QLineEdit(self)
+        browse = QPushButton(self.tr("Choose..."), self)
+        browse.clicked.connect(self.on_browse_clicked)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        layout.addLayout(row)
+        self.progress_bar = QProgressBar(self)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel(self)
+        layout.addWidget(self.status_label)
+        self.report_text = QPlainTextEdit(self)
+        self.report_text.setReadOnly(True)
+        layout.addWidget(self.report_text, 1)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton(self.tr("Start"), self)
+        self.start_button.clicked.connect(self.on_start_clicked)
+        close = QPushButton(self.tr("Close"), self)
+        close.clicked.connect(self.reject)
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+
+    @pyqtSlot()
+    def on_browse_clicked(self) -> None:
+        """Choose the folder."""
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Folder of photos"))
+        if folder:
+            self.folder_edit.setText(folder)
+
+    @pyqtSlot()
+    def on_start_clicked(self) -> None:
+        """Enrol the folder in a worker (its own gallery connection)."""
+        from kiosk.enroll_folder import enroll_folder
+        from ui.app import open_gallery
+
+        folder = self.folder_edit.text().strip()
+        if not Path(folder).is_dir():
+            QMessageBox.warning(self, self.windowTitle(), self.tr("Choose a folder first."))
+            return
+        settings, encoder = self.settings, self.encoder_factory()
+
+        def run(progress, cancelled):
+            gallery = open_gallery(settings)
+            try:
+                return enroll_folder(
+                    gallery, encoder, folder,
+                    distance_threshold=settings.recognition.distance_threshold,
+                    min_margin=settings.recognition.min_margin, actor="admin",
+                    progress=progress, should_cancel=cancelled)
+            finally:
+                gallery.close()
+
+        self.start_button.setEnabled(False)
+        self.report_text.clear()
+        self._task = TaskWorker(run)
+        self._task.progress.connect(self.on_progress)
+        self._task.done.connect(self.on_done)
+        self._task.failed.connect(self.on_failed)
+        self._thread = start_task(self._task, self)
+
+    @pyqtSlot(int, int, str)
+    def on_progress(self, done: int, total: int, name: str) -> None:
+        """Advance the bar."""
+        self.progress_bar.setMaximum(total)
+        self.progress_bar.setValue(done)
+        self.status_label.setText(f"{done}/{total}  {name}")
+
+    @pyqtSlot(object)
+    def on_done(self, report: Any) -> None:
+        """Show the report."""
+        stop_task(self._task, self._thread)
+        self._task = self._thread = None
+        self.report = report
+        self.start_button.setEnabled(True)
+        lines = [self.tr("{people} people enrolled from {total} photos; {refused} photos refused.")
+                 .format(people=len(report.enrolled), total=report.total, refused=len(report.refused))]
+        lines += [f"  {name}: {reason}" for name, reason in report.refused]
+        self.report_text.setPlainText("\n".join(lines))
+        if report.enrolled:
+            self.gallery.reload()
+            self.gallery_changed.emit()
+        self.report_ready.emit(report)
+
+    @pyqtSlot(str)
+    def on_failed(self, message: str) -> None:
+        """The run failed."""
+        stop_task(self._task, self._thread)
+        self._task = self._thread = None
+        self.start_button.setEnabled(True)
+        self.report_text.setPlainText(message)
+
+    def done(self, result: int) -> None:  # noqa: A003 (Qt override)
+        """Close: cancel and join the worker first."""
+        stop_task(self._task, self._thread)
+        super().done(result)
