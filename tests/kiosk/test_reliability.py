@@ -476,3 +476,11 @@ def test_new_database_in_read_only_folder(shared_dir):
     output = run_probe(folder / "faces.sqlite")
     assert re.search("open-error: .*folder .* is read-only", output), output
     assert not (folder / "faces.sqlite").exists()
+
+
+def test_wal_and_shm_files_are_private_too(tmp_path, gallery):
+    gallery.add_person("Alice", [vec(1)])
+    side_files = [p for p in tmp_path.glob("faces.sqlite-*")]
+    assert {p.name for p in side_files} >= {"faces.sqlite-wal", "faces.sqlite-shm"}
+    for path in side_files:
+        assert os.stat(path).st_mode & 0o077 == 0, path
