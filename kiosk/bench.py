@@ -1,0 +1,432 @@
+"""Benchmarks: per-stage latency of the real pipeline on a video, matching time as the gallery
+grows, and ``face_recognition`` (dlib HOG + ResNet) on the same frames (DESIGN.md, Performance
+budgets; docs/BENCHMARKS.md).
+
+The pure helpers (:func:`percentile_stats`, :func:`stage_table`, :func:`peak_rss_mb`,
+:func:`random_unit_vectors`) are what the tests call; the runners take loaded models so that a
+test can hand in the session's models, or fakes.
+
+Timing rules: the video is decoded outside the timed region (decoding is the camera's job, not
+the pipeline's); every frame goes through :meth:`kiosk.pipeline.Pipeline.process` as fast as it
+can, with the frame's *video* time (index / fps) as its ``t_monotonic``, so that the liveness
+window and the embedding interval see the clip's real time whatever the speed of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from kiosk.config import Settings
+from kiosk.types import FrameBGR
+
+ASSUMED_FPS = 30.0
+DEFAULT_MATCH_SIZES = (1_000, 10_000, 100_000)
+DEFAULT_QUERIES = 50
+IMAGES_PER_PERSON = 10  # bench-match galleries: 10 stored images per person, as in the budget
+GATE_STAGES = ("gate", "landmarks", "liveness")  # the 20 ms budget covers these three
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True, slots=True)
+class StageStats:
+    """Latency of one stage over the frames where it ran.
+
+    Attributes:
+        median_ms: median milliseconds per call.
+        p95_ms: 95th percentile, milliseconds.
+        calls: how many times it ran.
+    """
+
+    median_ms: float
+    p95_ms: float
+    calls: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"median_ms": round(self.median_ms, 3), "p95_ms": round(self.p95_ms, 3),
+                "calls": self.calls}
+
+
+def percentile_stats(samples_ms: list[float] | np.ndarray) -> StageStats:
+    """Median, 95th percentile and count of a list of milliseconds (zeros for no samples)."""
+    values = np.asarray(samples_ms, np.float64).ravel()
+    if values.size == 0:
+        return StageStats(0.0, 0.0, 0)
+    return StageStats(float(np.median(values)), float(np.percentile(values, 95)), int(values.size))
+
+
+def stage_table(per_frame_timings: list[dict[str, float]], stages: tuple[str, ...]) -> dict[str, StageStats]:
+    """Per-stage statistics from each frame's ``timings_ms`` (a stage counts where it ran)."""
+    return {
+        name: percentile_stats([t[name] for t in per_frame_timings if name in t]) for name in stages
+    }
+
+
+def summed_per_frame(per_frame_timings: list[dict[str, float]], stages: tuple[str, ...]) -> np.ndarray:
+    """Per frame, the milliseconds spent in ``stages`` together, shape (frames,)."""
+    return np.array([sum(t.get(name, 0.0) for name in stages) for t in per_frame_timings], np.float64)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def random_unit_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
+    """``count`` random L2-normalised float32 vectors, shape (count, dim)."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((count, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def video_frames(path: str | Path, max_frames: int | None = None) -> Iterator[tuple[int, float, FrameBGR]]:
+    """``(index, video time s, frame)`` of a video file, the time being index / the file's fps.
+
+    Raises:
+        ValueError: the file cannot be opened as a video.
+    """
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path}: cannot open as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or ASSUMED_FPS
+    try:
+        index = 0
+        while max_frames is None or index < max_frames:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            yield index, index / fps, frame
+            index += 1
+    finally:
+        capture.release()
+
+
+def video_frame(path: str | Path, index: int | None = None) -> FrameBGR:
+    """One frame of a video (the middle one when ``index`` is None).
+
+    Raises:
+        ValueError: the file cannot be read or has no such frame.
+    """
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path}: cannot open as a video")
+    try:
+        if index is None:
+            index = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) // 2)
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok or frame is None:
+        raise ValueError(f"{path}: no frame {index}")
+    return frame
+
+
+# --------------------------------------------------------------------------- bench --video
+
+
+@dataclass
+class VideoBench:
+    """What ``bench --video`` measured.
+
+    Attributes:
+        frames: frames processed.
+        stages: per-stage statistics.
+        gate_landmarks_liveness: statistics of gate + landmarks + liveness summed per frame.
+        total: statistics of the whole :meth:`Pipeline.process` call per frame.
+        fps: frames per second of the whole pipeline (frames / time inside ``process``).
+        embeddings: FaceNet calls (frames where ``embedded`` was set).
+        decision: the first decision's outcome, or None.
+        decision_video_s: video time of the frame with the first decision (from the first frame).
+        decision_wall_s: wall time from starting the first frame to the end of that frame.
+        checkin_video_s: like ``decision_video_s`` but only for CHECKED_IN / ALREADY_CHECKED_IN.
+        checkin_wall_s: the wall time for that.
+        first_face_video_s: video time of the first frame with a face.
+        peak_rss_mb: peak resident memory of the process after the run.
+    """
+
+    frames: int = 0
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    gate_landmarks_liveness: StageStats = field(default_factory=lambda: StageStats(0, 0, 0))
+    total: StageStats = field(default_factory=lambda: StageStats(0, 0, 0))
+    fps: float = 0.0
+    embeddings: int = 0
+    decision: str | None = None
+    decision_video_s: float | None = None
+    decision_wall_s: float | None = None
+    checkin_video_s: float | None = None
+    checkin_wall_s: float | None = None
+    first_face_video_s: float | None = None
+    peak_rss_mb: float = 0.0
+    per_frame_total_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "stages": {name: s.as_dict() for name, s in self.stages.items()},
+            "gate_landmarks_liveness": self.gate_landmarks_liveness.as_dict(),
+            "per_frame": self.total.as_dict(),
+            "fps": round(self.fps, 2),
+            "embeddings": self.embeddings,
+            "decision": self.decision,
+            "decision_video_s": _round(self.decision_video_s),
+            "decision_wall_s": _round(self.decision_wall_s),
+            "time_to_checkin_s": _round(self.checkin_video_s),
+            "time_to_checkin_wall_s": _round(self.checkin_wall_s),
+            "first_face_video_s": _round(self.first_face_video_s),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+        }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def run_video_bench(
+    pipeline: Any,
+    frames: Iterator[tuple[int, float, FrameBGR]],
+    stages: tuple[str, ...],
+    checked_in_outcomes: tuple[Any, ...] = (),
+    clock: Callable[[], float] = time.perf_counter,
+) -> VideoBench:
+    """Run ``pipeline.process`` over frames as fast as possible and collect the figures.
+
+    Args:
+        pipeline: a :class:`kiosk.pipeline.Pipeline` (or anything with the same ``process``).
+        frames: ``(index, video time s, frame)`` as from :func:`video_frames`.
+        stages: the stage names to report.
+        checked_in_outcomes: outcomes that count as "checked in" for the time to check-in.
+        clock: the timer (tests inject one).
+    """
+    result = VideoBench()
+    timings: list[dict[str, float]] = []
+    totals: list[float] = []
+    busy_s = 0.0
+    first_wall = first_video = 0.0
+    for index, t_video, frame in frames:
+        started = clock()
+        if not timings:
+            first_wall, first_video = started, t_video
+        frame_result = pipeline.process(frame, t_video, index)
+        ended = clock()
+        busy_s += ended - started
+        totals.append((ended - started) * 1000.0)
+        timings.append(dict(frame_result.timings_ms))
+        result.embeddings += int(bool(frame_result.embedded))
+        if frame_result.box_xyxy is not None and result.first_face_video_s is None:
+            result.first_face_video_s = t_video - first_video
+        decision = frame_result.decision
+        if decision is not None and result.decision is None:
+            result.decision = str(getattr(decision.outcome, "value", decision.outcome))
+            result.decision_video_s = t_video - first_video
+            result.decision_wall_s = ended - first_wall
+        if (
+            decision is not None
+            and decision.outcome in checked_in_outcomes
+            and result.checkin_video_s is None
+        ):
+            result.checkin_video_s = t_video - first_video
+            result.checkin_wall_s = ended - first_wall
+    result.frames = len(timings)
+    result.stages = stage_table(timings, stages)
+    result.gate_landmarks_liveness = percentile_stats(summed_per_frame(timings, GATE_STAGES))
+    result.total = percentile_stats(totals)
+    result.per_frame_total_ms = totals
+    result.fps = result.frames / busy_s if busy_s > 0 else 0.0
+    result.peak_rss_mb = peak_rss_mb()
+    return result
+
+
+# --------------------------------------------------------------------------- bench-match
+
+
+@dataclass(frozen=True, slots=True)
+class MatchBench:
+    """Matching time for one gallery size.
+
+    Attributes:
+        size: stored images.
+        query_ms_median: median milliseconds of one open-set query (:func:`kiosk.match.nearest`).
+        query_ms_p95: 95th percentile.
+        load_s: seconds to open the SQLite gallery and build its matrix (:class:`Gallery`).
+    """
+
+    size: int
+    query_ms_median: float
+    query_ms_p95: float
+    load_s: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"size": self.size, "query_ms_median": round(self.query_ms_median, 3),
+                "query_ms_p95": round(self.query_ms_p95, 3), "load_s": round(self.load_s, 3)}
+
+
+def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
+    """Create a gallery file with ``size`` random unit-vector images, 10 per person.
+
+    Rows go straight into the tables in one transaction (going through :meth:`Gallery.add_person`
+    100,000 times would measure the enrolment path, not the start-up load).
+    """
+    from kiosk.gallery import Gallery, embedding_to_blob, now_iso
+
+    Gallery(path, model_id).close()  # creates the schema
+    vectors = random_unit_vectors(size, dim, seed)
+    people = (size + IMAGES_PER_PERSON - 1) // IMAGES_PER_PERSON
+    created = now_iso()
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        face_columns = {row[1] for row in conn.execute("PRAGMA table_info(faces)")}
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO people (id, name, created_at) VALUES (?, ?, ?)",
+            ((i + 1, f"person {i + 1}", created) for i in range(people)),
+        )
+        values: dict[str, Any] = {"person_id": None, "embedding": None, "model_id": model_id,
+                                  "source": "enrol", "pinned": 1, "created_at": created}
+        columns = [c for c in values if c in face_columns]
+        sql = (f"INSERT INTO faces ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' for _ in columns)})")
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i in range(size):
+                values["person_id"] = i // IMAGES_PER_PERSON + 1
+                values["embedding"] = embedding_to_blob(vectors[i])
+                yield tuple(values[c] for c in columns)
+
+        conn.executemany(sql, rows())
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def time_queries(matrix: Any, queries: np.ndarray, threshold: float, min_margin: float) -> np.ndarray:
+    """Milliseconds of each :meth:`GalleryMatrix.nearest` call, shape (queries,)."""
+    spent = np.empty(len(queries), np.float64)
+    for i, query in enumerate(queries):
+        started = time.perf_counter()
+        matrix.nearest(query, threshold, min_margin)
+        spent[i] = (time.perf_counter() - started) * 1000.0
+    return spent
+
+
+def run_match_bench(
+    sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None
+) -> list[MatchBench]:
+    """For each size: write a random gallery to SQLite, time its load, time queries against it."""
+    from kiosk.gallery import Gallery
+
+    recognition = settings.recognition
+    results = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"gallery-{size}.sqlite"
+            write_random_gallery(path, size, recognition.model_id)
+            started = time.perf_counter()
+            gallery = Gallery(path, recognition.model_id)
+            load_s = time.perf_counter() - started
+            try:
+                probe = random_unit_vectors(queries, gallery.matrix.dim, seed=size + 1)
+                time_queries(gallery.matrix, probe[:3], recognition.distance_threshold,
+                             recognition.min_margin)  # warm the caches and BLAS threads
+                spent = time_queries(gallery.matrix, probe, recognition.distance_threshold,
+                                     recognition.min_margin)
+            finally:
+                gallery.close()
+            stats = percentile_stats(spent)
+            results.append(MatchBench(size, stats.median_ms, stats.p95_ms, load_s))
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return results
+
+
+# --------------------------------------------------------------------------- face_recognition
+
+
+def face_recognition_available() -> tuple[bool, str]:
+    """Whether ``face_recognition`` imports, and the reason when not."""
+    try:
+        import face_recognition  # noqa: F401
+    except Exception as exc:  # ImportError, or its models package missing (it calls quit())
+        return False, f"{type(exc).__name__}: {exc}"
+    except SystemExit:
+        return False, "face_recognition exited on import (face_recognition_models missing?)"
+    return True, ""
+
+
+@dataclass(frozen=True, slots=True)
+class FaceRecognitionBench:
+    """``face_recognition`` on the same frames: HOG detection + ResNet encoding, per frame.
+
+    Attributes:
+        frames: frames timed.
+        detect: ``face_locations(model="hog")`` per frame.
+        encode: ``face_encodings`` of the found faces, per frame that had a face.
+        per_frame: detect + encode per frame.
+        faces_found: frames with at least one face.
+    """
+
+    frames: int
+    detect: StageStats
+    encode: StageStats
+    per_frame: StageStats
+    faces_found: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "detect": self.detect.as_dict(),
+                "encode": self.encode.as_dict(), "per_frame": self.per_frame.as_dict(),
+                "faces_found": self.faces_found}
+
+
+def run_face_recognition_bench(frames_bgr: list[FrameBGR]) -> FaceRecognitionBench:
+    """Time ``face_recognition`` (one HOG pass, no upsampling; one encoding jitter) per frame."""
+    import face_recognition
+
+    detect_ms: list[float] = []
+    encode_ms: list[float] = []
+    totals: list[float] = []
+    found = 0
+    for frame in frames_bgr:
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        started = time.perf_counter()
+        locations = face_recognition.face_locations(rgb, number_of_times_to_upsample=1, model="hog")
+        detected = time.perf_counter()
+        if locations:
+            face_recognition.face_encodings(rgb, locations[:1])
+            found += 1
+        ended = time.perf_counter()
+        detect_ms.append((detected - started) * 1000.0)
+        if locations:
+            encode_ms.append((ended - detected) * 1000.0)
+        totals.append((ended - started) * 1000.0)
+    return FaceRecognitionBench(len(frames_bgr), percentile_stats(detect_ms),
+                                percentile_stats(encode_ms), percentile_stats(totals), found)
+
+
+def sample_evenly(items: list[Any], count: int) -> list[Any]:
+    """At most ``count`` items spread evenly over the list (all of them when fewer)."""
+    if count <= 0 or len(items) <= count:
+        return list(items)
+    picks = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[i] for i in picks]
+
+
+def set_thread_env(threads: int) -> None:
+    """Cap the math libraries' threads (before numpy/TF start their pools where possible)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))

@@ -1,0 +1,217 @@
+"""``bench --video FILE [--enroll IMAGE] [--json]`` and ``bench-match [--sizes ...] [--json]``.
+
+See :mod:`kiosk.bench` for what is timed and docs/BENCHMARKS.md for the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Settings
+
+DEFAULT_COMPARE_FRAMES = 60
+
+
+def register(subparsers: Any) -> None:
+    """Add ``bench`` and ``bench-match``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="per-stage latency, fps and time to check-in of the real pipeline on a video",
+        description=(
+            "Runs the kiosk pipeline over every frame of a video as fast as it can (video time "
+            "= frame index / fps) and prints per stage the median and 95th-percentile ms, the "
+            "frames per second, the FaceNet calls, the time to the check-in decision (with "
+            "--enroll) and the peak resident memory. The gallery is in memory; nothing is saved."
+        ),
+    )
+    p.add_argument("--video", required=True, help="a video file")
+    enrol = p.add_mutually_exclusive_group()
+    enrol.add_argument("--enroll", metavar="IMAGE",
+                       help="a photo of the person in the video: enrol them, then time the check-in")
+    enrol.add_argument("--enroll-frame", metavar="N", type=int, default=None,
+                       help="enrol from frame N of the video itself (-1: the middle frame)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--compare-face-recognition", action="store_true",
+                   help="also time face_recognition (dlib HOG + ResNet) on frames of the video")
+    p.add_argument("--compare-frames", type=int, default=DEFAULT_COMPARE_FRAMES,
+                   help=f"frames spread over the video for face_recognition (default "
+                        f"{DEFAULT_COMPARE_FRAMES}; 0 = all)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(handler=run_bench)
+
+    m = subparsers.add_parser(
+        "bench-match",
+        help="matching time per query and gallery load time for galleries of given sizes",
+        description=(
+            "For each size, writes a temporary SQLite gallery of that many random unit-vector "
+            "images (10 per person), times opening it (the start-up load) and open-set queries "
+            "against it."
+        ),
+    )
+    m.add_argument("--sizes", default="1000,10000,100000", help="comma-separated gallery sizes")
+    m.add_argument("--queries", type=int, default=50, help="queries per size (default 50)")
+    m.add_argument("--json", action="store_true", help="print the figures as JSON")
+    m.set_defaults(handler=run_bench_match)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"1000,10000"`` -> ``[1000, 10000]``.
+
+    Raises:
+        ValueError: empty, not integers, or not positive.
+    """
+    parts = [part.strip().replace("_", "") for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("--sizes: give at least one size")
+    try:
+        sizes = [int(part) for part in parts]
+    except ValueError as exc:
+        raise ValueError(f"--sizes: not a list of integers: {text!r}") from exc
+    if any(size <= 0 for size in sizes):
+        raise ValueError("--sizes: sizes must be positive")
+    return sizes
+
+
+def run_bench_match(args: argparse.Namespace, settings: Settings) -> int:
+    """Handler of ``bench-match``."""
+    from kiosk.bench import run_match_bench
+    from kiosk.cli import UserError
+
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.queries < 1:
+        raise UserError("--queries must be at least 1")
+    results = run_match_bench(sizes, settings, args.queries)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return 0
+    print(f"{'images':>10} {'query median ms':>16} {'query p95 ms':>13} {'load s':>8}")
+    for r in results:
+        print(f"{r.size:>10,} {r.query_ms_median:>16.2f} {r.query_ms_p95:>13.2f} {r.load_s:>8.2f}")
+    return 0
+
+
+def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:
+    """Enrol the person of --enroll / --enroll-frame and open an event; returns the event id."""
+    from kiosk.bench import video_frame
+    from kiosk.cli import UserError
+    from kiosk.recognize import FaceEncoder, ImageError
+
+    encoder = FaceEncoder(models, settings)
+    try:
+        if args.enroll:
+            sample = encoder.encode_file(args.enroll, single=True)
+        elif args.enroll_frame is not None:
+            index = None if args.enroll_frame < 0 else args.enroll_frame
+            sample = encoder.encode_photo(video_frame(args.video, index), "enrol frame", single=True)
+        else:
+            return None
+    except (ImageError, ValueError) as exc:
+        raise UserError(f"cannot enrol: {exc}") from exc
+    gallery.add_person("bench subject", [sample.embedding], actor="bench")
+    return int(gallery.create_event("bench"))
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Handler of ``bench``."""
+    from kiosk.bench import (
+        face_recognition_available,
+        run_face_recognition_bench,
+        run_video_bench,
+        sample_evenly,
+        video_frames,
+    )
+    from kiosk.cli import UserError
+    from kiosk.gallery import Gallery
+    from kiosk.pipeline import STAGES, Outcome, Pipeline
+    from kiosk.recognize import load_models
+
+    if not Path(args.video).is_file():
+        raise UserError(f"{args.video}: no such file")
+    if args.enroll and not Path(args.enroll).is_file():
+        raise UserError(f"{args.enroll}: no such file")
+    try:
+        next(video_frames(args.video, 1))
+    except (ValueError, StopIteration) as exc:
+        raise UserError(f"{args.video}: cannot read frames from this video") from exc
+    models = load_models(settings)  # includes the FaceNet warm-up, outside the timed run
+    gallery = Gallery(":memory:", settings.recognition.model_id,
+                      settings.gallery.max_images_per_person, store_face_crops=False)
+    try:
+        event_id = _enrol(settings, models, gallery, args)
+        pipeline = Pipeline(settings, models, gallery, event_id)
+        bench = run_video_bench(
+            pipeline, video_frames(args.video, args.max_frames), STAGES,
+            (Outcome.CHECKED_IN, Outcome.ALREADY_CHECKED_IN),
+        )
+    finally:
+        gallery.close()
+    figures: dict[str, Any] = bench.as_dict()
+    figures["video"] = str(args.video)
+    figures["enrolled"] = event_id is not None
+    compare: dict[str, Any] | None = None
+    if args.compare_face_recognition:
+        available, why = face_recognition_available()
+        if not available:
+            compare = {"skipped": f"face_recognition is not importable ({why}); install it with "
+                                  "pip install --no-deps face_recognition==1.3.0 Click Pillow"}
+        else:
+            frames = [frame for _, _, frame in video_frames(args.video, args.max_frames)]
+            frames = sample_evenly(frames, args.compare_frames)
+            fr = run_face_recognition_bench(frames)
+            compare = fr.as_dict()
+            ours = bench.total.median_ms
+            compare["ratio_per_frame_median"] = (
+                round(fr.per_frame.median_ms / ours, 1) if ours > 0 else None
+            )
+            del frames
+        figures["face_recognition"] = compare
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    _print_bench(figures)
+    return 0
+
+
+def _fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _print_bench(f: dict[str, Any]) -> None:
+    out = sys.stdout
+    print(f"{f['video']}: {f['frames']} frames", file=out)
+    print(f"{'stage':<26} {'median ms':>10} {'p95 ms':>9} {'calls':>6}", file=out)
+    for name, s in f["stages"].items():
+        print(f"{name:<26} {s['median_ms']:>10.2f} {s['p95_ms']:>9.2f} {s['calls']:>6}", file=out)
+    g = f["gate_landmarks_liveness"]
+    print(f"{'gate+landmarks+liveness/frame':<26} {g['median_ms']:>7.2f} {g['p95_ms']:>9.2f} "
+          f"{g['calls']:>6}", file=out)
+    t = f["per_frame"]
+    print(f"{'whole pipeline/frame':<26} {t['median_ms']:>10.2f} {t['p95_ms']:>9.2f} "
+          f"{t['calls']:>6}", file=out)
+    print(f"fps {f['fps']:.1f}; FaceNet embeddings {f['embeddings']}; "
+          f"peak RSS {f['peak_rss_mb']:.0f} MB", file=out)
+    if not f["enrolled"]:
+        print("time to check-in: - (no --enroll)", file=out)
+    else:
+        print(f"first decision: {f['decision'] or 'none'} at video {_fmt_s(f['decision_video_s'])} "
+              f"(wall {_fmt_s(f['decision_wall_s'])})", file=out)
+        print(f"time to check-in: video {_fmt_s(f['time_to_checkin_s'])} from the first frame "
+              f"(wall {_fmt_s(f['time_to_checkin_wall_s'])}); first face at video "
+              f"{_fmt_s(f['first_face_video_s'])}", file=out)
+    fr = f.get("face_recognition")
+    if fr is None:
+        return
+    if "skipped" in fr:
+        print(f"face_recognition: skipped: {fr['skipped']}", file=out)
+        return
+    print(f"face_recognition on {fr['frames']} frames (face in {fr['faces_found']}): detect "
+          f"{fr['detect']['median_ms']:.0f} ms + encode {fr['encode']['median_ms']:.0f} ms, "
+          f"{fr['per_frame']['median_ms']:.0f} ms/frame median -> "
+          f"{fr['ratio_per_frame_median']}x the kiosk pipeline's median per frame", file=out)

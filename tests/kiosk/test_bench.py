@@ -1,0 +1,207 @@
+"""Fast tests of the benchmark helpers and CLI (no timed assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk import bench
+from kiosk.commands.bench import parse_sizes
+
+
+def write_video(path: Path, frames: int = 12, size_wh: tuple[int, int] = (160, 120), fps: float = 10.0) -> Path:
+    """A tiny synthetic MJPG video: a bright square moving right by 2 px per frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size_wh)
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.zeros((size_wh[1], size_wh[0], 3), np.uint8)
+        cv2.rectangle(frame, (20 + 2 * i, 30), (60 + 2 * i, 70), (200, 180, 160), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("samples", "median", "calls"),
+    [([], 0.0, 0), ([5.0], 5.0, 1), ([1.0, 2.0, 3.0, 100.0], 2.5, 4)],
+)
+def test_percentile_stats(samples: list[float], median: float, calls: int) -> None:
+    stats = bench.percentile_stats(samples)
+    assert stats.median_ms == pytest.approx(median)
+    assert stats.calls == calls
+    assert stats.p95_ms >= stats.median_ms
+
+
+def test_stage_table_counts_only_frames_where_the_stage_ran() -> None:
+    timings = [{"gate": 10.0, "landmarks": 2.0}, {"landmarks": 4.0}, {}]
+    table = bench.stage_table(timings, ("gate", "landmarks", "embed"))
+    assert table["gate"].calls == 1 and table["landmarks"].calls == 2
+    assert table["landmarks"].median_ms == pytest.approx(3.0)
+    assert table["embed"].calls == 0
+    assert bench.summed_per_frame(timings, ("gate", "landmarks")).tolist() == [12.0, 4.0, 0.0]
+
+
+def test_random_unit_vectors_are_unit_and_reproducible() -> None:
+    a = bench.random_unit_vectors(5, 8, seed=3)
+    assert a.shape == (5, 8) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(a, bench.random_unit_vectors(5, 8, seed=3))
+
+
+@pytest.mark.parametrize(("items", "count", "expected"), [([], 3, []), ([1, 2], 5, [1, 2]),
+                                                          (list(range(10)), 3, [0, 4, 9]),
+                                                          ([1, 2, 3], 0, [1, 2, 3])])
+def test_sample_evenly(items: list[int], count: int, expected: list[int]) -> None:
+    assert bench.sample_evenly(items, count) == expected
+
+
+def test_peak_rss_is_positive() -> None:
+    assert bench.peak_rss_mb() > 1.0
+
+
+@pytest.mark.parametrize(("text", "sizes"), [("1000,10000", [1000, 10000]), (" 5 ,", [5]),
+                                             ("100_000", [100000])])
+def test_parse_sizes(text: str, sizes: list[int]) -> None:
+    assert parse_sizes(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["", ",", "a,b", "0", "-5"])
+def test_parse_sizes_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="--sizes"):
+        parse_sizes(text)
+
+
+def test_video_frames_gives_video_times(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=6, fps=10.0)
+    frames = list(bench.video_frames(video))
+    assert [i for i, _, _ in frames] == list(range(6))
+    assert [t for _, t, _ in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert len(list(bench.video_frames(video, max_frames=2))) == 2
+    assert bench.video_frame(video).shape == (120, 160, 3)
+
+
+def test_video_frames_refuses_a_non_video(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-video.mp4"
+    bad.write_bytes(b"nothing here")
+    with pytest.raises(ValueError, match="cannot open"):
+        list(bench.video_frames(bad))
+
+
+class _Decision:
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+
+
+class _Result:
+    def __init__(self, timings: dict[str, float], decision: _Decision | None, face: bool, embedded: bool) -> None:
+        self.timings_ms = timings
+        self.decision = decision
+        self.box_xyxy = np.array([0, 0, 1, 1]) if face else None
+        self.embedded = embedded
+
+
+class _ScriptedPipeline:
+    """Face from frame 1, an embedding on frames 1-2, the check-in on frame 3."""
+
+    def process(self, frame_bgr: np.ndarray, t_monotonic: float, frame_id: int = 0) -> _Result:
+        timings = {"gate": 10.0} if frame_id % 3 == 0 else {"landmarks": 3.0}
+        decision = _Decision("checked_in") if frame_id == 3 else None
+        return _Result(timings, decision, frame_id >= 1, frame_id in (1, 2))
+
+
+def test_run_video_bench_uses_video_time_for_the_check_in() -> None:
+    frames = ((i, i / 10.0, np.zeros((4, 4, 3), np.uint8)) for i in range(6))
+    ticks = iter(np.arange(0.0, 100.0, 0.5))
+    result = bench.run_video_bench(_ScriptedPipeline(), frames, ("gate", "landmarks"),
+                                   ("checked_in",), clock=lambda: float(next(ticks)))
+    assert result.frames == 6
+    assert result.embeddings == 2
+    assert result.stages["gate"].calls == 2 and result.stages["landmarks"].calls == 4
+    assert result.checkin_video_s == pytest.approx(0.3)
+    assert result.checkin_wall_s == pytest.approx(3.5)  # 4 frames of 0.5 s + 3 gaps of 0.5 s
+    assert result.first_face_video_s == pytest.approx(0.1)
+    assert result.fps == pytest.approx(2.0)
+    figures = result.as_dict()
+    assert set(figures) >= {"stages", "fps", "embeddings", "time_to_checkin_s", "peak_rss_mb"}
+    assert figures["stages"]["gate"] == {"median_ms": 10.0, "p95_ms": 10.0, "calls": 2}
+
+
+def test_run_video_bench_without_frames() -> None:
+    result = bench.run_video_bench(_ScriptedPipeline(), iter(()), ("gate",))
+    assert result.frames == 0 and result.fps == 0.0 and result.checkin_video_s is None
+
+
+def test_match_bench_small_sizes(tmp_path: Path, settings) -> None:
+    results = bench.run_match_bench([10, 35], settings, queries=3, folder=str(tmp_path))
+    assert [r.size for r in results] == [10, 35]
+    assert all(r.query_ms_median >= 0 and r.load_s >= 0 for r in results)
+    assert list(tmp_path.iterdir()) == []  # the temporary galleries are gone
+
+
+def test_written_gallery_loads_with_ten_images_per_person(tmp_path: Path, settings) -> None:
+    from kiosk.gallery import Gallery
+
+    path = tmp_path / "g.sqlite"
+    bench.write_random_gallery(path, 25, settings.recognition.model_id, dim=512)
+    gallery = Gallery(path, settings.recognition.model_id)
+    try:
+        assert len(gallery.matrix) == 25
+        assert np.bincount(gallery.matrix.person_ids).max() == 10
+        np.testing.assert_allclose(np.linalg.norm(gallery.matrix.embeddings, axis=1), 1.0, rtol=1e-5)
+    finally:
+        gallery.close()
+
+
+def test_cli_bench_match_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.cli import main
+
+    assert main(["--settings", str(tmp_path / "none.toml"), "bench-match", "--sizes", "20",
+                 "--queries", "2", "--json"]) != 0  # a named, missing settings file is an error
+    capsys.readouterr()
+    assert main(["bench-match", "--sizes", "20,40", "--queries", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["size"] for row in rows] == [20, 40]
+    assert set(rows[0]) >= {"size", "query_ms_median", "load_s"}
+
+
+def test_cli_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.cli import main
+
+    assert main(["bench-match", "--sizes", "ten"]) == 1
+    assert "--sizes" in capsys.readouterr().err
+
+
+def test_cli_bench_refuses_missing_and_unreadable_videos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.cli import main
+
+    assert main(["bench", "--video", str(tmp_path / "missing.mp4")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"x")
+    assert main(["bench", "--video", str(bad)]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real pipeline on a tiny face-less video: JSON with every key, nothing checked in."""
+    import kiosk.recognize
+
+    monkeypatch.setattr(kiosk.recognize, "load_models", lambda settings: models)
+    from kiosk.cli import main
+
+    video = write_video(tmp_path / "clip.avi", frames=8)
+    assert main(["bench", "--video", str(video), "--json", "--compare-face-recognition",
+                 "--compare-frames", "2"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["frames"] == 8
+    assert set(figures["stages"]) == {"gate", "landmarks", "liveness", "align", "embed", "match"}
+    assert figures["stages"]["gate"]["calls"] == 8  # no face: the gate runs on every frame
+    assert figures["embeddings"] == 0 and figures["time_to_checkin_s"] is None
+    assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0
+    compare = figures["face_recognition"]
+    assert "skipped" in compare or compare["frames"] == 2
