@@ -20,6 +20,9 @@ from kiosk.types import BoxesXYXY, Face, FrameBGR, FrameGray
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 EYE_CASCADE = "haarcascade_eye_tree_eyeglasses.xml"
 EYE_SEARCH_SIDE_PX = 96  # the upper half of the face is scaled to this width before eye search
+NEAR_MARGIN = 0.5  # a search near a known face looks this many face sides around it
+NEAR_FACE_SIDE_PX = 64  # ... in a crop scaled so that the known face is this wide
+NEAR_SIZE_RANGE = (0.6, 1.6)  # ... for faces of this range of the known face's size
 
 
 class GateProblem(enum.Enum):
@@ -114,6 +117,43 @@ class HaarFaceDetector:
         self._face_cascade = load_cascade(FACE_CASCADE)
         self._eye_cascade = load_cascade(EYE_CASCADE)
 
+    def detect_boxes_near(self, gray: FrameGray, near_xyxy: np.ndarray) -> BoxesXYXY:
+        """Face boxes near a known face (the tracked attendee), in frame pixels, largest first.
+
+        Only a crop around ``near_xyxy`` (``NEAR_MARGIN`` face sides on every side) is searched,
+        scaled so that the known face is ``NEAR_FACE_SIDE_PX`` wide, for faces of
+        ``NEAR_SIZE_RANGE`` times its size: a few milliseconds instead of a whole-frame search.
+        """
+        height, width = gray.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in near_xyxy)
+        side = max(x1 - x0, y1 - y0, 1.0)
+        pad = NEAR_MARGIN * side
+        cx0, cy0 = int(max(0, x0 - pad)), int(max(0, y0 - pad))
+        cx1, cy1 = int(min(width, x1 + pad)), int(min(height, y1 + pad))
+        crop = gray[cy0:cy1, cx0:cx1]
+        if crop.size == 0:
+            return np.empty((0, 4), np.int32)
+        factor = min(1.0, NEAR_FACE_SIDE_PX / side)
+        if factor < 1.0:
+            size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        scaled = side * factor
+        min_side = max(12, int(NEAR_SIZE_RANGE[0] * scaled))
+        max_side = max(min_side + 1, int(NEAR_SIZE_RANGE[1] * scaled))
+        rects = self._face_cascade.detectMultiScale(
+            crop,
+            scaleFactor=self.settings.scale_factor,
+            minNeighbors=self.settings.min_neighbors,
+            minSize=(min_side, min_side),
+            maxSize=(max_side, max_side),
+        )
+        boxes = xywh_to_xyxy(rects, factor)
+        if len(boxes):
+            boxes += np.array([cx0, cy0, cx0, cy0], np.int32)
+            boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+            boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        return boxes[np.argsort(-box_areas(boxes), kind="stable")]
+
     def detect_boxes(self, gray: FrameGray) -> BoxesXYXY:
         """All face boxes the face cascade finds, in frame pixels, largest first.
 
@@ -153,8 +193,15 @@ class HaarFaceDetector:
         )
         return min(2, len(eyes))
 
-    def detect(self, frame_bgr: FrameBGR) -> GateResult:
-        """Run the gate on one frame: the attendee's face, or why there is none."""
+    def detect(self, frame_bgr: FrameBGR, near_xyxy: np.ndarray | None = None) -> GateResult:
+        """Run the gate on one frame: the attendee's face, or why there is none.
+
+        Args:
+            frame_bgr: the frame.
+            near_xyxy: where the attendee's face was (tracked); when given, the face cascade
+                first searches only around it (:meth:`detect_boxes_near`), and the whole frame
+                only when nothing is found there.
+        """
         if frame_bgr is None or frame_bgr.size == 0 or frame_bgr.ndim not in (2, 3):
             return GateResult(None, 0, GateProblem.NO_FACE)
         gray = to_gray(frame_bgr)
@@ -163,7 +210,9 @@ class HaarFaceDetector:
         )
         if equalised:
             gray = equalise(gray)
-        boxes = self.detect_boxes(gray)
+        boxes = self.detect_boxes_near(gray, near_xyxy) if near_xyxy is not None else np.empty((0, 4))
+        if len(boxes) == 0:
+            boxes = self.detect_boxes(gray)
         if len(boxes) == 0:
             dark = float(np.mean(gray)) < 40.0
             return GateResult(None, 0, GateProblem.TOO_DARK if dark else GateProblem.NO_FACE)
