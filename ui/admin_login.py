@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PyQt5.QtCore import QCoreApplication
 from PyQt5.QtWidgets import (
     QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QMessageBox, QWidget,
 )
@@ -50,14 +51,14 @@ def ask_admin_password(parent: QWidget | None, gallery: Gallery) -> bool:
         password = dialog.password_edit.text()
         if first_use:
             if password != dialog.repeat_edit.text():
-                QMessageBox.warning(parent, dialog.tr("Admin"), dialog.tr("The passwords differ."))
+                QMessageBox.warning(parent, QCoreApplication.translate("PasswordDialog", "Admin"), QCoreApplication.translate("PasswordDialog", "The passwords differ."))
                 continue
             try:
                 set_admin_password(gallery, password, actor="admin")
             except (ValueError, GalleryError) as exc:
-                QMessageBox.warning(parent, dialog.tr("Admin"), str(exc))
+                QMessageBox.warning(parent, QCoreApplication.translate("PasswordDialog", "Admin"), str(exc))
                 continue
             return True
         if verify_admin_password(gallery, password):
             return True
-        QMessageBox.warning(parent, dialog.tr("Admin"), dialog.tr("Wrong password."))
+        QMessageBox.warning(parent, QCoreApplication.translate("PasswordDialog", "Admin"), QCoreApplication.translate("PasswordDialog", "Wrong password."))

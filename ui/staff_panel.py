@@ -191,6 +191,8 @@ class StaffPanelWidget(QWidget):
                 item = QTableWidgetItem(str(value))
                 item.setData(Qt.UserRole, row)
                 self.missing_table.setItem(i, j, item)
+        for table in (self.arrived_table, self.missing_table):
+            table.resizeColumnsToContents()
         total_arrived = sum(r["status"] == "arrived" for r in self.rows)
         self.tabs.setTabText(0, self.tr("Arrived ({count})").format(count=total_arrived))
         self.tabs.setTabText(1, self.tr("Not yet arrived ({count})").format(

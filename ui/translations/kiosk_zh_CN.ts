@@ -1,0 +1,751 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1">
+<context>
+    <name>App</name>
+    <message>
+        <location filename="../app.py" line="80" />
+        <source>Face check-in
+Loading the face models...</source>
+        <translation>人脸签到
+正在加载人脸模型...</translation>
+    </message>
+    <message>
+        <location filename="../app.py" line="114" />
+        <source>Face check-in</source>
+        <translation>人脸签到</translation>
+    </message>
+    <message>
+        <location filename="../app.py" line="114" />
+        <source>The kiosk could not start:</source>
+        <translation>签到终端无法启动：</translation>
+    </message>
+</context>
+<context>
+    <name>EnrollDialog</name>
+    <message>
+        <location filename="../enroll_dialog.py" line="235" />
+        <source>Re-enrol {name}</source>
+        <translation>重新录入 {name}</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="235" />
+        <source>Enrol a person</source>
+        <translation>录入人员</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="242" />
+        <source>No camera</source>
+        <translation>无摄像头</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="454" />
+        <source>Press "Capture" and look at the camera.</source>
+        <translation>请点击“采集”并看摄像头。</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="259" />
+        <source>Name:</source>
+        <translation>姓名：</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="260" />
+        <source>External id:</source>
+        <translation>工号：</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="266" />
+        <source>Faces to enrol:</source>
+        <translation>待录入的人脸：</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="272" />
+        <source>Capture from camera</source>
+        <translation>从摄像头采集</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="274" />
+        <source>Add photos...</source>
+        <translation>添加照片...</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="275" />
+        <source>Retake</source>
+        <translation>重新采集</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="276" />
+        <source>Save</source>
+        <translation>保存</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="279" />
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="300" />
+        <source>No face: look at the camera</source>
+        <translation>未检测到人脸：请看摄像头</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="301" />
+        <source>One person at a time, please</source>
+        <translation>请一次一人</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="302" />
+        <source>Move closer</source>
+        <translation>请靠近一些</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="303" />
+        <source>Too dark: face the light</source>
+        <translation>太暗：请面向光源</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="304" />
+        <source>Too bright</source>
+        <translation>太亮</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="305" />
+        <source>Look at the camera, eyes open</source>
+        <translation>请睁眼看摄像头</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="306" />
+        <source>Hold still (picture blurred)</source>
+        <translation>请保持不动（画面模糊）</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="307" />
+        <source>Face the camera straight on</source>
+        <translation>请正对摄像头</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="308" />
+        <source>Please blink (liveness check)</source>
+        <translation>请眨眨眼（活体检测）</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="309" />
+        <source>Good - hold on...</source>
+        <translation>很好 - 请稍候...</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="330" />
+        <source>Look at the camera...</source>
+        <translation>请看摄像头...</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="361" />
+        <source>Photo or screen detected - capture refused</source>
+        <translation>检测到照片或屏幕 - 拒绝采集</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="363" />
+        <source>Liveness not confirmed - please retake</source>
+        <translation>未通过活体检测 - 请重新采集</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="365" />
+        <source>Done - check the faces and save</source>
+        <translation>完成 - 请检查人脸后保存</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="381" />
+        <source>Photos of the person</source>
+        <translation>此人的照片</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="381" />
+        <source>Images (*.jpg *.jpeg *.png *.bmp)</source>
+        <translation>图片 (*.jpg *.jpeg *.png *.bmp)</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="421" />
+        <source>Photos refused</source>
+        <translation>被拒绝的照片</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="438" />
+        <source>Warning: this face already matches {name} (id {id}, distance {distance:.2f}).</source>
+        <translation>警告：此人脸已与 {name} 匹配（编号 {id}，距离 {distance:.2f}）。</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="486" />
+        <source>Enrol</source>
+        <translation>录入</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="466" />
+        <source>These faces look like {name}. Enrol anyway?</source>
+        <translation>这些人脸与 {name} 相似。仍要录入吗？</translation>
+    </message>
+</context>
+<context>
+    <name>EventsDialog</name>
+    <message>
+        <location filename="../settings_dialog.py" line="183" />
+        <source>Events</source>
+        <translation>会议</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="129" />
+        <source>New event name:</source>
+        <translation>新会议名称：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="130" />
+        <source>Check-in window (otherwise open all day)</source>
+        <translation>签到时间段（否则全天开放）</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="138" />
+        <source>Opens:</source>
+        <translation>开始：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="139" />
+        <source>Closes:</source>
+        <translation>结束：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="142" />
+        <source>Create</source>
+        <translation>创建</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="147" />
+        <source>Use selected event</source>
+        <translation>使用所选会议</translation>
+    </message>
+</context>
+<context>
+    <name>FolderEnrollDialog</name>
+    <message>
+        <location filename="../enroll_dialog.py" line="520" />
+        <source>Enrol a folder of photos</source>
+        <translation>批量录入照片文件夹</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="523" />
+        <source>Photos named by external id (E001.jpg, E001_2.jpg). Names come from an imported roster; otherwise the external id is the name.</source>
+        <translation>照片以工号命名（E001.jpg、E001_2.jpg）。姓名取自已导入的名单；否则以工号作为姓名。</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="528" />
+        <source>Choose...</source>
+        <translation>选择...</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="541" />
+        <source>Start</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="543" />
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="553" />
+        <source>Folder of photos</source>
+        <translation>照片文件夹</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="565" />
+        <source>Choose a folder first.</source>
+        <translation>请先选择文件夹。</translation>
+    </message>
+    <message>
+        <location filename="../enroll_dialog.py" line="602" />
+        <source>{people} people enrolled from {total} photos; {refused} photos refused.</source>
+        <translation>从 {total} 张照片录入 {people} 人；{refused} 张照片被拒绝。</translation>
+    </message>
+</context>
+<context>
+    <name>KioskWindow</name>
+    <message>
+        <location filename="../main_window.py" line="182" />
+        <source>Face check-in</source>
+        <translation>人脸签到</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="183" />
+        <source>Staff</source>
+        <translation>工作人员</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="184" />
+        <source>Admin</source>
+        <translation>管理</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="185" />
+        <source>Enrol a person...</source>
+        <translation>录入人员...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="186" />
+        <source>People...</source>
+        <translation>人员...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="187" />
+        <source>Enrol a folder of photos...</source>
+        <translation>批量录入照片文件夹...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="188" />
+        <source>Events...</source>
+        <translation>会议...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="189" />
+        <source>Settings...</source>
+        <translation>设置...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="190" />
+        <source>Starting the camera...</source>
+        <translation>正在启动摄像头...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="305" />
+        <source>Please look at the camera to check in</source>
+        <translation>请看摄像头进行签到</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="199" />
+        <source>No event open - recognition only</source>
+        <translation>当前没有会议 - 仅识别</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="261" />
+        <source>camera: {state} | picture {fps:.0f} fps</source>
+        <translation>摄像头：{state} | 画面 {fps:.0f} 帧/秒</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="287" />
+        <source>error: {message}</source>
+        <translation>错误：{message}</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="294" />
+        <source>Please move closer</source>
+        <translation>请靠近一些</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="295" />
+        <source>Too dark - please face the light</source>
+        <translation>太暗 - 请面向光源</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="296" />
+        <source>Please look at the camera</source>
+        <translation>请看摄像头</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="297" />
+        <source>Please blink</source>
+        <translation>请眨眨眼</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="298" />
+        <source>Please move your head a little</source>
+        <translation>请轻轻转动一下头部</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="304" />
+        <source>Hold on, checking...</source>
+        <translation>请稍候，正在识别...</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="312" />
+        <source>Welcome, {name} - checked in {time}</source>
+        <translation>欢迎，{name} - {time} 签到成功</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="314" />
+        <source>Welcome, {name} - already checked in at {time}</source>
+        <translation>欢迎，{name} - 您已于 {time} 签到</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="317" />
+        <source>Hello, {name} - no event is open for check-in</source>
+        <translation>您好，{name} - 当前没有可签到的会议</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="319" />
+        <source>{name}: check-in is not open now ({detail})</source>
+        <translation>{name}：当前不在签到时间（{detail}）</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="322" />
+        <source>Not recognised - please see staff</source>
+        <translation>未能识别 - 请联系工作人员</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="324" />
+        <source>Photo or screen detected - check-in refused</source>
+        <translation>检测到照片或屏幕 - 拒绝签到</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="325" />
+        <source>Check-in could not be saved - please see staff</source>
+        <translation>签到未能保存 - 请联系工作人员</translation>
+    </message>
+</context>
+<context>
+    <name>ManualCheckInDialog</name>
+    <message>
+        <location filename="../staff_panel.py" line="42" />
+        <source>Manual check-in</source>
+        <translation>手动签到</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="52" />
+        <source>Person:</source>
+        <translation>人员：</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="54" />
+        <source>e.g. face not recognised, glasses</source>
+        <translation>例如：未能识别、戴眼镜</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="55" />
+        <source>Reason:</source>
+        <translation>原因：</translation>
+    </message>
+</context>
+<context>
+    <name>PasswordDialog</name>
+    <message>
+        <location filename="../admin_login.py" line="64" />
+        <source>Admin</source>
+        <translation>管理</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="26" />
+        <source>No admin password is set yet. Choose one (at least 6 characters).</source>
+        <translation>尚未设置管理员密码。请设置一个（至少 6 个字符）。</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="26" />
+        <source>Enter the admin password.</source>
+        <translation>请输入管理员密码。</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="33" />
+        <source>Password:</source>
+        <translation>密码：</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="37" />
+        <source>Repeat:</source>
+        <translation>再次输入：</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="54" />
+        <source>The passwords differ.</source>
+        <translation>两次输入的密码不一致。</translation>
+    </message>
+    <message>
+        <location filename="../admin_login.py" line="64" />
+        <source>Wrong password.</source>
+        <translation>密码错误。</translation>
+    </message>
+</context>
+<context>
+    <name>PeopleDialog</name>
+    <message>
+        <location filename="../people_dialog.py" line="34" />
+        <source>People</source>
+        <translation>人员</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="38" />
+        <source>Search name or id...</source>
+        <translation>搜索姓名或工号...</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="43" />
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="43" />
+        <source>External id</source>
+        <translation>工号</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="43" />
+        <source>Images</source>
+        <translation>图像数</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="43" />
+        <source>Person id</source>
+        <translation>人员编号</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="52" />
+        <source>Rename...</source>
+        <translation>改名...</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="53" />
+        <source>Re-enrol...</source>
+        <translation>重新录入...</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="54" />
+        <source>Delete...</source>
+        <translation>删除...</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="55" />
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="113" />
+        <source>Rename</source>
+        <translation>改名</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="107" />
+        <source>New name:</source>
+        <translation>新姓名：</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="145" />
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <location filename="../people_dialog.py" line="136" />
+        <source>Delete {name} and all their face images and check-ins? This cannot be undone.</source>
+        <translation>删除 {name} 及其全部人脸图像和签到记录？此操作无法撤销。</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <location filename="../settings_dialog.py" line="110" />
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="38" />
+        <source>Camera source (index, rtsp:// URL or file):</source>
+        <translation>摄像头来源（编号、rtsp:// 地址或文件）：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="43" />
+        <source>Match distance threshold:</source>
+        <translation>匹配距离阈值：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="48" />
+        <source>Minimum margin to the next person:</source>
+        <translation>与次近人员的最小差距：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="52" />
+        <source>Frames that must agree:</source>
+        <translation>需一致的帧数：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="56" />
+        <source>Smallest face (pixels):</source>
+        <translation>最小人脸（像素）：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="57" />
+        <source>Liveness check (refuse photos and screens)</source>
+        <translation>活体检测（拒绝照片和屏幕）</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="65" />
+        <source>Language:</source>
+        <translation>语言：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="66" />
+        <source>Start in full screen (kiosk mode)</source>
+        <translation>全屏启动（自助终端模式）</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="72" />
+        <source>Banner shown for (s):</source>
+        <translation>提示显示时长（秒）：</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="73" />
+        <source>Camera and threshold changes apply after a restart.</source>
+        <translation>摄像头和阈值的更改在重启后生效。</translation>
+    </message>
+</context>
+<context>
+    <name>StaffPanelWidget</name>
+    <message>
+        <location filename="../staff_panel.py" line="96" />
+        <source>Staff - {event}</source>
+        <translation>工作人员 - {event}</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="96" />
+        <source>no event</source>
+        <translation>无会议</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="99" />
+        <source>No event is open</source>
+        <translation>当前没有会议</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="106" />
+        <source>Search name or id...</source>
+        <translation>搜索姓名或工号...</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="114" />
+        <source>Name</source>
+        <translation>姓名</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="114" />
+        <source>ID</source>
+        <translation>工号</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="112" />
+        <source>Time</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="112" />
+        <source>How</source>
+        <translation>方式</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="112" />
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="125" />
+        <source>Manual check-in...</source>
+        <translation>手动签到...</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="126" />
+        <source>Undo check-in...</source>
+        <translation>撤销签到...</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="127" />
+        <source>Import roster...</source>
+        <translation>导入名单...</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="128" />
+        <source>Export CSV...</source>
+        <translation>导出 CSV...</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="158" />
+        <source>Choose an event in Admin &gt; Events.</source>
+        <translation>请在 管理 &gt; 会议 中选择会议。</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="166" />
+        <source>Expected {expected} | Arrived {arrived} | Not yet arrived {missing} | Not on the roster {walk_ins}</source>
+        <translation>应到 {expected} | 已到 {arrived} | 未到 {missing} | 名单外 {walk_ins}</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="179" />
+        <source>face</source>
+        <translation>人脸</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="179" />
+        <source>manual</source>
+        <translation>手动</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="197" />
+        <source>Arrived ({count})</source>
+        <translation>已到 ({count})</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="198" />
+        <source>Not yet arrived ({count})</source>
+        <translation>未到 ({count})</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="211" />
+        <source>Refused spoof attempts ({count})</source>
+        <translation>拒绝的假冒尝试 ({count})</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="283" />
+        <source>Manual check-in</source>
+        <translation>手动签到</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="275" />
+        <source>Choose a person and give a reason.</source>
+        <translation>请选择人员并填写原因。</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="280" />
+        <source>This person was already checked in.</source>
+        <translation>此人已签到。</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="299" />
+        <source>Undo check-in</source>
+        <translation>撤销签到</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="290" />
+        <source>Select a person in the Arrived list first.</source>
+        <translation>请先在“已到”列表中选择人员。</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="294" />
+        <source>Reason:</source>
+        <translation>原因：</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="313" />
+        <source>Import roster</source>
+        <translation>导入名单</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="319" />
+        <source>CSV files (*.csv)</source>
+        <translation>CSV 文件 (*.csv)</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="313" />
+        <source>{count} people on the roster.</source>
+        <translation>名单共 {count} 人。</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="328" />
+        <source>Export attendance</source>
+        <translation>导出签到表</translation>
+    </message>
+    <message>
+        <location filename="../staff_panel.py" line="328" />
+        <source>{count} rows written.</source>
+        <translation>已写入 {count} 行。</translation>
+    </message>
+</context>
+</TS>
