@@ -59,10 +59,23 @@ def load_cascade(name: str) -> cv2.CascadeClassifier:
 
 
 def to_gray(frame_bgr: FrameBGR) -> FrameGray:
-    """Grayscale of a BGR (or already gray) frame."""
+    """Grayscale of a BGR, BGRA or already gray uint8 frame.
+
+    Raises:
+        ValueError: another dtype or channel count (named, so the caller can report it).
+    """
+    if frame_bgr.dtype != np.uint8:
+        raise ValueError(f"frame_bgr must be uint8, got {frame_bgr.dtype}")
     if frame_bgr.ndim == 2:
         return frame_bgr
-    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    channels = frame_bgr.shape[2] if frame_bgr.ndim == 3 else -1
+    if channels == 1:
+        return np.ascontiguousarray(frame_bgr[:, :, 0])
+    if channels == 3:
+        return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    if channels == 4:
+        return cv2.cvtColor(frame_bgr, cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"frame_bgr must have 1, 3 or 4 channels, got shape {frame_bgr.shape}")
 
 
 def needs_equalisation(gray: FrameGray, below_mean: float, below_std: float) -> bool:

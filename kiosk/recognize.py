@@ -17,7 +17,7 @@ import numpy as np
 
 from kiosk.align import align_face
 from kiosk.config import Settings
-from kiosk.detect import HaarFaceDetector, box_areas, equalise, to_gray
+from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
 from kiosk.embed import FaceNetEmbedder
 from kiosk.landmarks import LandmarkPredictor
 from kiosk.models import facenet_graph_path, shape_predictor_path
@@ -28,6 +28,7 @@ PHOTO_DETECT_MAX_SIDE_PX = 640
 PHOTO_MIN_FACE_FRACTION = 0.08  # of the photo's shorter side
 SEVERAL_FACES_AREA_RATIO = 0.25  # a second face at least half as wide as the largest is ambiguous
 JPEG_QUALITY = 90
+HOG_MAX_SIDE_PX = 1280  # dlib's HOG fallback runs on a copy no larger than this
 
 
 class ImageError(ValueError):
@@ -179,10 +180,12 @@ class FaceEncoder:
             import dlib
 
             self._hog = dlib.get_frontal_face_detector()
-        rects = self._hog(gray, 1)
+        small, factor = scale_to_max_side(gray, HOG_MAX_SIDE_PX)
+        rects = self._hog(small, 1)
         boxes = np.array(
-            [[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.int32
+            [[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float64
         ).reshape(-1, 4)
+        boxes = np.round(boxes / factor).astype(np.int32)
         boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
         boxes = boxes[inside_image(boxes, gray.shape[1], gray.shape[0])]
         return boxes[np.argsort(-box_areas(boxes), kind="stable")], "hog"
@@ -231,7 +234,12 @@ class FaceEncoder:
         Raises:
             ImageError: no face, or several faces when ``single``.
         """
-        boxes, detector = self.find_faces(frame_bgr)
+        if frame_bgr is None or frame_bgr.size == 0:
+            raise ImageError(f"{name}: the image is empty")
+        try:
+            boxes, detector = self.find_faces(frame_bgr)
+        except ValueError as exc:
+            raise ImageError(f"{name}: unusable image: {exc}") from exc
         if len(boxes) == 0:
             raise ImageError(f"{name}: no face found")
         if single and len(boxes) > 1:

@@ -134,8 +134,7 @@ ODD_FRAMES = {
     "non-contiguous": np.zeros((480, 640, 3), np.uint8)[::2, ::-3],
     "saturated": np.full((480, 640, 3), 255, np.uint8),
 }
-# Not handled yet by kiosk.detect.to_gray (a cv2.error instead of a clear error): see the
-# report of issue 7; a 1-channel or float frame can come from a misconfigured capture.
+# A 1-channel or float frame can come from a misconfigured capture: handled, or a clear error.
 ODD_FRAMES_TODO = {
     "1 channel": np.zeros((120, 160, 1), np.uint8),
     "float32": np.zeros((120, 160, 3), np.float32),
@@ -152,7 +151,6 @@ def test_face_gate_answers_none(detector):
     assert detector.detect(None).face is None
 
 
-@pytest.mark.xfail(strict=True, reason="detect.to_gray does not check channels/dtype yet")
 @pytest.mark.parametrize("name", sorted(ODD_FRAMES_TODO))
 def test_face_gate_odd_dtype_or_channels_clear_error(detector, name):
     try:
@@ -178,7 +176,6 @@ def test_encoder_refuses_odd_frames_clearly(encoder):
             encoder.encode_photo(ODD_FRAMES[name], name)
 
 
-@pytest.mark.xfail(strict=True, reason="FaceEncoder.find_faces calls cvtColor on an empty frame")
 def test_encoder_refuses_empty_frame_clearly(encoder):
     with pytest.raises(ImageError):
         encoder.encode_photo(ODD_FRAMES["empty"], "empty")
