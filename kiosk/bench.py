@@ -95,8 +95,12 @@ def random_unit_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
     return vectors
 
 
-def video_frames(path: str | Path, max_frames: int | None = None) -> Iterator[tuple[int, float, FrameBGR]]:
+def video_frames(
+    path: str | Path, max_frames: int | None = None, start_frame: int = 0
+) -> Iterator[tuple[int, float, FrameBGR]]:
     """``(index, video time s, frame)`` of a video file, the time being index / the file's fps.
+
+    ``start_frame`` frames are decoded and skipped first (the index and time stay the file's).
 
     Raises:
         ValueError: the file cannot be opened as a video.
@@ -107,11 +111,14 @@ def video_frames(path: str | Path, max_frames: int | None = None) -> Iterator[tu
     fps = capture.get(cv2.CAP_PROP_FPS) or ASSUMED_FPS
     try:
         index = 0
-        while max_frames is None or index < max_frames:
+        yielded = 0
+        while max_frames is None or yielded < max_frames:
             ok, frame = capture.read()
             if not ok or frame is None:
                 break
-            yield index, index / fps, frame
+            if index >= start_frame:
+                yield index, index / fps, frame
+                yielded += 1
             index += 1
     finally:
         capture.release()

@@ -34,6 +34,8 @@ def register(subparsers: Any) -> None:
                        help="a photo of the person in the video: enrol them, then time the check-in")
     enrol.add_argument("--enroll-frame", metavar="N", type=int, default=None,
                        help="enrol from frame N of the video itself (-1: the middle frame)")
+    p.add_argument("--start-frame", type=int, default=0,
+                   help="skip the video's first N frames (times still count from the first frame run)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--compare-face-recognition", action="store_true",
                    help="also time face_recognition (dlib HOG + ResNet) on frames of the video")
@@ -147,7 +149,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         event_id = _enrol(settings, models, gallery, args)
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(
-            pipeline, video_frames(args.video, args.max_frames), STAGES,
+            pipeline, video_frames(args.video, args.max_frames, max(0, args.start_frame)), STAGES,
             (Outcome.CHECKED_IN, Outcome.ALREADY_CHECKED_IN),
         )
     finally:
@@ -162,7 +164,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             compare = {"skipped": f"face_recognition is not importable ({why}); install it with "
                                   "pip install --no-deps face_recognition==1.3.0 Click Pillow"}
         else:
-            frames = [frame for _, _, frame in video_frames(args.video, args.max_frames)]
+            frames = [frame for _, _, frame in video_frames(args.video, args.max_frames, max(0, args.start_frame))]
             frames = sample_evenly(frames, args.compare_frames)
             fr = run_face_recognition_bench(frames)
             compare = fr.as_dict()

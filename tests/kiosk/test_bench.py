@@ -205,3 +205,10 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
     assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0
     compare = figures["face_recognition"]
     assert "skipped" in compare or compare["frames"] == 2
+
+
+def test_video_frames_can_start_later(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=6, fps=10.0)
+    frames = list(bench.video_frames(video, max_frames=2, start_frame=3))
+    assert [i for i, _, _ in frames] == [3, 4]
+    assert [t for _, t, _ in frames] == pytest.approx([0.3, 0.4])
