@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Sequence
 
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QMessageBox, QSplashScreen
 from PyQt5.QtGui import QColor, QPixmap
 
@@ -101,6 +102,22 @@ def load_models_with_splash(app: QApplication, settings: Settings) -> Models:
     return box["models"]  # type: ignore[return-value]
 
 
+def _quit_on_signals(app: QApplication) -> QTimer:
+    """Ctrl+C and SIGTERM close the window cleanly (threads stopped) instead of killing Qt.
+
+    Python only runs signal handlers between bytecodes, so a light timer lets it in."""
+    def on_signal(_signum: int, _frame: object) -> None:
+        app.closeAllWindows()
+        app.quit()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
+
+
 def run_kiosk(settings: Settings, source: str | None = None, event_id: int | None = None,
               argv: Sequence[str] | None = None) -> int:
     """Start the kiosk GUI and run until the window closes; returns the exit code."""
@@ -116,6 +133,7 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
         return 1
     window.resize(1024, 768)
     window.start()
+    _quit_on_signals(app)
     if settings.ui.fullscreen:
         window.showFullScreen()
     else:
