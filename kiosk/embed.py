@@ -48,41 +48,39 @@ class FaceNetEmbedder:
     """
 
     def __init__(self, graph_path: str | Path, threads: int = 2, flip_average: bool = True) -> None:
+        # Set before TensorFlow loads. Grappler's graph rewrites (and oneDNN's fused kernels)
+        # made the first call trace for 4-5 s and the process peak at 1.8-2.3 GB; the plain
+        # graph in a v1 Session peaks at about 1.1 GB, warms up in under a second and costs
+        # about 10 ms more per call (docs/BENCHMARKS.md).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         import tensorflow as tf
 
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass  # already initialised in this process: keep its settings
         graph_def = tf.compat.v1.GraphDef()
         graph_def.ParseFromString(Path(graph_path).read_bytes())
-
-        def _imported() -> Any:
+        graph = tf.Graph()
+        with graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
-
-        wrapped = tf.compat.v1.wrap_function(_imported, [])
-        graph = wrapped.graph
-        inputs = [graph.as_graph_element("input:0")]
-        feeds = inputs
-        has_phase = True
-        try:
-            graph.as_graph_element("phase_train:0")
-        except (KeyError, ValueError):
-            has_phase = False
-        if has_phase:
-            feeds = inputs + [graph.as_graph_element("phase_train:0")]
-        self._has_phase = has_phase
-        self._fn = wrapped.prune(feeds, graph.as_graph_element("embeddings:0"))
-        self._tf = tf
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
+        )
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        self._session = tf.compat.v1.Session(graph=graph, config=config)
+        self._input = graph.get_tensor_by_name("input:0")
+        self._output = graph.get_tensor_by_name("embeddings:0")
+        self._feeds: dict[Any, Any] = {}
+        names = {op.name for op in graph.get_operations()}
+        if "phase_train" in names:  # graphs exported with a training switch
+            self._feeds[graph.get_tensor_by_name("phase_train:0")] = False
         self.flip_average = flip_average
-        self._false = tf.constant(False)
 
     def _run(self, face_rgb: FaceRGB) -> np.ndarray:
-        batch = self._tf.constant(standardize(face_rgb)[None])
-        output = self._fn(batch, self._false) if self._has_phase else self._fn(batch)
-        return np.asarray(output, np.float32)[0]
+        feeds = {self._input: standardize(face_rgb)[None], **self._feeds}
+        return np.asarray(self._session.run(self._output, feeds), np.float32)[0]
+
+    def close(self) -> None:
+        """Release the TensorFlow session."""
+        self._session.close()
 
     def embed(self, face_rgb: FaceRGB) -> Embedding:
         """The L2-normalised 512-d embedding of one aligned 160x160 RGB face."""
@@ -95,5 +93,5 @@ class FaceNetEmbedder:
         return embedding
 
     def warm_up(self) -> None:
-        """Run one call so that the slow first trace happens now, not at the first attendee."""
+        """Run one call so that one-time set-up happens now, not at the first attendee."""
         self.embed(np.zeros((INPUT_SIZE_PX, INPUT_SIZE_PX, 3), np.uint8))

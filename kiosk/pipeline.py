@@ -362,9 +362,6 @@ class Pipeline:
         return ""
 
     def _record_spoof(self, frame_bgr: FrameBGR, box: BoxXYXY, reason: str) -> None:
-        add = getattr(self.gallery, "add_spoof_attempt", None)
-        if add is None:
-            return
         x0, y0, x1, y1 = (int(v) for v in box)
         crop = frame_bgr[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
         if crop.size == 0:
@@ -373,7 +370,7 @@ class Pipeline:
         thumbnail = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         ok, encoded = cv2.imencode(".jpg", thumbnail, [cv2.IMWRITE_JPEG_QUALITY, 80])
         try:
-            add(self.event_id, reason, encoded.tobytes() if ok else None)
+            self.gallery.add_spoof_attempt(self.event_id, reason, encoded.tobytes() if ok else None)
         except GalleryError as exc:
             log.error("spoof attempt not saved: %s", exc)
 

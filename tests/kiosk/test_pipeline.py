@@ -105,8 +105,10 @@ def test_a_photo_moved_as_a_plane_is_never_checked_in(settings, models, encoder,
     gallery.add_person("Barack Obama", [encoder.encode_photo(photo).embedding])
     event_id = gallery.create_event("Meeting")
     decisions = run_clip(Pipeline(settings, models, gallery, event_id), list(planar_motion(photo)))
-    assert all(d.outcome is not Outcome.CHECKED_IN for _, d in decisions)
+    assert [d.outcome for _, d in decisions] == [Outcome.SPOOF]  # refused once, on screen
     assert gallery.checkins(event_id) == []
+    attempts = gallery.spoof_attempts(event_id)
+    assert len(attempts) == 1 and attempts[0]["thumbnail_jpeg"]
 
 
 def test_empty_and_dark_frames_prompt_and_do_not_crash(settings, models, gallery):
