@@ -118,9 +118,26 @@ def _quit_on_signals(app: QApplication) -> QTimer:
     return timer
 
 
+def preload_native_libraries() -> None:
+    """Import TensorFlow and dlib on the main thread before Qt starts.
+
+    Under X11, importing TensorFlow in the model-loading thread while the GUI thread paints the
+    splash screen crashed in the dynamic loader (seen under Xvfb); loading the native libraries
+    first, in this order, avoids it. The graph itself still loads behind the splash screen.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import dlib  # noqa: F401
+    import tensorflow  # noqa: F401
+
+
 def run_kiosk(settings: Settings, source: str | None = None, event_id: int | None = None,
               argv: Sequence[str] | None = None) -> int:
     """Start the kiosk GUI and run until the window closes; returns the exit code."""
+    if QApplication.instance() is None:
+        preload_native_libraries()
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     install_translator(settings.ui.language)
     try:

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
 
 from kiosk.config import Settings
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the kiosk on ``--source`` (default: [camera] source) and ``--event``."""
+    """Start the kiosk on ``--source`` (default: [camera] source) and ``--event``.
+
+    When the window has closed, every thread is stopped and the gallery is closed; the process
+    then ends without the interpreter's teardown, in which TensorFlow and Qt free shared memory
+    in a clashing order ("free(): invalid pointer", seen under X11).
+    """
     from ui.app import run_kiosk
 
-    return run_kiosk(settings, getattr(args, "source", None), getattr(args, "event", None))
+    code = run_kiosk(settings, getattr(args, "source", None), getattr(args, "event", None))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
