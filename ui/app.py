@@ -43,6 +43,21 @@ def enrolment_models(models: Models, settings: Settings) -> Models:
     return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder)
 
 
+SPOOF_PURGE_INTERVAL_MS = 3_600_000
+
+
+def purge_spoof_pictures(gallery: Gallery, settings: Settings) -> None:
+    """Delete refused-spoof pictures older than ``[gallery] spoof_retention_days`` (logged)."""
+    try:
+        removed = gallery.purge_old_spoof_attempts(settings.gallery.spoof_retention_days)
+    except Exception as exc:  # noqa: BLE001 - a read-only or full gallery must not stop the kiosk
+        log.error("old spoof pictures not purged: %s", exc)
+        return
+    if removed:
+        log.info("purged %d spoof pictures older than %d days", removed,
+                 settings.gallery.spoof_retention_days)
+
+
 def build_window(
     settings: Settings,
     models: Models,
@@ -58,6 +73,7 @@ def build_window(
         event_id: the event to check in to; None chooses the event whose window contains now.
     """
     gallery = open_gallery(settings)
+    purge_spoof_pictures(gallery, settings)
     if event_id is None:
         event_id = current_event_id(gallery)
 
@@ -151,6 +167,9 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
     window.resize(1024, 768)
     window.start()
     _quit_on_signals(app)
+    purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour
+    purge_timer.timeout.connect(lambda: purge_spoof_pictures(window.gallery, settings))
+    purge_timer.start(SPOOF_PURGE_INTERVAL_MS)
     if settings.ui.fullscreen:
         window.showFullScreen()
     else:
