@@ -599,11 +599,13 @@ class LatestFrameReader(threading.Thread):
     thread-safe.
 
     State listeners (:meth:`add_state_listener`) are called **from the reader thread**
-    (``camera-reader``), one change at a time and in order, never while the reader holds its
-    lock. They must return quickly and must not touch GUI widgets directly: a Qt consumer should
-    forward the change through a queued signal. An exception in a listener is logged and ignored.
-    Only when ``stop()`` is called on a reader that was never started is the final ``STOPPED``
-    change reported from the caller's thread.
+    (``camera-reader``), one change at a time and in order (the initial ``CONNECTING`` included
+    for listeners added before ``start()``), never while the reader holds its lock. They must
+    return quickly and must not touch GUI widgets directly: a Qt consumer should forward the
+    change through a queued signal. An exception in a listener is logged and ignored. The
+    ``state`` property and :meth:`wait_for_state` change first (``LIVE`` together with the
+    first frame); listeners hear of it up to ~50 ms later. Only when ``stop()`` is called on a
+    reader that was never started are the changes reported from the caller's thread.
 
     Args:
         settings: the ``[camera]`` settings (source, transport, timeouts, backoff, file options).
@@ -634,6 +636,7 @@ class LatestFrameReader(threading.Thread):
         self._cond = threading.Condition(self._lock)
         self._state = CameraState.CONNECTING
         self._history: collections.deque[StateChange] = collections.deque(maxlen=HISTORY_LENGTH)
+        self._unnotified: collections.deque[StateChange] = collections.deque()
         self._change_id = 0
         self._listeners: list[StateListener] = []
         self._latest: CameraFrame | None = None
@@ -775,8 +778,7 @@ class LatestFrameReader(threading.Thread):
             with self._cond:
                 self._finished = True
                 self._cond.notify_all()
-            if self.state is not CameraState.STOPPED:
-                self._set_state(CameraState.STOPPED, "stopped before start")
+            self._set_state(CameraState.STOPPED, "stopped before start")
             return True
         self.join(max(0.0, timeout_s - (time.monotonic() - t_start)))
         with self._cond:
@@ -866,9 +868,9 @@ class LatestFrameReader(threading.Thread):
                 t_last = connection.t_last_frame
             if stopped:
                 return _Outcome("stopped", was_live=live, stopped=True)
-            if t_last is not None and not live:
+            self._notify_listeners()  # LIVE is recorded by the connection with its first frame
+            if connection.frames > 0:
                 live = True
-                self._set_state(CameraState.LIVE, "")
             if done:
                 if connection.ended:
                     return _Outcome("end of file", was_live=live, ended=True)
@@ -929,28 +931,46 @@ class LatestFrameReader(threading.Thread):
             self._frames_read += 1
             self._frame_times.append(t_read)
             connection.frames += 1
+            if self._state is not CameraState.LIVE:
+                # Recorded here, with the frame, so that no consumer sees a frame while the
+                # state still says connecting; the supervisor tells the listeners.
+                self._record_state(CameraState.LIVE, "")
             self._cond.notify_all()
 
     def _record_state(self, state: CameraState, reason: str) -> StateChange:
-        """Record a change; the caller holds the lock (or is the constructor)."""
+        """Record a change and queue it for the listeners; the caller holds the lock."""
         previous = self._history[-1].state if self._history else None
         self._change_id += 1
         change = StateChange(self._change_id, previous, state, time.monotonic(), reason)
         self._state = state
         self._history.append(change)
+        self._unnotified.append(change)
         return change
 
     def _set_state(self, state: CameraState, reason: str) -> None:
+        """Change the state and tell the listeners (called by the reader thread)."""
         with self._cond:
-            if state is self._state:
-                return
-            change = self._record_state(state, reason)
-            listeners = list(self._listeners)
-            self._cond.notify_all()
-        previous = change.previous.value if change.previous else "-"
-        log.info("camera %s -> %s %s", previous, state.value, reason)
-        for listener in listeners:
-            try:
-                listener(change)
-            except Exception:  # a listener bug must not stop the camera
-                log.exception("camera state listener %r failed", listener)
+            if state is not self._state:
+                self._record_state(state, reason)
+                self._cond.notify_all()
+        self._notify_listeners()
+
+    def _notify_listeners(self) -> None:
+        """Hand the queued changes to the listeners, in order, outside the lock.
+
+        Only one thread calls this: the reader thread (or, for a reader stopped before it was
+        started, the thread calling ``stop()``).
+        """
+        while True:
+            with self._cond:
+                if not self._unnotified:
+                    return
+                change = self._unnotified.popleft()
+                listeners = list(self._listeners)
+            previous = change.previous.value if change.previous else "-"
+            log.info("camera %s -> %s %s", previous, change.state.value, change.reason)
+            for listener in listeners:
+                try:
+                    listener(change)
+                except Exception:  # a listener bug must not stop the camera
+                    log.exception("camera state listener %r failed", listener)

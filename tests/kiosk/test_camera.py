@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import socket
+import statistics
 import subprocess
 import threading
 import time
@@ -527,7 +528,11 @@ def test_rtsp_frames_arrive(rtsp_server: RtspServer) -> None:
         assert reader.state is CameraState.LIVE
     finally:
         assert reader.stop() is True
-    assert [c.state for _, c in changes] == [CameraState.LIVE, CameraState.STOPPED]
+    assert [c.state for _, c in changes] == [
+        CameraState.CONNECTING,
+        CameraState.LIVE,
+        CameraState.STOPPED,
+    ]
     assert {name for name, _ in changes} == {"camera-reader"}
 
 
@@ -618,11 +623,14 @@ def test_slow_consumer_gets_the_newest_frame_not_a_backlog(
         work_s = 0.2  # five times slower than the 25 fps source
         taken = _slow_consumer(reader, work_s, n_frames=8)
         steps = [b[0] - a[0] for a, b in itertools.pairwise(taken)]
-        assert all(step >= 2 for step in steps), steps  # frames in between were skipped
+        assert statistics.median(steps) >= 2, steps  # frames in between were skipped
         ages_s = [age for _, age in taken]
-        # A backlog would make ages grow by ~0.16 s per frame; the newest frame is at most one
-        # frame interval (0.04 s) old. Generous bound for a loaded CI machine:
-        assert max(ages_s) < work_s, ages_s
+        # The newest frame is at most about one frame interval (0.04 s) old; a backlog would
+        # make the age grow by ~0.16 s per frame taken (over 1 s by the 8th). Generous bounds
+        # for a loaded CI machine, where a scheduling hiccup can delay one take (seen once: the
+        # whole machine stalled 1.2 s, the server too, and the reader reconnected):
+        assert statistics.median(ages_s) < 0.1, ages_s
+        assert sum(age < 0.1 for age in ages_s) >= 0.75 * len(ages_s), ages_s
         assert reader.stats().frames_dropped >= sum(step - 1 for step in steps)
     finally:
         assert reader.stop() is True
