@@ -17,7 +17,7 @@ When the server listens it prints one line ``READY rtsp://127.0.0.1:PORT/PATH`` 
 SIGTERM or SIGINT it stops. Example::
 
     /usr/bin/python3 tests/rtsp_server.py --port 8554 --fps 25
-    /tmp/venv/bin/python main.py camera-check rtsp://127.0.0.1:8554/test --seconds 5
+    python main.py camera-check rtsp://127.0.0.1:8554/test --seconds 5
 """
 
 from __future__ import annotations
