@@ -226,6 +226,11 @@ class HaarFaceDetector:
         boxes = self.detect_boxes_near(gray, near_xyxy) if near_xyxy is not None else np.empty((0, 4))
         if len(boxes) == 0:
             boxes = self.detect_boxes(gray)
+        if len(boxes) == 0 and not equalised:
+            # A backlit face is dark while the frame as a whole is not: equalise and look again.
+            gray = equalise(gray)
+            equalised = True
+            boxes = self.detect_boxes(gray)
         if len(boxes) == 0:
             dark = float(np.mean(gray)) < 40.0
             return GateResult(None, 0, GateProblem.TOO_DARK if dark else GateProblem.NO_FACE)
