@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from kiosk.cli import main
 
 
@@ -40,6 +42,15 @@ def test_events_roster_checkins(tmp_path, capsys):
     text = out.read_bytes().decode("utf-8")
     assert text.startswith("\ufeff") and "王芳,missing" in text
     assert main(["--db", db, "checkins", "list", "--event", "99"]) == 1
+
+
+@pytest.fixture
+def gallery(settings, tmp_path):
+    from kiosk.gallery import Gallery
+
+    g = Gallery(tmp_path / "faces.sqlite", settings.recognition.model_id)
+    yield g
+    g.close()
 
 
 def test_enroll_folder_reports_refused_photos(tmp_path, known_faces, encoder, gallery, settings):
