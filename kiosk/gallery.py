@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from kiosk.config import Settings
 from kiosk.match import GalleryMatrix, Match, farthest_row
 from kiosk.types import Embedding
 
@@ -774,6 +775,21 @@ def _older_than(at: str, cutoff: dt.datetime) -> bool:
         return parse_time(at) < cutoff
     except ValueError:
         return True
+
+
+def open_gallery(settings: Settings) -> Gallery:
+    """The gallery that the settings describe (``[gallery]`` and the recognition model id).
+
+    Raises:
+        GalleryError: see :class:`Gallery`.
+    """
+    return Gallery(
+        settings.gallery.db_path,
+        model_id=settings.recognition.model_id,
+        max_images_per_person=settings.gallery.max_images_per_person,
+        store_face_crops=settings.gallery.store_face_crops,
+        busy_timeout_ms=settings.gallery.busy_timeout_ms,
+    )
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -384,9 +384,21 @@ def homography_residual_ratio(src_points: FloatArray, dst_points: FloatArray) ->
     Returns:
         The ratio, or None when there are too few points or no motion.
     """
+    fitted = _plane_fit(src_points, dst_points, min_points=5)
+    if fitted is None:
+        return None
+    residual, motion = fitted
+    return residual / motion
+
+
+def _plane_fit(
+    src_points: FloatArray, dst_points: FloatArray, min_points: int
+) -> tuple[float, float] | None:
+    """RMS residual (px) of a least-squares homography from ``src`` to ``dst`` points and the
+    median displacement (px); None with fewer than ``min_points`` points or no motion."""
     src = np.asarray(src_points, np.float32).reshape(-1, 2)
     dst = np.asarray(dst_points, np.float32).reshape(-1, 2)
-    if len(src) < 5 or len(src) != len(dst):
+    if len(src) < min_points or len(src) != len(dst):
         return None
     motion = float(np.median(np.linalg.norm(dst - src, axis=1)))
     if motion <= 1e-6:
@@ -395,8 +407,7 @@ def homography_residual_ratio(src_points: FloatArray, dst_points: FloatArray) ->
     if homography is None:
         return None
     projected = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
-    residual = float(np.sqrt(np.mean(np.sum((projected - dst) ** 2, axis=1))))
-    return residual / motion
+    return float(np.sqrt(np.mean(np.sum((projected - dst) ** 2, axis=1)))), motion
 
 
 def planar_excess_ratio(
@@ -412,18 +423,10 @@ def planar_excess_ratio(
         (ratio, motion_px): ``max(0, residual - noise_px) / motion``, and the median
         displacement in pixels; None when there are too few points or no motion.
     """
-    src = np.asarray(src_points, np.float32).reshape(-1, 2)
-    dst = np.asarray(dst_points, np.float32).reshape(-1, 2)
-    if len(src) < 8 or len(src) != len(dst):
+    fitted = _plane_fit(src_points, dst_points, min_points=8)
+    if fitted is None:
         return None
-    motion = float(np.median(np.linalg.norm(dst - src, axis=1)))
-    if motion <= 1e-6:
-        return None
-    homography, _ = cv2.findHomography(src, dst, 0)
-    if homography is None:
-        return None
-    projected = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
-    residual = float(np.sqrt(np.mean(np.sum((projected - dst) ** 2, axis=1))))
+    residual, motion = fitted
     return max(0.0, residual - noise_px) / motion, motion
 
 

@@ -14,7 +14,7 @@ from PyQt5.QtGui import QColor, QPixmap
 
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
-from kiosk.gallery import Gallery
+from kiosk.gallery import Gallery, open_gallery
 from kiosk.pipeline import Pipeline, current_event_id
 from kiosk.recognize import FaceEncoder, Models, load_models
 from ui.i18n import install_translator
@@ -22,17 +22,6 @@ from ui.main_window import KioskWindow
 from ui.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
-
-
-def open_gallery(settings: Settings) -> Gallery:
-    """A gallery connection as the settings describe it."""
-    return Gallery(
-        settings.gallery.db_path,
-        model_id=settings.recognition.model_id,
-        max_images_per_person=settings.gallery.max_images_per_person,
-        store_face_crops=settings.gallery.store_face_crops,
-        busy_timeout_ms=settings.gallery.busy_timeout_ms,
-    )
 
 
 def enrolment_models(models: Models, settings: Settings) -> Models:

@@ -558,7 +558,7 @@ class FolderEnrollDialog(QDialog):
     def on_start_clicked(self) -> None:
         """Enrol the folder in a worker (its own gallery connection)."""
         from kiosk.enroll_folder import enroll_folder
-        from ui.app import open_gallery
+        from kiosk.gallery import open_gallery
 
         folder = self.folder_edit.text().strip()
         if not Path(folder).is_dir():

@@ -13,18 +13,13 @@ import numpy as np
 from kiosk.cli import UserError
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
+from kiosk.gallery import open_gallery as gallery_from_settings
 
 
 def open_gallery(settings: Settings) -> Gallery:
     """The gallery named by the settings (``--db`` overrides), with user-facing errors."""
     try:
-        return Gallery(
-            settings.gallery.db_path,
-            model_id=settings.recognition.model_id,
-            max_images_per_person=settings.gallery.max_images_per_person,
-            store_face_crops=settings.gallery.store_face_crops,
-            busy_timeout_ms=settings.gallery.busy_timeout_ms,
-        )
+        return gallery_from_settings(settings)
     except GalleryError as exc:
         raise UserError(str(exc)) from exc
 
