@@ -53,6 +53,19 @@ class GalleryMatrix:
         self._count = 0
         self._row_of_image: dict[int, int] = {}
 
+    @classmethod
+    def adopt(
+        cls, image_ids: np.ndarray, person_ids: np.ndarray, embeddings: np.ndarray
+    ) -> GalleryMatrix:
+        """A matrix that takes over these arrays without copying them (the start-up load)."""
+        matrix = cls(embeddings.shape[1] if embeddings.ndim == 2 and len(embeddings) else 512)
+        matrix._embeddings = np.ascontiguousarray(embeddings, np.float32)
+        matrix._image_ids = np.asarray(image_ids, np.int64)
+        matrix._person_ids = np.asarray(person_ids, np.int64)
+        matrix._count = len(matrix._embeddings)
+        matrix._row_of_image = {int(i): row for row, i in enumerate(matrix._image_ids.tolist())}
+        return matrix
+
     def __len__(self) -> int:
         return self._count
 

@@ -106,6 +106,7 @@ def main() -> int:
     setup.add_person("Soak Walker", [sample.embedding])
     event_id = setup.create_event("Soak")
     setup.close()
+    del setup  # its in-memory matrix too: only the worker's gallery should hold one
 
     counts = {"results": 0, "errors": 0, "decisions": 0, "checked_in": 0, "already": 0}
 

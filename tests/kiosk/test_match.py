@@ -66,3 +66,13 @@ def test_growth_beyond_initial_capacity():
 
 def test_farthest_row():
     assert farthest_row(np.stack([unit(1), unit(0, 1), unit(-1)]), unit(1)) == 2
+
+
+def test_adopted_matrix_grows_and_removes_like_a_built_one():
+    vectors = np.stack([unit(1), unit(0, 1), unit(0, 0, 1)])
+    matrix = GalleryMatrix.adopt(np.array([10, 11, 12]), np.array([1, 2, 2]), vectors)
+    assert len(matrix) == 3 and matrix.nearest(unit(0, 0, 1), 0.5, 0.0).image_id == 12
+    matrix.add(13, 3, unit(0, 0, 0, 1))
+    matrix.remove_image(10)
+    assert sorted(matrix.image_ids.tolist()) == [11, 12, 13]
+    assert matrix.nearest(unit(0, 0, 0, 1), 0.5, 0.0).person_id == 3
