@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from kiosk.config import Settings
+from kiosk.config import GallerySettings, Settings
 from kiosk.match import GalleryMatrix, Match, farthest_row
 from kiosk.types import Embedding
 
@@ -793,9 +793,14 @@ def _older_than(at: str, cutoff: dt.datetime) -> bool:
 def open_gallery(settings: Settings) -> Gallery:
     """The gallery that the settings describe (``[gallery]`` and the recognition model id).
 
+    The default folder (``data/``) is created on first use, readable by its owner only; a
+    folder named by the user (``--db``, ``[gallery] db_path``) must exist.
+
     Raises:
         GalleryError: see :class:`Gallery`.
     """
+    if settings.gallery.db_path == GallerySettings().db_path:
+        Path(settings.gallery.db_path).parent.mkdir(mode=0o700, exist_ok=True)
     return Gallery(
         settings.gallery.db_path,
         model_id=settings.recognition.model_id,

@@ -160,3 +160,16 @@ def test_new_database_is_readable_by_owner_only(tmp_path):
     Gallery(tmp_path / "faces.sqlite", MODEL).close()
     mode = stat.S_IMODE(os.stat(tmp_path / "faces.sqlite").st_mode)
     assert mode & 0o077 == 0
+
+
+def test_default_data_folder_is_created_private_but_a_chosen_one_must_exist(tmp_path, monkeypatch):
+    from kiosk.config import Settings
+    from kiosk.gallery import open_gallery
+
+    monkeypatch.chdir(tmp_path)
+    open_gallery(Settings()).close()
+    assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
+    assert (tmp_path / "data" / "faces.sqlite").is_file()
+    chosen = Settings().replace("gallery", db_path=str(tmp_path / "elsewhere" / "faces.sqlite"))
+    with pytest.raises(GalleryError, match="does not exist"):
+        open_gallery(chosen)
