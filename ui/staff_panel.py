@@ -10,7 +10,8 @@ from typing import Any
 from PyQt5.QtCore import Qt, QTimer, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
 from PyQt5.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
+    QAbstractItemView,
+    QHeaderView, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
     QListWidgetItem, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 )
@@ -144,7 +145,10 @@ class StaffPanelWidget(QWidget):
         table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectRows)
         table.setSelectionMode(QAbstractItemView.SingleSelection)
-        table.horizontalHeader().setStretchLastSection(True)
+        header = table.horizontalHeader()
+        header.setStretchLastSection(True)
+        # Names (Chinese and Latin together) are the column staff read: never cut them short.
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         table.verticalHeader().setVisible(False)
         table.setFont(QFont(self.font().family(), 12))
         return table
