@@ -39,3 +39,28 @@ def test_closing_the_window_stops_every_thread(qtbot, make_window, event_id):
     window.close()
     assert window.thread.isFinished()
     assert not window.reader.is_alive()
+
+
+def test_storage_trouble_is_shown_and_the_picture_keeps_moving(
+    qtbot, make_window, gallery, enrolled, event_id, monkeypatch, caplog
+):
+    """A database that refuses writes (read-only storage): the attendee is told to see staff,
+    the error is logged, nothing is stored, and the kiosk keeps running."""
+    import ui.app as app_module
+
+    real_pipeline = app_module.Pipeline
+
+    def read_only_pipeline(settings, models, pipeline_gallery, chosen_event_id):
+        pipeline_gallery._conn.execute("PRAGMA query_only = ON")  # every write now fails
+        return real_pipeline(settings, models, pipeline_gallery, chosen_event_id)
+
+    monkeypatch.setattr(app_module, "Pipeline", read_only_pipeline)
+    window = make_window(event_id)
+    decision = wait_for_decision(qtbot, window)
+    assert decision.outcome is Outcome.STORAGE_ERROR
+    assert "read-only" in decision.message
+    assert "could not be saved" in window.banner.text()
+    assert any("check-in not saved" in r.getMessage() for r in caplog.records)
+    shown = window.video.frames_shown
+    qtbot.waitUntil(lambda: window.video.frames_shown > shown + 10, timeout=5_000)
+    assert gallery.checkins(event_id) == []
