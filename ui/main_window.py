@@ -41,6 +41,9 @@ def short_time(iso_time: str | None) -> str:
         return str(iso_time)
 
 
+ADMIN_SESSION_S = 300.0  # an admin unlock ends this long after the last admin action
+
+
 class KioskWindow(QMainWindow):
     """The kiosk's main window (attendee screen) with the staff and admin entries.
 
@@ -94,7 +97,7 @@ class KioskWindow(QMainWindow):
         self._banner_until = 0.0
         self._last_shown_id = 0
         self._shut_down = False
-        self._admin_ok = False
+        self._admin_until_s = -1.0  # monotonic time the admin's unlock ends
         self._build()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(DISPLAY_POLL_MS)
@@ -353,12 +356,19 @@ class KioskWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def require_admin(self) -> bool:
-        """Ask for the admin password (set it on first use); True when granted."""
-        from ui.admin_login import ask_admin_password
+        """Ask for the admin password (set it on first use); True when granted.
 
-        if not self._admin_ok:
-            self._admin_ok = ask_admin_password(self, self.gallery)
-        return self._admin_ok
+        The unlock lasts ``ADMIN_SESSION_S`` after the last admin action, so a kiosk left
+        after enrolment does not stay open to the next person at the door.
+        """
+        import ui.admin_login
+
+        now = time.monotonic()
+        if now >= self._admin_until_s:
+            if not ui.admin_login.ask_admin_password(self, self.gallery):
+                return False
+        self._admin_until_s = time.monotonic() + ADMIN_SESSION_S
+        return True
 
     @pyqtSlot()
     def on_staff_clicked(self) -> None:

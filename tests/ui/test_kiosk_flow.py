@@ -64,3 +64,32 @@ def test_storage_trouble_is_shown_and_the_picture_keeps_moving(
     shown = window.video.frames_shown
     qtbot.waitUntil(lambda: window.video.frames_shown > shown + 10, timeout=5_000)
     assert gallery.checkins(event_id) == []
+
+
+def test_without_the_admin_password_nothing_admin_opens(qtbot, make_window, event_id, monkeypatch):
+    """Staff at the kiosk can open their panel, but enrolment, the people manager (rename,
+    delete), folder enrolment, events and settings all ask for the admin password first."""
+    import ui.admin_login
+    import ui.enroll_dialog
+    import ui.people_dialog
+    import ui.settings_dialog
+
+    asked = []
+    opened = []
+    monkeypatch.setattr(ui.admin_login, "ask_admin_password", lambda *a: asked.append(1) or False)
+    for module, name in [(ui.enroll_dialog, "EnrollDialog"), (ui.enroll_dialog, "FolderEnrollDialog"),
+                         (ui.people_dialog, "PeopleDialog"), (ui.settings_dialog, "SettingsDialog"),
+                         (ui.settings_dialog, "EventsDialog")]:
+        monkeypatch.setattr(module, name, lambda *a, _n=name, **k: opened.append(_n))
+    window = make_window(event_id)
+    for slot in (window.on_enrol_triggered, window.on_people_triggered, window.on_folder_triggered,
+                 window.on_events_triggered, window.on_settings_triggered):
+        slot()
+    assert len(asked) == 5 and opened == []
+
+    # with the password, the unlock holds for the next admin action, then expires
+    monkeypatch.setattr(ui.admin_login, "ask_admin_password", lambda *a: asked.append(1) or True)
+    assert window.require_admin() and window.require_admin()
+    assert len(asked) == 6
+    window._admin_until_s = 0.0  # the session ran out
+    assert window.require_admin() and len(asked) == 7
