@@ -8,7 +8,8 @@ thread.
 Work per frame is kept small: the Haar gate runs every ``detect_every_n_frames`` frames (or when
 the track is lost); in between, the landmarks are tracked with pyramidal Lucas-Kanade and refined
 by the dlib predictor on the box they give. FaceNet runs only while a face needs a decision,
-at most once per ``EMBED_INTERVAL_S``, and never again for a face already decided.
+at most once per ``EMBED_INTERVAL_S``; once the attendee is decided, once per
+``RECHECK_INTERVAL_S`` to notice the next attendee stepping in before the face was lost.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from kiosk.types import BoxXYXY, FrameBGR, Landmarks
 log = logging.getLogger(__name__)
 
 EMBED_INTERVAL_S = 0.15  # at most one FaceNet call per this interval while a face is undecided
+RECHECK_INTERVAL_S = 1.0  # after a decision: is the face in front still the same attendee?
 TRACK_LOST_S = 1.0  # a face missing this long ends the track (the next face is a new attendee)
 MIN_TRACKED_FRACTION = 0.6  # LK must keep this share of the landmarks, or the gate runs again
 THUMBNAIL_SIDE_PX = 96
@@ -176,6 +178,8 @@ class Pipeline:
         self._matches: deque[Match] = deque(maxlen=self.settings.recognition.agree_frames)
         self._last_embed_t = -np.inf
         self._decided: Decision | None = None
+        self._decided_embedding: np.ndarray | None = None
+        self._last_embedding: np.ndarray | None = None
         self._best_embedding: np.ndarray | None = None
         self._best_crop: np.ndarray | None = None
         self.liveness.reset()
@@ -216,7 +220,21 @@ class Pipeline:
         timings["liveness"] = _ms(started)
 
         if self._decided is not None:  # this attendee already has their answer
-            return FrameResult(frame_id, t_monotonic, box, landmarks, Prompt.NONE, verdict, None, timings)
+            embedded = False
+            if t_monotonic - self._last_embed_t >= RECHECK_INTERVAL_S and self._someone_else(
+                frame_bgr, landmarks, timings
+            ):
+                # The next attendee stepped in before the face was lost: start afresh.
+                self._reset_track()
+                return FrameResult(
+                    frame_id, t_monotonic, box, landmarks, Prompt.HOLD_ON, None, None, timings, True
+                )
+            if "embed" in timings:
+                self._last_embed_t = t_monotonic
+                embedded = True
+            return FrameResult(
+                frame_id, t_monotonic, box, landmarks, Prompt.NONE, verdict, None, timings, embedded
+            )
 
         embedded = False
         needs_identity = self._agreed() is None and verdict.state is not LiveState.SPOOF
@@ -227,6 +245,7 @@ class Pipeline:
         decision = self._decide(verdict, frame_bgr, box)
         if decision is not None:
             self._decided = decision
+            self._decided_embedding = self._last_embedding
             prompt = Prompt.NONE
         else:
             prompt = _prompt_for_liveness(verdict) if verdict.state is LiveState.UNDECIDED else Prompt.HOLD_ON
@@ -279,16 +298,36 @@ class Pipeline:
         timings["landmarks"] = _ms(started)
         return landmarks, None
 
-    def _embed_and_match(
+    def _embed(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
-    ) -> None:
-        recognition = self.settings.recognition
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned face (RGB) and its embedding; remembered as the latest embedding."""
         started = time.perf_counter()
-        face_rgb = align_face(frame_bgr, landmarks, recognition.crop_margin)
+        face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
         timings["align"] = _ms(started)
         started = time.perf_counter()
         embedding = self.models.embedder.embed(face_rgb)
         timings["embed"] = _ms(started)
+        self._last_embedding = embedding
+        return face_rgb, embedding
+
+    def _someone_else(
+        self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
+    ) -> bool:
+        """After a decision: whether the face now in front belongs to another person (its
+        embedding is farther than the match threshold from the decided attendee's)."""
+        _, embedding = self._embed(frame_bgr, landmarks, timings)
+        if self._decided_embedding is None:  # decided before any embedding (a spoof)
+            self._decided_embedding = embedding
+            return False
+        distance = float(np.linalg.norm(embedding - self._decided_embedding))
+        return distance > self.settings.recognition.distance_threshold
+
+    def _embed_and_match(
+        self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
+    ) -> None:
+        recognition = self.settings.recognition
+        face_rgb, embedding = self._embed(frame_bgr, landmarks, timings)
         started = time.perf_counter()
         match = self.gallery.match(embedding, recognition.distance_threshold, recognition.min_margin)
         timings["match"] = _ms(started)

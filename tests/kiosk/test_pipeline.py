@@ -118,3 +118,16 @@ def test_empty_and_dark_frames_prompt_and_do_not_crash(settings, models, gallery
     assert dark.prompt is Prompt.TOO_DARK and dark.box_xyxy is None
     odd = pipeline.process(np.zeros((7, 3), np.uint8), 0.2)
     assert odd.decision is None
+
+
+def test_the_next_attendee_stepping_in_without_a_gap_gets_their_own_answer(
+    settings, models, encoder, gallery, selfie_frames, known_faces
+):
+    gallery.add_person("Selfie Person", [encoder.encode_photo(selfie_frames[-1]).embedding])
+    event_id = gallery.create_event("Meeting")
+    height, width = selfie_frames[0].shape[:2]
+    photo = cv2.imread(str(known_faces / "obama.jpg"))
+    attack = list(planar_motion(photo, frames=120, size=(width, height)))
+    decisions = run_clip(Pipeline(settings, models, gallery, event_id), selfie_frames[:150] + attack)
+    assert [d.outcome for _, d in decisions] == [Outcome.CHECKED_IN, Outcome.SPOOF]
+    assert decisions[1][0] >= 150  # decided on the photo's frames
