@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -41,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.camera import CameraState, LatestFrameReader  # noqa: E402
+from kiosk.camera import CameraFrame, CameraState, LatestFrameReader  # noqa: E402
 from kiosk.config import CameraSettings  # noqa: E402
 from kiosk.types import FrameBGR  # noqa: E402
 
@@ -129,31 +130,40 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def consumed_frames(reader: LatestFrameReader, seconds: float) -> Iterator[tuple[CameraFrame, int]]:
+    """After the warm-up, every frame a consumer takes for ``seconds``, with the id step since
+    the frame it took before (how many frames it skipped)."""
+    frame = reader.wait_for_frame(0, timeout_s=10.0)
+    assert frame is not None, reader.stats()
+    time.sleep(WARMUP_S)
+    last_id = frame.frame_id
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = reader.wait_for_frame(last_id, timeout_s=1.0)
+        if frame is None:
+            continue
+        step, last_id = frame.frame_id - last_id, frame.frame_id
+        yield frame, step
+
+
 def measure_latency(url: str, seconds: float, decode_threads: int) -> dict[str, Any]:
     settings = CameraSettings(source=url, decode_threads=decode_threads)
     true_ms: list[float] = []
     reader_ms: list[float] = []
     with LatestFrameReader(settings) as reader:
-        frame = reader.wait_for_frame(0, timeout_s=10.0)
-        assert frame is not None, reader.stats()
-        time.sleep(WARMUP_S)
-        last_id = frame.frame_id
-        dropped_before = reader.stats().frames_dropped
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            frame = reader.wait_for_frame(last_id, timeout_s=1.0)
-            if frame is None:
-                continue
+        dropped_before = None
+        for frame, _ in consumed_frames(reader, seconds):
+            if dropped_before is None:
+                dropped_before = reader.stats().frames_dropped
             reader_ms.append(1000.0 * (time.monotonic() - frame.t_monotonic))
             true_ms.append(true_age_ms(frame.frame_bgr))
-            last_id = frame.frame_id
         stats = reader.stats()
     return {
         "decode_threads": decode_threads,
         "fps": round(stats.fps, 2),
         "true_age_ms": summary(true_ms),
         "reader_age_ms": summary(reader_ms),
-        "dropped": stats.frames_dropped - dropped_before,
+        "dropped": stats.frames_dropped - (dropped_before or 0),
     }
 
 
@@ -164,20 +174,13 @@ def measure_slow(url: str, seconds: float, work_ms: int) -> dict[str, Any]:
     true_done_ms: list[float] = []
     steps: list[int] = []
     with LatestFrameReader(settings) as reader:
-        frame = reader.wait_for_frame(0, timeout_s=10.0)
-        assert frame is not None, reader.stats()
-        time.sleep(WARMUP_S)
-        last_id = frame.frame_id
-        dropped_before = reader.stats().frames_dropped
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            frame = reader.wait_for_frame(last_id, timeout_s=1.0)
-            if frame is None:
-                continue
+        dropped_before = None
+        for frame, step in consumed_frames(reader, seconds):
+            if dropped_before is None:
+                dropped_before = reader.stats().frames_dropped
             take_ms.append(1000.0 * (time.monotonic() - frame.t_monotonic))
             true_take_ms.append(true_age_ms(frame.frame_bgr))
-            steps.append(frame.frame_id - last_id)
-            last_id = frame.frame_id
+            steps.append(step)
             time.sleep(work_ms / 1000.0)  # the consumer's own work
             true_done_ms.append(true_age_ms(frame.frame_bgr))
         stats = reader.stats()
@@ -188,7 +191,7 @@ def measure_slow(url: str, seconds: float, work_ms: int) -> dict[str, Any]:
         "reader_age_at_take_ms": summary(take_ms),
         "true_age_at_take_ms": summary(true_take_ms),
         "true_age_after_work_ms": summary(true_done_ms),
-        "dropped": stats.frames_dropped - dropped_before,
+        "dropped": stats.frames_dropped - (dropped_before or 0),
     }
 
 
