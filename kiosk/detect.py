@@ -25,6 +25,9 @@ NEAR_FACE_SIDE_PX = 64  # ... in a crop scaled so that the known face is this wi
 NEAR_SIZE_RANGE = (0.6, 1.6)  # ... for faces of this range of the known face's size
 
 
+_NO_BOXES = np.empty((0, 4), np.int32)
+
+
 class GateProblem(enum.Enum):
     """Why no usable face came out of the gate: each maps to a prompt on the kiosk screen."""
 
@@ -40,13 +43,24 @@ class GateResult:
 
     Attributes:
         face: the attendee (the largest face that passed every check), or None.
-        faces_found: how many faces the face cascade found, before the size and eye checks.
+        boxes_xyxy: every box the face cascade found, before the size and eye checks, in frame
+            pixels, largest first; shape (N, 4).
         problem: why ``face`` is None (None when a face was found).
     """
 
     face: Face | None
-    faces_found: int
+    boxes_xyxy: BoxesXYXY
     problem: GateProblem | None
+
+    @property
+    def faces_found(self) -> int:
+        """How many faces the face cascade found, before the size and eye checks."""
+        return len(self.boxes_xyxy)
+
+    def wide_boxes(self, min_face_px: int) -> BoxesXYXY:
+        """The boxes at least ``min_face_px`` wide, largest first (ignoring the eye check)."""
+        boxes = np.asarray(self.boxes_xyxy).reshape(-1, 4)
+        return boxes[(boxes[:, 2] - boxes[:, 0]) >= min_face_px]
 
 
 def load_cascade(name: str) -> cv2.CascadeClassifier:
@@ -213,18 +227,20 @@ class HaarFaceDetector:
             frame_bgr: the frame.
             near_xyxy: where the attendee's face was (tracked); when given, the face cascade
                 first searches only around it (:meth:`detect_boxes_near`), and the whole frame
-                only when nothing is found there.
+                only when nothing is found there. A face found near the track is kept even when
+                the eye check fails on it.
         """
         if frame_bgr is None or frame_bgr.size == 0 or frame_bgr.ndim not in (2, 3):
-            return GateResult(None, 0, GateProblem.NO_FACE)
+            return GateResult(None, _NO_BOXES, GateProblem.NO_FACE)
         gray = to_gray(frame_bgr)
         equalised = needs_equalisation(
             gray, self.settings.clahe_below_mean, self.settings.clahe_below_std
         )
         if equalised:
             gray = equalise(gray)
-        boxes = self.detect_boxes_near(gray, near_xyxy) if near_xyxy is not None else np.empty((0, 4))
-        if len(boxes) == 0:
+        boxes = self.detect_boxes_near(gray, near_xyxy) if near_xyxy is not None else _NO_BOXES
+        tracked = len(boxes) > 0
+        if not tracked:
             boxes = self.detect_boxes(gray)
         if len(boxes) == 0 and not equalised:
             # A backlit face is dark while the frame as a whole is not: equalise and look again.
@@ -233,7 +249,7 @@ class HaarFaceDetector:
             boxes = self.detect_boxes(gray)
         if len(boxes) == 0:
             dark = float(np.mean(gray)) < 40.0
-            return GateResult(None, 0, GateProblem.TOO_DARK if dark else GateProblem.NO_FACE)
+            return GateResult(None, _NO_BOXES, GateProblem.TOO_DARK if dark else GateProblem.NO_FACE)
         problem = GateProblem.TOO_SMALL
         for box in boxes:
             width = int(box[2] - box[0])
@@ -243,5 +259,11 @@ class HaarFaceDetector:
             if self.settings.require_eyes and eyes == 0:
                 problem = GateProblem.NO_EYES
                 continue
-            return GateResult(Face(box.astype(np.int32), eyes, equalised), len(boxes), None)
-        return GateResult(None, len(boxes), problem)
+            return GateResult(Face(box.astype(np.int32), eyes, equalised), boxes, None)
+        result = GateResult(None, boxes, problem)
+        if tracked and problem is GateProblem.NO_EYES:
+            # The attendee's face is still where it was tracked, but the eye cascade misses it
+            # (eyes closed in a blink, glasses): keep it, the eye check is for new faces.
+            wide = result.wide_boxes(self.settings.min_face_px)
+            return GateResult(Face(wide[0].astype(np.int32), 0, equalised), boxes, None)
+        return result

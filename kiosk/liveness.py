@@ -638,10 +638,8 @@ class FrameLandmarker:
         gate = self.detector.detect(frame_bgr)  # type: ignore[attr-defined]
         box = gate.face.box_xyxy if gate.face is not None else None
         if box is None and gate.problem is GateProblem.NO_EYES:
-            boxes = self.detector.detect_boxes(gray)  # type: ignore[attr-defined]
-            min_px = self.detector.settings.min_face_px  # type: ignore[attr-defined]
-            wide = [b for b in boxes if int(b[2] - b[0]) >= min_px]
-            box = wide[0] if wide else None
+            wide = gate.wide_boxes(self.detector.settings.min_face_px)  # type: ignore[attr-defined]
+            box = wide[0] if len(wide) else None
         if box is None:
             return gray, None
         return gray, self.predictor.predict(gray, box)  # type: ignore[attr-defined]

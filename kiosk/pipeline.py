@@ -274,20 +274,12 @@ class Pipeline:
                 self._frames_since_detect += 1
                 return landmarks, None
         started = time.perf_counter()
-        detector = self.models.detector
         near = None
         if self._landmarks is not None and self._prev_gray is not None:
             height, width = gray.shape[:2]
             near = box_from_landmarks(self._landmarks, width, height)
-        searches_near = near is not None and hasattr(detector, "detect_boxes_near")
-        gate = detector.detect(frame_bgr, near_xyxy=near) if searches_near else detector.detect(frame_bgr)
+        gate = self.models.detector.detect(frame_bgr, near_xyxy=near)
         box = gate.face.box_xyxy if gate.face is not None else None
-        if box is None and searches_near and gate.problem is GateProblem.NO_EYES:
-            # The attendee's face is still there but the eye cascade misses it (eyes closed in
-            # a blink, glasses): keep the track, as the liveness evaluation's FrameLandmarker does.
-            min_px = detector.settings.min_face_px
-            wide = [b for b in detector.detect_boxes_near(gray, near) if int(b[2] - b[0]) >= min_px]
-            box = wide[0] if wide else None
         timings["gate"] = _ms(started)
         self._frames_since_detect = 0
         if box is None:

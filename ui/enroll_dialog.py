@@ -165,7 +165,7 @@ class CaptureWorker(QObject):
             if verdict.state is LiveState.SPOOF:
                 return CaptureOutcome(False, True, False)
             live = live or verdict.state is LiveState.LIVE
-            if getattr(gate, "faces_found", 1) > 1:
+            if gate.faces_found > 1:
                 self.feedback.emit("several_faces")
                 continue
             if captured >= self.wanted or frame.t_monotonic - last_sample_t < SAMPLE_INTERVAL_S:
