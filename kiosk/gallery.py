@@ -333,6 +333,12 @@ class Gallery:
                     raise
                 time.sleep(0.05)
 
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the connection."""
         with contextlib.suppress(sqlite3.Error):

@@ -143,17 +143,14 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     except (ValueError, StopIteration) as exc:
         raise UserError(f"{args.video}: cannot read frames from this video") from exc
     models = load_models(settings)  # includes the FaceNet warm-up, outside the timed run
-    gallery = Gallery(":memory:", settings.recognition.model_id,
-                      settings.gallery.max_images_per_person, store_face_crops=False)
-    try:
+    with Gallery(":memory:", settings.recognition.model_id,
+                 settings.gallery.max_images_per_person, store_face_crops=False) as gallery:
         event_id = _enrol(settings, models, gallery, args)
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(
             pipeline, video_frames(args.video, args.max_frames, max(0, args.start_frame)), STAGES,
             (Outcome.CHECKED_IN, Outcome.ALREADY_CHECKED_IN),
         )
-    finally:
-        gallery.close()
     figures: dict[str, Any] = bench.as_dict()
     figures["video"] = str(args.video)
     figures["enrolled"] = event_id is not None

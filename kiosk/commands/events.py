@@ -29,13 +29,11 @@ def _require_event(gallery: Gallery, event_id: int) -> dict[str, Any]:
 
 
 def cmd_events_create(args: argparse.Namespace, settings: Settings) -> int:
-    gallery = open_gallery(settings)
-    try:
-        event_id = gallery.create_event(args.name, args.opens, args.closes, actor="cli")
-    except (ValueError, GalleryError) as exc:
-        raise UserError(str(exc)) from exc
-    finally:
-        gallery.close()
+    with open_gallery(settings) as gallery:
+        try:
+            event_id = gallery.create_event(args.name, args.opens, args.closes, actor="cli")
+        except (ValueError, GalleryError) as exc:
+            raise UserError(str(exc)) from exc
     print(event_id)
     return 0
 
@@ -43,12 +41,9 @@ def cmd_events_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.pipeline import current_event_id
 
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         events = gallery.events()
         current = current_event_id(gallery)
-    finally:
-        gallery.close()
     if args.json:
         print(json.dumps([{**e, "current": e["id"] == current} for e in events],
                          ensure_ascii=False, indent=2))
@@ -63,16 +58,13 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.roster import RosterError, import_roster, read_roster_csv
 
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         _require_event(gallery, args.event)
         try:
             entries = read_roster_csv(args.csv)
             count = import_roster(gallery, args.event, entries, actor="cli")
         except (RosterError, ValueError, OSError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was imported") from exc
-    finally:
-        gallery.close()
     print(f"{count} people on the roster of event {args.event}")
     return 0
 
@@ -83,12 +75,9 @@ def checkin_rows(gallery: Gallery, event_id: int) -> list[dict[str, Any]]:
 
 
 def cmd_checkins_list(args: argparse.Namespace, settings: Settings) -> int:
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         _require_event(gallery, args.event)
         rows = checkin_rows(gallery, args.event)
-    finally:
-        gallery.close()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -102,12 +91,9 @@ def cmd_checkins_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_checkins_export(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.roster import attendance, write_attendance_csv
 
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         _require_event(gallery, args.event)
         rows = attendance(gallery, args.event)
-    finally:
-        gallery.close()
     try:
         count = write_attendance_csv(args.csv, rows)
     except OSError as exc:
@@ -127,8 +113,7 @@ def cmd_enroll_folder(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from exc
     if total == 0:
         raise UserError(f"{folder}: no photos (.jpg, .jpeg, .png, .bmp, .webp)")
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         encoder = FaceEncoder(load_models(settings), settings)
 
         def progress(done: int, total: int, name: str) -> None:
@@ -142,8 +127,6 @@ def cmd_enroll_folder(args: argparse.Namespace, settings: Settings) -> int:
             gallery, encoder, folder, distance_threshold=settings.recognition.distance_threshold,
             min_margin=settings.recognition.min_margin, actor="cli", progress=progress,
         )
-    finally:
-        gallery.close()
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return 0

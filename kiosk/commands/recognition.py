@@ -44,8 +44,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             frames.append(read_image(image))
         except ImageError as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         if args.external_id and gallery.person_by_external_id(args.external_id.strip()):
             raise UserError(f"the external id {args.external_id!r} is already enrolled")
         encoder = _encoder(settings)
@@ -74,8 +73,6 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"{exc}; nothing was enrolled") from exc
         print(person_id)
         return 0
-    finally:
-        gallery.close()
 
 
 def identify_images(
@@ -110,11 +107,8 @@ def identify_images(
 
 
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         results = identify_images(args.images, settings, gallery, _encoder(settings))
-    finally:
-        gallery.close()
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:
@@ -130,11 +124,8 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_people_list(args: argparse.Namespace, settings: Settings) -> int:
-    gallery = open_gallery(settings)
-    try:
+    with open_gallery(settings) as gallery:
         people = gallery.people(args.search or "")
-    finally:
-        gallery.close()
     if args.json:
         print(json.dumps(
             [{"id": p.id, "name": p.name, "external_id": p.external_id, "images": p.images}
@@ -147,15 +138,13 @@ def cmd_people_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_people_delete(args: argparse.Namespace, settings: Settings) -> int:
-    gallery = open_gallery(settings)
-    try:
-        gallery.delete_person(args.id, actor="cli")
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    except GalleryError as exc:
-        raise UserError(f"{exc}; nothing was deleted") from exc
-    finally:
-        gallery.close()
+    with open_gallery(settings) as gallery:
+        try:
+            gallery.delete_person(args.id, actor="cli")
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        except GalleryError as exc:
+            raise UserError(f"{exc}; nothing was deleted") from exc
     print(f"deleted person {args.id} and all their face images")
     return 0
 
