@@ -271,8 +271,6 @@ class KioskWindow(QMainWindow):
         """Draw the box and the prompt or decision of a processed frame."""
         self.last_result = worker_result
         result = worker_result.result
-        if self.reader.latest() is None and self.video.image() is None:
-            self.video.set_frame(worker_result.frame_bgr)
         box = None if result.box_xyxy is None else tuple(int(v) for v in result.box_xyxy)
         now = time.monotonic()
         if result.decision is not None:

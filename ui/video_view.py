@@ -58,10 +58,6 @@ class VideoView(QWidget):
         self._box_colour = QColor(colour)
         self.update()
 
-    def image(self) -> QImage | None:
-        """The image shown now."""
-        return self._image
-
     def _target_rect(self) -> QRectF:
         assert self._image is not None
         width, height = self._image.width(), self._image.height()

@@ -13,17 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from kiosk.camera import LatestFrameReader
 from kiosk.pipeline import FrameResult, Pipeline
-from kiosk.types import FrameBGR
 
 log = logging.getLogger(__name__)
 
-DISPLAY_MAX_SIDE_PX = 480  # the display copy carried by each result
 WAIT_TIMEOUT_S = 0.2  # how often the loop looks at the stop flag while no frame arrives
 
 
@@ -33,27 +29,13 @@ class WorkerResult:
 
     Attributes:
         result: the pipeline's result (boxes and landmarks in camera pixels).
-        frame_bgr: a downscaled copy of the processed frame owned by this result, (h, w, 3).
-        frame_size: (width, height) of the camera frame in pixels.
         process_ms: wall time of ``Pipeline.process`` for this frame.
         event_id: the event the pipeline checked in to.
     """
 
     result: FrameResult
-    frame_bgr: FrameBGR
-    frame_size: tuple[int, int]
     process_ms: float
     event_id: int | None
-
-
-def display_copy(frame_bgr: FrameBGR, max_side_px: int = DISPLAY_MAX_SIDE_PX) -> FrameBGR:
-    """A contiguous copy of ``frame_bgr`` whose longer side is at most ``max_side_px``."""
-    height, width = frame_bgr.shape[:2]
-    scale = max_side_px / max(height, width)
-    if scale >= 1.0:
-        return np.ascontiguousarray(frame_bgr).copy()
-    return cv2.resize(frame_bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
-                      interpolation=cv2.INTER_AREA)
 
 
 class PipelineWorker(QObject):
@@ -162,12 +144,8 @@ class PipelineWorker(QObject):
                 self.error.emit(f"frame {frame.frame_id}: {type(exc).__name__}: {exc}")
                 continue
             process_ms = (time.perf_counter() - started) * 1000.0
-            height, width = frame.frame_bgr.shape[:2]
             self.frames_processed += 1
-            self.result_ready.emit(WorkerResult(
-                result, display_copy(frame.frame_bgr), (width, height), process_ms,
-                pipeline.event_id,
-            ))
+            self.result_ready.emit(WorkerResult(result, process_ms, pipeline.event_id))
 
 
 def start_worker(worker: PipelineWorker, parent: QObject | None = None) -> QThread:
