@@ -118,14 +118,12 @@ def enroll_folder(
                 return report
             try:
                 sample = encoder.encode_file(path, single=True)
-                match = gallery.match(sample.embedding, distance_threshold, min_margin)
-                if match.accepted and match.person_id is not None and (
-                    existing is None or match.person_id != existing.id
-                ):
-                    other = gallery.person(match.person_id)
+                found = gallery.lookalike(sample.embedding, distance_threshold, min_margin,
+                                          except_person_id=existing.id if existing else None)
+                if found is not None:
+                    match, name = found
                     raise ImageError(
-                        f"looks like {other.name if other else '?'} "
-                        f"(person {match.person_id}, distance {match.distance:.2f})"
+                        f"looks like {name} (person {match.person_id}, distance {match.distance:.2f})"
                     )
                 samples.append(sample)
             except ImageError as exc:

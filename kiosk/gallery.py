@@ -592,6 +592,22 @@ class Gallery:
         """The open-set decision against every stored image (see :mod:`kiosk.match`)."""
         return self.matrix.nearest(embedding, threshold, min_margin)
 
+    def lookalike(
+        self, embedding: Embedding, threshold: float, min_margin: float,
+        except_person_id: int | None = None,
+    ) -> tuple[Match, str] | None:
+        """The enrolled person a new face would be taken for (enrolment's duplicate check).
+
+        Returns:
+            (the accepted match, that person's name), or None when the face matches nobody, or
+            only ``except_person_id`` (the person being re-enrolled).
+        """
+        match = self.match(embedding, threshold, min_margin)
+        if not match.accepted or match.person_id is None or match.person_id == except_person_id:
+            return None
+        other = self.person(match.person_id)
+        return match, other.name if other else "?"
+
     def record_match(
         self, person_id: int, embedding: Embedding, crop_jpeg: bytes | None = None,
         quality: float | None = None,

@@ -429,11 +429,10 @@ class EnrollDialog(QDialog):
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
         recognition = self.settings.recognition
-        match = self.gallery.match(sample.embedding, recognition.distance_threshold,
-                                   recognition.min_margin)
-        if match.accepted and match.person_id is not None and match.person_id != self.person_id:
-            other = self.gallery.person(match.person_id)
-            name = other.name if other else "?"
+        found = self.gallery.lookalike(sample.embedding, recognition.distance_threshold,
+                                       recognition.min_margin, except_person_id=self.person_id)
+        if found is not None:
+            match, name = found
             self.duplicate = (match.person_id, name, match.distance)
             self.warning_label.setText(self.tr(
                 "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."

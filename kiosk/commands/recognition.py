@@ -54,14 +54,16 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
                 samples.append(encoder.encode_photo(frame_bgr, image, single=True))
             except ImageError as exc:
                 raise UserError(f"{exc}; nothing was enrolled") from exc
-        warn = settings.recognition.distance_threshold
+        recognition = settings.recognition
         for sample, image in zip(samples, args.images):
-            match = gallery.match(sample.embedding, warn, settings.recognition.min_margin)
-            if match.accepted and match.person_id is not None:
-                other = gallery.person(match.person_id)
+            found = gallery.lookalike(
+                sample.embedding, recognition.distance_threshold, recognition.min_margin
+            )
+            if found is not None:
+                match, name = found
                 print(
-                    f"warning: {image} looks like person {match.person_id} "
-                    f"({other.name if other else '?'}), distance {match.distance:.3f}",
+                    f"warning: {image} looks like person {match.person_id} ({name}), "
+                    f"distance {match.distance:.3f}",
                     file=sys.stderr,
                 )
         try:

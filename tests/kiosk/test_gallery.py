@@ -173,3 +173,12 @@ def test_default_data_folder_is_created_private_but_a_chosen_one_must_exist(tmp_
     chosen = Settings().replace("gallery", db_path=str(tmp_path / "elsewhere" / "faces.sqlite"))
     with pytest.raises(GalleryError, match="does not exist"):
         open_gallery(chosen)
+
+
+def test_lookalike_names_the_enrolled_person_except_the_one_being_re_enrolled(gallery):
+    alice = vec(1)
+    alice_id = gallery.add_person("Alice", [alice])
+    found = gallery.lookalike(near(alice, 10), threshold=1.1, min_margin=0.05)
+    assert found is not None and found[0].person_id == alice_id and found[1] == "Alice"
+    assert gallery.lookalike(near(alice, 10), 1.1, 0.05, except_person_id=alice_id) is None
+    assert gallery.lookalike(vec(3), 1.1, 0.05) is None
