@@ -22,7 +22,7 @@ from kiosk.config import Settings, load_settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
 from kiosk.liveness import FrameLandmarker, LiveState, LivenessTracker  # noqa: E402
-from kiosk.liveness_eval import read_video  # noqa: E402
+from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.models import shape_predictor_path  # noqa: E402
 
 

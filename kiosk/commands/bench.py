@@ -1,6 +1,6 @@
 """``bench --video FILE [--enroll IMAGE] [--json]`` and ``bench-match [--sizes ...] [--json]``.
 
-See :mod:`kiosk.bench` for what is timed and docs/BENCHMARKS.md for the figures.
+See :mod:`kiosk.eval.bench` for what is timed and docs/BENCHMARKS.md for the figures.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def run_bench_match(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``bench-match``."""
-    from kiosk.bench import run_match_bench
+    from kiosk.eval.bench import run_match_bench
     from kiosk.cli import UserError
 
     try:
@@ -101,7 +101,7 @@ def run_bench_match(args: argparse.Namespace, settings: Settings) -> int:
 
 def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:
     """Enrol the person of --enroll / --enroll-frame and open an event; returns the event id."""
-    from kiosk.bench import video_frame
+    from kiosk.eval.bench import video_frame
     from kiosk.cli import UserError
     from kiosk.recognize import FaceEncoder, ImageError
 
@@ -122,7 +122,7 @@ def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespa
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``bench``."""
-    from kiosk.bench import (
+    from kiosk.eval.bench import (
         face_recognition_available,
         run_face_recognition_bench,
         run_video_bench,

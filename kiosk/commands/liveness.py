@@ -36,7 +36,7 @@ def run_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.detect import HaarFaceDetector
     from kiosk.landmarks import LandmarkPredictor
     from kiosk.liveness import FrameLandmarker
-    from kiosk.liveness_eval import ManifestError, evaluate, read_manifest
+    from kiosk.eval.liveness import ManifestError, evaluate, read_manifest
     from kiosk.models import ModelNotFoundError, shape_predictor_path
 
     try:

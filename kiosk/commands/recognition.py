@@ -152,8 +152,8 @@ def cmd_people_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.evaluate import evaluate_pairs
-    from kiosk.verification import PairsFormatError
+    from kiosk.eval.pairs import evaluate_pairs
+    from kiosk.eval.pairs import PairsFormatError
 
     try:
         report = evaluate_pairs(args.pairs_file, args.root, _encoder(settings), folds=args.folds)

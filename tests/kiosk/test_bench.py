@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk import bench
+from kiosk.eval import bench
 from kiosk.commands.bench import parse_sizes
 
 

@@ -27,7 +27,7 @@ from kiosk.liveness import (
     planar_excess_ratio,
     verdicts_for_frames,
 )
-from kiosk.liveness_eval import (
+from kiosk.eval.liveness import (
     ManifestError,
     error_rates,
     read_manifest,

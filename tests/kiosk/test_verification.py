@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiosk.verification import (
+from kiosk.eval.pairs import (
     PairsFormatError, accuracy_at, best_threshold, kfold_accuracy, read_pairs, tar_at_far,
 )
 
