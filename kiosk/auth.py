@@ -104,10 +104,7 @@ def _b64(data: bytes) -> str:
 
 
 def _stored_hash(gallery: Gallery) -> str | None:
-    row = gallery._conn.execute(
-        "SELECT value FROM settings_store WHERE key = ?", (SETTINGS_KEY,)
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return gallery.values.get(SETTINGS_KEY)
 
 
 def has_admin_password(gallery: Gallery) -> bool:
@@ -137,16 +134,9 @@ def set_admin_password(gallery: Gallery, password: str, actor: str = "admin") ->
     if not password.strip():
         raise ValueError("the password must not be only spaces")
     stored = hash_password(password)
-    with gallery.transaction() as conn:
-        existed = conn.execute(
-            "SELECT 1 FROM settings_store WHERE key = ?", (SETTINGS_KEY,)
-        ).fetchone() is not None
-        conn.execute(
-            "INSERT INTO settings_store (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (SETTINGS_KEY, stored),
-        )
-        gallery.audit(conn, actor, "change admin password" if existed else "set admin password")
+    existed = gallery.values.get(SETTINGS_KEY) is not None
+    gallery.values.put(SETTINGS_KEY, stored, actor,
+                       "change admin password" if existed else "set admin password")
 
 
 def verify_admin_password(gallery: Gallery, password: str) -> bool:

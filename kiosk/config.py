@@ -120,6 +120,7 @@ class RecognitionSettings:
     min_margin: float = 0.05
     agree_frames: int = 2
     tf_threads: int = 2
+    new_attendee_distance: float = 1.13
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")
@@ -127,6 +128,7 @@ class RecognitionSettings:
         _check(0.0 <= self.min_margin < 2.0, "min_margin", "must be in [0, 2)")
         _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
         _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
+        _check(0.0 < self.new_attendee_distance < 2.0, "new_attendee_distance", "must be in (0, 2)")
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
 
 

@@ -68,13 +68,7 @@ def photo_files(folder: str | Path) -> list[Path]:
 
 def roster_name(gallery: Gallery, external_id: str) -> str | None:
     """The newest roster name for an external id, or None (no roster table or no entry)."""
-    try:
-        row = gallery._conn.execute(
-            "SELECT name FROM roster WHERE external_id = ? ORDER BY id DESC LIMIT 1", (external_id,)
-        ).fetchone()
-    except Exception:  # noqa: BLE001 - an older gallery without rosters
-        return None
-    return None if row is None else str(row[0])
+    return gallery.events_table.roster_name(external_id)
 
 
 def enroll_folder(

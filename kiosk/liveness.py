@@ -42,6 +42,9 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.config import LivenessSettings
+from kiosk.flow import track_points
+from kiosk.stages import FaceDetector, Landmarker
+from kiosk.tracking import FaceTracker
 from kiosk.types import FrameBGR, FrameGray, Landmarks
 
 N_BINS = 10
@@ -243,35 +246,6 @@ def eye_region_flow(
     if not dxs:
         return np.empty(0, np.float32), np.empty(0, np.float32)
     return np.concatenate(dxs), np.concatenate(dys)
-
-
-def track_points(
-    prev_gray: FrameGray, gray: FrameGray, points: FloatArray, max_fb_error_px: float = 1.0
-) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """Pyramidal LK of points from ``prev_gray`` to ``gray`` with a forward-backward check.
-
-    Args:
-        prev_gray: the earlier frame.
-        gray: the later frame, same size.
-        points: (N, 2) float32 positions in ``prev_gray``.
-        max_fb_error_px: a point is kept when tracking it back lands this close to its start.
-
-    Returns:
-        (tracked, ok): (N, 2) float32 positions in ``gray`` and an (N,) mask of good tracks.
-    """
-    pts = np.ascontiguousarray(points, np.float32).reshape(-1, 1, 2)
-    if len(pts) == 0:
-        return np.empty((0, 2), np.float32), np.empty(0, bool)
-    params = dict(
-        winSize=(15, 15),
-        maxLevel=3,
-        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
-    )
-    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, pts, None, **params)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, fwd, None, **params)
-    fb_error = np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
-    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb_error < max_fb_error_px)
-    return fwd.reshape(-1, 2), ok
 
 
 def patent_histograms(
@@ -515,11 +489,12 @@ class LivenessTracker:
         self, prev_gray: FrameGray, gray: FrameGray, landmarks: Landmarks, t_monotonic: float
     ) -> PairMeasurement:
         iod = max(interocular_px(landmarks), 1.0)
-        tracked_raw, _ = track_points(prev_gray, gray, landmarks, max_fb_error_px=np.inf)
-        hist_f, hist_r = patent_histograms(prev_gray, gray, landmarks, tracked_raw)
+        # One LK pass: the patent uses every forward track as it is; the planar test only the
+        # tracks that pass the forward-backward check (``ok``).
+        tracked, ok = track_points(prev_gray, gray, landmarks, self.settings.max_fb_error_px)
+        hist_f, hist_r = patent_histograms(prev_gray, gray, landmarks, tracked)
         patent = chi_square(hist_f, hist_r)
         norm = chi_square(hist_f / max(hist_f.sum(), 1.0), hist_r / max(hist_r.sum(), 1.0))
-        tracked, ok = track_points(prev_gray, gray, landmarks, self.settings.max_fb_error_px)
         good = ok.copy()
         good[: INNER_POINTS[0]] = False
         motion_iod = 0.0
@@ -614,64 +589,43 @@ class LivenessTracker:
 # --------------------------------------------------------------------------- frames -> verdicts
 
 
-class FrameLandmarker:
-    """Face gate + landmarks for one frame at a time, as the kiosk does them.
-
-    The gate (face cascade + eye check) finds the face; when only the eye check fails, the
-    largest face box of the cascade that is large enough is used (the liveness evaluation
-    measures liveness, not the eye check).
-
-    Args:
-        detector: a :class:`kiosk.detect.HaarFaceDetector`.
-        predictor: a :class:`kiosk.landmarks.LandmarkPredictor`.
+def evaluation_tracker(detector: FaceDetector, predictor: Landmarker) -> FaceTracker:
+    """The face tracking of the liveness evaluation: the gate on every frame (the frames of a
+    sequence are far apart in time), and when only the eye check fails the largest face of the
+    cascade that is large enough is used (the evaluation measures liveness, not the eye check).
     """
-
-    def __init__(self, detector: object, predictor: object) -> None:
-        self.detector = detector
-        self.predictor = predictor
-
-    def landmarks(self, frame_bgr: FrameBGR) -> tuple[FrameGray, Landmarks | None]:
-        """The gray frame and the attendee's (68, 2) landmarks, or None without a face."""
-        from kiosk.detect import GateProblem, to_gray
-
-        gray = to_gray(frame_bgr)
-        gate = self.detector.detect(frame_bgr)  # type: ignore[attr-defined]
-        box = gate.face.box_xyxy if gate.face is not None else None
-        if box is None and gate.problem is GateProblem.NO_EYES:
-            wide = gate.wide_boxes(self.detector.settings.min_face_px)  # type: ignore[attr-defined]
-            box = wide[0] if len(wide) else None
-        if box is None:
-            return gray, None
-        return gray, self.predictor.predict(gray, box)  # type: ignore[attr-defined]
+    return FaceTracker(detector, predictor, detect_every_n_frames=1, accept_without_eyes=True,
+                       search_near_track=False)
 
 
 def verdicts_for_frames(
     frames_bgr: Iterable[FrameBGR],
     times_s: Iterable[float],
-    landmarker: FrameLandmarker,
+    tracker: FaceTracker,
     settings: LivenessSettings,
 ) -> Iterator[LivenessVerdict]:
-    """Run detection, landmarks and a fresh :class:`LivenessTracker` over a sequence of frames.
+    """Run face tracking and a fresh :class:`LivenessTracker` over a sequence of frames.
 
     Args:
         frames_bgr: the frames in order, each (H, W, 3) uint8 (or (H, W) gray).
         times_s: the capture time of each frame, seconds.
-        landmarker: face gate + landmark predictor.
+        tracker: the face tracking (:func:`evaluation_tracker` for sparse sequences).
         settings: the ``[liveness]`` settings.
 
     Yields:
         The verdict after each frame.
     """
-    tracker = LivenessTracker(settings)
+    liveness = LivenessTracker(settings)
+    tracker.reset()
     for frame_bgr, t_s in zip(frames_bgr, times_s):
-        gray, landmarks = landmarker.landmarks(frame_bgr)
-        yield tracker.update(gray, landmarks, float(t_s))
+        face = tracker.update(frame_bgr)
+        yield liveness.update(face.gray, face.landmarks, float(t_s))
 
 
 __all__ = [
     "CUE_NAMES",
     "CueResult",
-    "FrameLandmarker",
+    "evaluation_tracker",
     "LiveReason",
     "LiveState",
     "LivenessTracker",
@@ -688,6 +642,5 @@ __all__ = [
     "patent_histograms",
     "patent_statistic",
     "planar_excess_ratio",
-    "track_points",
     "verdicts_for_frames",
 ]

@@ -178,8 +178,3 @@ def nearest(
 def _distance(similarity: float) -> float:
     """Euclidean distance between unit vectors from their dot product."""
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * similarity)))
-
-
-def farthest_row(candidates: np.ndarray, embedding: Embedding) -> int:
-    """Index of the row of ``candidates`` (K, dim) farthest from ``embedding``."""
-    return int(np.argmin(np.asarray(candidates, np.float32) @ np.asarray(embedding, np.float32)))

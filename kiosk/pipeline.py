@@ -18,7 +18,6 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -26,19 +25,25 @@ import numpy as np
 
 from kiosk.align import align_face
 from kiosk.config import Settings
-from kiosk.detect import GateProblem, to_gray
-from kiosk.gallery import Gallery, GalleryError, now_iso, parse_time
-from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict, track_points
+from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
+from kiosk.decision import current_event_id as _current_event_id
+from kiosk.detect import GateProblem
+from kiosk.gallery import Gallery, GalleryError
+from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
 from kiosk.match import Match
-from kiosk.recognize import Models
+from kiosk.stages import Clock, Liveness, Models
+from kiosk.tracking import FaceTracker, box_from_landmarks
 from kiosk.types import BoxXYXY, FrameBGR, Landmarks
+
+__all__ = ["Decision", "FrameResult", "Outcome", "Pipeline", "Prompt", "box_from_landmarks",
+           "current_event_id"]
 
 log = logging.getLogger(__name__)
 
 EMBED_INTERVAL_S = 0.15  # at most one FaceNet call per this interval while a face is undecided
 RECHECK_INTERVAL_S = 1.0  # after a decision: is the face in front still the same attendee?
 TRACK_LOST_S = 1.0  # a face missing this long ends the track (the next face is a new attendee)
-MIN_TRACKED_FRACTION = 0.6  # LK must keep this share of the landmarks, or the gate runs again
+GALLERY_REFRESH_S = 2.0  # how often to look for changes made by other processes
 THUMBNAIL_SIDE_PX = 96
 STAGES = ("gate", "landmarks", "liveness", "align", "embed", "match")
 
@@ -53,39 +58,6 @@ class Prompt(enum.Enum):
     BLINK = "blink"
     MOVE_A_LITTLE = "move_a_little"
     HOLD_ON = "hold_on"
-
-
-class Outcome(enum.Enum):
-    """A decision about the attendee in front of the kiosk."""
-
-    CHECKED_IN = "checked_in"
-    ALREADY_CHECKED_IN = "already_checked_in"
-    RECOGNISED_NO_EVENT = "recognised_no_event"
-    OUTSIDE_WINDOW = "outside_window"
-    UNKNOWN = "unknown"
-    SPOOF = "spoof"
-    STORAGE_ERROR = "storage_error"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome for one attendee (one face track), made once.
-
-    Attributes:
-        outcome: what happened.
-        person_id: the recognised person (None when unknown or spoof).
-        name: their name.
-        at: ISO time of the check-in (the first one, for ALREADY_CHECKED_IN).
-        distance: match distance.
-        message: detail for STORAGE_ERROR and OUTSIDE_WINDOW.
-    """
-
-    outcome: Outcome
-    person_id: int | None = None
-    name: str | None = None
-    at: str | None = None
-    distance: float | None = None
-    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +87,6 @@ class FrameResult:
     embedded: bool = False
 
 
-def box_from_landmarks(landmarks: Landmarks, width: int, height: int) -> BoxXYXY:
-    """A Haar-like face box around tracked landmarks (clipped to the frame)."""
-    x0, y0 = landmarks.min(axis=0)
-    x1, y1 = landmarks.max(axis=0)
-    side = max(x1 - x0, y1 - y0)
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 - 0.05 * side
-    half = 0.55 * side
-    box = np.array([cx - half, cy - half, cx + half, cy + half])
-    box = np.clip(box, 0, [width, height, width, height])
-    return box.astype(np.int32)
-
-
 def _prompt_for_gate(problem: GateProblem | None) -> Prompt:
     return {
         GateProblem.TOO_SMALL: Prompt.STEP_CLOSER,
@@ -146,12 +106,16 @@ def _prompt_for_liveness(verdict: LivenessVerdict) -> Prompt:
 class Pipeline:
     """Frames in, :class:`FrameResult` out (see the module docstring).
 
+    The face is followed by a :class:`kiosk.tracking.FaceTracker`; the check-in rules (match
+    policy, event window, once per event) are those of :mod:`kiosk.decision`.
+
     Args:
         settings: all settings.
         models: the loaded models (shared; only this thread may call them).
         gallery: the gallery (only this thread may use its connection).
         event_id: the event to check people in to, or None (recognise only).
         clock: wall-clock for event windows (tests inject one).
+        liveness: the liveness judge (default: a :class:`LivenessTracker` of the settings).
     """
 
     def __init__(
@@ -160,22 +124,25 @@ class Pipeline:
         models: Models,
         gallery: Gallery,
         event_id: int | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
+        liveness: Liveness | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
         self.gallery = gallery
         self.event_id = event_id
-        self.clock = clock
-        self.liveness = LivenessTracker(settings.liveness)
+        self.policy = MatchPolicy.from_settings(settings.recognition)
+        self.desk = CheckInDesk(gallery, clock)
+        self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
+        self.tracker = FaceTracker(models.detector, models.landmarks,
+                                   settings.detection.detect_every_n_frames)
+        self._last_refresh_t = -np.inf
         self._reset_track()
 
     def _reset_track(self) -> None:
-        self._prev_gray: np.ndarray | None = None
-        self._landmarks: Landmarks | None = None
-        self._frames_since_detect = 0
+        self.tracker.reset()
         self._last_face_t: float | None = None
-        self._matches: deque[Match] = deque(maxlen=self.settings.recognition.agree_frames)
+        self._matches: deque[Match] = deque(maxlen=self.policy.agree_frames)
         self._last_embed_t = -np.inf
         self._decided: Decision | None = None
         self._decided_embedding: np.ndarray | None = None
@@ -196,8 +163,9 @@ class Pipeline:
         timings: dict[str, float] = {}
         if frame_bgr is None or frame_bgr.ndim not in (2, 3) or frame_bgr.size == 0:
             return FrameResult(frame_id, t_monotonic, None, None, Prompt.NONE, None, None, timings)
-        gray = to_gray(frame_bgr)
-        landmarks, problem = self._find_landmarks(frame_bgr, gray, timings)
+        self._refresh_gallery(t_monotonic)
+        face = self.tracker.update(frame_bgr, timings)
+        gray, landmarks = face.gray, face.landmarks
         if landmarks is None:
             lost = self._last_face_t is None or t_monotonic - self._last_face_t > TRACK_LOST_S
             if lost and (self._decided is not None or self._matches):
@@ -205,13 +173,11 @@ class Pipeline:
             started = time.perf_counter()
             self.liveness.update(gray, None, t_monotonic)
             timings["liveness"] = _ms(started)
-            self._prev_gray = gray
             return FrameResult(
-                frame_id, t_monotonic, None, None, _prompt_for_gate(problem), None, None, timings
+                frame_id, t_monotonic, None, None, _prompt_for_gate(face.problem), None, None,
+                timings,
             )
         self._last_face_t = t_monotonic
-        self._prev_gray = gray
-        self._landmarks = landmarks
         height, width = gray.shape[:2]
         box = box_from_landmarks(landmarks, width, height)
 
@@ -237,7 +203,9 @@ class Pipeline:
             )
 
         embedded = False
-        needs_identity = self._agreed() is None and verdict.state is not LiveState.SPOOF
+        needs_identity = (
+            self.policy.agreed(self._matches) is None and verdict.state is not LiveState.SPOOF
+        )
         if needs_identity and t_monotonic - self._last_embed_t >= EMBED_INTERVAL_S:
             self._embed_and_match(frame_bgr, landmarks, timings)
             self._last_embed_t = t_monotonic
@@ -253,42 +221,16 @@ class Pipeline:
             frame_id, t_monotonic, box, landmarks, prompt, verdict, decision, timings, embedded
         )
 
-    def _find_landmarks(
-        self, frame_bgr: FrameBGR, gray: np.ndarray, timings: dict[str, float]
-    ) -> tuple[Landmarks | None, GateProblem | None]:
-        """Tracked landmarks between detections; the gate every few frames or when tracking fails."""
-        every = self.settings.detection.detect_every_n_frames
-        if (
-            self._landmarks is not None
-            and self._prev_gray is not None
-            and self._prev_gray.shape == gray.shape
-            and self._frames_since_detect < every - 1
-        ):
-            started = time.perf_counter()
-            tracked, ok = track_points(self._prev_gray, gray, self._landmarks.astype(np.float32))
-            if ok.mean() >= MIN_TRACKED_FRACTION:
-                height, width = gray.shape[:2]
-                box = box_from_landmarks(tracked[ok], width, height)
-                landmarks = self.models.landmarks.predict(gray, box)
-                timings["landmarks"] = _ms(started)
-                self._frames_since_detect += 1
-                return landmarks, None
-        started = time.perf_counter()
-        near = None
-        if self._landmarks is not None and self._prev_gray is not None:
-            height, width = gray.shape[:2]
-            near = box_from_landmarks(self._landmarks, width, height)
-        gate = self.models.detector.detect(frame_bgr, near_xyxy=near)
-        box = gate.face.box_xyxy if gate.face is not None else None
-        timings["gate"] = _ms(started)
-        self._frames_since_detect = 0
-        if box is None:
-            self._landmarks = None
-            return None, gate.problem
-        started = time.perf_counter()
-        landmarks = self.models.landmarks.predict(gray, box)
-        timings["landmarks"] = _ms(started)
-        return landmarks, None
+    def _refresh_gallery(self, t_monotonic: float) -> None:
+        """Every few seconds: re-read the index when another process changed the gallery."""
+        if t_monotonic - self._last_refresh_t < GALLERY_REFRESH_S:
+            return
+        self._last_refresh_t = t_monotonic
+        try:
+            if self.gallery.refresh_if_changed():
+                log.info("the gallery was changed by another process: index re-read")
+        except GalleryError as exc:
+            log.error("cannot re-read the gallery: %s", exc)
 
     def _embed(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
@@ -306,22 +248,19 @@ class Pipeline:
     def _someone_else(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
     ) -> bool:
-        """After a decision: whether the face now in front belongs to another person (its
-        embedding is farther than the match threshold from the decided attendee's)."""
+        """After a decision: whether the face now in front belongs to another person."""
         _, embedding = self._embed(frame_bgr, landmarks, timings)
         if self._decided_embedding is None:  # decided before any embedding (a spoof)
             self._decided_embedding = embedding
             return False
-        distance = float(np.linalg.norm(embedding - self._decided_embedding))
-        return distance > self.settings.recognition.distance_threshold
+        return self.policy.is_new_attendee(embedding, self._decided_embedding)
 
     def _embed_and_match(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
     ) -> None:
-        recognition = self.settings.recognition
         face_rgb, embedding = self._embed(frame_bgr, landmarks, timings)
         started = time.perf_counter()
-        match = self.gallery.match(embedding, recognition.distance_threshold, recognition.min_margin)
+        match = self.policy.match(self.gallery.index, embedding)
         timings["match"] = _ms(started)
         if self._matches and self._matches[-1].person_id != match.person_id:
             self._matches.clear()
@@ -331,66 +270,20 @@ class Pipeline:
         ):
             self._best_embedding, self._best_crop = embedding, face_rgb
 
-    def _agreed(self) -> Match | None:
-        """The match when the last ``agree_frames`` embeddings agree (accepted, same person)."""
-        needed = self.settings.recognition.agree_frames
-        if len(self._matches) < needed:
-            return None
-        if all(m.accepted and m.person_id == self._matches[0].person_id for m in self._matches):
-            return min(self._matches, key=lambda m: m.distance)
-        return None
-
-    def _all_unknown(self) -> bool:
-        needed = self.settings.recognition.agree_frames
-        return len(self._matches) >= needed and not any(m.accepted for m in self._matches)
-
     def _decide(self, verdict: LivenessVerdict, frame_bgr: FrameBGR, box: BoxXYXY) -> Decision | None:
+        """Rules 1-2 of :mod:`kiosk.decision` here; 3-5 at the check-in desk."""
         if verdict.state is LiveState.SPOOF:
             self._record_spoof(frame_bgr, box, verdict.reason.value)
             return Decision(Outcome.SPOOF)
         if verdict.state is not LiveState.LIVE:
             return None
-        agreed = self._agreed()
+        agreed = self.policy.agreed(self._matches)
         if agreed is None:
-            return Decision(Outcome.UNKNOWN) if self._all_unknown() else None
-        return self._check_in(agreed, verdict)
-
-    def _check_in(self, match: Match, verdict: LivenessVerdict) -> Decision:
-        assert match.person_id is not None
-        person = self.gallery.person(match.person_id)
-        name = person.name if person else "?"
-        if self.event_id is None:
-            return Decision(Outcome.RECOGNISED_NO_EVENT, match.person_id, name, distance=match.distance)
-        window = self._window_problem()
-        if window:
-            return Decision(Outcome.OUTSIDE_WINDOW, match.person_id, name, distance=match.distance,
-                            message=window)
+            return Decision(Outcome.UNKNOWN) if self.policy.all_unknown(self._matches) else None
         liveness_score = verdict.planar.score if verdict.planar.score is not None else None
-        try:
-            new, at = self.gallery.check_in(
-                match.person_id, self.event_id, "auto", match.distance, liveness_score
-            )
-            if new and self._best_embedding is not None:
-                self.gallery.record_match(
-                    match.person_id, self._best_embedding, _jpeg(self._best_crop)
-                )
-        except GalleryError as exc:
-            log.error("check-in not saved: %s", exc)
-            return Decision(Outcome.STORAGE_ERROR, match.person_id, name, distance=match.distance,
-                            message=str(exc))
-        outcome = Outcome.CHECKED_IN if new else Outcome.ALREADY_CHECKED_IN
-        return Decision(outcome, match.person_id, name, at, match.distance)
-
-    def _window_problem(self) -> str:
-        event = self.gallery.event(self.event_id) if self.event_id is not None else None
-        if event is None:
-            return "the event no longer exists"
-        now = self.clock()
-        if event.get("opens_at") and now < parse_time(event["opens_at"]).timestamp():
-            return f"check-in opens at {event['opens_at']}"
-        if event.get("closes_at") and now >= parse_time(event["closes_at"]).timestamp():
-            return f"check-in closed at {event['closes_at']}"
-        return ""
+        return self.desk.check_in(
+            agreed, self.event_id, liveness_score, self._best_embedding, _jpeg(self._best_crop)
+        )
 
     def _record_spoof(self, frame_bgr: FrameBGR, box: BoxXYXY, reason: str) -> None:
         x0, y0, x1, y1 = (int(v) for v in box)
@@ -419,18 +312,5 @@ def _ms(started: float) -> float:
 
 
 def current_event_id(gallery: Gallery, now_s: float | None = None) -> int | None:
-    """The newest event whose check-in window contains now (events without a window: all day,
-    on the day they were created)."""
-    now_s = time.time() if now_s is None else now_s
-    today = now_iso()[:10]
-    for event in gallery.events():
-        opens, closes = event.get("opens_at"), event.get("closes_at")
-        if opens or closes:
-            if opens and now_s < parse_time(opens).timestamp():
-                continue
-            if closes and now_s >= parse_time(closes).timestamp():
-                continue
-            return int(event["id"])
-        if str(event.get("created_at", ""))[:10] == today:
-            return int(event["id"])
-    return None
+    """The newest event open now (the rule of :func:`kiosk.decision.current_event_id`)."""
+    return _current_event_id(gallery.events(), time.time() if now_s is None else now_s)

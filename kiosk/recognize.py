@@ -18,9 +18,7 @@ import numpy as np
 from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
-from kiosk.embed import FaceNetEmbedder
-from kiosk.landmarks import LandmarkPredictor
-from kiosk.models import facenet_graph_path, shape_predictor_path
+from kiosk.stages import Models, load_models  # noqa: F401 - callers import them from here
 from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
 
 MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding
@@ -60,29 +58,6 @@ class FaceSample:
             [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
         )
         return encoded.tobytes() if ok else b""
-
-
-@dataclass
-class Models:
-    """The loaded models, shared by everything in one process (load once, they are slow)."""
-
-    detector: HaarFaceDetector
-    landmarks: LandmarkPredictor
-    embedder: FaceNetEmbedder
-
-
-def load_models(settings: Settings) -> Models:
-    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up)."""
-    embedder = FaceNetEmbedder(
-        facenet_graph_path(settings.recognition.facenet_graph), settings.recognition.tf_threads,
-        settings.recognition.flip_average,
-    )
-    embedder.warm_up()
-    return Models(
-        detector=HaarFaceDetector(settings.detection),
-        landmarks=LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
-        embedder=embedder,
-    )
 
 
 def read_image(path: str | Path) -> FrameBGR:

@@ -204,22 +204,15 @@ def import_roster(
                 raise ValueError(f"roster entry {number}: duplicate external id {external_id!r}")
             seen.add(external_id)
         rows.append((event_id, external_id, name))
-    with gallery.transaction() as conn:
-        if conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
-            raise ValueError(f"no event with id {event_id}")
-        replaced = conn.execute("DELETE FROM roster WHERE event_id = ?", (event_id,)).rowcount
-        conn.executemany("INSERT INTO roster (event_id, external_id, name) VALUES (?, ?, ?)", rows)
-        gallery.audit(conn, actor, "import roster", event_id=event_id, entries=len(rows),
-                      replaced=replaced)
-    return len(rows)
+    return gallery.events_table.replace_roster(
+        event_id, [(external_id, name) for _, external_id, name in rows], actor
+    )
 
 
 def roster(gallery: Gallery, event_id: int) -> list[RosterEntry]:
     """An event's roster in import order."""
-    rows = gallery._conn.execute(
-        "SELECT external_id, name FROM roster WHERE event_id = ? ORDER BY id", (event_id,)
-    ).fetchall()
-    return [RosterEntry(r[0], str(r[1])) for r in rows]
+    return [RosterEntry(external_id, name) for external_id, name in
+            gallery.events_table.roster(event_id)]
 
 
 def attendance(gallery: Gallery, event_id: int) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from kiosk.cli import DEFAULT_SETTINGS  # noqa: E402
 from kiosk.config import Settings, load_settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
-from kiosk.liveness import FrameLandmarker, LiveState, LivenessTracker  # noqa: E402
+from kiosk.liveness import LiveState, LivenessTracker, evaluation_tracker  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.models import shape_predictor_path  # noqa: E402
 
@@ -32,13 +32,14 @@ def main() -> int:
     parser.add_argument("--settings", default=str(DEFAULT_SETTINGS))
     args = parser.parse_args()
     settings = load_settings(args.settings) if Path(args.settings).is_file() else Settings()
-    landmarker = FrameLandmarker(
+    faces_tracker = evaluation_tracker(
         HaarFaceDetector(settings.detection),
         LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
     )
     for clip in args.clips:
         frames, times_s = read_video(Path(clip))
         tracker = LivenessTracker(settings.liveness)
+        faces_tracker.reset()
         decisions: list[str] = []
         first: tuple[int, float, str, str] | None = None
         faces = 0
@@ -46,7 +47,8 @@ def main() -> int:
         t_start = 0.0
         for i, (frame, t_s) in enumerate(zip(frames, times_s)):
             began = time.perf_counter()
-            gray, landmarks = landmarker.landmarks(frame)
+            face = faces_tracker.update(frame)
+            gray, landmarks = face.gray, face.landmarks
             verdict = tracker.update(gray, landmarks, t_s)
             spent_s += time.perf_counter() - began
             faces += landmarks is not None

@@ -39,25 +39,16 @@ def build_gallery(path: Path, model_id: str, people: int, images: int) -> None:
     """Write ``people`` x ``images`` random unit vectors to a new gallery in one transaction."""
     import numpy as np
 
-    from kiosk.gallery import Gallery, embedding_to_blob, now_iso
+    from kiosk.gallery import Gallery
 
-    gallery = Gallery(path, model_id)
     rng = np.random.default_rng(0)
-    with gallery.transaction() as conn:
-        at = now_iso()
-        for person in range(people):
-            cursor = conn.execute(
-                "INSERT INTO people (name, external_id, created_at) VALUES (?, ?, ?)",
-                (f"Person {person:05d}", f"S{person:05d}", at),
-            )
-            vectors = rng.normal(size=(images, 512)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            conn.executemany(
-                "INSERT INTO faces (person_id, embedding, model_id, source, pinned, created_at) "
-                "VALUES (?, ?, ?, 'enrol', 1, ?)",
-                [(cursor.lastrowid, embedding_to_blob(v), model_id, at) for v in vectors],
-            )
-    gallery.close()
+    rows = []
+    for person in range(people):
+        vectors = rng.normal(size=(images, 512)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows.append((f"Person {person:05d}", f"S{person:05d}", vectors))
+    with Gallery(path, model_id) as gallery:
+        gallery.people_table.add_many(rows, actor="soak")
 
 
 def main() -> int:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PyQt5.QtCore import QObject, QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
@@ -24,78 +22,15 @@ from PyQt5.QtWidgets import (
 
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
-from kiosk.detect import to_gray
 from kiosk.gallery import Gallery, GalleryError
-from kiosk.liveness import LivenessTracker, LiveState
+from kiosk.enrol_capture import WANTED_SAMPLES, CaptureOutcome, EnrolCapture
 from kiosk.recognize import FaceSample, ImageError
 from ui.tasks import TaskWorker, start_task, stop_task
 from ui.video_view import VideoView, frame_to_qimage
 
 log = logging.getLogger(__name__)
 
-WANTED_SAMPLES = 3
-SAMPLE_INTERVAL_S = 0.4  # between captured samples, so they differ a little
-CAPTURE_TIMEOUT_S = 20.0
-MIN_SHARPNESS = 15.0  # variance of the Laplacian of the face scaled to 160 px wide
-MIN_BRIGHTNESS, MAX_BRIGHTNESS = 50.0, 225.0  # mean gray level of the face
-MAX_YAW = 0.22  # |nose - eye midpoint| / inter-ocular distance
-MAX_ROLL_DEG = 20.0
 PREVIEW_POLL_MS = 30
-
-
-def quality_problem(gray: np.ndarray, box_xyxy: np.ndarray, landmarks: np.ndarray,
-                    min_face_px: int) -> str | None:
-    """Why a face is not good enough to enrol, or None.
-
-    Args:
-        gray: the frame, (H, W) uint8.
-        box_xyxy: the face box.
-        landmarks: (68, 2) dlib landmarks.
-        min_face_px: the smallest face width.
-
-    Returns:
-        "too_small", "too_dark", "too_bright", "blurry", "not_frontal" or None.
-    """
-    x0, y0, x1, y1 = (int(v) for v in box_xyxy)
-    if x1 - x0 < min_face_px:
-        return "too_small"
-    crop = gray[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
-    if crop.size == 0:
-        return "too_small"
-    brightness = float(crop.mean())
-    if brightness < MIN_BRIGHTNESS:
-        return "too_dark"
-    if brightness > MAX_BRIGHTNESS:
-        return "too_bright"
-    scale = 160.0 / crop.shape[1]
-    resized = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    if float(cv2.Laplacian(resized, cv2.CV_64F).var()) < MIN_SHARPNESS:
-        return "blurry"
-    left_eye = landmarks[36:42].mean(axis=0)
-    right_eye = landmarks[42:48].mean(axis=0)
-    iod = float(np.linalg.norm(right_eye - left_eye))
-    if iod <= 1.0:
-        return "not_frontal"
-    yaw = abs(float(landmarks[30][0]) - float((left_eye[0] + right_eye[0]) / 2)) / iod
-    roll = abs(np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0])))
-    if yaw > MAX_YAW or roll > MAX_ROLL_DEG:
-        return "not_frontal"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class CaptureOutcome:
-    """How a live capture ended.
-
-    Attributes:
-        live: liveness confirmed.
-        spoof: liveness said photo or screen.
-        timed_out: the time ran out.
-    """
-
-    live: bool
-    spoof: bool
-    timed_out: bool
 
 
 class CaptureWorker(QObject):
@@ -140,48 +75,24 @@ class CaptureWorker(QObject):
             self.finished.emit()
 
     def _capture(self) -> CaptureOutcome:
-        tracker = LivenessTracker(self.settings.liveness)
-        detector, predictor = self.encoder.models.detector, self.encoder.models.landmarks
-        started = time.monotonic()
-        last_id, last_sample_t, captured, live = 0, -np.inf, 0, not self.settings.liveness.enabled
+        capture = EnrolCapture(self.encoder, self.settings, self.wanted, time.monotonic())
+        last_id = 0
         while not self._stop.is_set():
-            if captured >= self.wanted and live:
-                return CaptureOutcome(True, False, False)
-            if time.monotonic() - started > CAPTURE_TIMEOUT_S:
-                return CaptureOutcome(live, False, True)
+            outcome = capture.timed_out(time.monotonic())
+            if outcome is not None:
+                return outcome
             frame = self.reader.wait_for_frame(last_id, 0.2)
             if frame is None:
                 continue
             last_id = frame.frame_id
-            gray = to_gray(frame.frame_bgr)
-            gate = detector.detect(frame.frame_bgr)
-            if gate.face is None:
-                tracker.update(gray, None, frame.t_monotonic)
-                self.feedback.emit(gate.problem.value if gate.problem else "no_face")
-                continue
-            box = gate.face.box_xyxy
-            landmarks = predictor.predict(gray, box)
-            verdict = tracker.update(gray, landmarks, frame.t_monotonic)
-            if verdict.state is LiveState.SPOOF:
-                return CaptureOutcome(False, True, False)
-            live = live or verdict.state is LiveState.LIVE
-            if gate.faces_found > 1:
-                self.feedback.emit("several_faces")
-                continue
-            if captured >= self.wanted or frame.t_monotonic - last_sample_t < SAMPLE_INTERVAL_S:
-                if captured >= self.wanted and not live:
-                    self.feedback.emit("blink")
-                continue
-            problem = quality_problem(gray, box, landmarks, self.settings.detection.min_face_px)
-            if problem:
-                self.feedback.emit(problem)
-                continue
-            sample = self.encoder.encode_landmarks(frame.frame_bgr, landmarks, box)
-            captured += 1
-            last_sample_t = frame.t_monotonic
-            self.sample_captured.emit(sample)
-            self.feedback.emit("ok" if live or captured < self.wanted else "blink")
-        return CaptureOutcome(live, False, False)
+            step = capture.update(frame.frame_bgr, frame.t_monotonic)
+            if step.outcome is not None:
+                return step.outcome
+            if step.sample is not None:
+                self.sample_captured.emit(step.sample)
+            if step.feedback:
+                self.feedback.emit(step.feedback)
+        return CaptureOutcome(capture.live, False, False)
 
 
 class EnrollDialog(QDialog):

@@ -104,8 +104,7 @@ class SettingsDialog(QDialog):
             return
         if self.gallery is not None:
             try:
-                with self.gallery.transaction() as conn:
-                    self.gallery.audit(conn, "admin", "change settings", path=str(self.path))
+                self.gallery.record_action("admin", "change settings", path=str(self.path))
             except GalleryError as exc:
                 QMessageBox.warning(self, self.tr("Settings"), str(exc))
         self.saved_settings = edited

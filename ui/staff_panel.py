@@ -233,9 +233,8 @@ class StaffPanelWidget(QWidget):
     def export_csv(self, path: str | Path) -> int:
         """Write the attendance (arrived and missing) as CSV for Excel; returns the rows."""
         count = write_attendance_csv(path, attendance(self.gallery, self.event_id))
-        with self.gallery.transaction() as conn:
-            self.gallery.audit(conn, self.operator, "export attendance", event_id=self.event_id,
-                               rows=count)
+        self.gallery.record_action(self.operator, "export attendance", event_id=self.event_id,
+                                   rows=count)
         return count
 
     def import_roster_file(self, path: str | Path) -> int:

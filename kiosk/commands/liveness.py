@@ -35,7 +35,7 @@ def run_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.cli import UserError
     from kiosk.detect import HaarFaceDetector
     from kiosk.landmarks import LandmarkPredictor
-    from kiosk.liveness import FrameLandmarker
+    from kiosk.liveness import evaluation_tracker
     from kiosk.eval.liveness import ManifestError, evaluate, read_manifest
     from kiosk.models import ModelNotFoundError, shape_predictor_path
 
@@ -44,8 +44,8 @@ def run_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
         predictor = LandmarkPredictor(
             str(shape_predictor_path(settings.recognition.shape_predictor))
         )
-        landmarker = FrameLandmarker(HaarFaceDetector(settings.detection), predictor)
-        evaluation = evaluate(sequences, landmarker, settings.liveness)
+        tracker = evaluation_tracker(HaarFaceDetector(settings.detection), predictor)
+        evaluation = evaluate(sequences, tracker, settings.liveness)
     except (ManifestError, ModelNotFoundError) as exc:
         raise UserError(str(exc)) from exc
     figures = evaluation.as_dict()

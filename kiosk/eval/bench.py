@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -287,39 +286,18 @@ class MatchBench:
 def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
     """Create a gallery file with ``size`` random unit-vector images, 10 per person.
 
-    Rows go straight into the tables in one transaction (going through :meth:`Gallery.add_person`
-    100,000 times would measure the enrolment path, not the start-up load).
+    Uses the bulk path (:meth:`kiosk.store.people.People.add_many`): going through enrolment
+    100,000 times would measure the enrolment path, not the start-up load.
     """
-    from kiosk.gallery import Gallery, embedding_to_blob, now_iso
+    from kiosk.gallery import Gallery
 
-    Gallery(path, model_id).close()  # creates the schema
     vectors = random_unit_vectors(size, dim, seed)
-    people = (size + IMAGES_PER_PERSON - 1) // IMAGES_PER_PERSON
-    created = now_iso()
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    try:
-        face_columns = {row[1] for row in conn.execute("PRAGMA table_info(faces)")}
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO people (id, name, created_at) VALUES (?, ?, ?)",
-            ((i + 1, f"person {i + 1}", created) for i in range(people)),
-        )
-        values: dict[str, Any] = {"person_id": None, "embedding": None, "model_id": model_id,
-                                  "source": "enrol", "pinned": 1, "created_at": created}
-        columns = [c for c in values if c in face_columns]
-        sql = (f"INSERT INTO faces ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' for _ in columns)})")
-
-        def rows() -> Iterator[tuple[Any, ...]]:
-            for i in range(size):
-                values["person_id"] = i // IMAGES_PER_PERSON + 1
-                values["embedding"] = embedding_to_blob(vectors[i])
-                yield tuple(values[c] for c in columns)
-
-        conn.executemany(sql, rows())
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    people = [
+        (f"person {start // IMAGES_PER_PERSON + 1}", None, vectors[start:start + IMAGES_PER_PERSON])
+        for start in range(0, size, IMAGES_PER_PERSON)
+    ]
+    with Gallery(path, model_id) as gallery:
+        gallery.people_table.add_many(people, actor="benchmark")
 
 
 def time_queries(matrix: Any, queries: np.ndarray, threshold: float, min_margin: float) -> np.ndarray:

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from kiosk.config import LivenessSettings
-from kiosk.liveness import CUE_NAMES, FrameLandmarker, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.liveness import CUE_NAMES, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.tracking import FaceTracker, TrackedFace
 from kiosk.types import FrameBGR
 
 ASSUMED_FPS = 25.0
@@ -231,25 +232,28 @@ def summarise(
     )
 
 
-class _CountingLandmarker:
-    """Wraps a landmarker and counts the frames in which it found a face."""
+class _CountingTracker:
+    """Wraps a face tracker and counts the frames in which it found a face."""
 
-    def __init__(self, inner: FrameLandmarker) -> None:
+    def __init__(self, inner: FaceTracker) -> None:
         self.inner = inner
         self.faces = 0
 
-    def landmarks(self, frame_bgr: FrameBGR) -> Any:
-        gray, landmarks = self.inner.landmarks(frame_bgr)
-        self.faces += landmarks is not None
-        return gray, landmarks
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def update(self, frame_bgr: FrameBGR) -> TrackedFace:
+        face = self.inner.update(frame_bgr)
+        self.faces += face.landmarks is not None
+        return face
 
 
 def run_sequence(
-    sequence: Sequence, landmarker: FrameLandmarker, settings: LivenessSettings
+    sequence: Sequence, tracker: FaceTracker, settings: LivenessSettings
 ) -> SequenceResult:
-    """Detect, landmark and track one sequence with a fresh tracker."""
+    """Track faces and judge liveness over one sequence with a fresh liveness window."""
     frames, times_s = sequence_frames(sequence)
-    counter = _CountingLandmarker(landmarker)
+    counter = _CountingTracker(tracker)
     verdicts = list(verdicts_for_frames(frames, times_s, counter, settings))  # type: ignore[arg-type]
     faces = counter.faces
     return summarise(sequence, verdicts, times_s, faces)
@@ -386,7 +390,7 @@ class Evaluation:
 
 def evaluate(
     sequences: list[Sequence],
-    landmarker: FrameLandmarker,
+    tracker: FaceTracker,
     settings: LivenessSettings,
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
@@ -394,13 +398,13 @@ def evaluate(
 
     Args:
         sequences: from :func:`read_manifest`.
-        landmarker: face gate + landmarks.
+        tracker: face gate + landmarks (:func:`kiosk.liveness.evaluation_tracker`).
         settings: the ``[liveness]`` settings (thresholds as configured).
         progress: called with (done, total) after each sequence.
     """
     results = []
     for i, sequence in enumerate(sequences):
-        results.append(run_sequence(sequence, landmarker, settings))
+        results.append(run_sequence(sequence, tracker, settings))
         if progress is not None:
             progress(i + 1, len(sequences))
     return Evaluation(results, settings)

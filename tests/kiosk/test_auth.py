@@ -15,7 +15,7 @@ def gallery(tmp_path):
 
 
 def stored(g: Gallery) -> str:
-    return g._conn.execute("SELECT value FROM settings_store WHERE key = 'admin_password'").fetchone()[0]
+    return g.store._conn.execute("SELECT value FROM settings_store WHERE key = 'admin_password'").fetchone()[0]
 
 
 def test_first_use_then_verify(gallery):
@@ -75,8 +75,7 @@ def test_set_and_change_are_audit_logged_without_secrets(gallery):
     "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$",
 ])
 def test_tampered_stored_value_never_matches(gallery, value):
-    with gallery.transaction() as conn:
-        conn.execute("INSERT INTO settings_store (key, value) VALUES ('admin_password', ?)", (value,))
+    gallery.values.put("admin_password", value, "test", "tamper")
     assert not auth.verify_admin_password(gallery, "plain-text-password")
     assert not auth.verify_admin_password(gallery, "")
 

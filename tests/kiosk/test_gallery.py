@@ -29,7 +29,7 @@ def gallery(tmp_path):
 
 
 def count(g: Gallery, sql: str, *params) -> int:
-    return g._conn.execute(sql, params).fetchone()[0]
+    return g.store._conn.execute(sql, params).fetchone()[0]
 
 
 def test_enrol_and_match(gallery):

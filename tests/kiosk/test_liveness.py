@@ -12,7 +12,7 @@ import pytest
 
 from kiosk.config import LivenessSettings
 from kiosk.liveness import (
-    FrameLandmarker,
+    evaluation_tracker,
     LiveReason,
     LiveState,
     LivenessTracker,
@@ -242,7 +242,7 @@ def test_photo_moved_as_a_plane_is_never_live(
         frame = cv2.GaussianBlur(frame, (3, 3), 0.8)
         frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
         frames.append(frame)
-    landmarker = FrameLandmarker(detector, landmark_predictor)
+    landmarker = evaluation_tracker(detector, landmark_predictor)
     settings = LivenessSettings(min_pair_interval_s=0.0)
     verdicts = list(verdicts_for_frames(frames, [i * 0.2 for i in range(len(frames))], landmarker, settings))
     assert all(v.state is not LiveState.LIVE for v in verdicts), [v.reason for v in verdicts]
@@ -258,7 +258,7 @@ def test_still_photo_is_undecided(face_photo: np.ndarray, detector: object, land
         np.clip(face_photo + rng.normal(0, 2, face_photo.shape), 0, 255).astype(np.uint8)
         for _ in range(12)
     ]
-    landmarker = FrameLandmarker(detector, landmark_predictor)
+    landmarker = evaluation_tracker(detector, landmark_predictor)
     verdicts = list(verdicts_for_frames(frames, [i * 0.2 for i in range(12)], landmarker, LivenessSettings()))
     assert all(v.state is LiveState.UNDECIDED for v in verdicts)
     assert verdicts[-1].reason is LiveReason.MOVE_A_LITTLE

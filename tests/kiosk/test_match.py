@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from kiosk.embed import l2_normalize
-from kiosk.match import GalleryMatrix, farthest_row, nearest
+from kiosk.match import GalleryMatrix, nearest
+from kiosk.store.people import farthest_row
 
 
 def unit(*values: float) -> np.ndarray:

@@ -117,7 +117,7 @@ def assert_consistent(db: Path, event_id: int, people: set[int], checkins: set[i
         assert conn.execute(
             "SELECT count(*) FROM faces WHERE person_id NOT IN (SELECT id FROM people)").fetchone()[0] == 0
         assert conn.execute(
-            "SELECT count(*) FROM faces WHERE length(embedding) != 2048").fetchone()[0] == 0
+            "SELECT count(*) FROM face_embeddings WHERE length(embedding) != 2048").fetchone()[0] == 0
         stored_people = {r[0] for r in conn.execute("SELECT id FROM people")}
         stored_checkins = {r[0] for r in conn.execute(
             "SELECT person_id FROM checkins WHERE event_id = ?", (event_id,))}
@@ -204,7 +204,7 @@ def gallery(tmp_path):
 
 
 def snapshot(g: Gallery) -> dict[str, object]:
-    conn = g._conn
+    conn = g.store._conn
     return {
         "people": conn.execute("SELECT * FROM people ORDER BY id").fetchall(),
         "faces": conn.execute("SELECT * FROM faces ORDER BY id").fetchall(),
@@ -226,8 +226,8 @@ def test_full_disk_mid_enrolment_keeps_stored_data_and_matrix(gallery):
     event_id = gallery.create_event("Meeting")
     gallery.check_in(alice, event_id)
     before = snapshot(gallery)
-    pages = gallery._conn.execute("PRAGMA page_count").fetchone()[0]
-    gallery._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a disk with 2 pages left
+    pages = gallery.store._conn.execute("PRAGMA page_count").fetchone()[0]
+    gallery.store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a disk with 2 pages left
     big_crops = [os.urandom(40_000) for _ in range(3)]
     with pytest.raises(GalleryError, match="disk is full.*nothing was saved"):
         gallery.add_person("Bob", [vec(3), vec(4), vec(5)], big_crops, external_id="E2")
@@ -236,10 +236,10 @@ def test_full_disk_mid_enrolment_keeps_stored_data_and_matrix(gallery):
     with pytest.raises(GalleryError, match="disk is full"):
         gallery.add_images(alice, [vec(7)], [os.urandom(40_000)])
     assert_same(before, snapshot(gallery))
-    assert gallery._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert gallery.store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert gallery.match(vec(1), 0.5, 0.0).person_id == alice
     # space freed: the same enrolment now succeeds
-    gallery._conn.execute("PRAGMA max_page_count = 1073741823")
+    gallery.store._conn.execute("PRAGMA max_page_count = 1073741823")
     bob = gallery.add_person("Bob", [vec(3), vec(4), vec(5)], big_crops, external_id="E2")
     assert gallery.person(bob).images == 3 and len(gallery.matrix) == 5
 
@@ -248,14 +248,14 @@ def test_database_turning_read_only_while_running(gallery):
     alice = gallery.add_person("Alice", [vec(1)])
     event_id = gallery.create_event("Meeting")
     before = snapshot(gallery)
-    gallery._conn.execute("PRAGMA query_only = ON")  # as if the disk were remounted read-only
+    gallery.store._conn.execute("PRAGMA query_only = ON")  # as if the disk were remounted read-only
     with pytest.raises(GalleryError, match="read-only; nothing was saved"):
         gallery.add_person("Bob", [vec(2)])
     with pytest.raises(GalleryError, match="read-only"):
         gallery.check_in(alice, event_id)
     with pytest.raises(GalleryError, match="read-only"):
         gallery.delete_person(alice)
-    gallery._conn.execute("PRAGMA query_only = OFF")
+    gallery.store._conn.execute("PRAGMA query_only = OFF")
     assert_same(before, snapshot(gallery))
     assert gallery.person(alice) is not None
 
@@ -285,7 +285,7 @@ def test_damaged_gallery_is_refused_with_guidance_and_not_overwritten(tmp_path, 
     g = Gallery(db, MODEL)
     for i in range(40):
         g.add_person(f"P{i}", [vec(i)], [os.urandom(3000)])
-    g.checkpoint()
+    g.store.forget_deleted()
     g.close()
     data = bytearray(db.read_bytes())
     if damage == "truncate":
@@ -318,7 +318,7 @@ def test_store_face_crops_false_end_to_end(tmp_path):
     g.add_images(person_id, [vec(2)], [marker])
     g.record_match(person_id, vec(3), crop_jpeg=marker)
     g.add_spoof_attempt(None, "planar", marker)
-    assert g._conn.execute("SELECT count(*) FROM faces WHERE crop_jpeg IS NOT NULL").fetchone()[0] == 0
+    assert g.store._conn.execute("SELECT count(*) FROM faces WHERE crop_jpeg IS NOT NULL").fetchone()[0] == 0
     assert [a["thumbnail_jpeg"] for a in g.spoof_attempts()] == [None]
     assert len(g.faces_of(person_id)) == 3  # the embeddings are still stored
     g.close()

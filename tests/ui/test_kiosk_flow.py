@@ -51,7 +51,7 @@ def test_storage_trouble_is_shown_and_the_picture_keeps_moving(
     real_pipeline = app_module.Pipeline
 
     def read_only_pipeline(settings, models, pipeline_gallery, chosen_event_id):
-        pipeline_gallery._conn.execute("PRAGMA query_only = ON")  # every write now fails
+        pipeline_gallery.store._conn.execute("PRAGMA query_only = ON")  # every write now fails
         return real_pipeline(settings, models, pipeline_gallery, chosen_event_id)
 
     monkeypatch.setattr(app_module, "Pipeline", read_only_pipeline)

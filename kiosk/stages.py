@@ -1,0 +1,81 @@
+"""The seams between the pipeline's stages: small Protocols, and the bundle of loaded models.
+
+Each stage of the pipeline is an object with one verb per frame; the pipeline, the enrolment
+capture and the evaluation depend on these Protocols, not on the classes that implement them,
+so tests can pass test doubles (``tests/kiosk/fakes.py``) and run the decision logic without the
+real models. The real implementations: :class:`kiosk.detect.HaarFaceDetector`,
+:class:`kiosk.landmarks.LandmarkPredictor`, :class:`kiosk.embed.FaceNetEmbedder`,
+:class:`kiosk.liveness.LivenessTracker`, ``time.monotonic``/``time.time``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kiosk.config import DetectionSettings, Settings
+from kiosk.types import BoxXYXY, Embedding, FaceRGB, FrameBGR, FrameGray, Landmarks
+
+Clock = Callable[[], float]  # seconds; time.monotonic for intervals, time.time for wall-clock
+
+
+class FaceDetector(Protocol):
+    """The face gate: the attendee's face in a frame, or why there is none."""
+
+    settings: DetectionSettings
+
+    def detect(self, frame_bgr: FrameBGR, near_xyxy: Any = None) -> Any:
+        """A :class:`kiosk.detect.GateResult` (``face``, ``problem``, ``boxes_xyxy``...)."""
+
+
+class Landmarker(Protocol):
+    """68 facial landmarks inside a face box."""
+
+    def predict(self, gray: FrameGray, box_xyxy: BoxXYXY) -> Landmarks:
+        """(68, 2) float32 landmarks in frame pixels."""
+
+
+class Embedder(Protocol):
+    """Aligned face -> L2-normalised embedding."""
+
+    def embed(self, face_rgb: FaceRGB) -> Embedding:
+        """The embedding of one aligned 160x160 RGB face."""
+
+
+class Liveness(Protocol):
+    """Liveness over a window of frames (:class:`kiosk.liveness.LivenessTracker`)."""
+
+    def reset(self) -> None:
+        """Forget the window (a new attendee)."""
+
+    def update(self, gray: FrameGray, landmarks: Landmarks | None, t_monotonic: float) -> Any:
+        """A :class:`kiosk.liveness.LivenessVerdict` after this frame."""
+
+
+@dataclass
+class Models:
+    """The loaded models, shared by everything in one process (load once, they are slow)."""
+
+    detector: FaceDetector
+    landmarks: Landmarker
+    embedder: Embedder
+
+
+def load_models(settings: Settings) -> Models:
+    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up)."""
+    from kiosk.detect import HaarFaceDetector
+    from kiosk.embed import FaceNetEmbedder
+    from kiosk.landmarks import LandmarkPredictor
+    from kiosk.models import facenet_graph_path, shape_predictor_path
+
+    embedder = FaceNetEmbedder(
+        facenet_graph_path(settings.recognition.facenet_graph), settings.recognition.tf_threads,
+        settings.recognition.flip_average,
+    )
+    embedder.warm_up()
+    return Models(
+        detector=HaarFaceDetector(settings.detection),
+        landmarks=LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
+        embedder=embedder,
+    )
