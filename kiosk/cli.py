@@ -26,13 +26,7 @@ COMMAND_MODULES = (
 
 DEFAULT_SETTINGS = Path("settings.toml")
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """An error caused by the input, reported as one line without a traceback."""
+from kiosk.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UserError  # noqa: F401
 
 
 def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:

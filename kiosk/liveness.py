@@ -124,10 +124,6 @@ class LivenessVerdict:
     moving_pairs: int = 0
     undecided_s: float = 0.0
 
-    @property
-    def is_live(self) -> bool:
-        return self.state is LiveState.LIVE
-
     def cue(self, name: str) -> CueResult:
         """A cue by name: ``patent_chi2``, ``norm_chi2``, ``blink`` or ``planar``."""
         if name not in CUE_NAMES:
@@ -298,17 +294,6 @@ def eye_openness(landmarks: Landmarks) -> float:
     if scale <= 1e-6:
         return 0.0
     return float(np.mean(gaps)) / scale
-
-
-def eye_aspect_ratio(landmarks: Landmarks) -> float:
-    """The classic eye aspect ratio (Soukupova and Cech 2016), mean of both eyes."""
-    ears = []
-    for start in (36, 42):
-        p = landmarks[start : start + 6]
-        vertical = np.hypot(*(p[1] - p[5])) + np.hypot(*(p[2] - p[4]))
-        horizontal = np.hypot(*(p[0] - p[3]))
-        ears.append(vertical / (2.0 * horizontal) if horizontal > 1e-6 else 0.0)
-    return float(np.mean(ears))
 
 
 def blink_drop(openness: npt.ArrayLike, recover_fraction: float = 0.5) -> float:
@@ -634,7 +619,6 @@ __all__ = [
     "blink_drop",
     "chi_square",
     "direction_histogram",
-    "eye_aspect_ratio",
     "eye_openness",
     "homography_residual_ratio",
     "interocular_px",

@@ -13,9 +13,6 @@ import numpy as np
 
 from kiosk.types import Embedding
 
-UNKNOWN = None
-
-
 @dataclass(frozen=True, slots=True)
 class Match:
     """The nearest person to a query embedding and whether it is accepted.

@@ -280,7 +280,7 @@ class Pipeline:
         agreed = self.policy.agreed(self._matches)
         if agreed is None:
             return Decision(Outcome.UNKNOWN) if self.policy.all_unknown(self._matches) else None
-        liveness_score = verdict.planar.score if verdict.planar.score is not None else None
+        liveness_score = verdict.planar.score
         return self.desk.check_in(
             agreed, self.event_id, liveness_score, self._best_embedding, _jpeg(self._best_crop)
         )

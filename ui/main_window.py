@@ -20,8 +20,9 @@ from PyQt5.QtWidgets import (
 
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
-from kiosk.gallery import Gallery, parse_time
+from kiosk.gallery import Gallery
 from kiosk.pipeline import Decision, Outcome, Prompt
+from ui.text import short_time
 from ui.video_view import VideoView
 from ui.worker import PipelineWorker, WorkerResult, start_worker, stop_worker
 
@@ -29,16 +30,6 @@ log = logging.getLogger(__name__)
 
 DISPLAY_POLL_MS = 10  # the display timer looks for a new camera frame this often
 GREEN, AMBER, RED, NEUTRAL = "#1b5e20", "#e69500", "#b71c1c", "#263238"
-
-
-def short_time(iso_time: str | None) -> str:
-    """"09:02" from an ISO time (local time), "" when missing or unreadable."""
-    if not iso_time:
-        return ""
-    try:
-        return parse_time(iso_time).astimezone().strftime("%H:%M")
-    except (ValueError, TypeError):
-        return str(iso_time)
 
 
 ADMIN_SESSION_S = 300.0  # an admin unlock ends this long after the last admin action

@@ -21,7 +21,7 @@ from kiosk.roster import (
     RosterError, attendance, attendance_counts, import_roster, read_roster_csv,
     write_attendance_csv,
 )
-from ui.main_window import short_time
+from ui.text import short_time
 
 REFRESH_MS = 5000
 

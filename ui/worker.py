@@ -52,13 +52,11 @@ class PipelineWorker(QObject):
     Signals:
         result_ready(object): a :class:`WorkerResult` for every processed frame.
         error(str): a frame failed (the loop goes on).
-        stopped(): the loop ended (emitted just before ``finished``).
         finished(): the loop ended; wired to ``QThread.quit``.
     """
 
     result_ready = pyqtSignal(object)
     error = pyqtSignal(str)
-    stopped = pyqtSignal()
     finished = pyqtSignal()
 
     def __init__(
@@ -115,7 +113,6 @@ class PipelineWorker(QObject):
         finally:
             if pipeline is not None:
                 pipeline.gallery.close()
-            self.stopped.emit()
             self.finished.emit()
 
     def _apply_requests(self, pipeline: Pipeline) -> None:

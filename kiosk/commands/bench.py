@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
                    help=f"frames spread over the video for face_recognition (default "
                         f"{DEFAULT_COMPARE_FRAMES}; 0 = all)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.set_defaults(handler=run_bench)
+    p.set_defaults(handler=cmd_bench)
 
     m = subparsers.add_parser(
         "bench-match",
@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
     m.add_argument("--sizes", default="1000,10000,100000", help="comma-separated gallery sizes")
     m.add_argument("--queries", type=int, default=50, help="queries per size (default 50)")
     m.add_argument("--json", action="store_true", help="print the figures as JSON")
-    m.set_defaults(handler=run_bench_match)
+    m.set_defaults(handler=cmd_bench_match)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -78,10 +78,10 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def run_bench_match(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``bench-match``."""
     from kiosk.eval.bench import run_match_bench
-    from kiosk.cli import UserError
+    from kiosk.commands.common import UserError
 
     try:
         sizes = parse_sizes(args.sizes)
@@ -102,7 +102,7 @@ def run_bench_match(args: argparse.Namespace, settings: Settings) -> int:
 def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:
     """Enrol the person of --enroll / --enroll-frame and open an event; returns the event id."""
     from kiosk.eval.bench import video_frame
-    from kiosk.cli import UserError
+    from kiosk.commands.common import UserError
     from kiosk.recognize import FaceEncoder, ImageError
 
     encoder = FaceEncoder(models, settings)
@@ -120,7 +120,7 @@ def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespa
     return int(gallery.create_event("bench"))
 
 
-def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``bench``."""
     from kiosk.eval.bench import (
         face_recognition_available,
@@ -129,7 +129,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         sample_evenly,
         video_frames,
     )
-    from kiosk.cli import UserError
+    from kiosk.commands.common import UserError
     from kiosk.gallery import Gallery
     from kiosk.pipeline import STAGES, Outcome, Pipeline
     from kiosk.recognize import load_models

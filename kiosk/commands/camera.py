@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from kiosk.cli import EXIT_OK, UserError
+from kiosk.commands.common import EXIT_OK, UserError
 from kiosk.config import CameraSettings, Settings
 
 FIRST_FRAME_GRACE_S = 2.0  # beyond open_timeout_ms: stream probing before the first frame
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=None,
         help="deliver a video file at its own frame rate (default: [camera] pace_file)",
     )
-    p.set_defaults(handler=run_camera_check)
+    p.set_defaults(handler=cmd_camera_check)
 
 
 def _camera_settings(args: argparse.Namespace, settings: CameraSettings) -> CameraSettings:
@@ -142,7 +142,7 @@ def measure(camera: CameraSettings, seconds: float) -> dict[str, Any]:
     }
 
 
-def run_camera_check(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_camera_check(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``camera-check``."""
     camera = _camera_settings(args, settings.camera)
     if not args.verbose:

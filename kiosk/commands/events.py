@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kiosk.cli import UserError
+from kiosk.commands.common import UserError
 from kiosk.commands.recognition import open_gallery
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError

@@ -23,16 +23,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("manifest", help="the CSV manifest")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.set_defaults(handler=run_eval_liveness)
+    p.set_defaults(handler=cmd_eval_liveness)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def run_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``eval-liveness``."""
-    from kiosk.cli import UserError
+    from kiosk.commands.common import UserError
     from kiosk.detect import HaarFaceDetector
     from kiosk.landmarks import LandmarkPredictor
     from kiosk.liveness import evaluation_tracker

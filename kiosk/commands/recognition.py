@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.cli import UserError
+from kiosk.commands.common import UserError
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings

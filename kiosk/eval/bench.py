@@ -15,7 +15,6 @@ window and the embedding interval see the clip's real time whatever the speed of
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import sys
 import tempfile
@@ -409,9 +408,3 @@ def sample_evenly(items: list[Any], count: int) -> list[Any]:
         return list(items)
     picks = np.linspace(0, len(items) - 1, count).round().astype(int)
     return [items[i] for i in picks]
-
-
-def set_thread_env(threads: int) -> None:
-    """Cap the math libraries' threads (before numpy/TF start their pools where possible)."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, str(threads))
