@@ -1,4 +1,4 @@
-"""Alignment: the 160x160 FaceNet input from a frame and its 68 landmarks (DESIGN.md step 5).
+"""Alignment: the 160x160 FaceNet input from a frame and its 68 landmarks (docs/ARCHITECTURE.md, stage 5).
 
 FaceNet 20180408-102900 was trained and evaluated on MTCNN face boxes enlarged by a margin (the
 authors' LFW evaluation: 160 px crops with a 32 px margin around boxes of about 110 px). What

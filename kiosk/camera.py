@@ -1,4 +1,4 @@
-"""Camera reader (DESIGN.md step 1): USB device, RTSP stream or video file, latest frame only.
+"""Camera reader (docs/ARCHITECTURE.md, stage 1): USB device, RTSP stream or video file, latest frame only.
 
 Two public pieces:
 

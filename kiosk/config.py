@@ -134,7 +134,7 @@ class RecognitionSettings:
 
 @dataclass(frozen=True, slots=True)
 class LivenessSettings:
-    """Liveness cues (DESIGN.md step 4, docs/LIVENESS.md); each can be switched off alone.
+    """Liveness cues (docs/ARCHITECTURE.md, stage 4, docs/LIVENESS.md); each can be switched off alone.
 
     Motions and noise are in inter-ocular distances (``_iod``), so they do not depend on the
     camera resolution or how close the attendee stands.

@@ -1,6 +1,6 @@
 """Face gate: Haar frontal-face cascade, eye cascade inside the face, CLAHE for dark frames.
 
-DESIGN.md step 2. The cascades come from ``cv2.data.haarcascades``. Detection runs on a copy of
+docs/ARCHITECTURE.md, stage 2. The cascades come from ``cv2.data.haarcascades``. Detection runs on a copy of
 the frame scaled so that its longest side is ``detect_max_side_px``; boxes are returned in the
 pixels of the original frame.
 """
@@ -133,7 +133,7 @@ def box_areas(boxes_xyxy: BoxesXYXY) -> np.ndarray:
 
 
 class HaarFaceDetector:
-    """Face gate (DESIGN.md step 2).
+    """Face gate (docs/ARCHITECTURE.md, stage 2).
 
     Args:
         settings: detection settings (scale, minimum face size, eye requirement, CLAHE limits).

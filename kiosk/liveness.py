@@ -1,4 +1,4 @@
-"""Liveness from facial motion (DESIGN.md step 4, patent CN108537131B, plus kiosk cues).
+"""Liveness from facial motion (docs/ARCHITECTURE.md, stage 4, patent CN108537131B, plus kiosk cues).
 
 The patent's statistic, for one pair of adjacent frames:
 
@@ -412,7 +412,7 @@ class PairMeasurement:
 
 
 class LivenessTracker:
-    """Liveness over a sliding window of frame pairs (DESIGN.md step 4).
+    """Liveness over a sliding window of frame pairs (docs/ARCHITECTURE.md, stage 4).
 
     Feed every frame with its landmarks (or None when no face was found); each call returns the
     verdict over the current window. Frames closer in time than ``min_pair_interval_s`` to the

@@ -1,4 +1,4 @@
-"""Open-set matching against the whole gallery held in memory (DESIGN.md step 7).
+"""Open-set matching against the whole gallery held in memory (docs/ARCHITECTURE.md, stage 7).
 
 All stored face images are rows of one float32 matrix. A person's distance is the best (smallest)
 Euclidean distance over their rows. A match is accepted only when that distance is under the

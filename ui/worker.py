@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from kiosk.camera import LatestFrameReader
+from kiosk.errors import RepeatedErrors
 from kiosk.pipeline import FrameResult, Pipeline
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class PipelineWorker(QObject):
         self._event_changed = False
         self._reload_requested = False
         self.frames_processed = 0
+        self._errors = RepeatedErrors()
 
     # -- called from the GUI thread (direct calls: the worker thread is busy in its loop) ----
 
@@ -137,12 +139,27 @@ class PipelineWorker(QObject):
             try:
                 result = pipeline.process(frame.frame_bgr, frame.t_monotonic, frame.frame_id)
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end the kiosk
-                log.exception("frame %d failed", frame.frame_id)
-                self.error.emit(f"frame {frame.frame_id}: {type(exc).__name__}: {exc}")
+                self._report_frame_error(exc, frame.frame_id)
                 continue
+            self._errors.clear()
             process_ms = (time.perf_counter() - started) * 1000.0
             self.frames_processed += 1
             self.result_ready.emit(WorkerResult(result, process_ms, pipeline.event_id))
+
+
+    def _report_frame_error(self, exc: Exception, frame_id: int) -> None:
+        """The first occurrence of an error: logged with its traceback and shown; repeats are
+        counted, logged with the count every 30 s, and shown with the count."""
+        message = f"{type(exc).__name__}: {exc}"
+        now_s = time.monotonic()
+        if self._errors.note(message, now_s):
+            log.exception("frame %d failed", frame_id)
+            self.error.emit(message)
+            return
+        count = self._errors.counts[message]
+        if self._errors.due(message, now_s):
+            log.error("the same error again, %d times so far: %s", count, message)
+            self.error.emit(f"{message} ({count} times)")
 
 
 def start_worker(worker: PipelineWorker, parent: QObject | None = None) -> QThread:

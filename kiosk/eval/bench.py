@@ -1,5 +1,5 @@
 """Benchmarks: per-stage latency of the real pipeline on a video, matching time as the gallery
-grows, and ``face_recognition`` (dlib HOG + ResNet) on the same frames (DESIGN.md, Performance
+grows, and ``face_recognition`` (dlib HOG + ResNet) on the same frames (docs/ARCHITECTURE.md, Performance
 budgets; docs/BENCHMARKS.md).
 
 The pure helpers (:func:`percentile_stats`, :func:`stage_table`, :func:`peak_rss_mb`,

@@ -213,6 +213,7 @@ class SQLiteStore:
         self.migrated_from: int | None = None
         self.backup_path: Path | None = None
         self._conn = self._connect()
+        self._identity = self._file_identity()
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -405,6 +406,7 @@ class SQLiteStore:
             StoreError: the disk is full, the file is read-only or damaged, or the lock of
                 another kiosk was not released in time.
         """
+        self._check_still_there("nothing was saved")
         try:
             self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
         except sqlite3.Error as exc:
@@ -412,6 +414,7 @@ class SQLiteStore:
         try:
             yield _SQLiteTransaction(self._conn)
             self._conn.execute("COMMIT")
+            self._check_still_there("the change went into a file that no longer exists there")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
@@ -420,6 +423,31 @@ class SQLiteStore:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the database file, None in memory or when it is gone."""
+        if self.name == ":memory:":
+            return None
+        try:
+            stat = os.stat(self.name)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _check_still_there(self, consequence: str) -> None:
+        """Refuse to call a change stored when the file was deleted or replaced under the open
+        connection: SQLite would go on writing into the deleted file, and nothing would be
+        left of it after a restart.
+
+        Raises:
+            StoreError: the file at the path is gone or is another file.
+        """
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise StoreError(
+                f"{self.name}: the database file (or its folder) was deleted or replaced while "
+                f"the kiosk was running; {consequence}. Restore it from a backup or restart the "
+                "kiosk to start a new gallery"
+            )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:

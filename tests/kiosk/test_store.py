@@ -131,3 +131,29 @@ def test_no_module_outside_the_store_touches_the_connection():
                 for marker in ("gallery._conn", "store._conn", "sqlite3.connect", ".transaction()"))
     ]
     assert offenders == []
+
+
+def test_a_deleted_database_folder_stores_nothing_and_says_so(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with Gallery(folder / "faces.sqlite", MODEL) as gallery:
+        alice = gallery.add_person("Alice", [unit(1)])
+        event_id = gallery.create_event("Board")
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+        with pytest.raises(GalleryError, match="deleted or replaced"):
+            gallery.check_in(alice, event_id)
+
+
+def test_deletion_leaves_no_bytes_while_another_connection_is_open(tmp_path):
+    db = tmp_path / "faces.sqlite"
+    secret = unit(77)
+    with Gallery(db, MODEL) as gallery, Gallery(db, MODEL) as other:
+        person = gallery.add_person("Alice", [secret], [b"CROP-MARKER-" * 50])
+        gallery.add_person("Bob", [unit(2)])
+        assert other.match(secret, 1.13, 0.05).person_id == person  # the other one has read it
+        gallery.delete_person(person)
+        raw = db.read_bytes() + (db.parent / "faces.sqlite-wal").read_bytes()
+        assert secret.astype("<f4").tobytes() not in raw
+        assert b"CROP-MARKER-" not in raw
