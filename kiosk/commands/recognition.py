@@ -155,6 +155,8 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.eval.pairs import evaluate_pairs
     from kiosk.eval.pairs import PairsFormatError
 
+    if args.folds is not None and args.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {args.folds}")
     try:
         report = evaluate_pairs(args.pairs_file, args.root, _encoder(settings), folds=args.folds)
     except PairsFormatError as exc:
@@ -164,7 +166,8 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"pairs: {report['pairs']} ({report['images']} images)")
         print(f"accuracy: {100 * report['accuracy']:.2f} % +- {100 * report['accuracy_std']:.2f} "
-              f"({report['folds']}-fold cross-validated threshold, mean {report['threshold']:.3f})")
+              f"({report['folds']}-fold cross-validated threshold, mean {report['threshold']:.3f}; "
+              f"{'the folds of the file' if report['folds_from'] == 'file' else 'folds dealt in file order'})")
         print(f"best single threshold: {report['best_threshold']:.3f} "
               f"(accuracy {100 * report['best_threshold_accuracy']:.2f} % on all pairs)")
         print(f"TAR at FAR=1e-3: {100 * report['tar_at_far_1e3']:.2f} %")
@@ -198,6 +201,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval-pairs", help="verification accuracy on a pairs list")
     p.add_argument("pairs_file", metavar="PAIRS_FILE")
     p.add_argument("--root", required=True, metavar="IMAGE_DIR")
-    p.add_argument("--folds", type=int, default=10)
+    p.add_argument(
+        "--folds", type=int, default=None,
+        help="deal the pairs into N folds (default: the folds the file declares, else 10)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_pairs)
