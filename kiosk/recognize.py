@@ -72,11 +72,24 @@ class Models:
 
 
 def load_models(settings: Settings) -> Models:
-    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up)."""
+    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up).
+
+    Raises:
+        ValueError: ``[recognition] model_id`` is not the id of the configured FaceNet
+            (backend and mirror averaging), so stored embeddings would be mixed up.
+    """
+    recognition = settings.recognition
     embedder = FaceNetEmbedder(
-        facenet_graph_path(settings.recognition.facenet_graph), settings.recognition.tf_threads,
-        settings.recognition.flip_average,
+        facenet_graph_path(recognition.facenet_graph), recognition.tf_threads,
+        recognition.flip_average, recognition.facenet_backend, recognition.model_cache_dir,
     )
+    if embedder.model_id != recognition.model_id:
+        embedder.close()
+        raise ValueError(
+            f"[recognition] model_id is {recognition.model_id!r} but facenet_backend and "
+            f"flip_average give {embedder.model_id!r}; set model_id to that (images stored "
+            "under another id are not matched until they are embedded again)"
+        )
     embedder.warm_up()
     return Models(
         detector=HaarFaceDetector(settings.detection),
