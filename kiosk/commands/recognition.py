@@ -1,4 +1,4 @@
-"""CLI: enroll, identify, people, eval-pairs."""
+"""CLI: enroll, identify, people, eval-pairs, eval-identify."""
 
 from __future__ import annotations
 
@@ -176,6 +176,41 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.eval.identify import evaluate_identification, people_images
+
+    if args.enrol < 1:
+        raise UserError(f"--enrol must be at least 1, got {args.enrol}")
+    try:
+        people_images(args.root)  # a bad folder is refused before the models load
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    encoder = _encoder(settings)
+    recognition = settings.recognition
+    try:
+        report = evaluate_identification(
+            args.root, lambda path: encoder.encode_file(path, single=False).embedding,
+            recognition.distance_threshold, recognition.min_margin, args.enrol,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"enrolled people: {report['enrolled_people']} ({args.enrol} image(s) each); "
+          f"genuine probes: {report['genuine_probes']}; impostor probes: {report['impostor_probes']}")
+    print(f"threshold {report['threshold']:.3f}, margin {report['min_margin']:.3f} (settings):")
+    print(f"  right person (DIR): {100 * report['dir']:.2f} %")
+    print(f"  wrong person:       {100 * report['wrong_person']:.2f} %")
+    print(f"  stranger accepted (FPIR): {100 * report['fpir']:.2f} %")
+    print(f"images with no face found: {report['no_face']}")
+    print("other thresholds:  threshold   DIR %   wrong %   FPIR %")
+    for row in report["trade_off"]:
+        print(f"{'':19}{row['threshold']:>9.3f} {100 * row['dir']:>7.2f} "
+              f"{100 * row['wrong_person']:>9.2f} {100 * row['fpir']:>8.2f}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("enroll", help="enrol a person from one or more photos")
     p.add_argument("--name", required=True)
@@ -207,3 +242,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_pairs)
+
+    p = subparsers.add_parser(
+        "eval-identify",
+        help="open-set identification on a folder of people (ROOT/<person>/<images>)",
+        description=(
+            "People with more than K images are enrolled with their first K and probed with "
+            "the rest; people with K or fewer are never enrolled and probed with all of theirs. "
+            "Prints the share of genuine probes named right (DIR) and wrong, and of strangers "
+            "accepted (FPIR), with the kiosk's threshold and margin and a few other thresholds."
+        ),
+    )
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--enrol", type=int, default=1, metavar="K", help="images enrolled per person (default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval_identify)
