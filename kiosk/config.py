@@ -112,6 +112,10 @@ class RecognitionSettings:
     is ``tflite`` (TensorFlow Lite, float32, converted once into ``model_cache_dir``, "" = the
     system temp folder), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone)
     or ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
+    ``fusion`` adds dlib's ResNet encoder: the decision is then taken on the fused distance
+    ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
+    ``fused_distance_threshold`` (``eval-pairs``, ``eval-identify``; the live pipeline once the
+    gallery stores the second embedding).
     """
 
     facenet_graph: str = ""
@@ -125,6 +129,9 @@ class RecognitionSettings:
     min_margin: float = 0.05
     agree_frames: int = 2
     tf_threads: int = 2
+    fusion: bool = True
+    dlib_weight: float = 0.5
+    fused_distance_threshold: float = 1.17
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")
@@ -132,6 +139,10 @@ class RecognitionSettings:
         _check(0.0 <= self.min_margin < 2.0, "min_margin", "must be in [0, 2)")
         _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
         _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
+        _check(0.0 <= self.dlib_weight <= 1.0, "dlib_weight", "must be in 0..1")
+        _check(
+            0.0 < self.fused_distance_threshold < 2.0, "fused_distance_threshold", "must be in (0, 2)"
+        )
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
         _check(
             self.facenet_backend in ("tflite", "tflite-int8", "tensorflow"), "facenet_backend",

@@ -27,6 +27,7 @@ INDEX_MIN_ROWS = 20_000  # below this the exhaustive scan takes about a millisec
 INT8_SCALE = 512.0  # code = round(component * scale), clipped to +-127 (|component| <= 0.248)
 PREFILTER_CANDIDATES = 128  # rows taken from the int8 scan before the exact re-check
 MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuilt
+QUANTIZE_BLOCK_ROWS = 65_536
 BOUND_SLACK = 1e-4  # float32 rounding of the int8 scan and of the bound itself
 
 
@@ -76,15 +77,28 @@ class Int8Prefilter:
         return int(self._index.ntotal)
 
     def append(self, embeddings: np.ndarray) -> None:
-        """Add rows at the end, shape (K, dim)."""
+        """Add rows at the end, shape (K, dim), quantised in blocks (no full-size temporaries)."""
+        import faiss
+
         if len(embeddings) == 0:
             return
-        codes, bounds = quantize_int8(embeddings)
-        self._index.add(codes.astype(np.float32))
+        parts, bound_parts = [], []
+        for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
+            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
+            # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
+            parts.append(codes.view(np.uint8) ^ np.uint8(0x80))
+            bound_parts.append(bounds)
+            code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
+            self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
+        bounds = np.concatenate(bound_parts)
+        if len(self) == 0:  # the bulk load: hand the bytes over instead of re-encoding floats
+            faiss.copy_array_to_vector(np.concatenate(parts).ravel(), self._index.codes)
+            self._index.ntotal = len(embeddings)
+        else:
+            for part in parts:
+                self._index.add((part ^ np.uint8(0x80)).view(np.int8).astype(np.float32))
         self._bounds = np.concatenate([self._bounds, bounds])
         self.max_bound = max(self.max_bound, float(bounds.max()))
-        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
-        self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
 
     def mark_stale(self, row: int) -> None:
         """The matrix changed this row."""

@@ -173,6 +173,11 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
         print(f"TAR at FAR=1e-3: {100 * report['tar_at_far_1e3']:.2f} %")
         print(f"images with no face found: {report['no_face']} "
               f"(their pairs count as 'different': distance {report['no_face_distance']})")
+        if report["fusion"]:
+            print("the figures above are the fused distance's; each model alone, same run:")
+            for model_id, row in report["per_model"].items():
+                print(f"  {model_id}: accuracy {100 * row['accuracy']:.2f} % (threshold "
+                      f"{row['threshold']:.3f}), TAR at FAR=1e-3 {100 * row['tar_at_far_1e3']:.2f} %")
     return 0
 
 
@@ -185,12 +190,20 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
         people_images(args.root)  # a bad folder is refused before the models load
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    from kiosk.fusion import model_weights
+
     encoder = _encoder(settings)
     recognition = settings.recognition
+    weights = None
+    threshold = recognition.distance_threshold
+    if encoder.models.dlib_encoder is not None:
+        weights = model_weights(encoder.models.embedder.model_id,
+                                encoder.models.dlib_encoder.model_id, recognition.dlib_weight)
+        threshold = recognition.fused_distance_threshold
     try:
         report = evaluate_identification(
-            args.root, lambda path: encoder.encode_file(path, single=False).embedding,
-            recognition.distance_threshold, recognition.min_margin, args.enrol,
+            args.root, lambda path: encoder.encode_file_models(path, single=False),
+            threshold, recognition.min_margin, args.enrol, weights,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -199,7 +212,8 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"enrolled people: {report['enrolled_people']} ({args.enrol} image(s) each); "
           f"genuine probes: {report['genuine_probes']}; impostor probes: {report['impostor_probes']}")
-    print(f"threshold {report['threshold']:.3f}, margin {report['min_margin']:.3f} (settings):")
+    kind = "fused distance" if report["fusion"] else "distance"
+    print(f"{kind} threshold {report['threshold']:.3f}, margin {report['min_margin']:.3f} (settings):")
     print(f"  right person (DIR): {100 * report['dir']:.2f} %")
     print(f"  wrong person:       {100 * report['wrong_person']:.2f} %")
     print(f"  stranger accepted (FPIR): {100 * report['fpir']:.2f} %")

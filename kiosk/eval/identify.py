@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kiosk.fusion import FusedMatcher
 from kiosk.match import GalleryMatrix, Match
 from kiosk.recognize import ImageError
 from kiosk.types import Embedding
@@ -85,10 +86,11 @@ def rates(probes: Sequence[Probe], person_ids: dict[str, int], threshold: float,
 
 def evaluate_identification(
     root: str | Path,
-    embed_file: Callable[[Path], Embedding],
+    embed_file: Callable[[Path], Embedding | dict[str, Embedding]],
     threshold: float,
     min_margin: float,
     enrol: int = 1,
+    weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Enrol, probe and count (see the module docstring).
 
@@ -100,6 +102,9 @@ def evaluate_identification(
         threshold: the kiosk's distance threshold.
         min_margin: the kiosk's minimum margin to the next person.
         enrol: images enrolled per person.
+        weights: with fusion, the per-model factors (:func:`kiosk.fusion.model_weights`);
+            ``embed_file`` then returns ``{model_id: embedding}`` and decisions are taken on the
+            fused distance (:class:`kiosk.fusion.FusedMatcher`).
 
     Returns:
         ``enrolled_people``, ``genuine_probes``, ``impostor_probes``, ``dir`` (genuine probes
@@ -116,7 +121,7 @@ def evaluate_identification(
     people = people_images(root)
     no_face = 0
 
-    def embedding_of(path: Path) -> Embedding | None:
+    def embedding_of(path: Path) -> Any:
         nonlocal no_face
         try:
             return embed_file(path)
@@ -124,7 +129,7 @@ def evaluate_identification(
             no_face += 1
             return None
 
-    matrix: GalleryMatrix | None = None
+    matrices: dict[str, GalleryMatrix] = {}
     person_ids: dict[str, int] = {}
     probe_paths: list[tuple[Path, str]] = []
     next_image_id = 1
@@ -136,20 +141,28 @@ def evaluate_identification(
         probe_paths += [(path, name) for path in images[enrol:]]
         if not enrolled:
             continue
-        if matrix is None:
-            matrix = GalleryMatrix(dim=len(enrolled[0]))
         person_ids[name] = len(person_ids) + 1
         count = len(enrolled)
-        matrix.add_many(np.arange(next_image_id, next_image_id + count),
-                        np.full(count, person_ids[name]), np.stack(enrolled))
+        by_model = enrolled if isinstance(enrolled[0], dict) else [{"": e} for e in enrolled]
+        for model_id in by_model[0]:
+            vectors = np.stack([e[model_id] for e in by_model])
+            matrix = matrices.setdefault(model_id, GalleryMatrix(dim=vectors.shape[1]))
+            matrix.add_many(np.arange(next_image_id, next_image_id + count),
+                            np.full(count, person_ids[name]), vectors)
         next_image_id += count
-    if matrix is None:
+    if not matrices:
         raise ValueError(f"{root}: nobody has more than {enrol} image(s) with a face to enrol")
+    if weights is not None:
+        matcher: Any = FusedMatcher(matrices, weights)
+    else:
+        matcher = next(iter(matrices.values()))
     probes = []
     for path, name in probe_paths:
         embedding = embedding_of(path)
         # the decision keeps distance and margin, so other thresholds can be applied after
-        match = None if embedding is None else matrix.nearest(embedding, threshold, min_margin)
+        if isinstance(embedding, dict) and weights is None:
+            embedding = next(iter(embedding.values()))
+        match = None if embedding is None else matcher.nearest(embedding, threshold, min_margin)
         probes.append(Probe(path, name, name in person_ids, match))
     names = {person_id: name for name, person_id in person_ids.items()}
     errors = [
@@ -167,6 +180,7 @@ def evaluate_identification(
         "threshold": threshold,
         "min_margin": min_margin,
         "enrol": enrol,
+        "fusion": weights is not None,
         "trade_off": [rates(probes, person_ids, threshold + step, min_margin) for step in THRESHOLD_STEPS],
         "errors": errors,
     }
