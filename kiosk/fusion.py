@@ -79,8 +79,11 @@ class FusedMatcher:
             matrix = self.indexes[model_id]
             order = np.argsort(matrix.image_ids, kind="stable")
             ids = matrix.image_ids[order]
-            similarities = matrix.embeddings[order] @ np.asarray(query[model_id], np.float32)
-            distances = weight * np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarities.astype(np.float64)))
+            rows = matrix.embeddings[order].astype(np.float64)
+            vector = np.asarray(query[model_id], np.float64)
+            # dlib's embeddings are not unit vectors: the full Euclidean distance
+            squared = np.einsum("ij,ij->i", rows, rows) + vector @ vector - 2.0 * (rows @ vector)
+            distances = weight * np.sqrt(np.maximum(0.0, squared))
             if image_ids is None:
                 image_ids, person_ids, total = ids, matrix.person_ids[order], distances
                 continue
