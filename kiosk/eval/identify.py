@@ -23,7 +23,7 @@ from kiosk.recognize import ImageError
 from kiosk.types import Embedding
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-THRESHOLD_STEPS = (-0.10, -0.05, 0.0, 0.05, 0.10)  # other thresholds shown, around the setting
+THRESHOLD_STEPS = (-0.20, -0.15, -0.10, -0.05, 0.0, 0.05, 0.10)  # other thresholds shown, around the setting
 
 
 @dataclass(frozen=True, slots=True)
