@@ -203,3 +203,16 @@ def test_fusion_maths_and_its_guards():
     assert match.person_id == 7 and match.image_id == 1 and not match.accepted
     empty = FusedMatcher({"fn": GalleryMatrix(dim=2), "dl": GalleryMatrix(dim=2)}, weights)
     assert empty.nearest(query, 1.0, 0.0).person_id is None
+
+
+def test_cnn_fallback_detector_finds_the_face(encoder, known_faces):
+    frame = read_image(known_faces / "obama.jpg")
+    haar_boxes, detector = encoder.find_faces(frame)
+    assert detector == "haar"
+    cnn_boxes = encoder._cnn_boxes(frame, min_side=24)
+    assert len(cnn_boxes) == 1
+    (x0, y0, x1, y1), (a0, b0, a1, b1) = cnn_boxes[0], haar_boxes[0]
+    overlap = max(0, min(x1, a1) - max(x0, a0)) * max(0, min(y1, b1) - max(y0, b0))
+    assert overlap > 0.5 * (x1 - x0) * (y1 - y0)
+    # a photo without any face: the last resort finds nothing either
+    assert len(encoder._cnn_boxes(np.full((300, 300, 3), 128, np.uint8), min_side=24)) == 0
