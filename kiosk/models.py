@@ -43,6 +43,11 @@ def dlib_resnet_path(configured: str = "") -> Path:
     return _resolve(configured, "face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")
 
 
+def cnn_face_detector_path(configured: str = "") -> Path:
+    """dlib's CNN (MMOD) face detector, shipped in ``face-recognition-models``."""
+    return _resolve(configured, "face_recognition_models", "models/mmod_human_face_detector.dat")
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file (for models/README.md and the `models` CLI command)."""
     digest = hashlib.sha256()

@@ -3,7 +3,12 @@
 This is the path of enrolment, ``identify`` and the evaluation: face gate, landmarks, alignment,
 embedding. Photos differ from kiosk frames: the face can be any size, so the minimum face size
 is relative to the photo, and when the Haar cascade finds nothing dlib's HOG detector (built into
-dlib, no model file) gets a second look.
+dlib, no model file) gets a second look, then dlib's CNN detector (``mmod_human_face_detector``
+from ``face-recognition-models``). The live camera path never runs these.
+
+With ``[recognition] fusion`` the encoder also loads dlib's ResNet encoder: :meth:`FaceEncoder.
+encode_models` gives ``{model_id: embedding}`` for a face, :meth:`FaceEncoder.reembed_crop`
+the same for a stored crop (migration of an old gallery).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,6 +25,8 @@ from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
 from kiosk.stages import Models, load_models  # noqa: F401 - callers import them from here
+from kiosk.dlib_encoder import crop_landmarks_box, crop_to_frame
+from kiosk.models import cnn_face_detector_path
 from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
 
 MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding
@@ -27,6 +35,8 @@ PHOTO_MIN_FACE_FRACTION = 0.08  # of the photo's shorter side
 SEVERAL_FACES_AREA_RATIO = 0.25  # a second face at least half as wide as the largest is ambiguous
 JPEG_QUALITY = 90
 HOG_MAX_SIDE_PX = 1280  # dlib's HOG fallback runs on a copy no larger than this
+CNN_MIN_SIDE_PX = 80  # dlib's MMOD filters need at least this much image
+CNN_MAX_SIDE_PX = 640  # dlib's CNN fallback (about 1 s at this size on 2 cores)
 
 
 class ImageError(ValueError):
@@ -136,7 +146,8 @@ class FaceEncoder:
             dataclasses.replace(settings.detection, detect_max_side_px=PHOTO_DETECT_MAX_SIDE_PX,
                                 min_face_px=8)
         )
-        self._hog = None
+        self._hog: Any = None
+        self._cnn: Any = None
 
     def find_faces(self, frame_bgr: FrameBGR) -> tuple[BoxesXYXY, str]:
         """Face boxes in a photo, largest first, and which detector found them.
@@ -163,7 +174,34 @@ class FaceEncoder:
         boxes = np.round(boxes / factor).astype(np.int32)
         boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side]
         boxes = boxes[inside_image(boxes, gray.shape[1], gray.shape[0])]
-        return boxes[np.argsort(-box_areas(boxes), kind="stable")], "hog"
+        if len(boxes):
+            return boxes[np.argsort(-box_areas(boxes), kind="stable")], "hog"
+        return self._cnn_boxes(frame_bgr, min_side), "cnn"
+
+    def _cnn_boxes(self, frame_bgr: FrameBGR, min_side: int) -> BoxesXYXY:
+        """Faces found by dlib's CNN (MMOD) detector, the last resort for photos."""
+        import dlib
+
+        if self._cnn is None:
+            self._cnn = dlib.cnn_face_detection_model_v1(str(cnn_face_detector_path()))
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        small, factor = scale_to_max_side(rgb, CNN_MAX_SIDE_PX)
+        if min(small.shape[:2]) < CNN_MIN_SIDE_PX:  # smaller than the detector's own window
+            return np.empty((0, 4), np.int32)
+        try:
+            detections = self._cnn(
+                np.ascontiguousarray(small), 1 if max(small.shape[:2]) < 400 else 0
+            )
+        except RuntimeError:  # dlib refuses images its filters do not fit
+            return np.empty((0, 4), np.int32)
+        boxes = np.array(
+            [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in detections],
+            np.float64,
+        ).reshape(-1, 4)
+        boxes = np.round(boxes / factor).astype(np.int32)
+        boxes = boxes[(boxes[:, 2] - boxes[:, 0]) >= min_side * 0.8]  # MMOD boxes are tighter
+        boxes = boxes[inside_image(boxes, frame_bgr.shape[1], frame_bgr.shape[0])]
+        return boxes[np.argsort(-box_areas(boxes), kind="stable")]
 
     def _other_faces(self, frame_bgr: FrameBGR, boxes: BoxesXYXY) -> int:
         """Faces besides the largest that are real rivals: at least half as wide, apart from
@@ -228,3 +266,42 @@ class FaceEncoder:
     def encode_file(self, path: str | Path, single: bool = True) -> FaceSample:
         """:meth:`encode_photo` of a file (see :func:`read_image` for the errors)."""
         return self.encode_photo(read_image(path), str(path), single)
+
+    def encode_models(self, frame_bgr: FrameBGR, sample: FaceSample) -> dict[str, Embedding]:
+        """``{model_id: embedding}`` of a face already encoded by FaceNet: FaceNet's, plus
+        dlib's ResNet embedding (from the frame and the sample's landmarks) with fusion on."""
+        embeddings = {self.models.embedder.model_id: sample.embedding}
+        if self.models.dlib_encoder is not None:
+            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
+                frame_bgr, sample.landmarks, sample.box_xyxy
+            )
+        return embeddings
+
+    def encode_file_models(self, path: str | Path, single: bool = True) -> dict[str, Embedding]:
+        """:meth:`encode_models` of the face of a photo file (errors as :meth:`encode_file`)."""
+        frame_bgr = read_image(path)
+        return self.encode_models(frame_bgr, self.encode_photo(frame_bgr, str(path), single))
+
+    def reembed_crop(self, crop_jpeg: bytes) -> dict[str, Embedding]:
+        """``{model_id: embedding}`` of a stored aligned crop (160x160 JPEG), to migrate a
+        gallery enrolled before a model was added or changed.
+
+        FaceNet gets the crop as it is. dlib's chip is cut from the crop with landmarks found
+        in it; the crop is stretched, so these dlib embeddings are less accurate than those
+        of live faces (docs/RECOGNITION.md): re-enrolling from photos is better when possible.
+
+        Raises:
+            ImageError: not a decodable 160x160 crop.
+        """
+        frame_bgr = decode_image(crop_jpeg, "stored crop")
+        if frame_bgr.shape[:2] != (160, 160):
+            raise ImageError(f"stored crop: expected 160x160, got {frame_bgr.shape[1]}x{frame_bgr.shape[0]}")
+        face_rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        embeddings = {self.models.embedder.model_id: self.models.embedder.embed(face_rgb)}
+        if self.models.dlib_encoder is not None:
+            box = crop_landmarks_box()
+            landmarks = self.models.landmarks.predict(to_gray(crop_to_frame(face_rgb)), box)
+            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
+                frame_bgr, landmarks, box
+            )
+        return embeddings

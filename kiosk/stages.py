@@ -55,27 +55,48 @@ class Liveness(Protocol):
 
 @dataclass
 class Models:
-    """The loaded models, shared by everything in one process (load once, they are slow)."""
+    """The loaded models, shared by everything in one process (load once, they are slow).
+
+    Attributes:
+        dlib_encoder: dlib's ResNet encoder when ``[recognition] fusion`` is on, else None.
+    """
 
     detector: FaceDetector
     landmarks: Landmarker
     embedder: Embedder
+    dlib_encoder: Any = None
 
 
 def load_models(settings: Settings) -> Models:
-    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up)."""
+    """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up),
+    and dlib's encoder when fusion is on.
+
+    Raises:
+        ValueError: ``[recognition] model_id`` is not the id of the configured FaceNet
+            (backend and mirror averaging), so stored embeddings would be mixed up.
+    """
     from kiosk.detect import HaarFaceDetector
+    from kiosk.dlib_encoder import DlibResNetEncoder
     from kiosk.embed import FaceNetEmbedder
     from kiosk.landmarks import LandmarkPredictor
-    from kiosk.models import facenet_graph_path, shape_predictor_path
+    from kiosk.models import dlib_resnet_path, facenet_graph_path, shape_predictor_path
 
+    recognition = settings.recognition
     embedder = FaceNetEmbedder(
-        facenet_graph_path(settings.recognition.facenet_graph), settings.recognition.tf_threads,
-        settings.recognition.flip_average,
+        facenet_graph_path(recognition.facenet_graph), recognition.tf_threads,
+        recognition.flip_average, recognition.facenet_backend, recognition.model_cache_dir,
     )
+    if embedder.model_id != recognition.model_id:
+        embedder.close()
+        raise ValueError(
+            f"[recognition] model_id is {recognition.model_id!r} but facenet_backend and "
+            f"flip_average give {embedder.model_id!r}; set model_id to that (images stored "
+            "under another id are not matched until they are embedded again)"
+        )
     embedder.warm_up()
     return Models(
         detector=HaarFaceDetector(settings.detection),
-        landmarks=LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
+        landmarks=LandmarkPredictor(str(shape_predictor_path(recognition.shape_predictor))),
         embedder=embedder,
+        dlib_encoder=DlibResNetEncoder(dlib_resnet_path()) if recognition.fusion else None,
     )

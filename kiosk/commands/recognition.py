@@ -1,4 +1,4 @@
-"""CLI: enroll, identify, people, eval-pairs."""
+"""CLI: enroll, identify, people, eval-pairs, eval-identify."""
 
 from __future__ import annotations
 
@@ -155,6 +155,8 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.eval.pairs import evaluate_pairs
     from kiosk.eval.pairs import PairsFormatError
 
+    if args.folds is not None and args.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {args.folds}")
     try:
         report = evaluate_pairs(args.pairs_file, args.root, _encoder(settings), folds=args.folds)
     except PairsFormatError as exc:
@@ -164,12 +166,62 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"pairs: {report['pairs']} ({report['images']} images)")
         print(f"accuracy: {100 * report['accuracy']:.2f} % +- {100 * report['accuracy_std']:.2f} "
-              f"({report['folds']}-fold cross-validated threshold, mean {report['threshold']:.3f})")
+              f"({report['folds']}-fold cross-validated threshold, mean {report['threshold']:.3f}; "
+              f"{'the folds of the file' if report['folds_from'] == 'file' else 'folds dealt in file order'})")
         print(f"best single threshold: {report['best_threshold']:.3f} "
               f"(accuracy {100 * report['best_threshold_accuracy']:.2f} % on all pairs)")
         print(f"TAR at FAR=1e-3: {100 * report['tar_at_far_1e3']:.2f} %")
         print(f"images with no face found: {report['no_face']} "
               f"(their pairs count as 'different': distance {report['no_face_distance']})")
+        if report["fusion"]:
+            print("the figures above are the fused distance's; each model alone, same run:")
+            for model_id, row in report["per_model"].items():
+                print(f"  {model_id}: accuracy {100 * row['accuracy']:.2f} % (threshold "
+                      f"{row['threshold']:.3f}), TAR at FAR=1e-3 {100 * row['tar_at_far_1e3']:.2f} %")
+    return 0
+
+
+def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.eval.identify import evaluate_identification, people_images
+
+    if args.enrol < 1:
+        raise UserError(f"--enrol must be at least 1, got {args.enrol}")
+    try:
+        people_images(args.root)  # a bad folder is refused before the models load
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    from kiosk.fusion import model_weights
+
+    encoder = _encoder(settings)
+    recognition = settings.recognition
+    weights = None
+    threshold = recognition.distance_threshold
+    if encoder.models.dlib_encoder is not None:
+        weights = model_weights(encoder.models.embedder.model_id,
+                                encoder.models.dlib_encoder.model_id, recognition.dlib_weight)
+        threshold = recognition.fused_distance_threshold
+    try:
+        report = evaluate_identification(
+            args.root, lambda path: encoder.encode_file_models(path, single=False),
+            threshold, recognition.min_margin, args.enrol, weights,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"enrolled people: {report['enrolled_people']} ({args.enrol} image(s) each); "
+          f"genuine probes: {report['genuine_probes']}; impostor probes: {report['impostor_probes']}")
+    kind = "fused distance" if report["fusion"] else "distance"
+    print(f"{kind} threshold {report['threshold']:.3f}, margin {report['min_margin']:.3f} (settings):")
+    print(f"  right person (DIR): {100 * report['dir']:.2f} %")
+    print(f"  wrong person:       {100 * report['wrong_person']:.2f} %")
+    print(f"  stranger accepted (FPIR): {100 * report['fpir']:.2f} %")
+    print(f"images with no face found: {report['no_face']}")
+    print("other thresholds:  threshold   DIR %   wrong %   FPIR %")
+    for row in report["trade_off"]:
+        print(f"{'':19}{row['threshold']:>9.3f} {100 * row['dir']:>7.2f} "
+              f"{100 * row['wrong_person']:>9.2f} {100 * row['fpir']:>8.2f}")
     return 0
 
 
@@ -198,6 +250,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval-pairs", help="verification accuracy on a pairs list")
     p.add_argument("pairs_file", metavar="PAIRS_FILE")
     p.add_argument("--root", required=True, metavar="IMAGE_DIR")
-    p.add_argument("--folds", type=int, default=10)
+    p.add_argument(
+        "--folds", type=int, default=None,
+        help="deal the pairs into N folds (default: the folds the file declares, else 10)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_pairs)
+
+    p = subparsers.add_parser(
+        "eval-identify",
+        help="open-set identification on a folder of people (ROOT/<person>/<images>)",
+        description=(
+            "People with more than K images are enrolled with their first K and probed with "
+            "the rest; people with K or fewer are never enrolled and probed with all of theirs. "
+            "Prints the share of genuine probes named right (DIR) and wrong, and of strangers "
+            "accepted (FPIR), with the kiosk's threshold and margin and a few other thresholds."
+        ),
+    )
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--enrol", type=int, default=1, metavar="K", help="images enrolled per person (default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval_identify)

@@ -263,23 +263,52 @@ def run_video_bench(
 
 @dataclass(frozen=True, slots=True)
 class MatchBench:
-    """Matching time for one gallery size.
+    """Matching time for one gallery size, the kiosk's matcher beside the exhaustive scan.
 
     Attributes:
         size: stored images.
-        query_ms_median: median milliseconds of one open-set query (:func:`kiosk.match.nearest`).
+        query_ms_median: median milliseconds of one open-set query
+            (:meth:`kiosk.match.GalleryMatrix.nearest`: the int8 prefilter from
+            :data:`kiosk.match.INDEX_MIN_ROWS` images on).
         query_ms_p95: 95th percentile.
+        exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.match.nearest`)
+            on the same queries, timed alternately with the matcher in the same run.
+        exhaustive_ms_p95: its 95th percentile.
+        same_decisions: queries where both gave the same person, image and acceptance.
+        queries: queries timed (half near a stored image, half random).
+        index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
+        index_mb: memory of the int8 copy (codes and bounds), besides the float32 matrix.
+        matrix_mb: memory of the float32 matrix.
         load_s: seconds to open the SQLite gallery and build its matrix (:class:`Gallery`).
     """
 
     size: int
     query_ms_median: float
     query_ms_p95: float
+    exhaustive_ms_median: float
+    exhaustive_ms_p95: float
+    same_decisions: int
+    queries: int
+    index_build_s: float
+    index_mb: float
+    matrix_mb: float
     load_s: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"size": self.size, "query_ms_median": round(self.query_ms_median, 3),
-                "query_ms_p95": round(self.query_ms_p95, 3), "load_s": round(self.load_s, 3)}
+        return {name: (round(value, 3) if isinstance(value, float) else value)
+                for name, value in ((f, getattr(self, f)) for f in self.__slots__)}
+
+
+def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Queries for the match bench, shape (count, dim): the first half are stored rows plus
+    noise (about a genuine attendee's distance), the rest random unit vectors (strangers)."""
+    rng = np.random.default_rng(seed)
+    dim = embeddings.shape[1]
+    near = count // 2
+    rows = embeddings[rng.integers(0, len(embeddings), near)]
+    noisy = rows + rng.normal(0.0, 0.6 / np.sqrt(dim), (near, dim)).astype(np.float32)
+    probes = np.vstack([noisy, random_unit_vectors(count - near, dim, seed)])
+    return (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
 
 
 def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
@@ -309,10 +338,34 @@ def time_queries(matrix: Any, queries: np.ndarray, threshold: float, min_margin:
     return spent
 
 
+def compare_queries(
+    matrix: Any, queries: np.ndarray, threshold: float, min_margin: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Time the matcher and the exhaustive scan alternately on each query.
+
+    Returns:
+        ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same).
+    """
+    from kiosk.match import nearest
+
+    fast, slow = np.empty(len(queries)), np.empty(len(queries))
+    same = 0
+    for i, query in enumerate(queries):
+        started = time.perf_counter()
+        a = matrix.nearest(query, threshold, min_margin)
+        fast[i] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        b = nearest(query, matrix.embeddings, matrix.person_ids, matrix.image_ids, threshold, min_margin)
+        slow[i] = (time.perf_counter() - started) * 1000.0
+        same += (a.person_id, a.image_id, a.accepted) == (b.person_id, b.image_id, b.accepted)
+    return fast, slow, same
+
+
 def run_match_bench(
     sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None
 ) -> list[MatchBench]:
-    """For each size: write a random gallery to SQLite, time its load, time queries against it."""
+    """For each size: write a random gallery to SQLite, time its load, then time queries with
+    the kiosk's matcher and with the exhaustive scan, alternately, in the same run."""
     from kiosk.gallery import Gallery
 
     recognition = settings.recognition
@@ -325,15 +378,27 @@ def run_match_bench(
             gallery = Gallery(path, recognition.model_id)
             load_s = time.perf_counter() - started
             try:
-                probe = random_unit_vectors(queries, gallery.matrix.dim, seed=size + 1)
-                time_queries(gallery.matrix, probe[:3], recognition.distance_threshold,
-                             recognition.min_margin)  # warm the caches and BLAS threads
-                spent = time_queries(gallery.matrix, probe, recognition.distance_threshold,
-                                     recognition.min_margin)
+                matrix = gallery.matrix
+                probe = match_probes(matrix.embeddings, queries, seed=size + 1)
+                started = time.perf_counter()
+                matrix.nearest(probe[0], recognition.distance_threshold, recognition.min_margin)
+                first_s = time.perf_counter() - started
+                prefilter = matrix._current_prefilter()
+                index_mb = 0.0 if prefilter is None else len(prefilter) * (matrix.dim + 4) / 1e6
+                compare_queries(matrix, probe[:3], recognition.distance_threshold,
+                                recognition.min_margin)  # warm the caches and BLAS threads
+                fast, slow, same = compare_queries(
+                    matrix, probe, recognition.distance_threshold, recognition.min_margin
+                )
+                matrix_mb = matrix.embeddings.nbytes / 1e6
             finally:
                 gallery.close()
-            stats = percentile_stats(spent)
-            results.append(MatchBench(size, stats.median_ms, stats.p95_ms, load_s))
+            fast_stats, slow_stats = percentile_stats(fast), percentile_stats(slow)
+            results.append(MatchBench(
+                size, fast_stats.median_ms, fast_stats.p95_ms, slow_stats.median_ms,
+                slow_stats.p95_ms, same, len(probe), first_s if prefilter is not None else 0.0,
+                index_mb, matrix_mb, load_s,
+            ))
             with contextlib.suppress(OSError):
                 path.unlink()
     return results

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kiosk.embed import l2_normalize
-from kiosk.match import GalleryMatrix, nearest
+from kiosk.match import INT8_SCALE, GalleryMatrix, nearest, quantize_int8
 from kiosk.store.people import farthest_row
 
 
@@ -77,3 +77,61 @@ def test_adopted_matrix_grows_and_removes_like_a_built_one():
     matrix.remove_image(10)
     assert sorted(matrix.image_ids.tolist()) == [11, 12, 13]
     assert matrix.nearest(unit(0, 0, 0, 1), 0.5, 0.0).person_id == 3
+
+
+def random_gallery(rng, rows, people, dim=64, index_min_rows=1):
+    vectors = l2_normalize(rng.normal(size=(rows, dim)).astype(np.float32))
+    matrix = GalleryMatrix(dim=dim, index_min_rows=index_min_rows)
+    matrix.add_many(np.arange(1, rows + 1), rng.integers(1, people + 1, rows), vectors)
+    return matrix
+
+
+def decision(match):
+    return match.person_id, match.image_id, match.accepted
+
+
+@pytest.mark.parametrize("seed, rows, people", [(0, 3000, 300), (1, 3000, 3000), (2, 500, 2), (3, 5, 5)])
+def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, people):
+    rng = np.random.default_rng(seed)
+    matrix = random_gallery(rng, rows, people)
+    # genuine-like queries (a stored row plus noise), strangers, and the threshold's edge
+    for step in range(120):
+        if step % 3 == 0:
+            query = rng.normal(size=matrix.dim)
+        else:
+            query = matrix.embeddings[rng.integers(len(matrix))] + rng.normal(0, 0.05 * (step % 4), matrix.dim)
+        query = l2_normalize(query.astype(np.float32))
+        threshold = float(rng.uniform(0.2, 1.4))
+        indexed = matrix.nearest(query, threshold, 0.05)
+        exhaustive = nearest(query, matrix.embeddings, matrix.person_ids, matrix.image_ids, threshold, 0.05)
+        assert decision(indexed) == decision(exhaustive)
+        assert indexed.distance == pytest.approx(exhaustive.distance, abs=1e-6)
+        assert indexed.margin == pytest.approx(exhaustive.margin, abs=1e-6)
+        if step % 10 == 0 and len(matrix) > 3:  # the rolling update: remove a row, add one
+            matrix.remove_image(int(rng.choice(matrix.image_ids)))
+            matrix.add(10_000 + step, int(rng.integers(1, people + 1)), query)
+    assert matrix._current_prefilter() is not None
+
+
+def test_prefiltered_query_is_exact_for_an_identical_stored_face():
+    rng = np.random.default_rng(5)
+    matrix = random_gallery(rng, 2000, 200)
+    stored = matrix.embeddings[17].copy()
+    match = matrix.nearest(stored, 0.5, 0.05)
+    assert match.accepted and match.image_id == int(matrix.image_ids[17])
+    assert match.distance == pytest.approx(0.0, abs=1e-3)
+
+
+def test_quantisation_bound_holds():
+    rng = np.random.default_rng(6)
+    rows = l2_normalize(rng.normal(size=(500, 512)).astype(np.float32))
+    rows[0, 0] = 5.0  # a component beyond the int8 range only widens its bound
+    codes, bounds = quantize_int8(rows)
+    queries = l2_normalize(rng.normal(size=(50, 512)).astype(np.float32))
+    error = np.abs(queries @ rows.T - queries @ (codes.astype(np.float32) / INT8_SCALE).T)
+    assert np.all(error <= bounds[None, :] + 1e-6)
+
+
+def test_index_min_rows_is_validated():
+    with pytest.raises(ValueError, match="index_min_rows"):
+        GalleryMatrix(dim=4, index_min_rows=0)

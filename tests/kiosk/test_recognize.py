@@ -131,3 +131,88 @@ def test_bad_image_bytes(data, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="cannot read"):
         read_image(tmp_path / "nope.jpg")
+
+
+def fused_gallery(dicts_by_person):
+    from kiosk.match import GalleryMatrix
+
+    matrices = {}
+    image_id = 1
+    for person_id, dicts in dicts_by_person.items():
+        for embeddings in dicts:
+            for model_id, vector in embeddings.items():
+                matrices.setdefault(model_id, GalleryMatrix(dim=len(vector))).add(image_id, person_id, vector)
+            image_id += 1
+    return matrices
+
+
+def test_fusion_names_known_faces(encoder, known_faces):
+    from kiosk.fusion import FusedMatcher, model_weights
+
+    recognition = encoder.settings.recognition
+    models = encoder.models
+    weights = model_weights(models.embedder.model_id, models.dlib_encoder.model_id, recognition.dlib_weight)
+    obama, obama2, biden = (encoder.encode_file_models(known_faces / name, single=False)
+                            for name in ("obama.jpg", "obama2.jpg", "biden.jpg"))
+    assert set(obama) == set(weights) and obama[models.dlib_encoder.model_id].shape == (128,)
+    matcher = FusedMatcher(fused_gallery({1: [obama], 2: [biden]}), weights)
+    match = matcher.nearest(obama2, recognition.fused_distance_threshold, recognition.min_margin)
+    assert match.accepted and match.person_id == 1 and match.image_id == 1
+    # a gallery without Obama: his face is nobody
+    alone = FusedMatcher(fused_gallery({2: [biden]}), weights)
+    assert not alone.nearest(obama2, recognition.fused_distance_threshold, recognition.min_margin).accepted
+
+
+def test_stored_crops_are_reembedded_for_the_migration(encoder, known_faces):
+    from kiosk.fusion import FusedMatcher, model_weights
+
+    recognition = encoder.settings.recognition
+    models = encoder.models
+    weights = model_weights(models.embedder.model_id, models.dlib_encoder.model_id, recognition.dlib_weight)
+    sample = encoder.encode_file(known_faces / "obama.jpg")
+    migrated = encoder.reembed_crop(sample.crop_jpeg())
+    assert set(migrated) == set(weights)
+    # FaceNet sees the same crop (through JPEG): nearly the same embedding
+    assert np.linalg.norm(migrated[models.embedder.model_id] - sample.embedding) < 0.1
+    biden = encoder.reembed_crop(encoder.encode_file(known_faces / "biden.jpg").crop_jpeg())
+    matcher = FusedMatcher(fused_gallery({1: [migrated], 2: [biden]}), weights)
+    live = encoder.encode_file_models(known_faces / "obama2.jpg", single=False)
+    match = matcher.nearest(live, recognition.fused_distance_threshold, recognition.min_margin)
+    assert match.accepted and match.person_id == 1
+    with pytest.raises(ImageError):
+        encoder.reembed_crop(b"not a jpeg")
+
+
+def test_fusion_maths_and_its_guards():
+    from kiosk.fusion import FusedMatcher, fused_distance, model_weights
+    from kiosk.match import GalleryMatrix
+
+    weights = model_weights("fn", "dl", 0.5)
+    assert weights == pytest.approx({"fn": 0.5, "dl": 0.5 * 1.13 / 0.6})
+    assert fused_distance({"fn": 1.0, "dl": 0.6}, weights) == pytest.approx(0.5 + 0.565)
+    with pytest.raises(ValueError, match="dlib_weight"):
+        model_weights("fn", "dl", 1.5)
+    with pytest.raises(ValueError, match="dl"):
+        fused_distance({"fn": 1.0}, weights)
+    fn, dl = GalleryMatrix(dim=2), GalleryMatrix(dim=2)
+    fn.add(1, 7, np.array([1.0, 0.0], np.float32))
+    fn.add(2, 8, np.array([0.0, 1.0], np.float32))  # no dlib embedding: left out, never half-matched
+    dl.add(1, 7, np.array([1.0, 0.0], np.float32))
+    query = {"fn": np.array([0.0, 1.0], np.float32), "dl": np.array([0.0, 1.0], np.float32)}
+    match = FusedMatcher({"fn": fn, "dl": dl}, weights).nearest(query, 1.0, 0.0)
+    assert match.person_id == 7 and match.image_id == 1 and not match.accepted
+    empty = FusedMatcher({"fn": GalleryMatrix(dim=2), "dl": GalleryMatrix(dim=2)}, weights)
+    assert empty.nearest(query, 1.0, 0.0).person_id is None
+
+
+def test_cnn_fallback_detector_finds_the_face(encoder, known_faces):
+    frame = read_image(known_faces / "obama.jpg")
+    haar_boxes, detector = encoder.find_faces(frame)
+    assert detector == "haar"
+    cnn_boxes = encoder._cnn_boxes(frame, min_side=24)
+    assert len(cnn_boxes) == 1
+    (x0, y0, x1, y1), (a0, b0, a1, b1) = cnn_boxes[0], haar_boxes[0]
+    overlap = max(0, min(x1, a1) - max(x0, a0)) * max(0, min(y1, b1) - max(y0, b0))
+    assert overlap > 0.5 * (x1 - x0) * (y1 - y0)
+    # a photo without any face: the last resort finds nothing either
+    assert len(encoder._cnn_boxes(np.full((300, 300, 3), 128, np.uint8), min_side=24)) == 0

@@ -1,0 +1,102 @@
+"""Score-level fusion of FaceNet and dlib's ResNet encoder (pure functions, no models).
+
+Each stored face image keeps one embedding per model id. A query carries the same models. The
+fused distance of a query to a stored image is a weighted sum of the two Euclidean distances,
+dlib's rescaled so that its authors' threshold (0.6) lands on FaceNet's (1.13): the fused
+distance reads like a FaceNet distance, and the kiosk's threshold and margin apply to it
+unchanged in kind (their values come from ``eval-pairs``; docs/RECOGNITION.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from kiosk.match import GalleryMatrix, Match
+from kiosk.types import Embedding
+
+FACENET_REFERENCE_THRESHOLD = 1.13  # FaceNet's 10-fold threshold on lfw-dev
+DLIB_REFERENCE_THRESHOLD = 0.6  # dlib's authors' threshold
+
+
+def model_weights(facenet_model_id: str, dlib_model_id: str, dlib_weight: float) -> dict[str, float]:
+    """Per-model factors of the fused distance: FaceNet ``1 - w``, dlib ``w * 1.13 / 0.6``.
+
+    Raises:
+        ValueError: ``dlib_weight`` outside [0, 1].
+    """
+    if not 0.0 <= dlib_weight <= 1.0:
+        raise ValueError(f"dlib_weight must be in [0, 1], got {dlib_weight}")
+    return {
+        facenet_model_id: 1.0 - dlib_weight,
+        dlib_model_id: dlib_weight * FACENET_REFERENCE_THRESHOLD / DLIB_REFERENCE_THRESHOLD,
+    }
+
+
+def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """The weighted sum of per-model distances (every weighted model must be present).
+
+    Raises:
+        ValueError: a model of ``weights`` has no distance.
+    """
+    missing = set(weights) - set(distances)
+    if missing:
+        raise ValueError(f"distances: no distance for {', '.join(sorted(missing))}")
+    return float(sum(weights[m] * float(distances[m]) for m in weights))
+
+
+class FusedMatcher:
+    """The open-set decision on fused distances over one :class:`GalleryMatrix` per model id.
+
+    Only images that have an embedding of every weighted model take part (an image enrolled
+    before a model was added is left out until it is re-embedded, never compared on one model
+    alone). A person's distance is the smallest fused distance over their images; acceptance
+    is as in :func:`kiosk.match.nearest`: under ``threshold`` and ``min_margin`` ahead of the
+    next person.
+
+    Args:
+        indexes: model id -> the matrix of that model's embeddings (same image ids).
+        weights: model id -> factor (see :func:`model_weights`).
+    """
+
+    def __init__(self, indexes: Mapping[str, GalleryMatrix], weights: Mapping[str, float]) -> None:
+        missing = set(weights) - set(indexes)
+        if missing:
+            raise ValueError(f"indexes: no matrix for {', '.join(sorted(missing))}")
+        self.indexes = dict(indexes)
+        self.weights = dict(weights)
+
+    def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
+        """The fused open-set decision for one query (model id -> embedding)."""
+        missing = set(self.weights) - set(query)
+        if missing:
+            raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")
+        image_ids: np.ndarray | None = None
+        person_ids: np.ndarray | None = None
+        total: np.ndarray | None = None
+        for model_id, weight in self.weights.items():
+            matrix = self.indexes[model_id]
+            order = np.argsort(matrix.image_ids, kind="stable")
+            ids = matrix.image_ids[order]
+            rows = matrix.embeddings[order].astype(np.float64)
+            vector = np.asarray(query[model_id], np.float64)
+            # dlib's embeddings are not unit vectors: the full Euclidean distance
+            squared = np.einsum("ij,ij->i", rows, rows) + vector @ vector - 2.0 * (rows @ vector)
+            distances = weight * np.sqrt(np.maximum(0.0, squared))
+            if image_ids is None:
+                image_ids, person_ids, total = ids, matrix.person_ids[order], distances
+                continue
+            common, left, right = np.intersect1d(image_ids, ids, assume_unique=True, return_indices=True)
+            image_ids, person_ids = common, person_ids[left]  # type: ignore[index]
+            total = total[left] + distances[right]  # type: ignore[index]
+        if image_ids is None or len(image_ids) == 0:
+            return Match(None, float("inf"), float("inf"), False)
+        assert person_ids is not None and total is not None
+        best_row = int(np.argmin(total))
+        best_person = int(person_ids[best_row])
+        distance = float(total[best_row])
+        others = person_ids != best_person
+        margin = float(np.min(total[others])) - distance if others.any() else float("inf")
+        accepted = distance < threshold and margin >= min_margin
+        return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
