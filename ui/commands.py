@@ -17,6 +17,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     then ends without the interpreter's teardown, in which TensorFlow and Qt free shared memory
     in a clashing order ("free(): invalid pointer", seen under X11).
     """
+    from ui.display_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     from ui.app import run_kiosk
 
     code = run_kiosk(settings, getattr(args, "source", None), getattr(args, "event", None))
