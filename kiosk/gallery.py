@@ -415,6 +415,12 @@ class Gallery:
             (now_iso(), actor, action, json.dumps(details, ensure_ascii=False, sort_keys=True)),
         )
 
+    def log_action(self, actor: str, action: str, **details: Any) -> None:
+        """Record an action that changed nothing stored here (an export, a settings file
+        saved) in the audit log, in its own transaction."""
+        with self.transaction() as conn:
+            self.audit(conn, actor, action, **details)
+
     # -- people ------------------------------------------------------------------------------
 
     def add_person(
@@ -712,6 +718,37 @@ class Gallery:
                 return False
             self.audit(conn, operator, "undo check-in", event_id=event_id, person_id=person_id,
                        reason=reason)
+        return True
+
+    def add_to_roster(
+        self, event_id: int, name: str, external_id: str | None = None, actor: str = "admin",
+    ) -> bool:
+        """Put a walk-in on an event's roster (one transaction, audit-logged); False when the
+        roster already lists them (same external id, or same name without one).
+
+        Raises:
+            ValueError: no such event, or an empty name.
+        """
+        name = " ".join((name or "").split())
+        external_id = (external_id or "").strip() or None
+        if not name:
+            raise ValueError("the name must not be empty")
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
+                raise ValueError(f"no event with id {event_id}")
+            if external_id is not None:
+                found = conn.execute("SELECT 1 FROM roster WHERE event_id = ? AND external_id = ?",
+                                     (event_id, external_id)).fetchone()
+            else:
+                found = conn.execute(
+                    "SELECT 1 FROM roster WHERE event_id = ? AND external_id IS NULL AND name = ?",
+                    (event_id, name)).fetchone()
+            if found is not None:
+                return False
+            conn.execute("INSERT INTO roster (event_id, external_id, name) VALUES (?, ?, ?)",
+                         (event_id, external_id, name))
+            self.audit(conn, actor, "add to roster", event_id=event_id, name=name,
+                       external_id=external_id)
         return True
 
     def checkins(self, event_id: int) -> list[dict[str, Any]]:

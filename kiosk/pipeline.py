@@ -365,7 +365,11 @@ class Pipeline:
         if window:
             return Decision(Outcome.OUTSIDE_WINDOW, match.person_id, name, distance=match.distance,
                             message=window)
-        liveness_score = verdict.planar.score if verdict.planar.score is not None else None
+        # The check-in's liveness score: that of the cue that found the face live (planar
+        # residual ratio, else the blink's eye-opening drop), else any measured score.
+        cues = [c for c in (verdict.planar, verdict.blink) if c.score is not None]
+        live = [c for c in cues if c.state is LiveState.LIVE]
+        liveness_score = (live or cues)[0].score if cues else None
         try:
             new, at = self.gallery.check_in(
                 match.person_id, self.event_id, "auto", match.distance, liveness_score
