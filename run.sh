@@ -53,6 +53,7 @@ check_gui_libraries() {
         echo "Installing the system packages the kiosk window needs: $packages" >&2
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
         libraries=$(missing_gui_libraries | tr '\n' ' ')
+        packages=$(missing_gui_packages | tr '\n' ' ')
     fi
     if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
         return 0  # main.py says in one line that there is no display
