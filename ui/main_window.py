@@ -632,7 +632,7 @@ class KioskWindow(QMainWindow):
         from ui.enroll_dialog import EnrollDialog
 
         dialog = EnrollDialog(self.settings, self.gallery, self.encoder_factory, self.reader,
-                              parent=self)
+                              parent=self, event_id=self.event_id)
         dialog.person_enrolled.connect(self.on_gallery_changed)
         dialog.exec_()
 

@@ -127,3 +127,19 @@ def test_every_tr_text_has_a_chinese_translation_in_its_context():
                     if (cls.name, node.args[0].value) not in table:
                         missing.append((path.name, cls.name, node.args[0].value))
     assert missing == []
+
+
+def test_enrolment_dialog_puts_a_walk_in_on_the_roster(qtbot, kiosk_settings, gallery, event_id,
+                                                       clip_samples, encoder):
+    from kiosk.roster import roster
+    from ui.enroll_dialog import EnrollDialog
+
+    dialog = EnrollDialog(kiosk_settings, gallery, lambda: encoder, None, event_id=event_id)
+    qtbot.addWidget(dialog)
+    assert dialog.roster_check.isChecked()
+    assert dialog.roster_check.text() == "Add to the roster of Board meeting"
+    dialog.name_edit.setText("王芳 Wang Fang")
+    dialog.external_id_edit.setText("W7")
+    dialog.samples = list(clip_samples[:1])
+    assert dialog.save() is not None
+    assert [(e.external_id, e.name) for e in roster(gallery, event_id)] == [("W7", "王芳 Wang Fang")]

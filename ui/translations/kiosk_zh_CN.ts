@@ -24,6 +24,10 @@ Loading the face models...</source>
 <context>
     <name>EnrollDialog</name>
     <message>
+        <source>Add to the roster of {event}</source>
+        <translation>加入 {event} 的名单</translation>
+    </message>
+    <message>
         <location filename="../enroll_dialog.py" line="235" />
         <source>Re-enrol {name}</source>
         <translation>重新录入 {name}</translation>
