@@ -1,10 +1,14 @@
-"""Who may do what: the admin password and the two roles of the kiosk's staff screens.
+"""Who may do what: the admin password, the staff PIN and the two roles of the kiosk.
 
-There is one admin password per gallery, set on first use. It is stored in the gallery's
-``settings_store`` table (key ``admin_password``) as a salted scrypt hash, never in clear:
-``scrypt$<n>$<r>$<p>$<salt, base64>$<hash, base64>``. Staff (check-in desk) need no password;
-admin-only actions (enrol, edit and delete people, settings, roster import) are gated with
-:func:`require_role`.
+There is one admin password and one staff PIN (or password) per gallery, set by the operator
+on the command line (``admin set-password``, ``staff set-pin``) before the kiosk faces the
+public. Each is stored in the gallery's ``settings_store`` table (keys ``admin_password`` and
+``staff_pin``) as a salted scrypt hash, never in clear:
+``scrypt$<n>$<r>$<p>$<salt, base64>$<hash, base64>``. The staff screens (attendance, manual
+check-in, undo, export) need the staff PIN or the admin password: the admin may do everything
+staff may. Admin-only actions (enrol, edit and delete people, settings, events, roster import)
+are gated with :func:`require_role`. :class:`AttemptThrottle` makes every wrong attempt wait
+longer before the next one.
 
 The password guards the GUI only: anyone who can read the database file can read everything
 in it (see docs/SECURITY.md), so the file itself must be protected by the operating system.
@@ -17,10 +21,14 @@ import enum
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 
 from kiosk.gallery import Gallery
 
 SETTINGS_KEY = "admin_password"
+STAFF_SETTINGS_KEY = "staff_pin"
+MIN_PIN_CHARS = 4
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -103,8 +111,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _stored_hash(gallery: Gallery) -> str | None:
-    return gallery.values.get(SETTINGS_KEY)
+def _stored_hash(gallery: Gallery, key: str = SETTINGS_KEY) -> str | None:
+    return gallery.values.get(key)
+
+
+def _store_secret(gallery: Gallery, key: str, secret: str, actor: str, what: str) -> None:
+    """Hash ``secret`` and store it under ``key`` in one transaction with an audit row."""
+    stored = hash_password(secret)
+    existed = gallery.values.get(key) is not None
+    gallery.values.put(key, stored, actor, f"change {what}" if existed else f"set {what}")
 
 
 def has_admin_password(gallery: Gallery) -> bool:
@@ -133,10 +148,7 @@ def set_admin_password(gallery: Gallery, password: str, actor: str = "admin") ->
         raise ValueError(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
     if not password.strip():
         raise ValueError("the password must not be only spaces")
-    stored = hash_password(password)
-    existed = gallery.values.get(SETTINGS_KEY) is not None
-    gallery.values.put(SETTINGS_KEY, stored, actor,
-                       "change admin password" if existed else "set admin password")
+    _store_secret(gallery, SETTINGS_KEY, password, actor, "admin password")
 
 
 def verify_admin_password(gallery: Gallery, password: str) -> bool:
@@ -148,3 +160,89 @@ def verify_admin_password(gallery: Gallery, password: str) -> bool:
     if stored is None or not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
         return False
     return check_password(password, stored)
+
+
+def has_staff_pin(gallery: Gallery) -> bool:
+    """Whether a staff PIN (or password) has been set."""
+    return _stored_hash(gallery, STAFF_SETTINGS_KEY) is not None
+
+
+def set_staff_pin(gallery: Gallery, pin: str, actor: str = "admin") -> None:
+    """Set or change the staff PIN or password (audit-logged, without the PIN or its hash).
+
+    Args:
+        gallery: the gallery whose ``settings_store`` holds the hash.
+        pin: 4 to 1024 characters (digits or any text), not only spaces.
+        actor: who sets it, for the audit log.
+
+    Raises:
+        ValueError: the PIN is too short, too long or blank.
+        kiosk.gallery.GalleryError: the database cannot be written.
+    """
+    if not isinstance(pin, str) or len(pin) < MIN_PIN_CHARS:
+        raise ValueError(f"the staff PIN must have at least {MIN_PIN_CHARS} characters")
+    if len(pin) > MAX_PASSWORD_CHARS:
+        raise ValueError(f"the staff PIN must have at most {MAX_PASSWORD_CHARS} characters")
+    if not pin.strip():
+        raise ValueError("the staff PIN must not be only spaces")
+    _store_secret(gallery, STAFF_SETTINGS_KEY, pin, actor, "staff pin")
+
+
+def verify_staff_pin(gallery: Gallery, pin: str) -> bool:
+    """Whether ``pin`` is the staff PIN; False when none is set."""
+    stored = _stored_hash(gallery, STAFF_SETTINGS_KEY)
+    if stored is None or not isinstance(pin, str) or len(pin) > MAX_PASSWORD_CHARS:
+        return False
+    return check_password(pin, stored)
+
+
+def authenticate(gallery: Gallery, secret: str, needed: Role) -> Role | None:
+    """The role ``secret`` grants if it is enough for ``needed``, else None.
+
+    The admin password grants ADMIN (enough for everything); the staff PIN grants STAFF.
+    """
+    if verify_admin_password(gallery, secret):
+        return Role.ADMIN
+    if needed is Role.STAFF and verify_staff_pin(gallery, secret):
+        return Role.STAFF
+    return None
+
+
+class AttemptThrottle:
+    """A growing wait after wrong attempts: none for the first ``free_attempts``, then 1 s,
+    2 s, 4 s ... up to ``max_wait_s``; a right attempt resets it.
+
+    Args:
+        free_attempts: wrong attempts allowed without a wait.
+        max_wait_s: the longest wait.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, free_attempts: int = 3, max_wait_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if free_attempts < 0:
+            raise ValueError(f"free_attempts must be >= 0, got {free_attempts}")
+        if max_wait_s <= 0:
+            raise ValueError(f"max_wait_s must be > 0, got {max_wait_s}")
+        self.free_attempts = free_attempts
+        self.max_wait_s = max_wait_s
+        self.clock = clock
+        self.failures = 0
+        self._next_allowed_t = 0.0
+
+    def wait_s(self) -> float:
+        """Seconds to wait before the next attempt is accepted (0 when it may go ahead)."""
+        return max(0.0, self._next_allowed_t - self.clock())
+
+    def failed(self) -> float:
+        """Record a wrong attempt; returns the wait before the next one."""
+        self.failures += 1
+        extra = self.failures - self.free_attempts
+        if extra > 0:
+            self._next_allowed_t = self.clock() + min(self.max_wait_s, 2.0 ** (extra - 1))
+        return self.wait_s()
+
+    def succeeded(self) -> None:
+        """A right attempt: no wait any more."""
+        self.failures = 0
+        self._next_allowed_t = 0.0

@@ -338,7 +338,9 @@ def _why_stream_failed(url: str, timeout_s: float) -> str:
         return f"{parts.hostname}:{port} did not answer (host unreachable or firewalled)"
     except OSError as exc:
         return f"cannot connect to {parts.hostname}:{port}: {exc.strerror or exc}"
-    return "the server answered but gave no video stream (wrong path, credentials or codec?)"
+    # A TCP connect proves little: a proxy or firewall may accept it for an unreachable host.
+    return (f"a TCP connection to {parts.hostname}:{port} opened but no video stream came "
+            "(wrong path, credentials or codec, or a proxy or firewall in between?)")
 
 
 def _open_device(source: CameraSource, settings: CameraSettings) -> cv2.VideoCapture:

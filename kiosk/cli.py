@@ -3,6 +3,13 @@
 Each group of subcommands lives in a module of :mod:`kiosk.commands` that exposes
 ``register(subparsers)``; a subcommand sets ``handler(args, settings) -> int`` as its default.
 Errors the user can fix (bad input, bad settings) print one clear line and exit non-zero.
+
+Settings: ``settings.toml`` (the documented defaults) with ``data/settings.local.toml`` (the
+site's values) on top; ``--settings FILE`` uses that one file instead.
+
+Relative paths the user types (``roster import my.csv``, ``--db mine.sqlite``) are resolved
+against the folder the user was in: ``run.sh`` changes into the repository and passes that
+folder in ``KIOSK_CALLER_DIR``.
 """
 
 from __future__ import annotations
@@ -10,11 +17,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiosk.config import Settings, SettingsError, load_settings
+from kiosk.config import (
+    LOCAL_SETTINGS, Settings, SettingsError, load_layered_settings, load_settings,
+)
 
 COMMAND_MODULES = (
     "kiosk.commands.recognition",
@@ -22,9 +33,14 @@ COMMAND_MODULES = (
     "kiosk.commands.liveness",
     "kiosk.commands.events",
     "kiosk.commands.bench",
+    "kiosk.commands.operator",
 )
 
 DEFAULT_SETTINGS = Path("settings.toml")
+CALLER_DIR_VARIABLE = "KIOSK_CALLER_DIR"
+# Arguments that name files or folders the user typed (argparse ``dest`` names).
+PATH_ARGUMENTS = ("settings", "db", "csv", "out", "folder", "images", "manifest", "pairs_file",
+                  "root", "video", "enroll", "source")
 
 from kiosk.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UserError  # noqa: F401
 
@@ -39,7 +55,9 @@ def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:
         prog="main.py",
         description="Face check-in kiosk. With no subcommand, starts the kiosk window.",
     )
-    parser.add_argument("--settings", default=str(DEFAULT_SETTINGS), help="settings file (TOML)")
+    parser.add_argument(
+        "--settings", default=None,
+        help=f"settings file (TOML); default: {DEFAULT_SETTINGS} with {LOCAL_SETTINGS} on top")
     parser.add_argument("--db", default=None, help="gallery database (overrides settings)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,20 +72,51 @@ def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_settings(args: argparse.Namespace) -> Settings:
-    """Load the settings named by ``--settings`` and apply ``--db``.
+def settings_save_path(args: argparse.Namespace) -> Path:
+    """Where the GUI saves settings: the ``--settings`` file, else the site's layer file."""
+    return Path(args.settings) if getattr(args, "settings", None) else LOCAL_SETTINGS
 
-    A missing default ``settings.toml`` means built-in defaults; a missing file that the user
-    named is an error.
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    """Load the settings and apply ``--db``.
+
+    Without ``--settings``: ``settings.toml`` (built-in defaults when missing) with
+    ``data/settings.local.toml`` on top when it exists. With ``--settings FILE``: that file
+    alone (a missing file the user named is an error).
     """
-    path = Path(args.settings)
-    if not path.exists() and path == DEFAULT_SETTINGS:
-        settings = Settings()
+    if getattr(args, "settings", None):
+        settings = load_settings(args.settings)
     else:
-        settings = load_settings(path)
+        settings = load_layered_settings(DEFAULT_SETTINGS, LOCAL_SETTINGS)
     if args.db:
         settings = settings.replace("gallery", db_path=str(args.db))
     return settings
+
+
+def caller_path(text: str, caller_dir: str | Path | None) -> str:
+    """``text`` resolved against ``caller_dir`` when it is a relative file path.
+
+    Absolute paths, ``~`` paths, URLs (``rtsp://...``) and device indexes (``0``) are kept.
+    """
+    if caller_dir is None or not text or re.fullmatch(r"[0-9]+", text) or "://" in text:
+        return text
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return str(path)
+    return str(Path(caller_dir) / path)
+
+
+def resolve_caller_paths(args: argparse.Namespace, caller_dir: str | Path | None) -> None:
+    """Resolve the path arguments of ``args`` (:data:`PATH_ARGUMENTS`) against the caller's
+    folder, in place; nothing happens without one."""
+    if not caller_dir:
+        return
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, caller_path(value, caller_dir))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            setattr(args, name, [caller_path(v, caller_dir) for v in value])
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
@@ -91,6 +140,7 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> int:
             parser.print_help()
             return EXIT_USAGE
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "run"])
+    resolve_caller_paths(args, os.environ.get(CALLER_DIR_VARIABLE) or None)
     try:
         settings = resolve_settings(args)
         return int(args.handler(args, settings))

@@ -1,13 +1,22 @@
-"""Typed settings loaded from ``settings.toml``.
+"""Typed settings loaded from ``settings.toml``, with the site's own values layered on top.
 
 Every key of ``settings.toml`` is a field of one of the section dataclasses below, with the same
 name. An unknown section or key, a value of the wrong type or a value out of range stops start-up
 with a :class:`SettingsError` that names the file and the key.
+
+Layers (:func:`load_layered_settings`): the shipped ``settings.toml`` holds the documented
+defaults and is never written by the kiosk; the site's values live in
+``data/settings.local.toml`` (only the keys that differ), which overrides it key by key. Saving
+from the GUI (:func:`save_settings_changes`) edits that file with tomlkit, so its comments and
+order stay, and replaces it atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -318,6 +327,15 @@ def load_settings(path: str | Path) -> Settings:
     Raises:
         SettingsError: the file is missing, not valid TOML, or holds an invalid value.
     """
+    return settings_from_dict(read_settings_dict(path), str(path))
+
+
+def read_settings_dict(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML of a settings file (not validated).
+
+    Raises:
+        SettingsError: the file is missing or not valid TOML.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -330,7 +348,92 @@ def load_settings(path: str | Path) -> Settings:
         raise SettingsError(f"{path}: not a valid TOML file: {exc}") from exc
     except RecursionError as exc:  # tomllib recurses once per nesting level of [ and {
         raise SettingsError(f"{path}: not a valid TOML file: nested too deeply") from exc
-    return settings_from_dict(data, str(path))
+    return data
+
+
+LOCAL_SETTINGS = Path("data/settings.local.toml")
+LOCAL_HEADER = (
+    "# This site's settings: they override settings.toml (the documented defaults) key by key.\n"
+    "# The kiosk's Settings dialog writes here; edit by hand if you like (same keys and\n"
+    "# sections as settings.toml).\n"
+)
+
+
+def load_layered_settings(base: str | Path | None, local: str | Path | None) -> Settings:
+    """The defaults file with the site's file on top, key by key.
+
+    Args:
+        base: the documented defaults (``settings.toml``); None or a missing file means the
+            built-in defaults.
+        local: the site's values (``data/settings.local.toml``); None or missing: none.
+
+    Raises:
+        SettingsError: either file is unreadable or holds an invalid key or value (the message
+            names the file that holds it).
+    """
+    merged: dict[str, Any] = {}
+    for path in (base, local):
+        if path is None or not Path(path).exists():
+            continue
+        data = read_settings_dict(path)
+        settings_from_dict(data, str(path))  # each file valid on its own: errors name it
+        for section, table in data.items():
+            merged.setdefault(section, {}).update(table)
+    label = " + ".join(str(p) for p in (base, local) if p is not None and Path(p).exists())
+    return settings_from_dict(merged, label or "<defaults>")
+
+
+def save_settings_changes(path: str | Path, edited: Settings, current: Settings) -> list[str]:
+    """Write the keys where ``edited`` differs from ``current`` into ``path``, keeping the
+    file's comments and order (tomlkit), atomically (temporary file, then rename).
+
+    Args:
+        path: the site's settings file (created with a header comment when missing).
+        edited: the settings wanted.
+        current: the settings in force (the layers as loaded).
+
+    Returns:
+        The changed keys, as ``section.key``.
+
+    Raises:
+        SettingsError: the file is not valid TOML or the result does not validate.
+        OSError: the folder cannot be written.
+    """
+    import tomlkit
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig") if path.exists() else LOCAL_HEADER
+        document = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+        raise SettingsError(f"{path}: cannot be updated: {exc}") from exc
+    changed: list[str] = []
+    for section in dataclasses.fields(edited):
+        new_section = getattr(edited, section.name)
+        old_section = getattr(current, section.name)
+        for item in dataclasses.fields(new_section):
+            value = getattr(new_section, item.name)
+            if value == getattr(old_section, item.name):
+                continue
+            if section.name not in document:
+                document.add(section.name, tomlkit.table())
+            document[section.name][item.name] = value
+            changed.append(f"{section.name}.{item.name}")
+    output = tomlkit.dumps(document)
+    settings_from_dict(tomllib.loads(output), str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "w", encoding="utf-8") as stream:
+            stream.write(output)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return changed
 
 
 def settings_to_toml(settings: Settings) -> str:

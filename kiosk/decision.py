@@ -134,6 +134,36 @@ class MatchPolicy:
 # --------------------------------------------------------------------------- event windows
 
 
+def window_state(event: dict[str, Any] | None, now_s: float) -> tuple[str, str | None]:
+    """Where ``now_s`` lies in an event's check-in window (rule 3).
+
+    Args:
+        event: the event row (``opens_at``, ``closes_at``, ``created_at`` as ISO times).
+        now_s: the time, seconds since the epoch.
+
+    Returns:
+        ("open", None), ("before", the ISO time it opens) or ("closed", the ISO time it closed;
+        for an event without a window, the end of the day it was created).
+    """
+    if event is None:
+        return "closed", None
+    opens, closes = event.get("opens_at"), event.get("closes_at")
+    if opens or closes:
+        if opens and now_s < parse_time(opens).timestamp():
+            return "before", str(opens)
+        if closes and now_s >= parse_time(closes).timestamp():
+            return "closed", str(closes)
+        return "open", None
+    created = parse_time(str(event.get("created_at") or "")).astimezone()
+    day_start = created.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = day_start + dt.timedelta(days=1)
+    if now_s < day_start.timestamp():
+        return "before", day_start.isoformat()
+    if now_s >= day_end.timestamp():
+        return "closed", day_end.isoformat()
+    return "open", None
+
+
 def window_problem(event: dict[str, Any] | None, now_s: float) -> str:
     """Why check-in to ``event`` is not open at ``now_s`` (rule 3), or "" when it is open.
 
@@ -143,17 +173,14 @@ def window_problem(event: dict[str, Any] | None, now_s: float) -> str:
     """
     if event is None:
         return "the event no longer exists"
-    opens, closes = event.get("opens_at"), event.get("closes_at")
-    if opens or closes:
-        if opens and now_s < parse_time(opens).timestamp():
-            return f"check-in opens at {opens}"
-        if closes and now_s >= parse_time(closes).timestamp():
-            return f"check-in closed at {closes}"
-        return ""
-    created = parse_time(str(event.get("created_at") or ""))
-    today = dt.datetime.fromtimestamp(now_s).astimezone().date()
-    if created.astimezone().date() != today:
-        return f"the event has no check-in window and was open on {created.date()} only"
+    state, at = window_state(event, now_s)
+    if state == "before":
+        return f"check-in opens at {at}"
+    if state == "closed":
+        if not (event.get("opens_at") or event.get("closes_at")):
+            created = parse_time(str(event.get("created_at"))).astimezone().date()
+            return f"the event has no check-in window and was open on {created} only"
+        return f"check-in closed at {at}"
     return ""
 
 

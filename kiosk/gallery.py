@@ -246,6 +246,11 @@ class Gallery:
     def event(self, event_id: int) -> dict[str, Any] | None:
         return self.events_table.event(event_id)
 
+    def add_to_roster(
+        self, event_id: int, name: str, external_id: str | None = None, actor: str = "admin",
+    ) -> bool:
+        return self.events_table.add_to_roster(event_id, name, external_id, actor)
+
     # -- check-ins and spoof attempts (kiosk.store.checkins) -------------------------------
 
     def check_in(

@@ -280,7 +280,11 @@ class Pipeline:
         agreed = self.policy.agreed(self._matches)
         if agreed is None:
             return Decision(Outcome.UNKNOWN) if self.policy.all_unknown(self._matches) else None
-        liveness_score = verdict.planar.score
+        # The check-in's liveness score: that of the cue that found the face live (planar
+        # residual ratio, else the blink's eye-opening drop), else any measured score.
+        cues = [c for c in (verdict.planar, verdict.blink) if c.score is not None]
+        live = [c for c in cues if c.state is LiveState.LIVE]
+        liveness_score = (live or cues)[0].score if cues else None
         return self.desk.check_in(
             agreed, self.event_id, liveness_score, self._best_embedding, _jpeg(self._best_crop)
         )

@@ -9,23 +9,31 @@ imported from a file with a bad row.
 The attendance list joins an event's roster with its check-ins: by the person's external id when
 the roster has one, else by name. People who checked in without being on the roster are listed
 too (``on_roster`` False). :func:`write_attendance_csv` writes UTF-8 with a byte-order mark, so
-Excel shows Chinese names intact.
+Excel shows Chinese names intact; :func:`write_attendance_xlsx` writes an Excel workbook whose
+check-in times are real date-time cells in the event's local time. Rosters can be ``.xlsx``
+workbooks too (:func:`read_roster_file`).
+
+Exports never replace the gallery, its WAL/SHM files, the settings or any file that is not an
+attendance export the kiosk wrote (:func:`check_export_target`), and are written atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import os
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.gallery import Gallery
+from kiosk.config import LOCAL_SETTINGS
+from kiosk.gallery import Gallery, parse_time
 
 MAX_ROSTER_BYTES = 20_000_000  # a roster of 100,000 people is ~3 MB
 MAX_NAME_CHARS = 200
@@ -39,8 +47,18 @@ STATUS_MISSING = "missing"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+EXPORT_SUFFIXES = (".csv", ".xlsx")
+XLSX_EXPORT_TITLE = "face-checkin-kiosk attendance"  # marks workbooks this kiosk wrote
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_ROSTER_ROWS = 200_000
+
+
 class RosterError(ValueError):
     """A roster file that cannot be imported; the message names the file and the line."""
+
+
+class ExportRefused(ValueError):
+    """An export target that must not be written (the gallery, settings, a foreign file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +198,55 @@ def read_roster_csv(path: str | Path) -> list[RosterEntry]:
     return parse_roster_text(decode_roster_bytes(data, str(path)), str(path))
 
 
+def read_roster_xlsx(path: str | Path) -> list[RosterEntry]:
+    """Read a roster from the first sheet of an Excel workbook (same header rules as CSV).
+
+    Raises:
+        RosterError: unreadable or too large file, not a workbook, or a bad row (naming the row).
+    """
+    import openpyxl
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_ROSTER_BYTES:
+            raise RosterError(f"{path}: the file is too large for a roster ({size} bytes)")
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except RosterError:
+        raise
+    except OSError as exc:
+        raise RosterError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        raise RosterError(f"{path}: not an Excel .xlsx workbook: {exc}") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, lineterminator="\n")
+        for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
+            if number > MAX_ROSTER_ROWS:
+                raise RosterError(f"{path}: more than {MAX_ROSTER_ROWS} rows")
+            writer.writerow([_xlsx_text(value) for value in row])
+    finally:
+        workbook.close()
+    return parse_roster_text(buffer.getvalue(), str(path))
+
+
+def _xlsx_text(value: Any) -> str:
+    """A roster cell as text: 1001.0 -> "1001", None -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).replace("\n", " ")
+
+
+def read_roster_file(path: str | Path) -> list[RosterEntry]:
+    """A roster from a ``.xlsx`` workbook or a CSV file (by the file name's ending)."""
+    if Path(path).suffix.lower() == ".xlsx":
+        return read_roster_xlsx(path)
+    return read_roster_csv(path)
+
+
 def import_roster(
     gallery: Gallery, event_id: int, entries: Sequence[RosterEntry], actor: str = "admin",
 ) -> int:
@@ -277,21 +344,34 @@ def _attendance_row(
 
 
 def attendance_counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Counts for the staff screen: ``expected`` (on the roster), ``arrived``, ``missing``,
-    ``walk_ins`` (arrived, not on the roster)."""
-    counts = {"expected": 0, "arrived": 0, "missing": 0, "walk_ins": 0}
+    """Counts for the staff screen: ``expected`` (on the roster), ``arrived`` (everyone who
+    came), ``arrived_expected`` (of those on the roster), ``missing``, ``walk_ins`` (arrived,
+    not on the roster)."""
+    counts = {"expected": 0, "arrived": 0, "arrived_expected": 0, "missing": 0, "walk_ins": 0}
     for row in rows:
         counts["expected"] += int(row["on_roster"])
         counts["arrived"] += int(row["status"] == STATUS_ARRIVED)
+        counts["arrived_expected"] += int(row["status"] == STATUS_ARRIVED and row["on_roster"])
         counts["missing"] += int(row["status"] == STATUS_MISSING)
         counts["walk_ins"] += int(not row["on_roster"])
     return counts
 
 
-def _cell(value: Any) -> str:
-    """One CSV cell: numbers to 3 decimals, None empty, formula-like text neutralised."""
+def local_time(iso_time: str | None) -> dt.datetime | None:
+    """An ISO time (any offset) as a naive local date-time (what Excel shows), None if absent."""
+    if not iso_time:
+        return None
+    return parse_time(iso_time).astimezone().replace(tzinfo=None, microsecond=0)
+
+
+def _cell(value: Any, column: str = "") -> str:
+    """One CSV cell: times local and readable, numbers to 3 decimals, None empty,
+    formula-like text neutralised."""
     if value is None:
         return ""
+    if column == "at":
+        with contextlib.suppress(ValueError, TypeError):
+            return local_time(str(value)).strftime(LOCAL_TIME_FORMAT)
     if isinstance(value, float):
         return f"{value:.3f}"
     text = str(value)
@@ -303,7 +383,8 @@ def _cell(value: Any) -> str:
 def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write an attendance list as CSV for Excel (UTF-8 with BOM), atomically.
 
-    Columns: ``external_id,name,status,at,method,distance,liveness``. Text that Excel would
+    Columns: ``external_id,name,status,at,method,distance,liveness``; ``at`` is the local time
+    as ``2026-11-23 09:02:05`` (Excel reads it as a date and time). Text that Excel would
     run as a formula (starting with ``=``, ``+``, ``-``, ``@``) is prefixed with ``'``. The
     file is written next to ``path`` and renamed into place, so a crash never leaves half a
     list; it is readable by its owner only (mode 0600), as it holds personal data.
@@ -326,7 +407,7 @@ def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> in
             writer = csv.writer(stream, lineterminator="\r\n")
             writer.writerow(ATTENDANCE_COLUMNS)
             for row in rows:
-                writer.writerow([_cell(row.get(column)) for column in ATTENDANCE_COLUMNS])
+                writer.writerow([_cell(row.get(column), column) for column in ATTENDANCE_COLUMNS])
                 written += 1
             stream.flush()
             os.fsync(stream.fileno())
@@ -336,3 +417,154 @@ def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> in
             os.unlink(temp_name)
         raise
     return written
+
+
+def write_attendance_xlsx(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write an attendance list as an Excel workbook, atomically (mode 0600).
+
+    Same columns as :func:`write_attendance_csv`; ``at`` holds real date-time cells in local
+    time (format ``yyyy-mm-dd hh:mm:ss``), distance and liveness are numbers, names stay
+    Unicode text. The workbook's title marks it as this kiosk's export.
+
+    Returns:
+        The number of data rows written.
+
+    Raises:
+        OSError: the folder is missing or not writable, or the disk is full.
+    """
+    import openpyxl
+
+    path = Path(path)
+    workbook = openpyxl.Workbook()
+    workbook.properties.title = XLSX_EXPORT_TITLE
+    sheet = workbook.active
+    sheet.title = "attendance"
+    sheet.append(list(ATTENDANCE_COLUMNS))
+    written = 0
+    for row in rows:
+        values: list[Any] = []
+        for column in ATTENDANCE_COLUMNS:
+            value = row.get(column)
+            if column == "at":
+                value = local_time(value) if value else None
+            elif isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+                value = "'" + value
+            values.append(value)
+        sheet.append(values)
+        written += 1
+        sheet.cell(row=written + 1, column=ATTENDANCE_COLUMNS.index("at") + 1).number_format = \
+            "yyyy-mm-dd hh:mm:ss"
+    sheet.column_dimensions["B"].width = 24
+    sheet.column_dimensions["D"].width = 20
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "wb") as stream:
+            workbook.save(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return written
+
+
+def is_kiosk_export(path: str | Path) -> bool:
+    """Whether ``path`` is an attendance export this kiosk wrote (CSV header or xlsx title)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".xlsx":
+            with zipfile.ZipFile(path) as archive:
+                core = archive.read("docProps/core.xml").decode("utf-8", "replace")
+            return f">{XLSX_EXPORT_TITLE}<" in core
+        with open(path, "rb") as stream:
+            head = stream.read(200)
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+    header = ",".join(ATTENDANCE_COLUMNS).encode("ascii")
+    return head.startswith(b"\xef\xbb\xbf" + header)
+
+
+def check_export_target(
+    path: str | Path, protected: Iterable[str | Path] = (), replace: bool = False,
+) -> Path:
+    """Check that an attendance export may be written to ``path``.
+
+    Args:
+        path: where the export goes (``.csv`` or ``.xlsx``).
+        protected: files that must never be written (the gallery, the settings files); their
+            SQLite companions (``-wal``, ``-shm``, ``-journal``) are protected too.
+        replace: the user confirmed replacing an existing export.
+
+    Returns:
+        The path, resolved.
+
+    Raises:
+        ExportRefused: ``path`` is protected, not ``.csv``/``.xlsx``, a folder, or an existing
+            file that is not an export of this kiosk.
+        FileExistsError: an existing export and ``replace`` is False (ask the user first).
+    """
+    target = Path(path).expanduser().resolve()
+    if target.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ExportRefused(f"{path}: exports are written as .csv or .xlsx files")
+    for item in protected:
+        base = Path(item).expanduser().resolve()
+        guarded = {base, *(base.with_name(base.name + s) for s in ("-wal", "-shm", "-journal"))}
+        if target in guarded:
+            raise ExportRefused(f"{path}: this is the kiosk's own file ({base.name}); "
+                                "choose another name")
+    if target.is_dir():
+        raise ExportRefused(f"{path}: is a folder")
+    if target.exists() or target.is_symlink():
+        if target.is_symlink() or not target.is_file() or not is_kiosk_export(target):
+            raise ExportRefused(f"{path}: the file exists and is not an attendance export of "
+                                "this kiosk; choose a new name")
+        if not replace:
+            raise FileExistsError(f"{path}: the file exists; confirm to replace it")
+    return target
+
+
+def export_attendance(
+    path: str | Path, rows: Iterable[dict[str, Any]], protected: Iterable[str | Path] = (),
+    replace: bool = False,
+) -> int:
+    """Check the target (:func:`check_export_target`) and write CSV or xlsx by its ending.
+
+    Returns:
+        The number of data rows written.
+
+    Raises:
+        ExportRefused, FileExistsError: see :func:`check_export_target` (nothing written).
+        OSError: the folder is missing or not writable, or the disk is full.
+    """
+    target = check_export_target(path, protected, replace)
+    if target.suffix.lower() == ".xlsx":
+        return write_attendance_xlsx(target, rows)
+    return write_attendance_csv(target, rows)
+
+
+def protected_files(gallery: Gallery, *settings_files: str | Path) -> list[Path]:
+    """The kiosk's own files that no export may replace: the gallery (and its WAL/SHM, see
+    :func:`check_export_target`), ``settings.toml``, the site's settings and any other
+    settings file in use."""
+    return [Path(gallery.path), Path("settings.toml"), LOCAL_SETTINGS,
+            *(Path(p) for p in settings_files)]
+
+
+def export_event_attendance(
+    gallery: Gallery, event_id: int, path: str | Path, actor: str,
+    settings_files: Sequence[str | Path] = (), replace: bool = False,
+) -> int:
+    """Export an event's attendance to ``path`` (``.csv`` or ``.xlsx``) and audit-log it.
+
+    Raises:
+        ExportRefused: the target is one of :func:`protected_files` or a foreign file.
+        FileExistsError: an earlier export is there and ``replace`` is False.
+        OSError: the file cannot be written.
+    """
+    count = export_attendance(path, attendance(gallery, event_id),
+                              protected_files(gallery, *settings_files), replace)
+    gallery.record_action(actor, "export attendance", event_id=event_id, rows=count,
+                       file=Path(path).name)
+    return count

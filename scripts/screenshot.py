@@ -1,6 +1,7 @@
 """Start the kiosk on a video file, enrol its person from one frame, wait for the check-in,
 save screenshots of the attendee screen, the enrolment dialog and the staff panel, and print
-the timing figures (see docs/GUI.md).
+the timing figures (see docs/GUI.md). With ``--states``: the start-up, no-camera and
+closed-event screens instead (no models needed).
 
 Run it under a display, e.g. ``scripts/screenshot.sh`` (Xvfb) or::
 
@@ -53,6 +54,50 @@ def save_png(widget, path: Path) -> int:
         pixmap = pixmap.scaledToWidth(int(pixmap.width() * 0.85), Qt.SmoothTransformation)
 
 
+def state_screens(args) -> int:
+    """startup*.png (event name, "Starting...", the first picture), nocamera*.png (USB camera
+    57, absent) and closed*.png (the event's check-in window closed 5 minutes ago)."""
+    import datetime as dt
+
+    from PyQt5.QtWidgets import QApplication
+
+    from kiosk.config import Settings
+    from ui.app import build_early_window, open_gallery
+    from ui.i18n import install_translator
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    workdir = Path(tempfile.mkdtemp(prefix="kiosk-shot-"))
+    settings = Settings().replace("gallery", db_path=str(workdir / "faces.sqlite"))
+    settings = settings.replace("camera", source=args.source, loop_file=True)
+    settings = settings.replace("ui", language=args.language)
+    install_translator(args.language)
+    gallery = open_gallery(settings)
+    open_id = gallery.create_event("项目周会 Weekly project meeting", actor="screenshot")
+    now = dt.datetime.now().astimezone()
+    closed_id = gallery.create_event("晨会 Morning briefing",
+                                     (now - dt.timedelta(hours=1)).isoformat(),
+                                     (now - dt.timedelta(minutes=5)).isoformat(),
+                                     actor="screenshot")
+    gallery.close()
+    sizes = {}
+    for name, source, event_id, wait_s in (("startup", args.source, open_id, 1.0),
+                                           ("nocamera", "57", open_id, 4.0),
+                                           ("closed", args.source, closed_id, 1.0)):
+        window = build_early_window(settings, source, event_id)
+        window.resize(1024, 720)
+        window.show()
+        window.reader.start()
+        window.start()
+        pump(app, wait_s)
+        sizes[name] = save_png(window, out / f"{name}{args.suffix}.png")
+        print(f"{name}: {window.banner.text()}")
+        window.close()
+    print(json.dumps(sizes))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(default_clip()), help="video file")
@@ -62,7 +107,11 @@ def main() -> int:
     parser.add_argument("--suffix", default="", help="added to the PNG names (e.g. _zh)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for check-in")
     parser.add_argument("--no-screenshots", action="store_true", help="only measure")
+    parser.add_argument("--states", action="store_true",
+                        help="the start-up, no-camera and closed-event screens only")
     args = parser.parse_args()
+    if args.states:
+        return state_screens(args)
 
     import cv2
     from PyQt5.QtWidgets import QApplication

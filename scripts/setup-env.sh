@@ -11,7 +11,19 @@ stamp="$venv/.installed${extras:+-$extras}"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
-if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+# An install with extras (test.sh: .installed-test) includes the plain one run.sh needs, so the
+# first ./run.sh after ./test.sh (or CI) does not install everything again.
+up_to_date() {
+    local candidate candidates=("$stamp")
+    [ -n "$extras" ] || candidates+=("$venv"/.installed-*)
+    for candidate in "${candidates[@]}"; do
+        if [ -f "$candidate" ] && [ ! "$root/pyproject.toml" -nt "$candidate" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+if ! up_to_date; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e "$root${extras:+[$extras]}"
     touch "$stamp"

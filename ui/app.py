@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from PyQt5.QtCore import Qt, QTimer
-from PyQt5.QtWidgets import QApplication, QMessageBox, QSplashScreen
-from PyQt5.QtGui import QColor, QPixmap
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal
+from PyQt5.QtWidgets import QApplication, QMessageBox
 
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
@@ -61,50 +63,93 @@ def build_window(
         source: camera source overriding ``[camera] source``.
         event_id: the event to check in to; None chooses the event whose window contains now.
     """
+    window = build_early_window(settings, source, event_id)
+    window.reader.start()
+    window.attach_worker(make_worker(settings, models, window.reader, window.event_id),
+                         make_encoder_factory(settings, models))
+    return window
+
+
+def build_early_window(
+    settings: Settings, source: str | None = None, event_id: int | None = None,
+) -> KioskWindow:
+    """The window before any model is loaded: gallery, event and a camera reader (not started).
+
+    It shows the event name and "Starting..." at once; the camera picture appears as soon as
+    the reader is started, and recognition joins with :meth:`KioskWindow.attach_worker`.
+    """
     gallery = open_gallery(settings)
     purge_spoof_pictures(gallery, settings)
     if event_id is None:
         event_id = current_event_id(gallery)
+    reader = LatestFrameReader(settings.camera, source)
+    return KioskWindow(settings, reader, None, gallery, event_id, None, source=source)
+
+
+def make_worker(settings: Settings, models: Models, reader: LatestFrameReader,
+                event_id: int | None) -> PipelineWorker:
+    """The pipeline worker over ``reader`` (its pipeline is built in the worker thread)."""
 
     def make_pipeline(chosen_event_id: int | None) -> Pipeline:
         return Pipeline(settings, models, open_gallery(settings), chosen_event_id)
 
+    return PipelineWorker(reader, make_pipeline, event_id)
+
+
+def make_encoder_factory(settings: Settings, models: Models) -> Callable[[], FaceEncoder]:
+    """Builds FaceEncoders for enrolment workers over the shared models."""
+
     def make_encoder() -> FaceEncoder:
         return FaceEncoder(enrolment_models(models, settings), settings)
 
-    reader = LatestFrameReader(settings.camera, source)
-    reader.start()
-    worker = PipelineWorker(reader, make_pipeline, event_id)
-    return KioskWindow(settings, reader, worker, gallery, event_id, make_encoder)
+    return make_encoder
 
 
-def load_models_with_splash(app: QApplication, settings: Settings) -> Models:
-    """Load the models in a thread while a splash screen says so (a few seconds)."""
-    pixmap = QPixmap(520, 160)
-    pixmap.fill(QColor("#263238"))
-    splash = QSplashScreen(pixmap)
-    splash.showMessage(
-        app.translate("App", "Face check-in\nLoading the face models..."),
-        Qt.AlignCenter, QColor("white"),
-    )
-    splash.show()
-    box: dict[str, object] = {}
+def process_age_s() -> float:
+    """Seconds since this process started (from /proc; since this module's import elsewhere)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+        start_ticks = int(fields[19])  # field 22 of proc(5), counted after "pid (comm)"
+        with open("/proc/uptime", encoding="ascii") as stream:
+            uptime_s = float(stream.read().split()[0])
+        return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED_T
 
-    def load() -> None:
+
+_IMPORTED_T = time.monotonic()
+
+
+class ModelLoader(QObject):
+    """Loads the models in a thread; ``loaded(object)`` or ``failed(str)`` arrive on the GUI
+    thread (queued signals).
+
+    TensorFlow and dlib are imported in that thread too: the window and the camera picture
+    are up before their native libraries load (several seconds on a small PC).
+    """
+
+    loaded = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+
+    def start(self) -> None:
+        """Start loading."""
+        self.thread.start()
+
+    def _load(self) -> None:
         try:
-            box["models"] = load_models(settings)
-        except Exception as exc:  # noqa: BLE001 - shown to the user below
-            box["error"] = exc
-
-    loader = threading.Thread(target=load, name="model-loader", daemon=True)
-    loader.start()
-    while loader.is_alive():
-        app.processEvents()
-        loader.join(0.03)
-    splash.close()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["models"]  # type: ignore[return-value]
+            preload_native_libraries()
+            models = load_models(self.settings)
+        except Exception as exc:  # noqa: BLE001 - shown to the user by the window
+            log.exception("the face models could not be loaded")
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            return
+        self.loaded.emit(models)
 
 
 def _quit_on_signals(app: QApplication) -> QTimer:
@@ -139,30 +184,53 @@ def preload_native_libraries() -> None:
 
 
 def run_kiosk(settings: Settings, source: str | None = None, event_id: int | None = None,
-              argv: Sequence[str] | None = None) -> int:
-    """Start the kiosk GUI and run until the window closes; returns the exit code."""
-    if QApplication.instance() is None:
-        preload_native_libraries()
+              argv: Sequence[str] | None = None, settings_path: Path | None = None) -> int:
+    """Start the kiosk GUI and run until the window closes; returns the exit code.
+
+    Order (docs/GUI.md): the window with the event name and "Starting..." first, then the
+    camera picture, then recognition when the models have loaded in a thread. Each step is
+    logged at INFO with its time since the process started.
+    """
+    # The window draws with QPainter only. Without this, showing it under X11 loads Mesa's GL
+    # and its LLVM, and TensorFlow's own LLVM then crashes in its static initialisers when the
+    # models load after the window is up (gdb: _GLOBAL__sub_I_DebugInfoMetadata.cpp).
+    os.environ.setdefault("QT_XCB_GL_INTEGRATION", "none")
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     install_translator(settings.ui.language)
     try:
-        models = load_models_with_splash(app, settings)
-        window = build_window(settings, models, source, event_id)
+        window = build_early_window(settings, source, event_id)
     except Exception as exc:  # noqa: BLE001 - one clear message instead of a traceback
         log.exception("the kiosk could not start")
         QMessageBox.critical(None, app.translate("App", "Face check-in"),
                              app.translate("App", "The kiosk could not start:") + f"\n{exc}")
         return 1
+    if settings_path is not None:
+        window.settings_path = Path(settings_path)
     window.resize(1024, 768)
-    window.start()
-    _quit_on_signals(app)
-    purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour
-    purge_timer.timeout.connect(lambda: purge_spoof_pictures(window.gallery, settings))
-    purge_timer.start(SPOOF_PURGE_INTERVAL_MS)
     if settings.ui.fullscreen:
         window.showFullScreen()
     else:
         window.show()
+    app.processEvents()
+    log.info("window shown %.2f s after process start", process_age_s())
+    window.first_frame_shown.connect(
+        lambda: log.info("first frame shown %.2f s after process start", process_age_s()))
+    window.reader.start()
+    window.start()
+    loader = ModelLoader(settings)
+
+    def on_loaded(models: Models) -> None:
+        window.attach_worker(make_worker(settings, models, window.reader, window.event_id),
+                             make_encoder_factory(settings, models))
+        log.info("models ready %.2f s after process start", process_age_s())
+
+    loader.loaded.connect(on_loaded)
+    loader.failed.connect(window.on_models_failed)
+    loader.start()
+    _quit_on_signals(app)
+    purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour
+    purge_timer.timeout.connect(lambda: purge_spoof_pictures(window.gallery, settings))
+    purge_timer.start(SPOOF_PURGE_INTERVAL_MS)
     code = app.exec_()
     window.shutdown()
     return int(code)

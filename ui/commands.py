@@ -17,9 +17,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     then ends without the interpreter's teardown, in which TensorFlow and Qt free shared memory
     in a clashing order ("free(): invalid pointer", seen under X11).
     """
+    from ui.display_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    # The kiosk's own log: start-up times and camera states at INFO (docs/GUI.md).
+    for name in ("ui", "kiosk.camera"):
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     from ui.app import run_kiosk
 
-    code = run_kiosk(settings, getattr(args, "source", None), getattr(args, "event", None))
+    from kiosk.cli import settings_save_path
+
+    if getattr(args, "fullscreen", False):
+        settings = settings.replace("ui", fullscreen=True)
+    code = run_kiosk(settings, getattr(args, "source", None), getattr(args, "event", None),
+                     settings_path=settings_save_path(args))
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -36,4 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="camera index, rtsp:// URL or video file (default: [camera] source)")
     parser.add_argument("--event", type=int, default=None,
                         help="event id (default: the event whose check-in window contains now)")
+    parser.add_argument("--fullscreen", action="store_true",
+                        help="full screen (kiosk mode) whatever [ui] fullscreen says")
     parser.set_defaults(handler=cmd_run)

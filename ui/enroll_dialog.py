@@ -16,7 +16,7 @@ import numpy as np
 from PyQt5.QtCore import QObject, QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
 from PyQt5.QtWidgets import (
-    QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QCheckBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
     QListWidgetItem, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
@@ -118,8 +118,9 @@ class EnrollDialog(QDialog):
 
     def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
                  reader: LatestFrameReader | None, person_id: int | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, event_id: int | None = None) -> None:
         super().__init__(parent)
+        self.event_id = event_id  # a new person can be put on this event's roster (walk-in)
         self.settings = settings
         self.gallery = gallery
         self.encoder_factory = encoder_factory
@@ -169,6 +170,12 @@ class EnrollDialog(QDialog):
             self.external_id_edit.setReadOnly(True)
         form.addRow(self.tr("Name:"), self.name_edit)
         form.addRow(self.tr("External id:"), self.external_id_edit)
+        event = self.gallery.event(self.event_id) if self.event_id is not None else None
+        self.roster_check = QCheckBox(self.tr("Add to the roster of {event}").format(
+            event=event["name"] if event else ""), self)
+        self.roster_check.setChecked(event is not None and person is None)
+        self.roster_check.setVisible(event is not None and person is None)
+        form.addRow(self.roster_check)
         right.addLayout(form)
         self.samples_list = QListWidget(self)
         self.samples_list.setViewMode(QListWidget.IconMode)
@@ -392,6 +399,9 @@ class EnrollDialog(QDialog):
                 person_id = self.gallery.add_person(
                     self.name_edit.text(), embeddings, crops,
                     external_id=self.external_id_edit.text(), actor="admin")
+                if self.event_id is not None and self.roster_check.isChecked():
+                    self.gallery.add_to_roster(self.event_id, self.name_edit.text(),
+                                               self.external_id_edit.text(), actor="admin")
         except (ValueError, GalleryError) as exc:
             QMessageBox.warning(self, self.tr("Enrol"), str(exc))
             return None

@@ -10,16 +10,18 @@ import collections
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PyQt5.QtCore import QDateTime, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
-from PyQt5.QtGui import QFont, QKeySequence
+from PyQt5.QtGui import QFont, QFontMetrics, QKeySequence
 from PyQt5.QtWidgets import (
-    QAction, QHBoxLayout, QLabel, QMainWindow, QMenu, QSizePolicy, QToolButton, QVBoxLayout,
-    QWidget,
+    QAction, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QSizePolicy, QToolButton,
+    QVBoxLayout, QWidget,
 )
 
-from kiosk.camera import LatestFrameReader
-from kiosk.config import Settings
+from kiosk.camera import CameraState, LatestFrameReader, SourceKind, parse_source
+from kiosk.config import LOCAL_SETTINGS, Settings
+from kiosk.decision import window_state
 from kiosk.gallery import Gallery
 from kiosk.pipeline import Decision, Outcome, Prompt
 from ui.text import short_time
@@ -30,6 +32,23 @@ log = logging.getLogger(__name__)
 
 DISPLAY_POLL_MS = 10  # the display timer looks for a new camera frame this often
 GREEN, AMBER, RED, NEUTRAL = "#1b5e20", "#e69500", "#b71c1c", "#263238"
+
+
+def event_window_state(event: dict | None, now_s: float | None = None) -> tuple[str, str]:
+    """Where now lies in an event's check-in window (the rule of :mod:`kiosk.decision`):
+    ("open" | "before" | "closed", the local short time it opens or closed)."""
+    if event is None:
+        return "open", ""
+    try:
+        state, at = window_state(event, time.time() if now_s is None else now_s)
+    except ValueError:
+        return "open", ""
+    return state, short_time(at)
+
+
+CAMERA_PROBLEM_AFTER_S = 3.0  # no picture this long after start or a loss: show the camera state
+FILE_RETRY_S = 5.0  # a missing video file is looked for again this often
+BANNER_MIN_POINT_SIZE = 18
 
 
 ADMIN_SESSION_S = 300.0  # an admin unlock ends this long after the last admin action
@@ -61,20 +80,30 @@ class KioskWindow(QMainWindow):
 
     check_in_recorded = pyqtSignal(object)
     closed = pyqtSignal()
+    first_frame_shown = pyqtSignal()
 
     def __init__(
         self,
         settings: Settings,
         reader: LatestFrameReader,
-        worker: PipelineWorker,
+        worker: PipelineWorker | None,
         gallery: Gallery,
         event_id: int | None = None,
         encoder_factory: Callable[[], object] | None = None,
+        source: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.reader = reader
         self.worker = worker
+        self.source = source if source is not None else settings.camera.source
+        self.models_error: str | None = None
+        self.camera_problem: str | None = None
+        self._camera_problem_logged: str | None = None
+        self._started_t = time.monotonic()
+        self._file_retry_t = 0.0
+        self.window_state: tuple[str, str] = ("open", "")
+        self.settings_path = LOCAL_SETTINGS  # where the Settings dialog saves
         self.gallery = gallery
         self.event_id = event_id
         self.encoder_factory = encoder_factory
@@ -89,6 +118,7 @@ class KioskWindow(QMainWindow):
         self._last_shown_id = 0
         self._shut_down = False
         self._admin_until_s = -1.0  # monotonic time the admin's unlock ends
+        self._staff_until_s = -1.0  # monotonic time the staff unlock ends
         self._build()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(DISPLAY_POLL_MS)
@@ -96,9 +126,21 @@ class KioskWindow(QMainWindow):
         self.clock_timer = QTimer(self)
         self.clock_timer.setInterval(1000)
         self.clock_timer.timeout.connect(self.on_clock_timer)
+        self.state_timer = QTimer(self)
+        self.state_timer.setInterval(250)
+        self.state_timer.timeout.connect(self.on_state_timer)
+        if self.worker is not None:
+            self._connect_worker()
+        self.retranslate()
+
+    def _connect_worker(self) -> None:
         self.worker.result_ready.connect(self.on_result_ready)
         self.worker.error.connect(self.on_error)
-        self.retranslate()
+
+    @property
+    def models_ready(self) -> bool:
+        """Whether recognition runs (the worker is attached)."""
+        return self.worker is not None
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -184,8 +226,11 @@ class KioskWindow(QMainWindow):
         self.video.placeholder = self.tr("Starting the camera...")
         self._show_event_name()
         self.on_clock_timer()
-        if time.monotonic() >= self._banner_until:
-            self._set_banner(self.tr("Please look at the camera to check in"), NEUTRAL)
+        self._banner_until = 0.0
+        self.update_state_banner()
+
+    def _event_row(self) -> dict | None:
+        return self.gallery.event(self.event_id) if self.event_id is not None else None
 
     def _show_event_name(self) -> None:
         event = self.gallery.event(self.event_id) if self.event_id is not None else None
@@ -200,14 +245,151 @@ class KioskWindow(QMainWindow):
         self.banner.setText(text)
         self.banner.setProperty("colour", colour)
         self.banner.setStyleSheet(f"background: {colour}; color: white; padding: 12px;")
+        self._fit_banner_font()
+
+    def _fit_banner_font(self) -> None:
+        """Shrink the banner's font until its text fits one line (down to a minimum size), so
+        "Welcome, NAME - checked in 09:02" keeps its time on the line at 1024 px."""
+        width = max(200, self.banner.width() - 32)
+        font = QFont(self.font().family(), 34, QFont.Bold)
+        while font.pointSize() > BANNER_MIN_POINT_SIZE and \
+                QFontMetrics(font).horizontalAdvance(self.banner.text()) > width:
+            font.setPointSize(font.pointSize() - 2)
+        self.banner.setFont(font)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_banner_font()
+
+    # -- states: start-up, camera, event window ----------------------------------------------
+
+    def camera_state_text(self, state: CameraState) -> str:
+        """The camera state in the user's language (status line)."""
+        return {
+            CameraState.CONNECTING: self.tr("connecting"),
+            CameraState.LIVE: self.tr("live"),
+            CameraState.LOST: self.tr("lost"),
+            CameraState.RECONNECTING: self.tr("reconnecting"),
+            CameraState.STOPPED: self.tr("stopped"),
+        }[state]
+
+    def find_camera_problem(self) -> str | None:
+        """What is wrong with the camera, as the attendee screen says it; None when fine.
+
+        No picture for ``CAMERA_PROBLEM_AFTER_S`` (since start or since the last frame), a
+        missing video file, or the end of a video file.
+        """
+        stats = self.reader.stats()
+        try:
+            source = parse_source(self.source)
+        except ValueError:
+            return self.tr("Camera source not valid: {source} - check [camera] source in "
+                           "settings").format(source=self.source)
+        if stats.ended:
+            return self.tr("The video file has ended: {path}").format(path=source.location)
+        fresh = stats.newest_age_s is not None and stats.newest_age_s < CAMERA_PROBLEM_AFTER_S
+        if stats.state is CameraState.LIVE and fresh:
+            return None
+        waited = time.monotonic() - self._started_t
+        if stats.state is not CameraState.STOPPED and waited < CAMERA_PROBLEM_AFTER_S:
+            return None
+        if source.kind is SourceKind.FILE:
+            if not Path(source.location).exists():
+                return self.tr("Video file not found: {path} - check [camera] source in "
+                               "settings").format(path=source.location)
+            return self.tr("Video file cannot be read: {path}").format(path=source.location)
+        if source.kind is SourceKind.DEVICE:
+            device = f"/dev/video{source.location}"
+            if not Path(device).exists():
+                return self.tr("Camera not found: {device} - check the cable or [camera] source "
+                               "in settings").format(device=device)
+            return self.tr("Camera {device} cannot be opened - is another program using it?"
+                           ).format(device=device)
+        return self.tr("No picture from the camera stream {url} - check the network and "
+                       "[camera] source in settings").format(url=source.display_name.split(" ", 1)[-1])
+
+    def update_state_banner(self) -> None:
+        """Show the state that outranks prompts: camera problem, closed window, start-up."""
+        if time.monotonic() < self._banner_until:
+            return
+        problem = self.camera_problem
+        if problem is not None:
+            self.video.placeholder = problem
+            self._set_banner(problem, RED)
+            return
+        self.video.placeholder = self.tr("Starting the camera...")
+        if self.models_error is not None:
+            self._set_banner(self.tr("Face recognition could not start - please see staff"), RED)
+            return
+        state, at = self.window_state = event_window_state(self._event_row())
+        if state == "closed":
+            self._set_banner(self.tr("Check-in closed (closed at {time})").format(time=at), NEUTRAL)
+            return
+        if state == "before":
+            self._set_banner(self.tr("Check-in opens at {time}").format(time=at), NEUTRAL)
+            return
+        if not self.models_ready:
+            self._set_banner(self.tr("Starting... face recognition is loading"), NEUTRAL)
+            return
+        if self.last_result is None or self.last_result.result.box_xyxy is None:
+            self._set_banner(self.tr("Please look at the camera to check in"), NEUTRAL)
+
+    @pyqtSlot()
+    def on_state_timer(self) -> None:
+        """Every 250 ms: camera state (logged when it changes), retry of a missing file."""
+        problem = self.find_camera_problem()
+        if problem != self._camera_problem_logged:
+            if problem is not None:
+                log.warning("camera: %s", problem)
+            elif self._camera_problem_logged is not None:
+                log.info("camera: picture back")
+            self._camera_problem_logged = problem
+        self.camera_problem = problem
+        self._retry_missing_file()
+        self.update_state_banner()
+
+    def _retry_missing_file(self) -> None:
+        """The reader gives up on a missing video file: look for it again every few seconds."""
+        if self.reader.state is not CameraState.STOPPED or self.reader.stats().ended:
+            return
+        now = time.monotonic()
+        if now < self._file_retry_t or self._shut_down:
+            return
+        self._file_retry_t = now + FILE_RETRY_S
+        old = self.reader
+        new = LatestFrameReader(self.settings.camera, self.source)
+        new.start()
+        self.reader = new
+        if self.worker is not None:
+            self.worker.reader = new
+        old.stop()
+
+    def attach_worker(self, worker: PipelineWorker, encoder_factory: Callable[[], object]) -> None:
+        """The models are loaded: start recognition (and enable enrolment)."""
+        self.worker = worker
+        self.encoder_factory = encoder_factory
+        self._connect_worker()
+        if self.display_timer.isActive() and not self._shut_down:
+            self.thread = start_worker(self.worker, self)
+        self.update_state_banner()
+
+    @pyqtSlot(str)
+    def on_models_failed(self, message: str) -> None:
+        """The models could not be loaded: the picture stays, the banner says so."""
+        self.models_error = message
+        self.status_label.setText(self.tr("error: {message}").format(message=message))
+        self.update_state_banner()
 
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker thread and the display (the reader is already running)."""
-        self.thread = start_worker(self.worker, self)
+        """Start the display and, when attached, the worker (the reader is already running)."""
+        self._started_t = time.monotonic()
+        if self.worker is not None:
+            self.thread = start_worker(self.worker, self)
         self.display_timer.start()
         self.clock_timer.start()
+        self.state_timer.start()
 
     def shutdown(self) -> None:
         """Stop the display, the worker, its thread and the reader, in that order (idempotent)."""
@@ -216,7 +398,8 @@ class KioskWindow(QMainWindow):
         self._shut_down = True
         self.display_timer.stop()
         self.clock_timer.stop()
-        if self.thread is not None and not stop_worker(self.worker, self.thread):
+        self.state_timer.stop()
+        if self.worker is not None and self.thread is not None and not stop_worker(self.worker, self.thread):
             log.error("the pipeline worker did not stop in time")
         self.reader.stop()
         self.gallery.close()
@@ -229,8 +412,10 @@ class KioskWindow(QMainWindow):
     def set_event(self, event_id: int | None) -> None:
         """Check people in to another event from now on."""
         self.event_id = event_id
-        self.worker.set_event(event_id)
+        if self.worker is not None:
+            self.worker.set_event(event_id)
         self._show_event_name()
+        self.update_state_banner()
 
     # -- slots -------------------------------------------------------------------------------
 
@@ -245,6 +430,9 @@ class KioskWindow(QMainWindow):
         now = time.monotonic()
         if self.first_frame_t is None:
             self.first_frame_t = now
+            self.camera_problem = None
+            self.update_state_banner()
+            self.first_frame_shown.emit()
         self.display_times.append(now)
 
     @pyqtSlot()
@@ -254,7 +442,7 @@ class KioskWindow(QMainWindow):
         fps = self.display_fps()
         self.status_label.setText(
             self.tr("camera: {state} | picture {fps:.0f} fps").format(
-                state=self.reader.state.value, fps=fps)
+                state=self.camera_state_text(self.reader.state), fps=fps)
         )
 
     @pyqtSlot(object)
@@ -266,7 +454,8 @@ class KioskWindow(QMainWindow):
         now = time.monotonic()
         if result.decision is not None:
             self.show_decision(result.decision)
-        elif now >= self._banner_until:
+        elif now >= self._banner_until and self.camera_problem is None and \
+                self.window_state[0] == "open":
             self.show_prompt(result.prompt, box is not None)
         colour = self.banner.property("colour") or GREEN
         self.video.set_box(box, colour if colour != NEUTRAL else AMBER)
@@ -308,8 +497,15 @@ class KioskWindow(QMainWindow):
         if decision.outcome is Outcome.RECOGNISED_NO_EVENT:
             return self.tr("Hello, {name} - no event is open for check-in").format(name=name), AMBER
         if decision.outcome is Outcome.OUTSIDE_WINDOW:
+            state, when = event_window_state(self._event_row())
+            if state == "before":
+                detail = self.tr("check-in opens at {time}").format(time=when)
+            elif state == "closed":
+                detail = self.tr("check-in closed at {time}").format(time=when)
+            else:
+                detail = self.tr("no event is open")
             return (self.tr("{name}: check-in is not open now ({detail})").format(
-                name=name, detail=decision.message), AMBER)
+                name=name, detail=detail), AMBER)
         if decision.outcome is Outcome.UNKNOWN:
             return self.tr("Not recognised - please see staff"), RED
         if decision.outcome is Outcome.SPOOF:
@@ -344,8 +540,41 @@ class KioskWindow(QMainWindow):
         """F11: kiosk full screen on and off."""
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
+    def require_staff(self) -> str | None:
+        """Ask for the staff PIN or the admin password; the role granted ("staff" / "admin").
+
+        An admin unlock still running counts; a staff unlock lasts like an admin one.
+        """
+        import ui.admin_login
+        from kiosk.auth import Role
+
+        now = time.monotonic()
+        if now < self._admin_until_s:
+            self._admin_until_s = now + ADMIN_SESSION_S
+            return Role.ADMIN.value
+        if now < self._staff_until_s:
+            self._staff_until_s = now + ADMIN_SESSION_S
+            return Role.STAFF.value
+        role = ui.admin_login.ask_staff_access(self, self.gallery)
+        if role is None:
+            return None
+        if role is Role.ADMIN:
+            self._admin_until_s = time.monotonic() + ADMIN_SESSION_S
+        else:
+            self._staff_until_s = time.monotonic() + ADMIN_SESSION_S
+        return role.value
+
+    def models_not_ready(self) -> bool:
+        """Tell the user when enrolment must wait for the models; True when it must."""
+        if self.encoder_factory is not None:
+            return False
+        QMessageBox.information(self, self.tr("Face check-in"), self.tr(
+            "The face models are still loading. Try again in a few seconds."))
+        return True
+
     def require_admin(self) -> bool:
-        """Ask for the admin password (set it on first use); True when granted.
+        """Ask for the admin password; True when granted (never offers to set one: that is
+        ``admin set-password`` on the command line).
 
         The unlock lasts ``ADMIN_SESSION_S`` after the last admin action, so a kiosk left
         after enrolment does not stay open to the next person at the door.
@@ -364,7 +593,11 @@ class KioskWindow(QMainWindow):
         """Open the staff panel for the current event."""
         from ui.staff_panel import StaffPanelWidget
 
-        panel = StaffPanelWidget(self.gallery, self.event_id, parent=self)
+        role = self.require_staff()
+        if role is None:
+            return
+        panel = StaffPanelWidget(self.gallery, self.event_id, parent=self, role=role,
+                                 settings_files=(self.settings_path,))
         self.check_in_recorded.connect(panel.on_check_in_recorded)
         panel.setAttribute(Qt.WA_DeleteOnClose)
         panel.show()
@@ -372,19 +605,19 @@ class KioskWindow(QMainWindow):
     @pyqtSlot()
     def on_enrol_triggered(self) -> None:
         """Admin: enrol one person."""
-        if not self.require_admin():
+        if self.models_not_ready() or not self.require_admin():
             return
         from ui.enroll_dialog import EnrollDialog
 
         dialog = EnrollDialog(self.settings, self.gallery, self.encoder_factory, self.reader,
-                              parent=self)
+                              parent=self, event_id=self.event_id)
         dialog.person_enrolled.connect(self.on_gallery_changed)
         dialog.exec_()
 
     @pyqtSlot()
     def on_people_triggered(self) -> None:
         """Admin: the people manager."""
-        if not self.require_admin():
+        if self.models_not_ready() or not self.require_admin():
             return
         from ui.people_dialog import PeopleDialog
 
@@ -396,7 +629,7 @@ class KioskWindow(QMainWindow):
     @pyqtSlot()
     def on_folder_triggered(self) -> None:
         """Admin: bulk enrolment from a folder."""
-        if not self.require_admin():
+        if self.models_not_ready() or not self.require_admin():
             return
         from ui.enroll_dialog import FolderEnrollDialog
 
@@ -422,7 +655,7 @@ class KioskWindow(QMainWindow):
             return
         from ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self.gallery, parent=self)
+        dialog = SettingsDialog(self.settings, self.gallery, path=self.settings_path, parent=self)
         if dialog.exec_():
             self.settings = dialog.saved_settings or self.settings
             from ui.i18n import install_translator
@@ -434,4 +667,5 @@ class KioskWindow(QMainWindow):
     def on_gallery_changed(self) -> None:
         """People were enrolled, renamed or deleted: the worker re-reads its matrix."""
         self.gallery.reload()
-        self.worker.request_reload()
+        if self.worker is not None:
+            self.worker.request_reload()

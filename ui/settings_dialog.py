@@ -11,15 +11,18 @@ from PyQt5.QtWidgets import (
     QSpinBox, QVBoxLayout, QWidget,
 )
 
-from kiosk.config import Settings, SettingsError, settings_from_dict, settings_to_toml
+from kiosk.config import LOCAL_SETTINGS, Settings, SettingsError, save_settings_changes
 from kiosk.gallery import Gallery, GalleryError
 from ui.i18n import LANGUAGES, normalise_language
 
-SETTINGS_PATH = Path("settings.toml")
+SETTINGS_PATH = LOCAL_SETTINGS  # the site's layer over the shipped settings.toml
 
 
 class SettingsDialog(QDialog):
-    """Edit the main thresholds, the camera source and the UI options; saves settings.toml.
+    """Edit the main thresholds, the camera source and the UI options.
+
+    Saves only the changed keys into the site's settings file (``data/settings.local.toml``,
+    or the ``--settings`` file), keeping its comments; the shipped settings.toml is not written.
 
     Attributes:
         saved_settings: the settings written (None until saved).
@@ -93,18 +96,15 @@ class SettingsDialog(QDialog):
     def on_save_clicked(self) -> None:
         """Validate, write the file and audit-log the change."""
         try:
-            import tomllib
-
             edited = self.edited_settings()
-            text = settings_to_toml(edited)
-            settings_from_dict(tomllib.loads(text), str(self.path))
-            self.path.write_text(text, encoding="utf-8")
+            changed = save_settings_changes(self.path, edited, self.settings)
         except (SettingsError, ValueError, OSError) as exc:
             QMessageBox.warning(self, self.tr("Settings"), str(exc))
             return
-        if self.gallery is not None:
+        if self.gallery is not None and changed:
             try:
-                self.gallery.record_action("admin", "change settings", path=str(self.path))
+                self.gallery.record_action("admin", "change settings", path=str(self.path),
+                                           keys=",".join(changed))
             except GalleryError as exc:
                 QMessageBox.warning(self, self.tr("Settings"), str(exc))
         self.saved_settings = edited

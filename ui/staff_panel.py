@@ -1,5 +1,5 @@
-"""The staff panel: who has arrived and who has not, manual check-in and undo, CSV export,
-roster import and the refused spoof attempts of the current event."""
+"""The staff panel: who has arrived and who has not, manual check-in and undo, export (CSV or
+Excel), roster import (admin) and the refused spoof attempts of the current event."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from PyQt5.QtWidgets import (
     QVBoxLayout, QWidget, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 )
 
+from kiosk.auth import Role, require_role
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.roster import (
-    RosterError, attendance, attendance_counts, import_roster, read_roster_csv,
-    write_attendance_csv,
+    ExportRefused, RosterError, attendance, attendance_counts, export_event_attendance,
+    import_roster, read_roster_file,
 )
 from ui.text import short_time
 
@@ -71,6 +72,9 @@ class StaffPanelWidget(QWidget):
     Args:
         gallery: the GUI thread's gallery connection.
         event_id: the current event (None: nothing to show).
+        operator: the name for the audit log (default: the OS user).
+        role: "staff" or "admin" (roster import needs admin; staff are asked for it).
+        settings_files: settings files in use, never to be replaced by an export.
 
     Attributes:
         rows: the attendance rows shown (from :func:`kiosk.roster.attendance`).
@@ -78,11 +82,14 @@ class StaffPanelWidget(QWidget):
     """
 
     def __init__(self, gallery: Gallery, event_id: int | None, parent: QWidget | None = None,
-                 operator: str | None = None) -> None:
+                 operator: str | None = None, role: str = Role.STAFF.value,
+                 settings_files: tuple[str | Path, ...] = ()) -> None:
         super().__init__(parent, Qt.Window)
         self.gallery = gallery
         self.event_id = event_id
         self.operator = operator or staff_operator()
+        self.role = Role(role)
+        self.settings_files = settings_files
         self.rows: list[dict[str, Any]] = []
         self.resize(900, 640)
         self._build()
@@ -126,7 +133,7 @@ class StaffPanelWidget(QWidget):
         self.checkin_button = QPushButton(self.tr("Manual check-in..."), self)
         self.undo_button = QPushButton(self.tr("Undo check-in..."), self)
         self.roster_button = QPushButton(self.tr("Import roster..."), self)
-        self.export_button = QPushButton(self.tr("Export CSV..."), self)
+        self.export_button = QPushButton(self.tr("Export..."), self)
         for button in (self.checkin_button, self.undo_button, self.roster_button, self.export_button):
             button.setMinimumHeight(36)
             buttons.addWidget(button)
@@ -168,8 +175,8 @@ class StaffPanelWidget(QWidget):
             return
         counts = attendance_counts(self.rows)
         self.counts_label.setText(
-            self.tr("Expected {expected} | Arrived {arrived} | Not yet arrived {missing} | "
-                    "Not on the roster {walk_ins}").format(**counts))
+            self.tr("Expected {expected} | Arrived {arrived_expected} of {expected} | "
+                    "Not yet arrived {missing} | Not on the roster {walk_ins}").format(**counts))
         self._fill_tables()
         self._fill_spoofs()
 
@@ -230,16 +237,28 @@ class StaffPanelWidget(QWidget):
         self.refresh()
         return removed
 
-    def export_csv(self, path: str | Path) -> int:
-        """Write the attendance (arrived and missing) as CSV for Excel; returns the rows."""
-        count = write_attendance_csv(path, attendance(self.gallery, self.event_id))
-        self.gallery.record_action(self.operator, "export attendance", event_id=self.event_id,
-                                   rows=count)
-        return count
+    def export_file(self, path: str | Path, replace: bool = False) -> int:
+        """Write the attendance (arrived and missing) as ``.csv`` or ``.xlsx``; returns the rows.
+
+        Raises:
+            ExportRefused: the gallery, a settings file or a file that is not an export.
+            FileExistsError: an earlier export is there and ``replace`` is False.
+        """
+        return export_event_attendance(self.gallery, self.event_id, path, self.operator,
+                                       self.settings_files, replace)
+
+    def export_csv(self, path: str | Path, replace: bool = False) -> int:
+        """:meth:`export_file` (kept for callers of the CSV-only panel)."""
+        return self.export_file(path, replace)
 
     def import_roster_file(self, path: str | Path) -> int:
-        """Replace the event's roster with a CSV file (audit-logged)."""
-        count = import_roster(self.gallery, self.event_id, read_roster_csv(path), actor=self.operator)
+        """Replace the event's roster with a CSV or .xlsx file (admin only, audit-logged).
+
+        Raises:
+            PermissionError: the panel was opened with the staff PIN.
+        """
+        require_role(self.role, Role.ADMIN)
+        count = import_roster(self.gallery, self.event_id, read_roster_file(path), actor=self.operator)
         self.refresh()
         return count
 
@@ -303,14 +322,21 @@ class StaffPanelWidget(QWidget):
 
     @pyqtSlot()
     def on_roster_clicked(self) -> None:
-        """Import the roster from a CSV file."""
+        """Import the roster from a CSV or Excel file (asks for the admin password first when
+        the panel was opened with the staff PIN)."""
+        if self.role is not Role.ADMIN:
+            import ui.admin_login
+
+            if not ui.admin_login.ask_admin_password(self, self.gallery):
+                return
+            self.role = Role.ADMIN
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Import roster"), "",
-                                              self.tr("CSV files (*.csv)"))
+                                              self.tr("Rosters (*.xlsx *.csv)"))
         if not path:
             return
         try:
             count = self.import_roster_file(path)
-        except (RosterError, ValueError, OSError, GalleryError) as exc:
+        except (RosterError, ValueError, OSError, GalleryError, PermissionError) as exc:
             QMessageBox.warning(self, self.tr("Import roster"), str(exc))
             return
         QMessageBox.information(self, self.tr("Import roster"),
@@ -318,14 +344,28 @@ class StaffPanelWidget(QWidget):
 
     @pyqtSlot()
     def on_export_clicked(self) -> None:
-        """Export the attendance list as CSV (Excel opens it with Chinese names intact)."""
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export attendance"), "attendance.csv",
-                                              self.tr("CSV files (*.csv)"))
+        """Export the attendance list as Excel or CSV (Chinese names intact); asks before
+        replacing an earlier export and refuses any other existing file."""
+        path, chosen = QFileDialog.getSaveFileName(
+            self, self.tr("Export attendance"), "attendance.xlsx",
+            self.tr("Excel workbook (*.xlsx);;CSV for Excel (*.csv)"), "",
+            QFileDialog.DontConfirmOverwrite)
         if not path:
             return
+        if Path(path).suffix.lower() not in (".csv", ".xlsx"):
+            path += ".csv" if "csv" in chosen else ".xlsx"
         try:
-            count = self.export_csv(path)
-        except (OSError, GalleryError) as exc:
+            try:
+                count = self.export_file(path)
+            except FileExistsError:
+                answer = QMessageBox.question(
+                    self, self.tr("Export attendance"),
+                    self.tr("{name} exists (an earlier export). Replace it?").format(
+                        name=Path(path).name))
+                if answer != QMessageBox.Yes:
+                    return
+                count = self.export_file(path, replace=True)
+        except (ExportRefused, OSError, GalleryError) as exc:
             QMessageBox.warning(self, self.tr("Export attendance"), str(exc))
             return
         QMessageBox.information(self, self.tr("Export attendance"),

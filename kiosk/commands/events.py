@@ -2,7 +2,8 @@
 
 ``events create --name NAME [--opens ISO] [--closes ISO]`` / ``events list [--json]``,
 ``roster import CSV --event ID``, ``checkins list --event ID [--json]``,
-``checkins export --event ID --csv FILE`` and ``enroll-folder DIR [--json]``.
+``checkins export --event ID --out FILE.xlsx|FILE.csv [--replace]`` and
+``enroll-folder DIR [--json]``.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.roster import RosterError, import_roster, read_roster_csv
+    from kiosk.roster import RosterError, import_roster, read_roster_file
 
     with open_gallery(settings) as gallery:
         _require_event(gallery, args.event)
         try:
-            entries = read_roster_csv(args.csv)
+            entries = read_roster_file(args.csv)
             count = import_roster(gallery, args.event, entries, actor="cli")
         except (RosterError, ValueError, OSError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was imported") from exc
@@ -89,16 +90,24 @@ def cmd_checkins_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_checkins_export(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.roster import attendance, write_attendance_csv
+    from kiosk.roster import ExportRefused, export_event_attendance
 
+    target = args.out or args.csv
+    if not target:
+        raise UserError("name the file to write: --out FILE.xlsx or FILE.csv")
+    settings_files = [args.settings] if getattr(args, "settings", None) else []
     with open_gallery(settings) as gallery:
         _require_event(gallery, args.event)
-        rows = attendance(gallery, args.event)
-    try:
-        count = write_attendance_csv(args.csv, rows)
-    except OSError as exc:
-        raise UserError(f"{args.csv}: cannot write: {exc.strerror or exc}") from exc
-    print(f"{count} rows written to {args.csv}")
+        try:
+            count = export_event_attendance(gallery, args.event, target, "cli", settings_files,
+                                            replace=args.replace)
+        except FileExistsError as exc:
+            raise UserError(f"{exc}: add --replace to overwrite the earlier export") from exc
+        except ExportRefused as exc:
+            raise UserError(f"{exc}; nothing was written") from exc
+        except OSError as exc:
+            raise UserError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+    print(f"{count} rows written to {target}")
     return 0
 
 
@@ -154,7 +163,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     roster = subparsers.add_parser("roster", help="event rosters (who is expected)")
     roster_sub = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
     imp = roster_sub.add_parser("import", help="replace an event's roster with a CSV file")
-    imp.add_argument("csv", help="CSV with external_id,name (or 工号,姓名) header")
+    imp.add_argument("csv", metavar="FILE",
+                     help=".xlsx or CSV with an external_id,name (or 工号,姓名) header row")
     imp.add_argument("--event", type=int, required=True)
     imp.set_defaults(handler=cmd_roster_import)
 
@@ -164,9 +174,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clist.add_argument("--event", type=int, required=True)
     clist.add_argument("--json", action="store_true")
     clist.set_defaults(handler=cmd_checkins_list)
-    export = checkins_sub.add_parser("export", help="attendance (arrived and missing) as CSV")
+    export = checkins_sub.add_parser(
+        "export", help="attendance (arrived and missing) as .xlsx or CSV (local times)")
     export.add_argument("--event", type=int, required=True)
-    export.add_argument("--csv", required=True, help="the CSV file to write (UTF-8 with BOM)")
+    export.add_argument("--out", default=None,
+                        help="the file to write: .xlsx (Excel) or .csv (UTF-8 with BOM)")
+    export.add_argument("--csv", default=None, help="the CSV file to write (same as --out)")
+    export.add_argument("--replace", action="store_true",
+                        help="replace an earlier export of the same name")
     export.set_defaults(handler=cmd_checkins_export)
 
     folder = subparsers.add_parser(

@@ -47,6 +47,8 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     with open_gallery(settings) as gallery:
         if args.external_id and gallery.person_by_external_id(args.external_id.strip()):
             raise UserError(f"the external id {args.external_id!r} is already enrolled")
+        if args.event is not None and gallery.event(args.event) is None:
+            raise UserError(f"no event with id {args.event} (see `events list`)")
         encoder = _encoder(settings)
         samples = []
         for image, frame_bgr in zip(args.images, frames):
@@ -73,6 +75,14 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             )
         except (ValueError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
+        if args.event is not None:
+            try:
+                added = gallery.add_to_roster(args.event, name, args.external_id, actor="cli")
+            except (ValueError, GalleryError) as exc:
+                raise UserError(f"person {person_id} enrolled, but not put on the roster of "
+                                f"event {args.event}: {exc}") from exc
+            print(f"{'added to' if added else 'already on'} the roster of event {args.event}",
+                  file=sys.stderr)
         print(person_id)
         return 0
 
@@ -116,7 +126,9 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for row in results:
             if row["error"]:
-                print(f"{row['image']}: error: {row['error']}")
+                # the error names the file already ("photo.jpg: no face found")
+                error = row["error"]
+                print(error if error.startswith(row["image"]) else f"{row['image']}: {error}")
                 continue
             who = f"{row['name']} (id {row['person_id']})" if row["person_id"] else "unknown"
             distance = "-" if row["distance"] is None else f"{row['distance']:.3f}"
@@ -134,8 +146,11 @@ def cmd_people_list(args: argparse.Namespace, settings: Settings) -> int:
              for p in people], ensure_ascii=False, indent=2,
         ))
     else:
+        print("id\tname\texternal_id\timages")
         for p in people:
-            print(f"{p.id}\t{p.name}\t{p.external_id or ''}\t{p.images} images")
+            images = "1 image" if p.images == 1 else f"{p.images} images"
+            print(f"{p.id}\t{p.name}\t{p.external_id or ''}\t{images}")
+        print(f"{len(people)} {'person' if len(people) == 1 else 'people'}", file=sys.stderr)
     return 0
 
 
@@ -229,6 +244,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("enroll", help="enrol a person from one or more photos")
     p.add_argument("--name", required=True)
     p.add_argument("--external-id", default=None)
+    p.add_argument("--event", type=int, default=None,
+                   help="also put the person on this event's roster (a walk-in)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(handler=cmd_enroll)
 

@@ -85,6 +85,38 @@ class Events:
                      replaced=replaced)
         return len(entries)
 
+    def add_to_roster(
+        self, event_id: int, name: str, external_id: str | None = None, actor: str = "admin",
+    ) -> bool:
+        """Put a walk-in on an event's roster (one transaction, audit-logged); False when the
+        roster already lists them (same external id, or same name without one).
+
+        Raises:
+            ValueError: no such event, or an empty name.
+        """
+        name = " ".join((name or "").split())
+        external_id = (external_id or "").strip() or None
+        if not name:
+            raise ValueError("the name must not be empty")
+        with self.store.transaction() as tx:
+            require_event(tx, event_id)
+            if external_id is not None:
+                found = tx.execute(
+                    "SELECT 1 FROM roster WHERE event_id = ? AND external_id = ?",
+                    (event_id, external_id),
+                ).fetchone()
+            else:
+                found = tx.execute(
+                    "SELECT 1 FROM roster WHERE event_id = ? AND external_id IS NULL AND name = ?",
+                    (event_id, name),
+                ).fetchone()
+            if found is not None:
+                return False
+            tx.execute("INSERT INTO roster (event_id, external_id, name) VALUES (?, ?, ?)",
+                       (event_id, external_id, name))
+            tx.audit(actor, "add to roster", event_id=event_id, name=name, external_id=external_id)
+        return True
+
     def roster(self, event_id: int) -> list[tuple[str | None, str]]:
         """An event's roster in import order: (external id, name)."""
         rows = self.store.query(

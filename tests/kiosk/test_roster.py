@@ -131,13 +131,15 @@ def test_attendance_joins_by_external_id_then_name(gallery):
     assert rows[0]["person_id"] == alice and rows[0]["distance"] == pytest.approx(0.61234)
     assert rows[1]["method"] == "manual" and rows[1]["reason"] == "glasses"
     assert rows[2]["at"] is None and rows[2]["person_id"] is None
-    assert attendance_counts(rows) == {"expected": 4, "arrived": 4, "missing": 2, "walk_ins": 2}
+    assert attendance_counts(rows) == {"expected": 4, "arrived": 4, "arrived_expected": 2,
+                                       "missing": 2, "walk_ins": 2}
 
 
 def test_attendance_without_roster_lists_checkins_and_empty_event_is_empty(gallery):
     event_id = gallery.create_event("Meeting")
     assert attendance(gallery, event_id) == []
-    assert attendance_counts([]) == {"expected": 0, "arrived": 0, "missing": 0, "walk_ins": 0}
+    assert attendance_counts([]) == {"expected": 0, "arrived": 0, "arrived_expected": 0,
+                                     "missing": 0, "walk_ins": 0}
     gallery.check_in(gallery.add_person("Alice", [vec(1)]), event_id)
     assert [(r["name"], r["status"], r["on_roster"]) for r in attendance(gallery, event_id)] == [
         ("Alice", "arrived", False)]

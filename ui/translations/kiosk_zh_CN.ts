@@ -24,6 +24,10 @@ Loading the face models...</source>
 <context>
     <name>EnrollDialog</name>
     <message>
+        <source>Add to the roster of {event}</source>
+        <translation>加入 {event} 的名单</translation>
+    </message>
+    <message>
         <location filename="../enroll_dialog.py" line="235" />
         <source>Re-enrol {name}</source>
         <translation>重新录入 {name}</translation>
@@ -268,6 +272,86 @@ Loading the face models...</source>
 <context>
     <name>KioskWindow</name>
     <message>
+        <source>stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>reconnecting</source>
+        <translation>重新连接中</translation>
+    </message>
+    <message>
+        <source>no event is open</source>
+        <translation>当前没有开放的活动</translation>
+    </message>
+    <message>
+        <source>lost</source>
+        <translation>已断开</translation>
+    </message>
+    <message>
+        <source>live</source>
+        <translation>正常</translation>
+    </message>
+    <message>
+        <source>connecting</source>
+        <translation>连接中</translation>
+    </message>
+    <message>
+        <source>check-in opens at {time}</source>
+        <translation>签到将于 {time} 开始</translation>
+    </message>
+    <message>
+        <source>check-in closed at {time}</source>
+        <translation>签到已于 {time} 结束</translation>
+    </message>
+    <message>
+        <source>Video file not found: {path} - check [camera] source in settings</source>
+        <translation>未找到视频文件：{path} - 请检查设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>Video file cannot be read: {path}</source>
+        <translation>无法读取视频文件：{path}</translation>
+    </message>
+    <message>
+        <source>The video file has ended: {path}</source>
+        <translation>视频文件已播放完毕：{path}</translation>
+    </message>
+    <message>
+        <source>The face models are still loading. Try again in a few seconds.</source>
+        <translation>人脸模型仍在加载，请几秒钟后再试。</translation>
+    </message>
+    <message>
+        <source>Starting... face recognition is loading</source>
+        <translation>正在启动……人脸识别加载中</translation>
+    </message>
+    <message>
+        <source>No picture from the camera stream {url} - check the network and [camera] source in settings</source>
+        <translation>摄像头视频流 {url} 没有画面 - 请检查网络和设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>Face recognition could not start - please see staff</source>
+        <translation>人脸识别无法启动 - 请联系工作人员</translation>
+    </message>
+    <message>
+        <source>Check-in opens at {time}</source>
+        <translation>签到将于 {time} 开始</translation>
+    </message>
+    <message>
+        <source>Check-in closed (closed at {time})</source>
+        <translation>签到已结束（{time} 截止）</translation>
+    </message>
+    <message>
+        <source>Camera {device} cannot be opened - is another program using it?</source>
+        <translation>无法打开摄像头 {device} - 是否有其他程序正在使用？</translation>
+    </message>
+    <message>
+        <source>Camera source not valid: {source} - check [camera] source in settings</source>
+        <translation>摄像头来源无效：{source} - 请检查设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>Camera not found: {device} - check the cable or [camera] source in settings</source>
+        <translation>未找到摄像头：{device} - 请检查连接线或设置中的 [camera] source</translation>
+    </message>
+    <message>
         <location filename="../main_window.py" line="182" />
         <source>Face check-in</source>
         <translation>人脸签到</translation>
@@ -423,6 +507,26 @@ Loading the face models...</source>
 </context>
 <context>
     <name>PasswordDialog</name>
+    <message>
+        <source>Too many wrong attempts. Try again in {seconds} s.</source>
+        <translation>错误次数过多，请 {seconds} 秒后再试。</translation>
+    </message>
+    <message>
+        <source>Staff</source>
+        <translation>工作人员</translation>
+    </message>
+    <message>
+        <source>No staff PIN is set, so the staff panel stays closed. On this PC, run:  ./run.sh staff set-pin  (or ./run.sh admin set-password)</source>
+        <translation>尚未设置工作人员 PIN，工作人员面板保持关闭。请在本机运行：  ./run.sh staff set-pin  （或 ./run.sh admin set-password）</translation>
+    </message>
+    <message>
+        <source>No admin password is set, so the admin screens stay closed. On this PC, run:  ./run.sh admin set-password</source>
+        <translation>尚未设置管理员密码，管理界面保持关闭。请在本机运行：  ./run.sh admin set-password</translation>
+    </message>
+    <message>
+        <source>Enter the staff PIN (or the admin password).</source>
+        <translation>请输入工作人员 PIN（或管理员密码）。</translation>
+    </message>
     <message>
         <location filename="../admin_login.py" line="64" />
         <source>Admin</source>
@@ -592,6 +696,26 @@ Loading the face models...</source>
 </context>
 <context>
     <name>StaffPanelWidget</name>
+    <message>
+        <source>{name} exists (an earlier export). Replace it?</source>
+        <translation>{name} 已存在（之前的导出）。要替换吗？</translation>
+    </message>
+    <message>
+        <source>Rosters (*.xlsx *.csv)</source>
+        <translation>名单 (*.xlsx *.csv)</translation>
+    </message>
+    <message>
+        <source>Export...</source>
+        <translation>导出...</translation>
+    </message>
+    <message>
+        <source>Expected {expected} | Arrived {arrived_expected} of {expected} | Not yet arrived {missing} | Not on the roster {walk_ins}</source>
+        <translation>应到 {expected} | 已到 {arrived_expected}/{expected} | 未到 {missing} | 名单外 {walk_ins}</translation>
+    </message>
+    <message>
+        <source>Excel workbook (*.xlsx);;CSV for Excel (*.csv)</source>
+        <translation>Excel 工作簿 (*.xlsx);;Excel 用 CSV (*.csv)</translation>
+    </message>
     <message>
         <location filename="../staff_panel.py" line="96" />
         <source>Staff - {event}</source>
