@@ -134,14 +134,14 @@ class RecognitionSettings:
     model_cache_dir: str = ""
     crop_margin: float = 0.17
     flip_average: bool = True
-    distance_threshold: float = 1.13
+    distance_threshold: float = 0.98
     min_margin: float = 0.05
     agree_frames: int = 2
     tf_threads: int = 2
     new_attendee_distance: float = 1.13
-    fusion: bool = True
+    fusion: bool = False
     dlib_weight: float = 0.5
-    fused_distance_threshold: float = 1.17
+    fused_distance_threshold: float = 1.02
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")

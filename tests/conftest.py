@@ -60,10 +60,11 @@ def settings():
 
 @pytest.fixture(scope="session")
 def models(settings):
-    """FaceNet, dlib landmarks and the Haar gate, loaded once for the whole test session."""
+    """FaceNet, dlib landmarks, the Haar gate and dlib's encoder (for the fusion tests), loaded
+    once for the whole test session."""
     from kiosk.recognize import load_models
 
-    return load_models(settings)
+    return load_models(settings.replace("recognition", fusion=True))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,15 @@ def open_gallery(settings: Settings) -> Gallery:
         raise UserError(str(exc)) from exc
 
 
+FUSION_HELP = ("fuse FaceNet with dlib's ResNet encoder (as [recognition] fusion = true; "
+               "the kiosk's live matching uses FaceNet alone)")
+
+
+def _with_fusion(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with fusion on when ``--fusion`` was given."""
+    return settings.replace("recognition", fusion=True) if args.fusion else settings
+
+
 def _encoder(settings: Settings) -> Any:
     from kiosk.recognize import FaceEncoder, load_models
 
@@ -167,6 +176,7 @@ def cmd_people_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_fusion(args, settings)
     from kiosk.eval.pairs import evaluate_pairs
     from kiosk.eval.pairs import PairsFormatError
 
@@ -197,6 +207,7 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_fusion(args, settings)
     from kiosk.eval.identify import evaluate_identification, people_images
 
     if args.enrol < 1:
@@ -271,6 +282,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--folds", type=int, default=None,
         help="deal the pairs into N folds (default: the folds the file declares, else 10)",
     )
+    p.add_argument("--fusion", action="store_true", help=FUSION_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_pairs)
 
@@ -286,5 +298,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--enrol", type=int, default=1, metavar="K", help="images enrolled per person (default 1)")
+    p.add_argument("--fusion", action="store_true", help=FUSION_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_identify)
