@@ -19,20 +19,24 @@ from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
 from kiosk.embed import FaceNetEmbedder
+# The photo input policy lives in kiosk.images; these names stay importable from here.
+from kiosk.images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS
+from kiosk.images import ImageError, _image_size, decode_image, read_image
 from kiosk.landmarks import LandmarkPredictor
 from kiosk.models import facenet_graph_path, shape_predictor_path
+from kiosk.names import printable
 from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
 
-MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding
 PHOTO_DETECT_MAX_SIDE_PX = 640
 PHOTO_MIN_FACE_FRACTION = 0.08  # of the photo's shorter side
 SEVERAL_FACES_AREA_RATIO = 0.25  # a second face at least half as wide as the largest is ambiguous
 JPEG_QUALITY = 90
 HOG_MAX_SIDE_PX = 1280  # dlib's HOG fallback runs on a copy no larger than this
 
-
-class ImageError(ValueError):
-    """A photo that cannot be used: unreadable, no face, several faces."""
+__all__ = [
+    "MAX_IMAGE_PIXELS", "FaceEncoder", "FaceSample", "ImageError", "Models", "_image_size",
+    "decode_image", "inside_image", "load_models", "read_image",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,57 +87,6 @@ def load_models(settings: Settings) -> Models:
         landmarks=LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
         embedder=embedder,
     )
-
-
-def read_image(path: str | Path) -> FrameBGR:
-    """Decode a photo file to BGR.
-
-    Raises:
-        ImageError: missing, empty, not an image, or absurdly large.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return decode_image(data, str(path))
-
-
-def decode_image(data: bytes, name: str = "image") -> FrameBGR:
-    """Decode image bytes to BGR (see :func:`read_image`)."""
-    if not data:
-        raise ImageError(f"{name}: the file is empty")
-    buffer = np.frombuffer(data, np.uint8)
-    header = _image_size(buffer)
-    if header is not None and header[0] * header[1] > MAX_IMAGE_PIXELS:
-        raise ImageError(f"{name}: the image is too large ({header[0]}x{header[1]} pixels)")
-    frame_bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if frame_bgr is None or frame_bgr.size == 0:
-        raise ImageError(f"{name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP...)")
-    return frame_bgr
-
-
-def _image_size(buffer: np.ndarray) -> tuple[int, int] | None:
-    """Width and height from a PNG or JPEG header without decoding (None when unknown)."""
-    data = buffer.tobytes()[:65536]
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data.startswith(b"\xff\xd8"):
-        index = 2
-        while index + 9 < len(data):
-            if data[index] != 0xFF:
-                index += 1
-                continue
-            marker = data[index + 1]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                height = int.from_bytes(data[index + 5 : index + 7], "big")
-                width = int.from_bytes(data[index + 7 : index + 9], "big")
-                return width, height
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                index += 2
-                continue
-            index += 2 + int.from_bytes(data[index + 2 : index + 4], "big")
-    return None
 
 
 def inside_image(boxes_xyxy: BoxesXYXY, width: int, height: int, slack: float = 0.1) -> np.ndarray:
@@ -238,7 +191,7 @@ class FaceEncoder:
             raise ImageError(f"{name}: the image is empty")
         try:
             boxes, detector = self.find_faces(frame_bgr)
-        except ValueError as exc:
+        except (ValueError, cv2.error) as exc:
             raise ImageError(f"{name}: unusable image: {exc}") from exc
         if len(boxes) == 0:
             raise ImageError(f"{name}: no face found")
@@ -251,5 +204,9 @@ class FaceEncoder:
         return self.encode_box(frame_bgr, boxes[0], detector)
 
     def encode_file(self, path: str | Path, single: bool = True) -> FaceSample:
-        """:meth:`encode_photo` of a file (see :func:`read_image` for the errors)."""
-        return self.encode_photo(read_image(path), str(path), single)
+        """:meth:`encode_photo` of a file, read under the photo limits of the settings (see
+        :func:`kiosk.images.read_image` for the errors)."""
+        recognition = self.settings.recognition
+        frame_bgr = read_image(path, max_bytes=recognition.max_photo_bytes,
+                               max_pixels=recognition.max_photo_pixels)
+        return self.encode_photo(frame_bgr, printable(str(path)), single)
