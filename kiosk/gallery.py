@@ -25,6 +25,7 @@ import sqlite_utils
 
 from kiosk.config import GallerySettings, Settings
 from kiosk.match import GalleryMatrix, Match, farthest_row
+from kiosk.names import clean_name
 from kiosk.types import Embedding
 
 APPLICATION_ID = 0x4B494F53  # "KIOS": marks a file as this kiosk's gallery
@@ -430,9 +431,7 @@ class Gallery:
         Raises:
             ValueError: empty name, no images, or an external id that is already taken.
         """
-        name = (name or "").strip()
-        if not name:
-            raise ValueError("the name must not be empty")
+        name = clean_name(name)
         if not embeddings:
             raise ValueError("at least one face image is needed to enrol")
         external_id = (external_id or "").strip() or None
@@ -541,9 +540,7 @@ class Gallery:
         Raises:
             ValueError: empty name or no such person.
         """
-        name = (name or "").strip()
-        if not name:
-            raise ValueError("the name must not be empty")
+        name = clean_name(name)
         with self.transaction() as conn:
             old = self._require_person(conn, person_id)
             conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))

@@ -319,6 +319,8 @@ def read_header(stream: BinaryIO) -> ImageHeader:
             header = _sun_raster(stream)
         else:
             known = next((name for magic, name in _REFUSED_SIGNATURES if head.startswith(magic)), None)
+            if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+                known = "AVIF"
             if known:
                 raise ImageError(f"{known} images are not accepted; use {ACCEPTED_FORMATS}")
             raise ImageError(f"not an image the kiosk can read ({ACCEPTED_FORMATS})")
@@ -357,6 +359,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> FrameBGR:
         frame_bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except (cv2.error, MemoryError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = reason.split(" error: ", 1)[-1]  # drop OpenCV's source location
         raise ImageError(f"{name}: not an image OpenCV can decode ({reason[:200]})") from None
     if frame_bgr is None or frame_bgr.size == 0:
         raise ImageError(f"{name}: not an image OpenCV can read (damaged or cut short)")

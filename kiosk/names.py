@@ -62,3 +62,12 @@ def printable(value: str) -> str:
     except UnicodeEncodeError:  # a surrogate that did not come from undecodable bytes
         return value.encode("utf-8", "backslashreplace").decode("ascii")
     return raw.decode("utf-8", "backslashreplace")
+
+
+def one_line(value: str) -> str:
+    """``value`` for a one-line-per-item listing: control characters, line separators and
+    bytes that were not UTF-8 written as escapes (for names stored before :func:`clean_name`)."""
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in _LINE_BREAKING else char
+        for char in printable(value)
+    )
