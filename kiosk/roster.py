@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.gallery import Gallery
-from kiosk.names import MAX_NAME_CHARS, clean_name  # noqa: F401 - MAX_NAME_CHARS stays importable here
+from kiosk.names import clean_name
 
 MAX_ROSTER_BYTES = 20_000_000  # a roster of 100,000 people is ~3 MB
 MAX_EXTERNAL_ID_CHARS = 100

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,7 +141,7 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
             if row["error"]:
                 print(f"{row['image']}: error: {row['error']}")
                 continue
-            who = f"{row['name']} (id {row['person_id']})" if row["person_id"] else "unknown"
+            who = f"{one_line(row['name'] or '')} (id {row['person_id']})" if row["person_id"] else "unknown"
             distance = "-" if row["distance"] is None else f"{row['distance']:.3f}"
             margin = "-" if row["margin"] is None else f"{row['margin']:.3f}"
             print(f"{row['image']}: {who}  distance {distance}  margin {margin}")
