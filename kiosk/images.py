@@ -10,7 +10,8 @@ A photo is decoded only when all of these hold, checked in this order:
    Radiance HDR, PFM, PAM, AVIF...) and anything unknown are refused before decoding;
 4. the pixel size read from the header (for a JPEG wherever its SOF marker is; for a TIFF also
    its tile or strip size; for a GIF also its first frame) is at most ``max_pixels``
-   (``[recognition] max_photo_pixels``).
+   (``[recognition] max_photo_pixels``), and no PNG chunk claims more bytes than the file holds
+   (OpenCV allocates what a chunk claims).
 
 Only then is the file read (once, at most ``max_bytes``) and decoded by OpenCV; an OpenCV error
 while decoding becomes the same :class:`ImageError` as every other refusal. The header is read
@@ -38,6 +39,7 @@ DEFAULT_MAX_BYTES = 50_000_000
 ACCEPTED_FORMATS = "JPEG, PNG, BMP, TIFF, WebP, GIF, PBM/PGM/PPM, Sun raster"
 MAX_TEXT_HEADER_BYTES = 1 << 20  # PNM headers (with comments) longer than this are refused
 MAX_GIF_BLOCKS = 100_000  # extension sub-blocks before the first frame of a GIF
+MAX_PNG_CHUNKS = 200_000  # chunks in a PNG (a 50 MB PNG in 8 KB chunks has 6,000)
 MAX_TIFF_ENTRIES = 4096  # directory entries of the first TIFF image
 _CHUNK_BYTES = 1 << 16
 _OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -136,10 +138,27 @@ def _jpeg(stream: BinaryIO) -> ImageHeader:
 
 
 def _png(stream: BinaryIO) -> ImageHeader:
+    """IHDR, then every chunk's length checked against the file: OpenCV allocates a buffer of
+    the length a chunk claims, so a 64x48 PNG claiming a 1 GB chunk took 3.5 GB to refuse."""
     stream.seek(8)
     _, kind, width, height = struct.unpack(">I4sII", _read(stream, 16))
     if kind != b"IHDR":
         raise _BadHeader("the PNG does not start with its IHDR header")
+    end = stream.seek(0, io.SEEK_END)
+    position = 8
+    for _ in range(MAX_PNG_CHUNKS):
+        stream.seek(position)
+        head = stream.read(8)
+        if len(head) < 8:
+            break  # cut short: the decoder says so
+        length, kind = struct.unpack(">I4s", head)
+        if length > 0x7FFFFFFF or position + 12 + length > end:
+            raise _BadHeader(f"a PNG chunk claims {length} bytes, more than the file holds")
+        if kind == b"IEND":
+            break
+        position += 12 + length
+    else:
+        raise _BadHeader(f"the PNG has more than {MAX_PNG_CHUNKS} chunks")
     return ImageHeader("PNG", width, height, width * height)
 
 

@@ -1,12 +1,13 @@
 """A longer fuzz run of the photo input policy than the test suite's (kiosk/images.py).
 
-    python scripts/fuzz_images.py --seconds 120
+    python scripts/fuzz_images.py --seconds 120 [--seed N] [--inputs N]
 
 Mutates small valid JPEG, PNG, BMP, TIFF, WebP and GIF files (random header bytes, random
 claimed dimensions with junk pixel data, random bytes anywhere) and feeds each to
 ``kiosk.images.decode_image``. Every result must be a frame within the pixel limit or an
 ``ImageError`` naming the input; anything else is counted as a failure and printed. Prints the
-counts, the slowest single call and the peak resident memory of the process.
+counts, the slowest single call and the peak resident memory of the process; exits 1 on any
+failure. ``tests/kiosk/test_images.py`` runs it for a fixed number of inputs.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def mutate(rng: random.Random, extension: str, data: bytes) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--inputs", type=int, default=0, help="stop after this many (0: no limit)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # per-file warnings
@@ -74,7 +76,7 @@ def main() -> int:
     counts = {"inputs": 0, "decoded": 0, "refused": 0, "failures": 0}
     slowest_ms = 0.0
     end = time.monotonic() + args.seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (args.inputs and counts["inputs"] >= args.inputs):
         extension = rng.choice(FORMATS)
         data = mutate(rng, extension, images[extension])
         counts["inputs"] += 1

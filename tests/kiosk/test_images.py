@@ -284,7 +284,23 @@ def test_fuzz_truncated_and_spliced(extension, fraction, tail):
     decodes_or_refuses(data[: int(len(data) * fraction)] + tail)
 
 
+def png_claiming_a_huge_chunk() -> bytes:
+    """A valid 64x48 PNG whose first IDAT claims 1.2 GB: OpenCV allocated it (3.5 GB peak)."""
+    data = bytearray(VALID[".png"])
+    position = 8
+    while data[position + 4 : position + 8] != b"IDAT":
+        position += 12 + struct.unpack(">I", data[position : position + 4])[0]
+    struct.pack_into(">I", data, position, 0x4A002000)
+    return bytes(data)
+
+
+def test_a_png_chunk_longer_than_the_file_is_refused_before_decoding():
+    with pytest.raises(ImageError, match="chunk claims 1241522176 bytes"):
+        decode_image(png_claiming_a_huge_chunk(), "chunk")
+
+
 BOMBS = [
+    png_claiming_a_huge_chunk(),
     jpeg_header(10_000, 10_000, comment_bytes=70_000), tiff_header(20_000, 20_000),
     tiff_header(100, 100, tile=(20_000, 20_000)), webp_header(16_000, 16_000),
     webp_header(16_000, 16_000, b"VP8X"), gif_header(65_535, 65_535), bmp_header(40_000, 40_000),
@@ -309,7 +325,7 @@ print(refused, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 10
 @pytest.mark.skipif(sys.platform == "win32", reason="uses the resource module")
 def test_bombs_in_every_format_stay_within_bounded_memory():
     """In a fresh process: the peak memory over all the bombs grows by less than 100 MB
-    (decoding any one of them would take 0.3 to 12 GB)."""
+    (decoding any one of them would take 0.3 to 12 GB; the PNG chunk one took 3.5 GB)."""
     folder = Path(tempfile.mkdtemp(prefix="kiosk-bombs-"))
     for number, data in enumerate(BOMBS):
         (folder / f"bomb{number}").write_bytes(data)
@@ -321,3 +337,17 @@ def test_bombs_in_every_format_stay_within_bounded_memory():
     refused, growth_mb = map(int, result.stdout.split())
     assert refused == len(BOMBS)
     assert growth_mb < 100
+
+
+def test_a_fixed_fuzz_run_stays_within_bounded_memory():
+    """5,000 mutated files of the six formats in a fresh process (scripts/fuzz_images.py):
+    no failure, and a peak under 1 GB (one PNG claiming a huge chunk once took 3.5 GB)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fuzz_images.py"), "--inputs", "5000",
+         "--seconds", "600", "--seed", "7"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    figures = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert int(figures["inputs"]) == 5000 and int(figures["failures"]) == 0
+    assert float(figures["peak_rss_mb"]) < 1000
