@@ -138,12 +138,16 @@ def _jpeg(stream: BinaryIO) -> ImageHeader:
 
 
 def _png(stream: BinaryIO) -> ImageHeader:
-    """IHDR, then every chunk's length checked against the file: OpenCV allocates a buffer of
-    the length a chunk claims, so a 64x48 PNG claiming a 1 GB chunk took 3.5 GB to refuse."""
     stream.seek(8)
     _, kind, width, height = struct.unpack(">I4sII", _read(stream, 16))
     if kind != b"IHDR":
         raise _BadHeader("the PNG does not start with its IHDR header")
+    return ImageHeader("PNG", width, height, width * height)
+
+
+def _png_chunks(stream: BinaryIO) -> None:
+    """Every chunk's length checked against the file: OpenCV allocates a buffer of the length
+    a chunk claims, so a 64x48 PNG claiming a 1.2 GB chunk took 3.5 GB to refuse."""
     end = stream.seek(0, io.SEEK_END)
     position = 8
     for _ in range(MAX_PNG_CHUNKS):
@@ -159,7 +163,6 @@ def _png(stream: BinaryIO) -> ImageHeader:
         position += 12 + length
     else:
         raise _BadHeader(f"the PNG has more than {MAX_PNG_CHUNKS} chunks")
-    return ImageHeader("PNG", width, height, width * height)
 
 
 def _bmp(stream: BinaryIO) -> ImageHeader:
@@ -355,6 +358,18 @@ def read_header(stream: BinaryIO) -> ImageHeader:
     return header
 
 
+def _check_before_decoding(
+    stream: BinaryIO, header: ImageHeader, max_pixels: int, name: str
+) -> None:
+    """The pixel limit, then what the decoder would allocate from the rest of the file."""
+    _check_pixels(header, max_pixels, name)
+    if header.format == "PNG":
+        try:
+            _png_chunks(stream)
+        except _BadHeader as exc:
+            raise ImageError(f"{name}: not an image the kiosk can read: {exc}") from None
+
+
 def _check_pixels(header: ImageHeader, max_pixels: int, name: str) -> None:
     if header.buffer_px > max_pixels:
         size = f"{header.width_px}x{header.height_px} pixels"
@@ -414,11 +429,12 @@ def decode_image(
         raise ImageError(f"{name}: the file is empty")
     if len(data) > max_bytes:
         raise _too_many_bytes(name, len(data), max_bytes)
+    stream = io.BytesIO(data)
     try:
-        header = read_header(io.BytesIO(data))
+        header = read_header(stream)
     except ImageError as exc:
         raise ImageError(f"{name}: {exc}") from None
-    _check_pixels(header, max_pixels, name)
+    _check_before_decoding(stream, header, max_pixels, name)
     return _decode(data, name, max_pixels)
 
 
@@ -470,7 +486,7 @@ def read_image(
             raise _too_many_bytes(name, info.st_size, max_bytes)
         try:
             header = read_header(handle)
-            _check_pixels(header, max_pixels, name)
+            _check_before_decoding(handle, header, max_pixels, name)
             handle.seek(0)
             data = handle.read(max_bytes + 1)
         except ImageError as exc:
