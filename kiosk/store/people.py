@@ -23,6 +23,7 @@ from kiosk.store.base import (
     now_iso,
     require_person,
 )
+from kiosk.names import clean_name
 from kiosk.types import Embedding
 
 SOURCE_ENROL = "enrol"
@@ -122,9 +123,7 @@ class People:
             ValueError: empty name, no images, or an external id that is already taken.
             StoreError: nothing could be stored.
         """
-        name = (name or "").strip()
-        if not name:
-            raise ValueError("the name must not be empty")
+        name = clean_name(name)
         if not embeddings:
             raise ValueError("at least one face image is needed to enrol")
         external_id = (external_id or "").strip() or None
@@ -210,9 +209,7 @@ class People:
         Raises:
             ValueError: empty name or no such person.
         """
-        name = (name or "").strip()
-        if not name:
-            raise ValueError("the name must not be empty")
+        name = clean_name(name)
         with self.store.transaction() as tx:
             old = require_person(tx, person_id)
             tx.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))

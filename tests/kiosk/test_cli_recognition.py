@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +83,7 @@ def test_empty_name_and_duplicate_external_id_are_refused(enrolled, known_faces)
     db, _, _ = enrolled
     before = people(db)
     empty = run("enroll", "--name", "  ", str(known_faces / "biden.jpg"), db=db)
-    assert empty.returncode != 0 and "--name must not be empty" in empty.stderr
+    assert empty.returncode != 0 and "--name is empty" in empty.stderr
     dup = run("enroll", "--name", "Joe", "--external-id", "B44", str(known_faces / "biden.jpg"), db=db)
     assert dup.returncode != 0 and "already enrolled" in dup.stderr
     assert people(db) == before
@@ -126,3 +128,107 @@ def test_eval_pairs_on_a_small_csv(tmp_path, known_faces):
     assert report["pairs"] == 7 and report["no_face"] == 1
     # every pair but the one with no face is decided right at the best single threshold
     assert report["best_threshold_accuracy"] == pytest.approx(6 / 7, abs=1e-3)
+
+
+def bmp_claiming(width: int, height: int) -> bytes:
+    """A BMP header claiming a size beyond OpenCV's own limit (OpenCV raised cv2.error)."""
+    return (b"BM" + struct.pack("<IHHI", 54, 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+            + b"\x00" * 256)
+
+
+def test_enrolling_a_lookalike_is_refused_unless_allowed(enrolled, known_faces):
+    """The look-alike used to be stored under the existing person's name."""
+    db, person_id, _ = enrolled
+    before = people(db)
+    refused = run("enroll", "--name", "Someone Else", str(known_faces / "obama2.jpg"), db=db)
+    assert refused.returncode == 1
+    assert f"looks like person {person_id} (Barack Obama)" in refused.stderr
+    assert "--allow-duplicate" in refused.stderr and "Traceback" not in refused.stderr
+    assert people(db) == before
+    allowed = run("enroll", "--name", "Someone Else", "--allow-duplicate",
+                  str(known_faces / "obama2.jpg"), db=db)
+    assert allowed.returncode == 0, allowed.stderr
+    new_id = int(allowed.stdout)
+    try:
+        assert {"id": new_id, "name": "Someone Else", "external_id": None, "images": 1} in people(db)
+        assert "Barack Obama" in allowed.stderr  # still says whom it looks like
+    finally:
+        assert run("people", "delete", str(new_id), db=db).returncode == 0
+
+
+def test_identify_goes_on_after_bad_files(enrolled, tmp_path, known_faces):
+    db, person_id, _ = enrolled
+    bomb = write(tmp_path / "bomb.bmp", bmp_claiming(40_000, 40_000))
+    text = write(tmp_path / "notes.jpg", b"not a photo")
+    result = run("identify", str(bomb), str(text), str(known_faces / "obama2.jpg"), db=db)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith(f"{bomb}: error: ") and "too large" in lines[0]
+    assert lines[1].startswith(f"{text}: error: ")
+    assert lines[2].startswith(f"{known_faces / 'obama2.jpg'}: Barack Obama (id {person_id})")
+    assert lines[3] == "3 photos: 1 identified, 0 unknown, 2 failed"
+
+
+def test_names_over_200_characters_or_with_a_newline_are_refused(tmp_path, known_faces):
+    db = tmp_path / "faces.sqlite"
+    for name, message in (("x" * 100_000, "longer than 200"), ("Ann\nSmith", "control character")):
+        result = run("enroll", "--name", name, str(known_faces / "biden.jpg"), db=db)
+        assert result.returncode == 1 and message in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_an_external_id_that_is_not_utf8_is_refused(tmp_path, known_faces):
+    db = tmp_path / "faces.sqlite"
+    external_id = os.fsdecode(b"E\xff01")
+    result = run("enroll", "--name", "Joe", "--external-id", external_id,
+                 str(known_faces / "biden.jpg"), db=db)
+    assert result.returncode == 1
+    assert "not valid UTF-8" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_people_list_keeps_one_line_per_person(tmp_path):
+    """Names stored before the name rule may hold a newline: the listing stays one per line."""
+    db = tmp_path / "faces.sqlite"
+    from kiosk.embed import l2_normalize
+    from kiosk.gallery import Gallery
+
+    with Gallery(db, "facenet-20180408-102900/flip") as gallery:
+        gallery.add_person("Ann", [l2_normalize(np.ones(512, np.float32))])
+        gallery.store._conn.execute("UPDATE people SET name = 'Ann' || char(10) || 'Smith'")
+    result = run("people", "list", db=db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "1\tAnn\\nSmith\t\t1 image"
+
+
+def test_enroll_folder_goes_on_past_bad_photos_and_file_names(tmp_path, known_faces):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "B77.jpg").write_bytes((known_faces / "biden.jpg").read_bytes())
+    with open(os.path.join(os.fsencode(folder), b"E\xff01.jpg"), "wb") as handle:
+        handle.write((known_faces / "obama.jpg").read_bytes())
+    (folder / "A01.bmp").write_bytes(bmp_claiming(40_000, 40_000))
+    (folder / "C03.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    db = tmp_path / "faces.sqlite"
+    result = run("enroll-folder", str(folder), "--json", db=db)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["total"] == 4
+    assert [(e["external_id"], e["images"]) for e in report["enrolled"]] == [("B77", 1)]
+    reasons = {r["file"]: r["reason"] for r in report["refused"]}
+    assert set(reasons) == {"E\\xff01.jpg", "A01.bmp", "C03.jpg"}
+    assert "not valid UTF-8" in reasons["E\\xff01.jpg"]
+    assert "too large" in reasons["A01.bmp"]
+    assert [p["name"] for p in people(db)] == ["B77"]
+
+
+def test_a_bad_model_path_is_one_line_not_a_traceback(tmp_path, known_faces):
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[recognition]\nshape_predictor = "models/missing.dat"\n')
+    result = run("--settings", str(settings), "identify", str(known_faces / "obama.jpg"),
+                 db=tmp_path / "faces.sqlite")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {settings}: [recognition] shape_predictor: ")

@@ -67,3 +67,50 @@ def test_binary_garbage_is_a_clear_error(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fix"),
+    [
+        ('[recognition]\nfacenet_graph = "missing/graph.pb"\n', "[recognition] facenet_graph",
+         "does not exist; give the path of a FaceNet"),
+        ('[recognition]\nfacenet_graph = "{settings}"\n', "[recognition] facenet_graph",
+         "is not a FaceNet frozen TensorFlow graph"),
+        ('[recognition]\nshape_predictor = "{folder}"\n', "[recognition] shape_predictor",
+         "is not a file"),
+        ('[recognition]\nshape_predictor = "{settings}"\n', "[recognition] shape_predictor",
+         'is not a dlib 68-point shape predictor (.dat); give the path of'),
+        ('[gallery]\ndb_path = "data/fa\\u0000ces.sqlite"\n', "[gallery] db_path", "NUL character"),
+        ('[camera]\nsource = "rtsp://[::1:8554/stream"\n', "[camera] source",
+         "not a valid camera URL (Invalid IPv6 URL); write it like"),
+        ('[camera]\nsource = "rtsp://cam:99999/stream"\n', "[camera] source", "not a valid camera URL"),
+        ('[camera]\nsource = "rtsp:///stream"\n', "[camera] source", "has no host"),
+        ("[liveness]\nmax_fb_error_px = inf\n", "[liveness] max_fb_error_px", "finite number"),
+        ("[liveness]\nmax_undecided_s = nan\n", "[liveness] max_undecided_s", "finite number"),
+        ("[camera]\nreconnect_max_s = +inf\n", "[camera] reconnect_max_s", "finite number"),
+        ("[recognition]\nmax_photo_bytes = 0\n", "[recognition] max_photo_bytes", "must be in"),
+    ],
+)
+def test_configuration_errors_are_one_line_with_file_key_and_fix(tmp_path, text, key, fix):
+    (tmp_path / "folder").mkdir()
+    path = tmp_path / "settings.toml"
+    path.write_text(text.format(settings=path, folder=tmp_path / "folder"), encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {key}: ")
+    assert fix in message
+
+
+def test_configured_model_files_that_exist_are_accepted(tmp_path):
+    from kiosk.models import facenet_graph_path, shape_predictor_path
+
+    path = write(tmp_path, f'[recognition]\nfacenet_graph = "{facenet_graph_path()}"\n'
+                           f'shape_predictor = "{shape_predictor_path()}"\n')
+    assert load_settings(path).recognition.facenet_graph == str(facenet_graph_path())
+
+
+def test_a_camera_url_with_an_ipv6_host_is_accepted(tmp_path):
+    path = write(tmp_path, '[camera]\nsource = "rtsp://user:pw@[fe80::1]:554/stream"\n')
+    assert load_settings(path).camera.source.startswith("rtsp://")

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import struct
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -326,8 +327,8 @@ def expected_entries(rows: list[list[str]]) -> list[tuple[str | None, str]] | No
         if len(row) < 2 or any(cell.strip() for cell in row[2:]):
             return None
         external_id, name = row[0].strip(), " ".join(row[1].split())
-        if not name:
-            return None
+        if not name or any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+            return None  # the one name rule (kiosk/names.py): no control characters
         key = name_key(name)
         if (external_id and external_id in ids) or (not external_id and key in anonymous):
             return None
