@@ -21,11 +21,23 @@ switchable and measurable:
   frame onto the next; the residual of that fit divided by the size of the motion is small for a
   plane and larger for a live, three-dimensional, non-rigid face.
 
-The combined verdict: ``spoof`` when the planar test (or an enabled chi-square cue) says spoof;
-else ``live`` when a blink was seen or the motion is clearly non-planar; else ``undecided``, with
-the reason to prompt ("move a little", "blink"). The planar test calls a spoof only when the face
-clearly moves (``planar_spoof_min_motion_iod``), and a blink in the same window as planar motion
-is a conflict (undecided). A face that does not move and does not blink
+- ``texture``: two small anti-spoofing CNNs (MiniFASNet, :mod:`kiosk.texture`) on the colour
+  frame, run on a few frames spaced ``texture_interval_s`` apart while the attendee is
+  undecided; their "real" probability over the last ``texture_frames`` sampled frames (median).
+
+The fused verdict (each rule can be switched off with its cue's ``use_*`` key):
+
+1. ``spoof`` when the texture window is a strong fake (``texture_fake_below``);
+2. ``spoof`` when the planar test says spoof (clear planar motion; a blink in the same window
+   makes it a conflict, undecided), or an enabled chi-square cue says spoof;
+3. ``live`` when the texture window says real (``texture_real_above``) and nothing is against it:
+   no early sign of planar motion (the moving pairs seen so far are planar while clearly
+   moving) -- then the tracker waits for the full planar window instead;
+4. ``live`` on a blink or clearly non-planar motion, but only once the texture cue has had its
+   window (so it can still veto what the motion cues would admit);
+5. else ``undecided``, with the reason to prompt ("move a little", "blink").
+
+A face that does not move and does not blink, and that the texture cue does not call real,
 stays undecided: motion alone is never evidence of life.
 """
 
@@ -42,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.config import LivenessSettings
+from kiosk.texture import TextureScorer, texture_window_state
 from kiosk.types import FrameBGR, FrameGray, Landmarks
 
 N_BINS = 10
@@ -77,6 +90,8 @@ class LiveReason(enum.Enum):
     PLANAR_MOTION = "planar_motion"
     CHI2 = "chi2"  # decided by a chi-square cue (patent or normalised)
     CONFLICT = "conflict"  # a blink and planar motion in the same window: look at the camera
+    TEXTURE_REAL = "texture_real"  # the texture cue says real over its window, nothing against
+    TEXTURE_FAKE = "texture_fake"  # the texture cue says fake (paper, screen) over its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +121,7 @@ class LivenessVerdict:
         norm_chi2: normalised chi-square over the moving pairs (median).
         blink: blink cue (score: largest relative drop of eye opening in the blink window).
         planar: planar-motion cue (score: median homography residual / motion over moving pairs).
+        texture: texture cue (score: median "real" probability of the sampled frames).
         pairs_used: frame pairs in the window.
         moving_pairs: pairs of the window above the motion floor.
         undecided_s: how long the tracker has been undecided (0 once decided).
@@ -117,6 +133,7 @@ class LivenessVerdict:
     norm_chi2: CueResult = UNDECIDED_CUE
     blink: CueResult = UNDECIDED_CUE
     planar: CueResult = UNDECIDED_CUE
+    texture: CueResult = UNDECIDED_CUE
     pairs_used: int = 0
     moving_pairs: int = 0
     undecided_s: float = 0.0
@@ -126,14 +143,14 @@ class LivenessVerdict:
         return self.state is LiveState.LIVE
 
     def cue(self, name: str) -> CueResult:
-        """A cue by name: ``patent_chi2``, ``norm_chi2``, ``blink`` or ``planar``."""
+        """A cue by name: ``patent_chi2``, ``norm_chi2``, ``blink``, ``planar`` or ``texture``."""
         if name not in CUE_NAMES:
             raise KeyError(name)
         result: CueResult = getattr(self, name)
         return result
 
 
-CUE_NAMES = ("patent_chi2", "norm_chi2", "blink", "planar")
+CUE_NAMES = ("patent_chi2", "norm_chi2", "blink", "planar", "texture")
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -458,18 +475,30 @@ class LivenessTracker:
     Feed every frame with its landmarks (or None when no face was found); each call returns the
     verdict over the current window. Frames closer in time than ``min_pair_interval_s`` to the
     last paired frame only feed the blink cue, so the flow cues see comparable motion at any
-    camera frame rate.
+    camera frame rate. The texture cue needs the colour frame (``frame_bgr``); it scores one
+    frame every ``texture_interval_s`` while the verdict is undecided, never every frame.
 
     Args:
         settings: the ``[liveness]`` settings.
+        texture: the texture models; None loads them from ``texture_models_dir`` (checksums
+            verified) when ``use_texture`` is on.
+
+    Raises:
+        kiosk.models.ModelNotFoundError: a texture model file is missing or damaged.
     """
 
-    def __init__(self, settings: LivenessSettings) -> None:
+    def __init__(self, settings: LivenessSettings, texture: TextureScorer | None = None) -> None:
         self.settings = settings
+        if texture is None and settings.enabled and settings.use_texture:
+            texture = TextureScorer.from_models_dir(settings.texture_models_dir)
+        self.texture = texture
         self._pairs: deque[PairMeasurement] = deque(maxlen=settings.window_pairs)
         self._openness: deque[tuple[float, float]] = deque()
         self._prev: tuple[FrameGray, Landmarks, float] | None = None
         self._undecided_since: float | None = None
+        self._texture_reals: deque[float] = deque(maxlen=settings.texture_frames)
+        self._last_texture_t = -math.inf
+        self._decided = False
 
     def reset(self) -> None:
         """Forget everything (a new attendee, or the face was lost)."""
@@ -477,9 +506,16 @@ class LivenessTracker:
         self._openness.clear()
         self._prev = None
         self._undecided_since = None
+        self._texture_reals.clear()
+        self._last_texture_t = -math.inf
+        self._decided = False
 
     def update(
-        self, gray: FrameGray, landmarks: Landmarks | None, t_monotonic: float
+        self,
+        gray: FrameGray,
+        landmarks: Landmarks | None,
+        t_monotonic: float,
+        frame_bgr: FrameBGR | None = None,
     ) -> LivenessVerdict:
         """Add one frame and return the verdict over the window.
 
@@ -487,6 +523,8 @@ class LivenessTracker:
             gray: the frame, (H, W) uint8.
             landmarks: (68, 2) float32 landmarks of the attendee in ``gray``, or None.
             t_monotonic: capture time of the frame, seconds (``time.monotonic()``).
+            frame_bgr: the same frame in colour, (H, W, 3) uint8, for the texture cue (without
+                it the texture cue is not measured).
         """
         if not self.settings.enabled:
             return LivenessVerdict(LiveState.LIVE, LiveReason.DISABLED)
@@ -495,6 +533,7 @@ class LivenessTracker:
             return self._verdict(t_monotonic, face=False)
         landmarks = np.asarray(landmarks, np.float32).reshape(68, 2)
         self._add_openness(landmarks, t_monotonic)
+        self._add_texture(frame_bgr, landmarks, t_monotonic)
         if self._prev is None:
             self._prev = (gray, landmarks, t_monotonic)
         elif t_monotonic - self._prev[2] >= self.settings.min_pair_interval_s - 1e-9:
@@ -505,6 +544,24 @@ class LivenessTracker:
         return self._verdict(t_monotonic, face=True)
 
     # ------------------------------------------------------------------ internals
+
+    def _add_texture(
+        self, frame_bgr: FrameBGR | None, landmarks: Landmarks, t_monotonic: float
+    ) -> None:
+        """Score the texture of this frame when it is time for the next sample.
+
+        Sampling stops once the verdict is decided and the cue has its window: the models run
+        only on a few frames spaced ``texture_interval_s`` apart while the attendee waits.
+        """
+        s = self.settings
+        if self.texture is None or not s.use_texture or frame_bgr is None or frame_bgr.ndim != 3:
+            return
+        if self._decided and len(self._texture_reals) >= s.texture_frames:
+            return
+        if t_monotonic - self._last_texture_t < s.texture_interval_s - 1e-9:
+            return
+        self._texture_reals.append(self.texture.score(frame_bgr, landmarks).real)
+        self._last_texture_t = t_monotonic
 
     def _add_openness(self, landmarks: Landmarks, t_monotonic: float) -> None:
         self._openness.append((t_monotonic, eye_openness(landmarks)))
@@ -532,6 +589,28 @@ class LivenessTracker:
                 planar, motion_px = fitted
                 motion_iod = motion_px / iod
         return PairMeasurement(t_monotonic, motion_iod, patent, norm, planar)
+
+    def _texture_cue(self) -> CueResult:
+        s = self.settings
+        if not self._texture_reals:
+            return UNDECIDED_CUE
+        state, score = texture_window_state(
+            list(self._texture_reals), s.texture_frames, s.texture_real_above, s.texture_fake_below
+        )
+        return CueResult(LiveState(state), score)
+
+    def _early_planar(self) -> bool:
+        """Whether the moving pairs seen so far already look like a plane that clearly moves
+        (fewer than the full window may be there): evidence against admitting on texture."""
+        s = self.settings
+        moving = [
+            p for p in self._pairs if p.motion_iod >= s.min_motion_iod and p.planar_ratio is not None
+        ]
+        if len(moving) < s.planar_early_pairs:
+            return False
+        ratio = float(np.median([p.planar_ratio for p in moving]))  # type: ignore[misc]
+        motion = float(np.median([p.motion_iod for p in moving]))
+        return ratio <= s.planar_spoof_below and motion >= s.planar_spoof_min_motion_iod
 
     def _cues(self) -> tuple[CueResult, CueResult, CueResult, CueResult, int]:
         s = self.settings
@@ -569,6 +648,12 @@ class LivenessTracker:
     def _verdict(self, t_monotonic: float, face: bool) -> LivenessVerdict:
         s = self.settings
         patent, norm, blink, planar, n_moving = self._cues()
+        texture = self._texture_cue()
+        use_texture = s.use_texture and self.texture is not None
+        # the texture cue is still collecting its window: the motion cues must not admit yet
+        texture_pending = (
+            use_texture and bool(self._texture_reals) and len(self._texture_reals) < s.texture_frames
+        )
         used = [
             (s.use_planar, planar, LiveReason.PLANAR_MOTION, LiveReason.NON_PLANAR_MOTION),
             (s.use_patent_chi2, patent, LiveReason.CHI2, LiveReason.CHI2),
@@ -578,14 +663,24 @@ class LivenessTracker:
         state = LiveState.UNDECIDED
         reason: LiveReason | None = None
         blinked = s.use_blink and blink.state is LiveState.LIVE
+        if use_texture and texture.state is LiveState.SPOOF:  # paper or screen: refused
+            state, reason = LiveState.SPOOF, LiveReason.TEXTURE_FAKE
         for enabled, cue, spoof_reason, _ in used:  # spoof evidence first: it vetoes life
+            if reason is not None:
+                break
             if enabled and cue.state is LiveState.SPOOF and spoof_reason is not None:
                 # a blink contradicts a plane: neither can be trusted, ask the attendee again
                 state, reason = LiveState.UNDECIDED, LiveReason.CONFLICT
                 if not blinked:
                     state, reason = LiveState.SPOOF, spoof_reason
-                break
-        if reason is None:
+        if (
+            reason is None
+            and use_texture
+            and texture.state is LiveState.LIVE
+            and not (s.use_planar and self._early_planar())
+        ):
+            state, reason = LiveState.LIVE, LiveReason.TEXTURE_REAL
+        if reason is None and not texture_pending:
             for enabled, cue, _, live_reason in sorted(used, key=lambda u: u[3] is not LiveReason.BLINK_SEEN):
                 if enabled and cue.state is LiveState.LIVE:
                     state, reason = LiveState.LIVE, live_reason
@@ -599,6 +694,7 @@ class LivenessTracker:
                 reason = LiveReason.MOVE_A_LITTLE
             else:
                 reason = LiveReason.BLINK
+        self._decided = state is not LiveState.UNDECIDED
         if state is LiveState.UNDECIDED:
             if self._undecided_since is None:
                 self._undecided_since = t_monotonic
@@ -607,7 +703,8 @@ class LivenessTracker:
             self._undecided_since = None
             undecided_s = 0.0
         return LivenessVerdict(
-            state, reason, patent, norm, blink, planar, len(self._pairs), n_moving, undecided_s
+            state, reason, patent, norm, blink, planar, texture, len(self._pairs), n_moving,
+            undecided_s,
         )
 
 
@@ -650,22 +747,25 @@ def verdicts_for_frames(
     times_s: Iterable[float],
     landmarker: FrameLandmarker,
     settings: LivenessSettings,
+    texture: TextureScorer | None = None,
 ) -> Iterator[LivenessVerdict]:
     """Run detection, landmarks and a fresh :class:`LivenessTracker` over a sequence of frames.
 
     Args:
-        frames_bgr: the frames in order, each (H, W, 3) uint8 (or (H, W) gray).
+        frames_bgr: the frames in order, each (H, W, 3) uint8 (or (H, W) gray: no texture cue).
         times_s: the capture time of each frame, seconds.
         landmarker: face gate + landmark predictor.
         settings: the ``[liveness]`` settings.
+        texture: loaded texture models to share between sequences (None: load them).
 
     Yields:
         The verdict after each frame.
     """
-    tracker = LivenessTracker(settings)
+    tracker = LivenessTracker(settings, texture)
     for frame_bgr, t_s in zip(frames_bgr, times_s):
         gray, landmarks = landmarker.landmarks(frame_bgr)
-        yield tracker.update(gray, landmarks, float(t_s))
+        colour = frame_bgr if frame_bgr.ndim == 3 else None
+        yield tracker.update(gray, landmarks, float(t_s), colour)
 
 
 __all__ = [

@@ -31,6 +31,7 @@ import numpy as np
 
 from kiosk.config import LivenessSettings
 from kiosk.liveness import CUE_NAMES, FrameLandmarker, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.texture import TextureScorer
 from kiosk.types import FrameBGR
 
 ASSUMED_FPS = 25.0
@@ -44,6 +45,7 @@ CUE_THRESHOLD_FIELDS = {
     "norm_chi2": "norm_chi2_threshold",
     "blink": "blink_min_drop",
     "planar": "planar_live_above",
+    "texture": "texture_real_above",
 }
 
 
@@ -88,6 +90,10 @@ class SequenceResult:
         frames: how many frames the sequence had.
         frames_with_face: how many had landmarks.
         final_reason: the reason of the last verdict.
+        reason: the reason of the deciding verdict (of the last one when never decided).
+        cue_scores_at_decision: each cue's score in the deciding verdict (None: not measured).
+        later_states: the distinct combined states after the decision (a first verdict that
+            the later frames contradict shows up here).
     """
 
     sequence: Sequence
@@ -99,6 +105,26 @@ class SequenceResult:
     frames: int
     frames_with_face: int
     final_reason: str
+    reason: str = ""
+    cue_scores_at_decision: dict[str, float | None] = field(default_factory=dict)
+    later_states: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """One entry of ``eval-liveness --json``'s ``sequences`` list."""
+        return {
+            "id": self.sequence.name,
+            "label": self.sequence.label,
+            "decision": self.state.value,
+            "decided_at_s": self.decided_at_s,
+            "decided_at_frame": self.decided_at_frame,
+            "reason": self.reason,
+            "scores": self.cue_scores_at_decision,
+            "final_scores": self.cue_scores,
+            "cue_decisions": {name: state.value for name, state in self.cue_states.items()},
+            "frames": self.frames,
+            "frames_with_face": self.frames_with_face,
+            "later_states": list(self.later_states),
+        }
 
 
 def read_manifest(path: str | Path) -> list[Sequence]:
@@ -213,10 +239,14 @@ def summarise(
 ) -> SequenceResult:
     """Turn a sequence's per-frame verdicts into its decision (first decided verdict)."""
     state, at_frame, at_s = LiveState.UNDECIDED, None, None
+    deciding = verdicts[-1] if verdicts else None
     for i, verdict in enumerate(verdicts):
         if verdict.state is not LiveState.UNDECIDED:
             state, at_frame, at_s = verdict.state, i + 1, times_s[i] - times_s[0]
+            deciding = verdict
             break
+    later = verdicts[at_frame:] if at_frame is not None else []
+    later_states = tuple(sorted({v.state.value for v in later} - {LiveState.UNDECIDED.value}))
     cue_states: dict[str, LiveState] = {}
     for name in CUE_NAMES:
         cue_states[name] = next(
@@ -228,6 +258,9 @@ def summarise(
     return SequenceResult(
         sequence, state, at_frame, at_s, cue_states, cue_scores, len(verdicts), faces,
         last.reason.value if last else "no_frames",
+        deciding.reason.value if deciding else "no_frames",
+        {name: (deciding.cue(name).score if deciding else None) for name in CUE_NAMES},
+        later_states,
     )
 
 
@@ -245,12 +278,17 @@ class _CountingLandmarker:
 
 
 def run_sequence(
-    sequence: Sequence, landmarker: FrameLandmarker, settings: LivenessSettings
+    sequence: Sequence,
+    landmarker: FrameLandmarker,
+    settings: LivenessSettings,
+    texture: TextureScorer | None = None,
 ) -> SequenceResult:
-    """Detect, landmark and track one sequence with a fresh tracker."""
+    """Detect, landmark and track one sequence with a fresh tracker (texture models shared)."""
     frames, times_s = sequence_frames(sequence)
     counter = _CountingLandmarker(landmarker)
-    verdicts = list(verdicts_for_frames(frames, times_s, counter, settings))  # type: ignore[arg-type]
+    verdicts = list(
+        verdicts_for_frames(frames, times_s, counter, settings, texture)  # type: ignore[arg-type]
+    )
     faces = counter.faces
     return summarise(sequence, verdicts, times_s, faces)
 
@@ -369,7 +407,7 @@ class Evaluation:
             1 for r in self.results if not r.sequence.is_attack and r.state is not LiveState.LIVE
         )
         return {
-            "sequences": len(self.results),
+            "sequence_count": len(self.results),
             "apcer": self.combined.apcer,
             "bpcer": self.combined.bpcer,
             "acer": self.combined.acer,
@@ -381,6 +419,7 @@ class Evaluation:
             "bpcer_with_no_face": refused_all / lives_all if lives_all else 0.0,
             "decision": self.decision_times(),
             "per_cue": self.per_cue,
+            "sequences": [r.as_dict() for r in self.results],
         }
 
 
@@ -398,9 +437,12 @@ def evaluate(
         settings: the ``[liveness]`` settings (thresholds as configured).
         progress: called with (done, total) after each sequence.
     """
+    texture = None
+    if settings.enabled and settings.use_texture:
+        texture = TextureScorer.from_models_dir(settings.texture_models_dir)
     results = []
     for i, sequence in enumerate(sequences):
-        results.append(run_sequence(sequence, landmarker, settings))
+        results.append(run_sequence(sequence, landmarker, settings, texture))
         if progress is not None:
             progress(i + 1, len(sequences))
     return Evaluation(results, settings)
