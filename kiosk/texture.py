@@ -21,6 +21,7 @@ One frame's score can flip, so the cue decides over a window (:func:`texture_win
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,11 @@ def texture_window_state(
 class TextureScorer:
     """MiniFASNet V2 (2.7x crop) and V1SE (4.0x crop) through ``cv2.dnn``.
 
+    Attributes:
+        scales: each model's crop scale.
+        calls: how many frames were scored (``bench`` reports the cue as its own stage).
+        last_ms: milliseconds the last scoring took (crops + both models).
+
     Args:
         model_paths: [(ONNX path, crop scale)], usually :func:`kiosk.models.minifasnet_paths`
             (which verifies their checksums).
@@ -233,6 +239,8 @@ class TextureScorer:
             raise ValueError("model_paths: at least one model is needed")
         self.scales = tuple(float(scale) for _, scale in model_paths)
         self._nets = [cv2.dnn.readNetFromONNX(str(path)) for path, _ in model_paths]
+        self.calls = 0
+        self.last_ms = 0.0
 
     @classmethod
     def from_models_dir(cls, models_dir: str | Path = "") -> TextureScorer:
@@ -243,10 +251,13 @@ class TextureScorer:
 
     def score_box(self, frame_bgr: FrameBGR, box_xywh: Sequence[float]) -> TextureScore:
         """Score the face in a reference face box (x, y, w, h)."""
+        started = time.perf_counter()
         reals = []
         for net, scale in zip(self._nets, self.scales):
             net.setInput(model_input(frame_bgr, box_xywh, scale))
             reals.append(float(softmax(net.forward().reshape(-1))[REAL_INDEX]))
+        self.calls += 1
+        self.last_ms = (time.perf_counter() - started) * 1000.0
         return TextureScore(float(np.mean(reals)), tuple(reals))
 
     def score(self, frame_bgr: FrameBGR, landmarks: Landmarks) -> TextureScore:
