@@ -157,6 +157,8 @@ class LivenessSettings:
     patent_chi2_threshold: float = 100.0
     use_norm_chi2: bool = False
     norm_chi2_threshold: float = 0.8
+    use_eye_rel_chi2: bool = False
+    eye_rel_chi2_threshold: float = 0.5
     max_undecided_s: float = 4.0
     planar_early_pairs: int = 2
     use_texture: bool = True
@@ -164,7 +166,7 @@ class LivenessSettings:
     texture_frames: int = 3
     texture_interval_s: float = 0.15
     texture_real_above: float = 0.8
-    texture_fake_below: float = 0.2
+    texture_fake_below: float = 0.3
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
@@ -193,6 +195,7 @@ class LivenessSettings:
         _check(0.2 <= self.blink_window_s <= 30.0, "blink_window_s", "must be in 0.2..30")
         _check(self.patent_chi2_threshold >= 0.0, "patent_chi2_threshold", "must be >= 0")
         _check(0.0 <= self.norm_chi2_threshold <= 2.0, "norm_chi2_threshold", "must be in 0..2")
+        _check(0.0 <= self.eye_rel_chi2_threshold <= 2.0, "eye_rel_chi2_threshold", "must be in 0..2")
         _check(self.max_undecided_s > 0.0, "max_undecided_s", "must be > 0")
         _check(
             1 <= self.planar_early_pairs <= self.window_pairs,

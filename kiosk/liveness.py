@@ -15,6 +15,8 @@ switchable and measurable:
   of the inter-ocular distance are ignored (a still photo and a still person both give noise);
 - ``norm_chi2``: the patent's statistic on histograms normalised to sum 1 (independent of the
   size of the eye region), over the moving pairs only;
+- ``eye_rel_chi2``: the same on the motion relative to the head's own motion (the homography of
+  the inner landmarks subtracted from both flows), over the moving pairs;
 - ``blink``: a transient drop of eye opening (open, closed, open again), the opening measured
   relative to the eye-to-nose distance so that tilting a photo does not look like a blink;
 - ``planar``: a photo or a screen moves as one plane, so a homography maps the landmarks of one
@@ -31,8 +33,8 @@ The fused verdict (each rule can be switched off with its cue's ``use_*`` key):
 2. ``spoof`` when the planar test says spoof (clear planar motion; a blink in the same window
    makes it a conflict, undecided), or an enabled chi-square cue says spoof;
 3. ``live`` when the texture window says real (``texture_real_above``) and nothing is against it:
-   no early sign of planar motion (the moving pairs seen so far are planar while clearly
-   moving) -- then the tracker waits for the full planar window instead;
+   no sign of planar motion (the moving pairs seen so far, at least ``planar_early_pairs``,
+   move like a plane) -- then the texture admission is held back and the motion cues decide;
 4. ``live`` on a blink or clearly non-planar motion, but only once the texture cue has had its
    window (so it can still veto what the motion cues would admit);
 5. else ``undecided``, with the reason to prompt ("move a little", "blink").
@@ -122,6 +124,8 @@ class LivenessVerdict:
         blink: blink cue (score: largest relative drop of eye opening in the blink window).
         planar: planar-motion cue (score: median homography residual / motion over moving pairs).
         texture: texture cue (score: median "real" probability of the sampled frames).
+        eye_rel_chi2: the patent's statistic on motion relative to the head's own motion
+            (normalised histograms; median over the moving pairs).
         pairs_used: frame pairs in the window.
         moving_pairs: pairs of the window above the motion floor.
         undecided_s: how long the tracker has been undecided (0 once decided).
@@ -134,6 +138,7 @@ class LivenessVerdict:
     blink: CueResult = UNDECIDED_CUE
     planar: CueResult = UNDECIDED_CUE
     texture: CueResult = UNDECIDED_CUE
+    eye_rel_chi2: CueResult = UNDECIDED_CUE
     pairs_used: int = 0
     moving_pairs: int = 0
     undecided_s: float = 0.0
@@ -143,14 +148,14 @@ class LivenessVerdict:
         return self.state is LiveState.LIVE
 
     def cue(self, name: str) -> CueResult:
-        """A cue by name: ``patent_chi2``, ``norm_chi2``, ``blink``, ``planar`` or ``texture``."""
+        """A cue by name (one of :data:`CUE_NAMES`)."""
         if name not in CUE_NAMES:
             raise KeyError(name)
         result: CueResult = getattr(self, name)
         return result
 
 
-CUE_NAMES = ("patent_chi2", "norm_chi2", "blink", "planar", "texture")
+CUE_NAMES = ("patent_chi2", "norm_chi2", "eye_rel_chi2", "blink", "planar", "texture")
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -241,9 +246,22 @@ def eye_region_flow(
     Returns:
         (dx, dy): two (N,) float32 arrays, N the number of pixels in all boxes.
     """
+    _, dx, dy = eye_region_flow_points(prev_gray, gray, boxes_xyxy)
+    return dx, dy
+
+
+def eye_region_flow_points(
+    prev_gray: FrameGray, gray: FrameGray, boxes_xyxy: Iterable[tuple[int, int, int, int]]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Like :func:`eye_region_flow`, with the pixel positions.
+
+    Returns:
+        (points, dx, dy): (N, 2) float32 pixel positions (x, y) and their flow components.
+    """
     height, width = gray.shape[:2]
     dxs: list[FloatArray] = []
     dys: list[FloatArray] = []
+    points: list[FloatArray] = []
     for x0, y0, x1, y1 in boxes_xyxy:
         if x1 <= x0 or y1 <= y0:
             continue
@@ -257,9 +275,55 @@ def eye_region_flow(
         inner = flow[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
         dxs.append(inner[..., 0].ravel())
         dys.append(inner[..., 1].ravel())
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        points.append(np.column_stack([xs.ravel(), ys.ravel()]))
     if not dxs:
-        return np.empty(0, np.float32), np.empty(0, np.float32)
-    return np.concatenate(dxs), np.concatenate(dys)
+        return np.empty((0, 2), np.float32), np.empty(0, np.float32), np.empty(0, np.float32)
+    return np.concatenate(points), np.concatenate(dxs), np.concatenate(dys)
+
+
+def head_relative_chi2(
+    landmarks: Landmarks,
+    tracked: FloatArray,
+    ok: npt.NDArray[np.bool_],
+    eye_points: FloatArray,
+    eye_dx: FloatArray,
+    eye_dy: FloatArray,
+) -> float | None:
+    """The patent's statistic on motion relative to the head's own motion.
+
+    The head's motion is the homography fitted to the well-tracked inner landmarks; it is
+    subtracted from the landmark flow (F) and from the eye-region flow (R) before the two
+    direction histograms (normalised to sum 1) are compared by chi-square. A photo's residual
+    flow is noise in both; a live face's eyes move on their own.
+
+    Args:
+        landmarks: (68, 2) positions in the earlier frame.
+        tracked: (68, 2) LK-tracked positions in the later frame.
+        ok: (68,) good-track mask.
+        eye_points: (N, 2) eye-region pixel positions; eye_dx, eye_dy: their (N,) flow.
+
+    Returns:
+        The chi-square in [0, 2], or None when the head motion cannot be fitted.
+    """
+    good = np.asarray(ok, bool).copy()
+    good[: INNER_POINTS[0]] = False
+    if good.sum() < 8 or len(eye_points) == 0:
+        return None
+    homography, _ = cv2.findHomography(landmarks[good], tracked[good], 0)
+    if homography is None:
+        return None
+
+    def head_flow(points: FloatArray) -> FloatArray:
+        moved = cv2.perspectiveTransform(np.asarray(points, np.float32).reshape(-1, 1, 2), homography)
+        result: FloatArray = (moved.reshape(-1, 2) - np.asarray(points, np.float32).reshape(-1, 2))
+        return result
+
+    own_f = (tracked[ok] - landmarks[ok]) - head_flow(landmarks[ok])
+    own_r = np.column_stack([eye_dx, eye_dy]) - head_flow(eye_points)
+    hist_f = direction_histogram(own_f[:, 0], own_f[:, 1], normalise=True)
+    hist_r = direction_histogram(own_r[:, 0], own_r[:, 1], normalise=True)
+    return chi_square(hist_f, hist_r)
 
 
 def track_points(
@@ -460,6 +524,7 @@ class PairMeasurement:
         patent_chi2: the patent's raw chi-square.
         norm_chi2: chi-square of the normalised histograms.
         planar_ratio: noise-corrected homography residual / motion (None: too few tracks).
+        eye_rel_chi2: the patent's statistic on motion relative to the head's (None: no fit).
     """
 
     t_monotonic: float
@@ -467,6 +532,7 @@ class PairMeasurement:
     patent_chi2: float
     norm_chi2: float
     planar_ratio: float | None
+    eye_rel_chi2: float | None = None
 
 
 class LivenessTracker:
@@ -573,10 +639,17 @@ class LivenessTracker:
     ) -> PairMeasurement:
         iod = max(interocular_px(landmarks), 1.0)
         tracked_raw, _ = track_points(prev_gray, gray, landmarks, max_fb_error_px=np.inf)
-        hist_f, hist_r = patent_histograms(prev_gray, gray, landmarks, tracked_raw)
+        # the patent's F and R (as patent_histograms, keeping the eye pixels' positions)
+        flow = tracked_raw - landmarks
+        hist_f = direction_histogram(flow[:, 0], flow[:, 1])
+        eye_points, eye_dx, eye_dy = eye_region_flow_points(
+            prev_gray, gray, patent_eye_boxes(landmarks, gray.shape[:2])
+        )
+        hist_r = direction_histogram(eye_dx, eye_dy)
         patent = chi_square(hist_f, hist_r)
         norm = chi_square(hist_f / max(hist_f.sum(), 1.0), hist_r / max(hist_r.sum(), 1.0))
         tracked, ok = track_points(prev_gray, gray, landmarks, self.settings.max_fb_error_px)
+        eye_rel = head_relative_chi2(landmarks, tracked, ok, eye_points, eye_dx, eye_dy)
         good = ok.copy()
         good[: INNER_POINTS[0]] = False
         motion_iod = 0.0
@@ -588,7 +661,7 @@ class LivenessTracker:
             if fitted is not None:
                 planar, motion_px = fitted
                 motion_iod = motion_px / iod
-        return PairMeasurement(t_monotonic, motion_iod, patent, norm, planar)
+        return PairMeasurement(t_monotonic, motion_iod, patent, norm, planar, eye_rel)
 
     def _texture_cue(self) -> CueResult:
         s = self.settings
@@ -600,8 +673,9 @@ class LivenessTracker:
         return CueResult(LiveState(state), score)
 
     def _early_planar(self) -> bool:
-        """Whether the moving pairs seen so far already look like a plane that clearly moves
-        (fewer than the full window may be there): evidence against admitting on texture."""
+        """Whether the moving pairs seen so far (fewer than the full window may be there)
+        already move like a plane: evidence against admitting on texture alone. Unlike the
+        planar spoof call this does not need clear motion: it only holds the admission back."""
         s = self.settings
         moving = [
             p for p in self._pairs if p.motion_iod >= s.min_motion_iod and p.planar_ratio is not None
@@ -609,10 +683,9 @@ class LivenessTracker:
         if len(moving) < s.planar_early_pairs:
             return False
         ratio = float(np.median([p.planar_ratio for p in moving]))  # type: ignore[misc]
-        motion = float(np.median([p.motion_iod for p in moving]))
-        return ratio <= s.planar_spoof_below and motion >= s.planar_spoof_min_motion_iod
+        return ratio <= s.planar_spoof_below
 
-    def _cues(self) -> tuple[CueResult, CueResult, CueResult, CueResult, int]:
+    def _cues(self) -> tuple[CueResult, CueResult, CueResult, CueResult, CueResult, int]:
         s = self.settings
         pairs = list(self._pairs)
         moving = [
@@ -643,11 +716,17 @@ class LivenessTracker:
         if len(self._openness) >= 3:
             drop = blink_drop([v for _, v in self._openness])
             blink = CueResult(LiveState.LIVE if drop >= s.blink_min_drop else LiveState.UNDECIDED, drop)
-        return patent, norm, blink, planar, len(moving)
+        eye_rel = UNDECIDED_CUE
+        rel_scores = [p.eye_rel_chi2 for p in moving if p.eye_rel_chi2 is not None]
+        if len(rel_scores) >= s.min_moving_pairs:
+            score = float(np.median(rel_scores))
+            state = LiveState.LIVE if score > s.eye_rel_chi2_threshold else LiveState.SPOOF
+            eye_rel = CueResult(state, score)
+        return patent, norm, blink, planar, eye_rel, len(moving)
 
     def _verdict(self, t_monotonic: float, face: bool) -> LivenessVerdict:
         s = self.settings
-        patent, norm, blink, planar, n_moving = self._cues()
+        patent, norm, blink, planar, eye_rel, n_moving = self._cues()
         texture = self._texture_cue()
         use_texture = s.use_texture and self.texture is not None
         # the texture cue is still collecting its window: the motion cues must not admit yet
@@ -658,6 +737,7 @@ class LivenessTracker:
             (s.use_planar, planar, LiveReason.PLANAR_MOTION, LiveReason.NON_PLANAR_MOTION),
             (s.use_patent_chi2, patent, LiveReason.CHI2, LiveReason.CHI2),
             (s.use_norm_chi2, norm, LiveReason.CHI2, LiveReason.CHI2),
+            (s.use_eye_rel_chi2, eye_rel, LiveReason.CHI2, LiveReason.CHI2),
             (s.use_blink, blink, None, LiveReason.BLINK_SEEN),
         ]
         state = LiveState.UNDECIDED
@@ -703,7 +783,7 @@ class LivenessTracker:
             self._undecided_since = None
             undecided_s = 0.0
         return LivenessVerdict(
-            state, reason, patent, norm, blink, planar, texture, len(self._pairs), n_moving,
+            state, reason, patent, norm, blink, planar, texture, eye_rel, len(self._pairs), n_moving,
             undecided_s,
         )
 
@@ -782,6 +862,8 @@ __all__ = [
     "direction_histogram",
     "eye_aspect_ratio",
     "eye_openness",
+    "eye_region_flow_points",
+    "head_relative_chi2",
     "homography_residual_ratio",
     "interocular_px",
     "patent_eye_boxes",

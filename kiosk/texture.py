@@ -34,14 +34,15 @@ from kiosk.types import FrameBGR, Landmarks
 
 INPUT_SIDE_PX = 80
 REAL_INDEX = 1
-# How the reference detector's box (x, y, w, h) relates to the landmarks' extent, measured on
-# lfw-dev, nuaa-dev and the clips (median over 2,085 faces; docs/LIVENESS.md "Crop geometry").
-# The landmark extent: x from point 0 to point 16 (jaw ends), y from the brows (17..26) to the
-# chin (point 8). Centre offsets are fractions of that width / height.
+# How the reference detector's box (x, y, w, h) relates to the landmarks, measured on lfw-dev,
+# nuaa-dev and the clips (medians over 1,001 faces; docs/LIVENESS.md "Crop geometry"). The
+# anchor (:func:`landmark_anchor`): x at the middle of the jaw ends (points 0 and 16), y half-way
+# between the eye centres and the chin (point 8), and the jaw width as the unit of length (it
+# does not shrink when the head tilts up or down, unlike the brow-to-chin height).
 REF_CENTRE_DX = 0.0
-REF_CENTRE_DY = -0.068
-REF_WIDTH_SCALE = 1.099
-REF_HEIGHT_SCALE = 1.136
+REF_CENTRE_DY = -0.174
+REF_WIDTH_SCALE = 1.100
+REF_HEIGHT_SCALE = 1.142
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,18 +63,23 @@ class TextureScore:
 # --------------------------------------------------------------------------- pure functions
 
 
-def landmark_extent_xywh(landmarks: Landmarks) -> tuple[float, float, float, float]:
-    """The landmarks' extent as (x, y, w, h): jaw ends (0, 16) across, brows to chin down.
+def landmark_anchor(landmarks: Landmarks) -> tuple[float, float, float]:
+    """The point and the length the reference box is predicted from.
 
     Args:
         landmarks: (68, 2) dlib landmarks, pixels.
+
+    Returns:
+        (x, y, unit): x the middle of the jaw ends (points 0 and 16), y half-way between the
+        mean of both eyes' points (36..47) and the chin (point 8), unit the distance between
+        the jaw ends (at least 1 pixel).
     """
     points = np.asarray(landmarks, np.float64).reshape(68, 2)
-    x0 = float(min(points[0, 0], points[16, 0]))
-    x1 = float(max(points[0, 0], points[16, 0]))
-    y0 = float(points[17:27, 1].min())
-    y1 = float(points[8, 1])
-    return x0, y0, max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    x = float(points[0, 0] + points[16, 0]) / 2.0
+    eyes_y = float(points[36:48, 1].mean())
+    y = (eyes_y + float(points[8, 1])) / 2.0
+    unit = float(np.hypot(*(points[16] - points[0])))
+    return x, y, max(unit, 1.0)
 
 
 def reference_box_from_landmarks(
@@ -87,18 +93,17 @@ def reference_box_from_landmarks(
 
     Args:
         landmarks: (68, 2) dlib landmarks, pixels.
-        centre_dx: the box centre's offset from the extent's centre, in extent widths.
-        centre_dy: the same vertically, in extent heights.
-        width_scale: box width / extent width.
-        height_scale: box height / extent height.
+        centre_dx: the box centre's offset from the anchor (:func:`landmark_anchor`), in units.
+        centre_dy: the same vertically.
+        width_scale: box width in units.
+        height_scale: box height in units.
 
     Returns:
         (x, y, w, h) in pixels (not clipped to the frame).
     """
-    x, y, w, h = landmark_extent_xywh(landmarks)
-    cx = x + w / 2.0 + centre_dx * w
-    cy = y + h / 2.0 + centre_dy * h
-    box_w, box_h = width_scale * w, height_scale * h
+    x, y, unit = landmark_anchor(landmarks)
+    cx, cy = x + centre_dx * unit, y + centre_dy * unit
+    box_w, box_h = width_scale * unit, height_scale * unit
     return cx - box_w / 2.0, cy - box_h / 2.0, box_w, box_h
 
 
@@ -273,7 +278,7 @@ class TextureScorer:
 __all__ = [
     "TextureScore",
     "TextureScorer",
-    "landmark_extent_xywh",
+    "landmark_anchor",
     "model_input",
     "reference_box_from_landmarks",
     "scaled_crop_box",

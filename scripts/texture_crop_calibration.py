@@ -8,7 +8,8 @@ face detector the MiniFASNet models were used with; it is not shipped with the k
 
 For every face the kiosk finds (face gate + dlib landmarks, as the liveness evaluation does) and
 the reference detector finds too, it measures the reference box (x, y, w, h) against the
-landmarks' extent (:func:`kiosk.texture.landmark_extent_xywh`): centre offset and size ratios.
+landmarks' anchor (:func:`kiosk.texture.landmark_anchor`: jaw middle, eyes-chin middle, jaw width as
+the unit): centre offset and size in units.
 It fits the median of each over all faces, and prints per data set the spread, the IoU of the
 predicted box with the reference box, and (on nuaa-dev and the clips) how far the texture
 scores from the predicted crop are from those of the reference crop, plus the time per frame of
@@ -35,7 +36,7 @@ from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
 from kiosk.liveness import FrameLandmarker  # noqa: E402
 from kiosk.models import shape_predictor_path  # noqa: E402
-from kiosk.texture import TextureScorer, landmark_extent_xywh, reference_box_from_landmarks  # noqa: E402
+from kiosk.texture import TextureScorer, landmark_anchor, reference_box_from_landmarks  # noqa: E402
 
 LFW_IMAGES = 300
 CLIP_EVERY_N = 5
@@ -105,7 +106,7 @@ def main() -> int:
     )
     reference = ReferenceDetector(args.reference_detector_dir)
     scorer = TextureScorer.from_models_dir()
-    rows = []  # (set, label, extent, ref box, frame or path)
+    rows = []  # (set, label, anchor, ref box, landmarks, frame or path)
     ref_ms: list[float] = []
     missed = {"kiosk": 0, "reference": 0}
     for data_set, label, source in frames_of(args.data_dir):
@@ -117,13 +118,13 @@ def main() -> int:
         if landmarks is None or ref is None:
             missed["kiosk" if landmarks is None else "reference"] += 1
             continue
-        rows.append((data_set, label, landmark_extent_xywh(landmarks), ref, landmarks, source))
-    ext = np.array([r[2] for r in rows])
+        rows.append((data_set, label, landmark_anchor(landmarks), ref, landmarks, source))
+    anchors = np.array([r[2] for r in rows])  # (x, y, unit)
     ref = np.array([r[3] for r in rows])
-    dx = (ref[:, 0] + ref[:, 2] / 2 - (ext[:, 0] + ext[:, 2] / 2)) / ext[:, 2]
-    dy = (ref[:, 1] + ref[:, 3] / 2 - (ext[:, 1] + ext[:, 3] / 2)) / ext[:, 3]
-    sw = ref[:, 2] / ext[:, 2]
-    sh = ref[:, 3] / ext[:, 3]
+    dx = (ref[:, 0] + ref[:, 2] / 2 - anchors[:, 0]) / anchors[:, 2]
+    dy = (ref[:, 1] + ref[:, 3] / 2 - anchors[:, 1]) / anchors[:, 2]
+    sw = ref[:, 2] / anchors[:, 2]
+    sh = ref[:, 3] / anchors[:, 2]
     fit = tuple(float(np.median(v)) for v in (dx, dy, sw, sh))
     print(f"faces measured {len(rows)}; missed by the kiosk {missed['kiosk']}, "
           f"by the reference detector {missed['reference']}")
@@ -131,8 +132,8 @@ def main() -> int:
     print("fit (median over all faces): centre_dx %.3f centre_dy %.3f width_scale %.3f "
           "height_scale %.3f" % fit)
     sets = sorted({r[0] for r in rows})
-    print("\n| data set | faces | centre dx (extent w) | centre dy (extent h) | w / extent w | "
-          "h / extent h | IoU predicted vs reference: median, 5th pct | texture score |d|: "
+    print("\n| data set | faces | centre dx (units) | centre dy (units) | w (units) | "
+          "h (units) | IoU predicted vs reference: median, 5th pct | texture score |d|: "
           "median, 95th pct |")
     print("|---|---|---|---|---|---|---|---|")
     for data_set in sets + ["all"]:

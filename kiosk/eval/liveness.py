@@ -43,6 +43,7 @@ TARGET_BPCER = 0.05
 CUE_THRESHOLD_FIELDS = {
     "patent_chi2": "patent_chi2_threshold",
     "norm_chi2": "norm_chi2_threshold",
+    "eye_rel_chi2": "eye_rel_chi2_threshold",
     "blink": "blink_min_drop",
     "planar": "planar_live_above",
     "texture": "texture_real_above",

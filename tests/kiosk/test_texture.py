@@ -21,7 +21,7 @@ from kiosk.models import (
 )
 from kiosk.texture import (
     TextureScorer,
-    landmark_extent_xywh,
+    landmark_anchor,
     model_input,
     reference_box_from_landmarks,
     scaled_crop_box,
@@ -67,24 +67,26 @@ def test_model_input_is_80x80_bgr_0_255_nchw() -> None:
         model_input(np.zeros((480, 640), np.uint8), (270, 190, 100, 100), 2.7)
 
 
-def _landmarks_in_box(x0: float, y0: float, w: float, h: float) -> np.ndarray:
-    """68 points whose extent (jaw ends across, brows to chin down) is the given box."""
-    points = np.tile([x0 + w / 2, y0 + h / 2], (68, 1)).astype(np.float32)
-    points[0, 0], points[16, 0] = x0, x0 + w
-    points[17:27, 1] = y0
-    points[8, 1] = y0 + h
+def _landmarks_with_anchor(x: float, y: float, unit: float) -> np.ndarray:
+    """68 points whose jaw ends are ``unit`` apart around x, and eyes/chin centred on y."""
+    points = np.tile([x, y], (68, 1)).astype(np.float32)
+    points[0, 0], points[16, 0] = x - unit / 2, x + unit / 2
+    points[36:48, 1] = y - 30
+    points[8, 1] = y + 30
     return points
 
 
-def test_reference_box_from_landmarks_scales_about_the_extent() -> None:
-    landmarks = _landmarks_in_box(100, 50, 80, 100)
-    assert landmark_extent_xywh(landmarks) == (100.0, 50.0, 80.0, 100.0)
-    # identity parameters: the extent itself
-    assert reference_box_from_landmarks(landmarks, 0.0, 0.0, 1.0, 1.0) == pytest.approx((100, 50, 80, 100))
-    # centre 10 % of the width right, 20 % of the height down; twice as wide, 1.5x as tall
-    assert reference_box_from_landmarks(landmarks, 0.1, 0.2, 2.0, 1.5) == pytest.approx(
-        (140 + 8 - 80, 100 + 20 - 75, 160, 150)
+def test_reference_box_from_landmarks_scales_about_the_anchor() -> None:
+    landmarks = _landmarks_with_anchor(140, 100, 80)
+    assert landmark_anchor(landmarks) == pytest.approx((140, 100, 80))
+    assert reference_box_from_landmarks(landmarks, 0.0, 0.0, 1.0, 1.0) == pytest.approx((100, 60, 80, 80))
+    # centre 0.1 unit right, 0.2 units up; 2 units wide, 1.5 units tall
+    assert reference_box_from_landmarks(landmarks, 0.1, -0.2, 2.0, 1.5) == pytest.approx(
+        (148 - 80, 84 - 60, 160, 120)
     )
+    # the calibrated default: about 1.1 jaw widths, a bit taller, centre above the anchor
+    x, y, w, h = reference_box_from_landmarks(landmarks)
+    assert (w, h) == pytest.approx((88.0, 91.36), abs=0.01) and y + h / 2 < 100
 
 
 # ---------------------------------------------------------------- window decision
@@ -164,3 +166,41 @@ def _score_image(image: np.ndarray, scorer: TextureScorer, detector, landmark_pr
     _, landmarks = FrameLandmarker(detector, landmark_predictor).landmarks(image)
     assert landmarks is not None
     return scorer.score(image, landmarks).real
+
+
+@pytest.mark.parametrize("name", ["obama.jpg", "obama2.jpg", "biden.jpg"])
+def test_real_faces_score_real(name: str, known_faces: Path, scorer: TextureScorer, detector, landmark_predictor) -> None:
+    image = cv2.imread(str(known_faces / name))
+    assert image is not None
+    assert _score_image(image, scorer, detector, landmark_predictor) >= LivenessSettings().texture_real_above
+
+
+def _nuaa_frames(data_dir: Path, label: str, windows: int) -> list[Path]:
+    """The first frame of the first ``windows`` windows of one label in nuaa-dev."""
+    manifest = data_dir / "nuaa-dev" / "manifest.csv"
+    if not manifest.is_file():
+        pytest.skip(f"nuaa-dev not found at {manifest}")
+    firsts: dict[tuple[str, str], Path] = {}
+    with manifest.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            key = (row["subject"], row["session"])
+            if (row["label"] == "live") == (label == "live") and key not in firsts:
+                firsts[key] = manifest.parent / row["path"]
+    return list(firsts.values())[:windows]
+
+
+def test_nuaa_printed_photos_score_fake_and_live_people_do_not(
+    data_dir: Path, scorer: TextureScorer, detector, landmark_predictor
+) -> None:
+    settings = LivenessSettings()
+    photos = [
+        _score_image(cv2.imread(str(p)), scorer, detector, landmark_predictor)
+        for p in _nuaa_frames(data_dir, "print", 6)
+    ]
+    lives = [
+        _score_image(cv2.imread(str(p)), scorer, detector, landmark_predictor)
+        for p in _nuaa_frames(data_dir, "live", 6)
+    ]
+    assert max(photos) <= settings.texture_fake_below, photos
+    assert min(lives) > settings.texture_fake_below, lives
+    assert np.median(lives) >= settings.texture_real_above, lives
