@@ -225,7 +225,16 @@ class LivenessSettings:
     patent_chi2_threshold: float = 100.0
     use_norm_chi2: bool = False
     norm_chi2_threshold: float = 0.8
+    use_eye_rel_chi2: bool = False
+    eye_rel_chi2_threshold: float = 0.5
     max_undecided_s: float = 4.0
+    planar_early_pairs: int = 2
+    use_texture: bool = True
+    texture_models_dir: str = ""
+    texture_frames: int = 3
+    texture_interval_s: float = 0.15
+    texture_real_above: float = 0.8
+    texture_fake_below: float = 0.3
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
@@ -254,7 +263,21 @@ class LivenessSettings:
         _check(0.2 <= self.blink_window_s <= 30.0, "blink_window_s", "must be in 0.2..30")
         _check(self.patent_chi2_threshold >= 0.0, "patent_chi2_threshold", "must be >= 0")
         _check(0.0 <= self.norm_chi2_threshold <= 2.0, "norm_chi2_threshold", "must be in 0..2")
+        _check(0.0 <= self.eye_rel_chi2_threshold <= 2.0, "eye_rel_chi2_threshold", "must be in 0..2")
         _check(self.max_undecided_s > 0.0, "max_undecided_s", "must be > 0")
+        _check(
+            1 <= self.planar_early_pairs <= self.window_pairs,
+            "planar_early_pairs",
+            "must be in 1..window_pairs",
+        )
+        _check(1 <= self.texture_frames <= 30, "texture_frames", "must be in 1..30")
+        _check(0.0 <= self.texture_interval_s <= 2.0, "texture_interval_s", "must be in 0..2")
+        _check(0.0 <= self.texture_fake_below < 1.0, "texture_fake_below", "must be in 0..1")
+        _check(
+            self.texture_fake_below < self.texture_real_above <= 1.0,
+            "texture_real_above",
+            "must be in (texture_fake_below, 1]",
+        )
 
 
 @dataclass(frozen=True, slots=True)

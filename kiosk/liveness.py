@@ -15,17 +15,31 @@ switchable and measurable:
   of the inter-ocular distance are ignored (a still photo and a still person both give noise);
 - ``norm_chi2``: the patent's statistic on histograms normalised to sum 1 (independent of the
   size of the eye region), over the moving pairs only;
+- ``eye_rel_chi2``: the same on the motion relative to the head's own motion (the homography of
+  the inner landmarks subtracted from both flows), over the moving pairs;
 - ``blink``: a transient drop of eye opening (open, closed, open again), the opening measured
   relative to the eye-to-nose distance so that tilting a photo does not look like a blink;
 - ``planar``: a photo or a screen moves as one plane, so a homography maps the landmarks of one
   frame onto the next; the residual of that fit divided by the size of the motion is small for a
   plane and larger for a live, three-dimensional, non-rigid face.
 
-The combined verdict: ``spoof`` when the planar test (or an enabled chi-square cue) says spoof;
-else ``live`` when a blink was seen or the motion is clearly non-planar; else ``undecided``, with
-the reason to prompt ("move a little", "blink"). The planar test calls a spoof only when the face
-clearly moves (``planar_spoof_min_motion_iod``), and a blink in the same window as planar motion
-is a conflict (undecided). A face that does not move and does not blink
+- ``texture``: two small anti-spoofing CNNs (MiniFASNet, :mod:`kiosk.texture`) on the colour
+  frame, run on a few frames spaced ``texture_interval_s`` apart while the attendee is
+  undecided; their "real" probability over the last ``texture_frames`` sampled frames (median).
+
+The fused verdict (each rule can be switched off with its cue's ``use_*`` key):
+
+1. ``spoof`` when the texture window is a strong fake (``texture_fake_below``);
+2. ``spoof`` when the planar test says spoof (clear planar motion; a blink in the same window
+   makes it a conflict, undecided), or an enabled chi-square cue says spoof;
+3. ``live`` when the texture window says real (``texture_real_above``) and nothing is against it:
+   no sign of planar motion (the moving pairs seen so far, at least ``planar_early_pairs``,
+   move like a plane) -- then the texture admission is held back and the motion cues decide;
+4. ``live`` on a blink or clearly non-planar motion, but only once the texture cue has had its
+   window (so it can still veto what the motion cues would admit);
+5. else ``undecided``, with the reason to prompt ("move a little", "blink").
+
+A face that does not move and does not blink, and that the texture cue does not call real,
 stays undecided: motion alone is never evidence of life.
 """
 
@@ -45,6 +59,7 @@ from kiosk.config import LivenessSettings
 from kiosk.flow import track_points
 from kiosk.stages import FaceDetector, Landmarker
 from kiosk.tracking import FaceTracker
+from kiosk.texture import TextureScorer, texture_window_state
 from kiosk.types import FrameBGR, FrameGray, Landmarks
 
 N_BINS = 10
@@ -80,6 +95,8 @@ class LiveReason(enum.Enum):
     PLANAR_MOTION = "planar_motion"
     CHI2 = "chi2"  # decided by a chi-square cue (patent or normalised)
     CONFLICT = "conflict"  # a blink and planar motion in the same window: look at the camera
+    TEXTURE_REAL = "texture_real"  # the texture cue says real over its window, nothing against
+    TEXTURE_FAKE = "texture_fake"  # the texture cue says fake (paper, screen) over its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,9 @@ class LivenessVerdict:
         norm_chi2: normalised chi-square over the moving pairs (median).
         blink: blink cue (score: largest relative drop of eye opening in the blink window).
         planar: planar-motion cue (score: median homography residual / motion over moving pairs).
+        texture: texture cue (score: median "real" probability of the sampled frames).
+        eye_rel_chi2: the patent's statistic on motion relative to the head's own motion
+            (normalised histograms; median over the moving pairs).
         pairs_used: frame pairs in the window.
         moving_pairs: pairs of the window above the motion floor.
         undecided_s: how long the tracker has been undecided (0 once decided).
@@ -120,19 +140,21 @@ class LivenessVerdict:
     norm_chi2: CueResult = UNDECIDED_CUE
     blink: CueResult = UNDECIDED_CUE
     planar: CueResult = UNDECIDED_CUE
+    texture: CueResult = UNDECIDED_CUE
+    eye_rel_chi2: CueResult = UNDECIDED_CUE
     pairs_used: int = 0
     moving_pairs: int = 0
     undecided_s: float = 0.0
 
     def cue(self, name: str) -> CueResult:
-        """A cue by name: ``patent_chi2``, ``norm_chi2``, ``blink`` or ``planar``."""
+        """A cue by name (one of :data:`CUE_NAMES`)."""
         if name not in CUE_NAMES:
             raise KeyError(name)
         result: CueResult = getattr(self, name)
         return result
 
 
-CUE_NAMES = ("patent_chi2", "norm_chi2", "blink", "planar")
+CUE_NAMES = ("patent_chi2", "norm_chi2", "eye_rel_chi2", "blink", "planar", "texture")
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -223,9 +245,22 @@ def eye_region_flow(
     Returns:
         (dx, dy): two (N,) float32 arrays, N the number of pixels in all boxes.
     """
+    _, dx, dy = eye_region_flow_points(prev_gray, gray, boxes_xyxy)
+    return dx, dy
+
+
+def eye_region_flow_points(
+    prev_gray: FrameGray, gray: FrameGray, boxes_xyxy: Iterable[tuple[int, int, int, int]]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Like :func:`eye_region_flow`, with the pixel positions.
+
+    Returns:
+        (points, dx, dy): (N, 2) float32 pixel positions (x, y) and their flow components.
+    """
     height, width = gray.shape[:2]
     dxs: list[FloatArray] = []
     dys: list[FloatArray] = []
+    points: list[FloatArray] = []
     for x0, y0, x1, y1 in boxes_xyxy:
         if x1 <= x0 or y1 <= y0:
             continue
@@ -239,9 +274,55 @@ def eye_region_flow(
         inner = flow[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
         dxs.append(inner[..., 0].ravel())
         dys.append(inner[..., 1].ravel())
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        points.append(np.column_stack([xs.ravel(), ys.ravel()]))
     if not dxs:
-        return np.empty(0, np.float32), np.empty(0, np.float32)
-    return np.concatenate(dxs), np.concatenate(dys)
+        return np.empty((0, 2), np.float32), np.empty(0, np.float32), np.empty(0, np.float32)
+    return np.concatenate(points), np.concatenate(dxs), np.concatenate(dys)
+
+
+def head_relative_chi2(
+    landmarks: Landmarks,
+    tracked: FloatArray,
+    ok: npt.NDArray[np.bool_],
+    eye_points: FloatArray,
+    eye_dx: FloatArray,
+    eye_dy: FloatArray,
+) -> float | None:
+    """The patent's statistic on motion relative to the head's own motion.
+
+    The head's motion is the homography fitted to the well-tracked inner landmarks; it is
+    subtracted from the landmark flow (F) and from the eye-region flow (R) before the two
+    direction histograms (normalised to sum 1) are compared by chi-square. A photo's residual
+    flow is noise in both; a live face's eyes move on their own.
+
+    Args:
+        landmarks: (68, 2) positions in the earlier frame.
+        tracked: (68, 2) LK-tracked positions in the later frame.
+        ok: (68,) good-track mask.
+        eye_points: (N, 2) eye-region pixel positions; eye_dx, eye_dy: their (N,) flow.
+
+    Returns:
+        The chi-square in [0, 2], or None when the head motion cannot be fitted.
+    """
+    good = np.asarray(ok, bool).copy()
+    good[: INNER_POINTS[0]] = False
+    if good.sum() < 8 or len(eye_points) == 0:
+        return None
+    homography, _ = cv2.findHomography(landmarks[good], tracked[good], 0)
+    if homography is None:
+        return None
+
+    def head_flow(points: FloatArray) -> FloatArray:
+        moved = cv2.perspectiveTransform(np.asarray(points, np.float32).reshape(-1, 1, 2), homography)
+        result: FloatArray = (moved.reshape(-1, 2) - np.asarray(points, np.float32).reshape(-1, 2))
+        return result
+
+    own_f = (tracked[ok] - landmarks[ok]) - head_flow(landmarks[ok])
+    own_r = np.column_stack([eye_dx, eye_dy]) - head_flow(eye_points)
+    hist_f = direction_histogram(own_f[:, 0], own_f[:, 1], normalise=True)
+    hist_r = direction_histogram(own_r[:, 0], own_r[:, 1], normalise=True)
+    return chi_square(hist_f, hist_r)
 
 
 def patent_histograms(
@@ -402,6 +483,7 @@ class PairMeasurement:
         patent_chi2: the patent's raw chi-square.
         norm_chi2: chi-square of the normalised histograms.
         planar_ratio: noise-corrected homography residual / motion (None: too few tracks).
+        eye_rel_chi2: the patent's statistic on motion relative to the head's (None: no fit).
     """
 
     t_monotonic: float
@@ -409,6 +491,7 @@ class PairMeasurement:
     patent_chi2: float
     norm_chi2: float
     planar_ratio: float | None
+    eye_rel_chi2: float | None = None
 
 
 class LivenessTracker:
@@ -417,18 +500,30 @@ class LivenessTracker:
     Feed every frame with its landmarks (or None when no face was found); each call returns the
     verdict over the current window. Frames closer in time than ``min_pair_interval_s`` to the
     last paired frame only feed the blink cue, so the flow cues see comparable motion at any
-    camera frame rate.
+    camera frame rate. The texture cue needs the colour frame (``frame_bgr``); it scores one
+    frame every ``texture_interval_s`` while the verdict is undecided, never every frame.
 
     Args:
         settings: the ``[liveness]`` settings.
+        texture: the texture models; None loads them from ``texture_models_dir`` (checksums
+            verified) when ``use_texture`` is on.
+
+    Raises:
+        kiosk.models.ModelNotFoundError: a texture model file is missing or damaged.
     """
 
-    def __init__(self, settings: LivenessSettings) -> None:
+    def __init__(self, settings: LivenessSettings, texture: TextureScorer | None = None) -> None:
         self.settings = settings
+        if texture is None and settings.enabled and settings.use_texture:
+            texture = TextureScorer.from_models_dir(settings.texture_models_dir)
+        self.texture = texture
         self._pairs: deque[PairMeasurement] = deque(maxlen=settings.window_pairs)
         self._openness: deque[tuple[float, float]] = deque()
         self._prev: tuple[FrameGray, Landmarks, float] | None = None
         self._undecided_since: float | None = None
+        self._texture_reals: deque[float] = deque(maxlen=settings.texture_frames)
+        self._last_texture_t = -math.inf
+        self._decided = False
 
     def reset(self) -> None:
         """Forget everything (a new attendee, or the face was lost)."""
@@ -436,9 +531,16 @@ class LivenessTracker:
         self._openness.clear()
         self._prev = None
         self._undecided_since = None
+        self._texture_reals.clear()
+        self._last_texture_t = -math.inf
+        self._decided = False
 
     def update(
-        self, gray: FrameGray, landmarks: Landmarks | None, t_monotonic: float
+        self,
+        gray: FrameGray,
+        landmarks: Landmarks | None,
+        t_monotonic: float,
+        frame_bgr: FrameBGR | None = None,
     ) -> LivenessVerdict:
         """Add one frame and return the verdict over the window.
 
@@ -446,6 +548,8 @@ class LivenessTracker:
             gray: the frame, (H, W) uint8.
             landmarks: (68, 2) float32 landmarks of the attendee in ``gray``, or None.
             t_monotonic: capture time of the frame, seconds (``time.monotonic()``).
+            frame_bgr: the same frame in colour, (H, W, 3) uint8, for the texture cue (without
+                it the texture cue is not measured).
         """
         if not self.settings.enabled:
             return LivenessVerdict(LiveState.LIVE, LiveReason.DISABLED)
@@ -454,6 +558,7 @@ class LivenessTracker:
             return self._verdict(t_monotonic, face=False)
         landmarks = np.asarray(landmarks, np.float32).reshape(68, 2)
         self._add_openness(landmarks, t_monotonic)
+        self._add_texture(frame_bgr, landmarks, t_monotonic)
         if self._prev is None:
             self._prev = (gray, landmarks, t_monotonic)
         elif t_monotonic - self._prev[2] >= self.settings.min_pair_interval_s - 1e-9:
@@ -465,6 +570,24 @@ class LivenessTracker:
 
     # ------------------------------------------------------------------ internals
 
+    def _add_texture(
+        self, frame_bgr: FrameBGR | None, landmarks: Landmarks, t_monotonic: float
+    ) -> None:
+        """Score the texture of this frame when it is time for the next sample.
+
+        Sampling stops once the verdict is decided and the cue has its window: the models run
+        only on a few frames spaced ``texture_interval_s`` apart while the attendee waits.
+        """
+        s = self.settings
+        if self.texture is None or not s.use_texture or frame_bgr is None or frame_bgr.ndim != 3:
+            return
+        if self._decided and len(self._texture_reals) >= s.texture_frames:
+            return
+        if t_monotonic - self._last_texture_t < s.texture_interval_s - 1e-9:
+            return
+        self._texture_reals.append(self.texture.score(frame_bgr, landmarks).real)
+        self._last_texture_t = t_monotonic
+
     def _add_openness(self, landmarks: Landmarks, t_monotonic: float) -> None:
         self._openness.append((t_monotonic, eye_openness(landmarks)))
         while self._openness and t_monotonic - self._openness[0][0] > self.settings.blink_window_s:
@@ -474,12 +597,19 @@ class LivenessTracker:
         self, prev_gray: FrameGray, gray: FrameGray, landmarks: Landmarks, t_monotonic: float
     ) -> PairMeasurement:
         iod = max(interocular_px(landmarks), 1.0)
-        # One LK pass: the patent uses every forward track as it is; the planar test only the
-        # tracks that pass the forward-backward check (``ok``).
+        # One LK pass: the patent uses every forward track as it is; the planar test and the
+        # head-relative statistic only the tracks that pass the forward-backward check (``ok``).
         tracked, ok = track_points(prev_gray, gray, landmarks, self.settings.max_fb_error_px)
-        hist_f, hist_r = patent_histograms(prev_gray, gray, landmarks, tracked)
+        # the patent's F and R (as patent_histograms, keeping the eye pixels' positions)
+        flow = tracked - landmarks
+        hist_f = direction_histogram(flow[:, 0], flow[:, 1])
+        eye_points, eye_dx, eye_dy = eye_region_flow_points(
+            prev_gray, gray, patent_eye_boxes(landmarks, gray.shape[:2])
+        )
+        hist_r = direction_histogram(eye_dx, eye_dy)
         patent = chi_square(hist_f, hist_r)
         norm = chi_square(hist_f / max(hist_f.sum(), 1.0), hist_r / max(hist_r.sum(), 1.0))
+        eye_rel = head_relative_chi2(landmarks, tracked, ok, eye_points, eye_dx, eye_dy)
         good = ok.copy()
         good[: INNER_POINTS[0]] = False
         motion_iod = 0.0
@@ -491,9 +621,31 @@ class LivenessTracker:
             if fitted is not None:
                 planar, motion_px = fitted
                 motion_iod = motion_px / iod
-        return PairMeasurement(t_monotonic, motion_iod, patent, norm, planar)
+        return PairMeasurement(t_monotonic, motion_iod, patent, norm, planar, eye_rel)
 
-    def _cues(self) -> tuple[CueResult, CueResult, CueResult, CueResult, int]:
+    def _texture_cue(self) -> CueResult:
+        s = self.settings
+        if not self._texture_reals:
+            return UNDECIDED_CUE
+        state, score = texture_window_state(
+            list(self._texture_reals), s.texture_frames, s.texture_real_above, s.texture_fake_below
+        )
+        return CueResult(LiveState(state), score)
+
+    def _early_planar(self) -> bool:
+        """Whether the moving pairs seen so far (fewer than the full window may be there)
+        already move like a plane: evidence against admitting on texture alone. Unlike the
+        planar spoof call this does not need clear motion: it only holds the admission back."""
+        s = self.settings
+        moving = [
+            p for p in self._pairs if p.motion_iod >= s.min_motion_iod and p.planar_ratio is not None
+        ]
+        if len(moving) < s.planar_early_pairs:
+            return False
+        ratio = float(np.median([p.planar_ratio for p in moving]))  # type: ignore[misc]
+        return ratio <= s.planar_spoof_below
+
+    def _cues(self) -> tuple[CueResult, CueResult, CueResult, CueResult, CueResult, int]:
         s = self.settings
         pairs = list(self._pairs)
         moving = [
@@ -524,28 +676,51 @@ class LivenessTracker:
         if len(self._openness) >= 3:
             drop = blink_drop([v for _, v in self._openness])
             blink = CueResult(LiveState.LIVE if drop >= s.blink_min_drop else LiveState.UNDECIDED, drop)
-        return patent, norm, blink, planar, len(moving)
+        eye_rel = UNDECIDED_CUE
+        rel_scores = [p.eye_rel_chi2 for p in moving if p.eye_rel_chi2 is not None]
+        if len(rel_scores) >= s.min_moving_pairs:
+            score = float(np.median(rel_scores))
+            state = LiveState.LIVE if score > s.eye_rel_chi2_threshold else LiveState.SPOOF
+            eye_rel = CueResult(state, score)
+        return patent, norm, blink, planar, eye_rel, len(moving)
 
     def _verdict(self, t_monotonic: float, face: bool) -> LivenessVerdict:
         s = self.settings
-        patent, norm, blink, planar, n_moving = self._cues()
+        patent, norm, blink, planar, eye_rel, n_moving = self._cues()
+        texture = self._texture_cue()
+        use_texture = s.use_texture and self.texture is not None
+        # the texture cue is still collecting its window: the motion cues must not admit yet
+        texture_pending = (
+            use_texture and bool(self._texture_reals) and len(self._texture_reals) < s.texture_frames
+        )
         used = [
             (s.use_planar, planar, LiveReason.PLANAR_MOTION, LiveReason.NON_PLANAR_MOTION),
             (s.use_patent_chi2, patent, LiveReason.CHI2, LiveReason.CHI2),
             (s.use_norm_chi2, norm, LiveReason.CHI2, LiveReason.CHI2),
+            (s.use_eye_rel_chi2, eye_rel, LiveReason.CHI2, LiveReason.CHI2),
             (s.use_blink, blink, None, LiveReason.BLINK_SEEN),
         ]
         state = LiveState.UNDECIDED
         reason: LiveReason | None = None
         blinked = s.use_blink and blink.state is LiveState.LIVE
+        if use_texture and texture.state is LiveState.SPOOF:  # paper or screen: refused
+            state, reason = LiveState.SPOOF, LiveReason.TEXTURE_FAKE
         for enabled, cue, spoof_reason, _ in used:  # spoof evidence first: it vetoes life
+            if reason is not None:
+                break
             if enabled and cue.state is LiveState.SPOOF and spoof_reason is not None:
                 # a blink contradicts a plane: neither can be trusted, ask the attendee again
                 state, reason = LiveState.UNDECIDED, LiveReason.CONFLICT
                 if not blinked:
                     state, reason = LiveState.SPOOF, spoof_reason
-                break
-        if reason is None:
+        if (
+            reason is None
+            and use_texture
+            and texture.state is LiveState.LIVE
+            and not (s.use_planar and self._early_planar())
+        ):
+            state, reason = LiveState.LIVE, LiveReason.TEXTURE_REAL
+        if reason is None and not texture_pending:
             for enabled, cue, _, live_reason in sorted(used, key=lambda u: u[3] is not LiveReason.BLINK_SEEN):
                 if enabled and cue.state is LiveState.LIVE:
                     state, reason = LiveState.LIVE, live_reason
@@ -559,6 +734,7 @@ class LivenessTracker:
                 reason = LiveReason.MOVE_A_LITTLE
             else:
                 reason = LiveReason.BLINK
+        self._decided = state is not LiveState.UNDECIDED
         if state is LiveState.UNDECIDED:
             if self._undecided_since is None:
                 self._undecided_since = t_monotonic
@@ -567,7 +743,8 @@ class LivenessTracker:
             self._undecided_since = None
             undecided_s = 0.0
         return LivenessVerdict(
-            state, reason, patent, norm, blink, planar, len(self._pairs), n_moving, undecided_s
+            state, reason, patent, norm, blink, planar, texture, eye_rel, len(self._pairs), n_moving,
+            undecided_s,
         )
 
 
@@ -588,23 +765,26 @@ def verdicts_for_frames(
     times_s: Iterable[float],
     tracker: FaceTracker,
     settings: LivenessSettings,
+    texture: TextureScorer | None = None,
 ) -> Iterator[LivenessVerdict]:
     """Run face tracking and a fresh :class:`LivenessTracker` over a sequence of frames.
 
     Args:
-        frames_bgr: the frames in order, each (H, W, 3) uint8 (or (H, W) gray).
+        frames_bgr: the frames in order, each (H, W, 3) uint8 (or (H, W) gray: no texture cue).
         times_s: the capture time of each frame, seconds.
         tracker: the face tracking (:func:`evaluation_tracker` for sparse sequences).
         settings: the ``[liveness]`` settings.
+        texture: loaded texture models to share between sequences (None: load them).
 
     Yields:
         The verdict after each frame.
     """
-    liveness = LivenessTracker(settings)
+    liveness = LivenessTracker(settings, texture)
     tracker.reset()
     for frame_bgr, t_s in zip(frames_bgr, times_s):
         face = tracker.update(frame_bgr)
-        yield liveness.update(face.gray, face.landmarks, float(t_s))
+        colour = frame_bgr if frame_bgr.ndim == 3 else None
+        yield liveness.update(face.gray, face.landmarks, float(t_s), colour)
 
 
 __all__ = [
@@ -620,6 +800,8 @@ __all__ = [
     "chi_square",
     "direction_histogram",
     "eye_openness",
+    "eye_region_flow_points",
+    "head_relative_chi2",
     "homography_residual_ratio",
     "interocular_px",
     "patent_eye_boxes",

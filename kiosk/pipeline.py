@@ -182,7 +182,7 @@ class Pipeline:
         box = box_from_landmarks(landmarks, width, height)
 
         started = time.perf_counter()
-        verdict = self.liveness.update(gray, landmarks, t_monotonic)
+        verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
         timings["liveness"] = _ms(started)
 
         if self._decided is not None:  # this attendee already has their answer

@@ -49,8 +49,10 @@ class Liveness(Protocol):
     def reset(self) -> None:
         """Forget the window (a new attendee)."""
 
-    def update(self, gray: FrameGray, landmarks: Landmarks | None, t_monotonic: float) -> Any:
-        """A :class:`kiosk.liveness.LivenessVerdict` after this frame."""
+    def update(self, gray: FrameGray, landmarks: Landmarks | None, t_monotonic: float,
+               frame_bgr: FrameBGR | None = None) -> Any:
+        """A :class:`kiosk.liveness.LivenessVerdict` after this frame (the colour frame feeds
+        the texture cue)."""
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 Usage: ``python scripts/liveness_clips.py CLIP.mp4 [CLIP.mp4 ...] [--settings settings.toml]``
 
-Each clip is read with ``cv2.VideoCapture`` and run through
-:func:`kiosk.liveness.verdicts_for_frames` (face gate + landmarks + a fresh tracker), as the
-kiosk would see it frame by frame. Prints the first decided verdict, when it came, and how the
-verdict evolved (also after that first decision, by restarting the tracker once decided).
+Each clip is read with ``cv2.VideoCapture`` and run through the steps of
+:func:`kiosk.liveness.verdicts_for_frames` (face gate + landmarks + a fresh tracker fed the
+colour frame, so the texture cue runs as in the kiosk), frame by frame. Prints the first decided
+verdict, when it came, each cue's score then, and how the verdict evolved (also after that first
+decision, by restarting the tracker once decided).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from kiosk.cli import DEFAULT_SETTINGS  # noqa: E402
 from kiosk.config import Settings, load_settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
-from kiosk.liveness import LiveState, LivenessTracker, evaluation_tracker  # noqa: E402
+from kiosk.liveness import CUE_NAMES, LiveState, LivenessTracker, evaluation_tracker  # noqa: E402
+from kiosk.texture import TextureScorer  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.models import shape_predictor_path  # noqa: E402
 
@@ -36,9 +38,13 @@ def main() -> int:
         HaarFaceDetector(settings.detection),
         LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
     )
+    texture = None
+    if settings.liveness.use_texture:
+        texture = TextureScorer.from_models_dir(settings.liveness.texture_models_dir)
     for clip in args.clips:
+        scores = ""
         frames, times_s = read_video(Path(clip))
-        tracker = LivenessTracker(settings.liveness)
+        tracker = LivenessTracker(settings.liveness, texture)
         faces_tracker.reset()
         decisions: list[str] = []
         first: tuple[int, float, str, str] | None = None
@@ -49,12 +55,17 @@ def main() -> int:
             began = time.perf_counter()
             face = faces_tracker.update(frame)
             gray, landmarks = face.gray, face.landmarks
-            verdict = tracker.update(gray, landmarks, t_s)
+            verdict = tracker.update(gray, landmarks, t_s, frame)
             spent_s += time.perf_counter() - began
             faces += landmarks is not None
             if verdict.state is not LiveState.UNDECIDED:
                 if first is None:
                     first = (i + 1, t_s, verdict.state.value, verdict.reason.value)
+                    scores = ", ".join(
+                        f"{name} {verdict.cue(name).score:.3f}"
+                        for name in CUE_NAMES
+                        if verdict.cue(name).score is not None
+                    )
                 decisions.append(
                     f"{t_s - t_start:.2f}s->{verdict.state.value}({verdict.reason.value})"
                 )
@@ -68,6 +79,7 @@ def main() -> int:
                 f"  first decision: {first[2]} ({first[3]}) at frame {first[0]}, "
                 f"{first[1]:.2f} s after the first frame"
             )
+            print(f"  cue scores then: {scores or 'none'}")
         print(f"  decisions after restarting each time: {', '.join(decisions) or 'none'}")
         print(f"  gate + landmarks + liveness: {1000 * spent_s / max(1, len(frames)):.1f} ms/frame")
     return 0

@@ -54,7 +54,7 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     out = sys.stdout
     print(
-        f"sequences {figures['sequences']} (live {figures['lives']}, attack {figures['attacks']}; "
+        f"sequences {figures['sequence_count']} (live {figures['lives']}, attack {figures['attacks']}; "
         f"no face found in {figures['no_face']}, left out and counted below)",
         file=out,
     )

@@ -31,6 +31,7 @@ import numpy as np
 
 from kiosk.config import LivenessSettings
 from kiosk.liveness import CUE_NAMES, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.texture import TextureScorer
 from kiosk.tracking import FaceTracker, TrackedFace
 from kiosk.types import FrameBGR
 
@@ -43,8 +44,10 @@ TARGET_BPCER = 0.05
 CUE_THRESHOLD_FIELDS = {
     "patent_chi2": "patent_chi2_threshold",
     "norm_chi2": "norm_chi2_threshold",
+    "eye_rel_chi2": "eye_rel_chi2_threshold",
     "blink": "blink_min_drop",
     "planar": "planar_live_above",
+    "texture": "texture_real_above",
 }
 
 
@@ -89,6 +92,10 @@ class SequenceResult:
         frames: how many frames the sequence had.
         frames_with_face: how many had landmarks.
         final_reason: the reason of the last verdict.
+        reason: the reason of the deciding verdict (of the last one when never decided).
+        cue_scores_at_decision: each cue's score in the deciding verdict (None: not measured).
+        later_states: the distinct combined states after the decision (a first verdict that
+            the later frames contradict shows up here).
     """
 
     sequence: Sequence
@@ -100,6 +107,26 @@ class SequenceResult:
     frames: int
     frames_with_face: int
     final_reason: str
+    reason: str = ""
+    cue_scores_at_decision: dict[str, float | None] = field(default_factory=dict)
+    later_states: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """One entry of ``eval-liveness --json``'s ``sequences`` list."""
+        return {
+            "id": self.sequence.name,
+            "label": self.sequence.label,
+            "decision": self.state.value,
+            "decided_at_s": self.decided_at_s,
+            "decided_at_frame": self.decided_at_frame,
+            "reason": self.reason,
+            "scores": self.cue_scores_at_decision,
+            "final_scores": self.cue_scores,
+            "cue_decisions": {name: state.value for name, state in self.cue_states.items()},
+            "frames": self.frames,
+            "frames_with_face": self.frames_with_face,
+            "later_states": list(self.later_states),
+        }
 
 
 def read_manifest(path: str | Path) -> list[Sequence]:
@@ -214,10 +241,14 @@ def summarise(
 ) -> SequenceResult:
     """Turn a sequence's per-frame verdicts into its decision (first decided verdict)."""
     state, at_frame, at_s = LiveState.UNDECIDED, None, None
+    deciding = verdicts[-1] if verdicts else None
     for i, verdict in enumerate(verdicts):
         if verdict.state is not LiveState.UNDECIDED:
             state, at_frame, at_s = verdict.state, i + 1, times_s[i] - times_s[0]
+            deciding = verdict
             break
+    later = verdicts[at_frame:] if at_frame is not None else []
+    later_states = tuple(sorted({v.state.value for v in later} - {LiveState.UNDECIDED.value}))
     cue_states: dict[str, LiveState] = {}
     for name in CUE_NAMES:
         cue_states[name] = next(
@@ -229,6 +260,9 @@ def summarise(
     return SequenceResult(
         sequence, state, at_frame, at_s, cue_states, cue_scores, len(verdicts), faces,
         last.reason.value if last else "no_frames",
+        deciding.reason.value if deciding else "no_frames",
+        {name: (deciding.cue(name).score if deciding else None) for name in CUE_NAMES},
+        later_states,
     )
 
 
@@ -249,12 +283,18 @@ class _CountingTracker:
 
 
 def run_sequence(
-    sequence: Sequence, tracker: FaceTracker, settings: LivenessSettings
+    sequence: Sequence,
+    tracker: FaceTracker,
+    settings: LivenessSettings,
+    texture: TextureScorer | None = None,
 ) -> SequenceResult:
-    """Track faces and judge liveness over one sequence with a fresh liveness window."""
+    """Track faces and judge liveness over one sequence with a fresh liveness window (texture
+    models shared)."""
     frames, times_s = sequence_frames(sequence)
     counter = _CountingTracker(tracker)
-    verdicts = list(verdicts_for_frames(frames, times_s, counter, settings))  # type: ignore[arg-type]
+    verdicts = list(
+        verdicts_for_frames(frames, times_s, counter, settings, texture)  # type: ignore[arg-type]
+    )
     faces = counter.faces
     return summarise(sequence, verdicts, times_s, faces)
 
@@ -373,7 +413,7 @@ class Evaluation:
             1 for r in self.results if not r.sequence.is_attack and r.state is not LiveState.LIVE
         )
         return {
-            "sequences": len(self.results),
+            "sequence_count": len(self.results),
             "apcer": self.combined.apcer,
             "bpcer": self.combined.bpcer,
             "acer": self.combined.acer,
@@ -385,6 +425,7 @@ class Evaluation:
             "bpcer_with_no_face": refused_all / lives_all if lives_all else 0.0,
             "decision": self.decision_times(),
             "per_cue": self.per_cue,
+            "sequences": [r.as_dict() for r in self.results],
         }
 
 
@@ -402,9 +443,12 @@ def evaluate(
         settings: the ``[liveness]`` settings (thresholds as configured).
         progress: called with (done, total) after each sequence.
     """
+    texture = None
+    if settings.enabled and settings.use_texture:
+        texture = TextureScorer.from_models_dir(settings.texture_models_dir)
     results = []
     for i, sequence in enumerate(sequences):
-        results.append(run_sequence(sequence, tracker, settings))
+        results.append(run_sequence(sequence, tracker, settings, texture))
         if progress is not None:
             progress(i + 1, len(sequences))
     return Evaluation(results, settings)

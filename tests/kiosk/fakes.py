@@ -116,7 +116,7 @@ class FakeLiveness:
         self.resets += 1
 
     def update(self, gray: np.ndarray, landmarks: np.ndarray | None,
-               t_monotonic: float) -> LivenessVerdict:
+               t_monotonic: float, frame_bgr: np.ndarray | None = None) -> LivenessVerdict:
         if landmarks is None:
             return LivenessVerdict(LiveState.UNDECIDED, LiveReason.NO_FACE)
         return LivenessVerdict(self.state, self.REASONS[self.state],

@@ -27,6 +27,7 @@ from kiosk.liveness import (
     planar_excess_ratio,
     verdicts_for_frames,
 )
+from kiosk.texture import TextureScore
 from kiosk.eval.liveness import (
     ManifestError,
     error_rates,
@@ -252,14 +253,19 @@ def test_photo_moved_as_a_plane_is_never_live(
         assert verdicts[-1].state is LiveState.SPOOF
 
 
-def test_still_photo_is_undecided(face_photo: np.ndarray, detector: object, landmark_predictor: object) -> None:
+def test_still_photo_is_undecided_by_the_motion_cues(
+    face_photo: np.ndarray, detector: object, landmark_predictor: object
+) -> None:
+    # The motion cues alone (a pristine digital image never went through paper or a screen
+    # and a camera, so it is no test of the texture cue).
     rng = np.random.default_rng(3)
     frames = [
         np.clip(face_photo + rng.normal(0, 2, face_photo.shape), 0, 255).astype(np.uint8)
         for _ in range(12)
     ]
     landmarker = evaluation_tracker(detector, landmark_predictor)
-    verdicts = list(verdicts_for_frames(frames, [i * 0.2 for i in range(12)], landmarker, LivenessSettings()))
+    settings = LivenessSettings(use_texture=False)
+    verdicts = list(verdicts_for_frames(frames, [i * 0.2 for i in range(12)], landmarker, settings))
     assert all(v.state is LiveState.UNDECIDED for v in verdicts)
     assert verdicts[-1].reason is LiveReason.MOVE_A_LITTLE
 
@@ -317,3 +323,122 @@ def test_read_manifest_formats_and_errors(tmp_path: Path) -> None:
 def test_settings_dataclass_replace_keeps_validation() -> None:
     settings = dataclasses.replace(LivenessSettings(), planar_live_above=0.1)
     assert settings.planar_live_above == 0.1
+
+
+# ---------------------------------------------------------------- fused verdict (texture cue)
+
+
+class ScriptedTexture:
+    """A test double for :class:`kiosk.texture.TextureScorer`: scripted "real" probabilities."""
+
+    def __init__(self, reals: list[float]) -> None:
+        self.reals = reals
+        self.calls = 0
+        self.last_ms = 0.0
+
+    def score(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> TextureScore:
+        real = self.reals[min(self.calls, len(self.reals) - 1)]
+        self.calls += 1
+        return TextureScore(real, (real,))
+
+
+def _textured_scene(seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 255, (240, 300), dtype=np.uint8), (5, 5), 0)
+
+
+def _run(
+    texture: ScriptedTexture | None,
+    n_frames: int,
+    step_s: float = 0.1,
+    shift_px_per_frame: float = 0.0,
+    blink_at: int | None = None,
+    **settings: object,
+) -> list:
+    """Feed a still (or translating, or blinking) synthetic face; return every verdict."""
+    base = _textured_scene()
+    tracker = LivenessTracker(LivenessSettings(**settings), texture)  # type: ignore[arg-type]
+    rng = np.random.default_rng(2)
+    verdicts = []
+    for i in range(n_frames):
+        dx = shift_px_per_frame * i
+        gray = cv2.warpAffine(base, np.float32([[1, 0, dx], [0, 1, 0]]), (300, 240), borderMode=cv2.BORDER_REFLECT)
+        gray = np.clip(gray + rng.normal(0, 1, gray.shape), 0, 255).astype(np.uint8)
+        landmarks = _synthetic_landmarks() + np.float32([dx, 0])
+        if blink_at is not None and i == blink_at:  # lids meet for one frame
+            for a, b in ((37, 41), (38, 40), (43, 47), (44, 46)):
+                landmarks[a, 1] = landmarks[b, 1] = (landmarks[a, 1] + landmarks[b, 1]) / 2
+        verdicts.append(tracker.update(gray, landmarks, i * step_s, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)))
+    return verdicts
+
+
+def _first_decided(verdicts: list) -> tuple[int, object] | None:
+    return next(((i, v) for i, v in enumerate(verdicts) if v.state is not LiveState.UNDECIDED), None)
+
+
+def test_texture_real_admits_a_still_face_without_blink_or_motion() -> None:
+    texture = ScriptedTexture([0.95])
+    verdicts = _run(texture, 20, step_s=1 / 30)
+    index, verdict = _first_decided(verdicts)
+    assert verdict.state is LiveState.LIVE and verdict.reason is LiveReason.TEXTURE_REAL
+    assert verdict.texture.score == pytest.approx(0.95)
+    assert index * (1 / 30) == pytest.approx(0.30, abs=0.04)  # 3 samples, 0.15 s apart
+    assert texture.calls == 3  # sampled frames only, and none once decided
+
+
+def test_texture_fake_refuses() -> None:
+    verdict = _first_decided(_run(ScriptedTexture([0.03]), 10))[1]
+    assert verdict.state is LiveState.SPOOF and verdict.reason is LiveReason.TEXTURE_FAKE
+
+
+def test_texture_window_uses_the_median_so_one_flipped_frame_does_not_decide() -> None:
+    verdict = _first_decided(_run(ScriptedTexture([0.95, 0.02, 0.97]), 10))[1]
+    assert verdict.reason is LiveReason.TEXTURE_REAL
+    verdict = _first_decided(_run(ScriptedTexture([0.02, 0.95, 0.03]), 10))[1]
+    assert verdict.reason is LiveReason.TEXTURE_FAKE
+
+
+def test_uncertain_texture_on_a_still_face_stays_undecided() -> None:
+    verdicts = _run(ScriptedTexture([0.5]), 30)
+    assert all(v.state is LiveState.UNDECIDED for v in verdicts)
+    assert verdicts[-1].reason is LiveReason.MOVE_A_LITTLE
+    assert verdicts[-1].texture.score == pytest.approx(0.5)
+
+
+def test_planar_motion_holds_back_a_texture_admission_and_refuses() -> None:
+    # a photo that fools the texture cue but moves as one plane (2 px = 0.04 IOD per pair)
+    verdicts = _run(ScriptedTexture([0.99]), 12, shift_px_per_frame=2.0)
+    assert all(v.state is not LiveState.LIVE for v in verdicts), [v.reason for v in verdicts]
+    verdict = _first_decided(verdicts)[1]
+    assert verdict.state is LiveState.SPOOF and verdict.reason is LiveReason.PLANAR_MOTION
+
+
+def test_a_blink_waits_for_the_texture_window_then_admits() -> None:
+    # blink in frames 1..3; texture uncertain: no admission before the 3rd texture sample
+    texture = ScriptedTexture([0.5])
+    verdicts = _run(texture, 12, step_s=0.05, blink_at=2)
+    index, verdict = _first_decided(verdicts)
+    assert verdict.state is LiveState.LIVE and verdict.reason is LiveReason.BLINK_SEEN
+    assert texture.calls >= 3 and index * 0.05 >= 0.30 - 1e-9
+
+
+def test_texture_fake_vetoes_a_blink() -> None:
+    # a replayed video blinks for real: the texture veto wins
+    verdicts = _run(ScriptedTexture([0.05]), 12, step_s=0.05, blink_at=2)
+    assert all(v.state is not LiveState.LIVE for v in verdicts)
+    assert _first_decided(verdicts)[1].reason is LiveReason.TEXTURE_FAKE
+
+
+def test_texture_off_keeps_the_motion_cues_alone() -> None:
+    texture = ScriptedTexture([0.99])
+    verdicts = _run(texture, 20, use_texture=False)
+    assert texture.calls == 0
+    assert all(v.state is LiveState.UNDECIDED for v in verdicts)
+    assert verdicts[-1].texture.score is None
+
+
+def test_texture_settings_validation() -> None:
+    with pytest.raises(ValueError, match="texture_real_above"):
+        LivenessSettings(texture_fake_below=0.5, texture_real_above=0.4)
+    with pytest.raises(ValueError, match="texture_frames"):
+        LivenessSettings(texture_frames=0)
