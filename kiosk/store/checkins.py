@@ -53,11 +53,20 @@ class CheckIns:
                 return False, str(row[0])
             require_person(tx, person_id)
             at = now_iso()
-            tx.insert("checkins", {
-                "event_id": event_id, "person_id": person_id, "at": at, "method": method,
-                "distance": distance, "liveness": liveness, "operator": operator,
-                "reason": reason,
-            })
+            # ON CONFLICT: on a server database another door may store the same check-in
+            # between the SELECT above and this INSERT; the constraint decides, nothing fails.
+            inserted = tx.execute(
+                "INSERT INTO checkins (event_id, person_id, at, method, distance, liveness, "
+                "operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (event_id, person_id) DO NOTHING RETURNING id",
+                (event_id, person_id, at, method, distance, liveness, operator, reason),
+            ).fetchone()
+            if inserted is None:
+                row = tx.execute(
+                    "SELECT at FROM checkins WHERE event_id = ? AND person_id = ?",
+                    (event_id, person_id),
+                ).fetchone()
+                return False, str(row[0])
             if method == "manual":
                 tx.audit(operator or "staff", "manual check-in", event_id=event_id,
                          person_id=person_id, reason=reason)

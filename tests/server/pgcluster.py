@@ -76,8 +76,12 @@ class PostgresCluster:
                 raise ClusterUnavailable("running as root and there is no 'postgres' user") from exc
             self.user = "postgres"
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-sync")
+        try:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "--encoding=UTF8", "--no-sync")
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str, timeout_s: float = 60.0) -> None:
