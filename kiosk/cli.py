@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "kiosk.commands.liveness",
     "kiosk.commands.events",
     "kiosk.commands.bench",
+    "kiosk.commands.server",
 )
 
 DEFAULT_SETTINGS = Path("settings.toml")
