@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "kiosk.commands.server",
 )
 
+# Modules that extend subcommands of the others (``run --headless``): registered last.
+LATE_MODULES = ("kiosk.commands.sync",)
+
 DEFAULT_SETTINGS = Path("settings.toml")
 
 EXIT_OK = 0
@@ -50,7 +53,7 @@ def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--db", default=None, help="gallery database (overrides settings)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in (*COMMAND_MODULES, *extra):
+    for name in (*COMMAND_MODULES, *extra, *LATE_MODULES):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

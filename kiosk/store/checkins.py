@@ -9,6 +9,7 @@ attendee is checked in (liveness, the match policy, the event's window) is decid
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from kiosk.store.base import Store, now_iso, parse_time, require_person
@@ -29,6 +30,9 @@ class CheckIns:
     def __init__(self, store: Store, store_face_crops: bool = True) -> None:
         self.store = store
         self.store_face_crops = store_face_crops
+        # A kiosk connected to the central service (kiosk.sync) also queues each new
+        # check-in in its outbox, in the same transaction.
+        self.outbox = False
 
     def check_in(
         self, person_id: int, event_id: int, method: str = "auto", distance: float | None = None,
@@ -67,6 +71,13 @@ class CheckIns:
                     (event_id, person_id),
                 ).fetchone()
                 return False, str(row[0])
+            if self.outbox:
+                tx.execute(
+                    "INSERT INTO outbox (uuid, event_id, person_id, at, method, distance, "
+                    "liveness, operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (str(uuid.uuid4()), event_id, person_id, at, method, distance, liveness,
+                     operator, reason),
+                )
             if method == "manual":
                 tx.audit(operator or "staff", "manual check-in", event_id=event_id,
                          person_id=person_id, reason=reason)
