@@ -226,7 +226,7 @@ class SyncClient:
                 tx.executemany(
                     "INSERT INTO face_embeddings (face_id, model_id, embedding) VALUES (?, ?, ?)",
                     [(face["id"], e["model_id"],
-                      embedding_to_blob(np.asarray(e["embedding"], np.float32)))
+                      embedding_to_blob(np.frombuffer(base64.b64decode(e["embedding"]), "<f4")))
                      for e in face.get("embeddings", [])],
                 )
             for event in changes.get("events", []):

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from kiosk.config import Settings
 from kiosk.gallery import Gallery
 from kiosk.server.keys import ApiKey, authenticate
-from kiosk.store.base import StoreError, blob_to_embedding, now_iso
+from kiosk.store.base import StoreError, now_iso
 from kiosk.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,8 @@ def changes_since(store: PostgresStore, since: int, with_crops: bool) -> dict[st
         ):
             embeddings.setdefault(int(face_id), []).append({
                 "model_id": model_id,
-                "embedding": [round(float(v), 7) for v in blob_to_embedding(bytes(blob))],
+                # float32 little-endian bytes, base64 (JSON lists of floats are 5x slower)
+                "embedding": base64.b64encode(bytes(blob)).decode("ascii"),
             })
         for face_id, person_id, source, pinned, quality, created_at, crop in found:
             answer["faces"].append({

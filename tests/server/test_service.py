@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def test_checkin_batches_are_idempotent_and_once_per_event(service):
     assert client.get("/api/v1/events/999/checkins", headers=kiosk).status_code == 404
     changes = client.get("/api/v1/sync?since=0", headers=kiosk).json()
     assert [p["name"] for p in changes["people"]] == ["Alice"]
-    assert len(changes["faces"][0]["embeddings"][0]["embedding"]) == 512
+    assert len(base64.b64decode(changes["faces"][0]["embeddings"][0]["embedding"])) == 512 * 4
     assert [e["id"] for e in changes["events"]] == [event]
     later = client.get(f"/api/v1/sync?since={changes['revision']}", headers=kiosk).json()
     assert later["people"] == [] and later["revision"] == changes["revision"]
