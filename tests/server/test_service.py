@@ -151,3 +151,34 @@ def test_openapi_and_docs_are_served(service):
     client, _, _ = service
     assert "/api/v1/checkins" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_keys_commands_create_list_and_revoke(pg_url, capsys):
+    from kiosk.cli import main
+
+    assert main(["keys", "create", "--database", pg_url, "--name", "door-9", "--role", "kiosk"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert key.startswith("kk_")
+    with PostgresStore(pg_url, migrate=False) as store:
+        stored = store.query_one("SELECT key_hash FROM api_keys")[0]
+    assert key not in stored  # only the hash is kept
+    assert main(["keys", "list", "--database", pg_url]) == 0
+    assert "door-9" in capsys.readouterr().out
+    assert main(["keys", "revoke", "--database", pg_url, "1"]) == 0
+    assert main(["keys", "revoke", "--database", pg_url, "1"]) == 1
+    assert "no active key" in capsys.readouterr().err
+
+
+def test_sync_once_prints_what_moved_and_keeps_the_outbox_when_unreachable(service, tmp_path, capsys):
+    from kiosk.cli import main
+    from tests.server.pgcluster import free_port
+
+    client, keys, _ = service
+    client.post("/api/v1/events", headers=auth(keys["admin"]), json={"name": "Meeting"})
+    db = str(tmp_path / "door.sqlite")
+    base = str(client.base_url).rstrip("/")
+    assert main(["--db", db, "sync", "--once", "--server", base, "--api-key", keys["kiosk"]]) == 0
+    assert "received 0 people, 0 faces, 1 events" in capsys.readouterr().out
+    down = f"http://127.0.0.1:{free_port()}"
+    assert main(["--db", db, "sync", "--once", "--server", down, "--api-key", keys["kiosk"]]) == 1
+    assert "cannot be reached" in capsys.readouterr().err
