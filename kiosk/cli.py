@@ -34,7 +34,11 @@ COMMAND_MODULES = (
     "kiosk.commands.events",
     "kiosk.commands.bench",
     "kiosk.commands.operator",
+    "kiosk.commands.server",
 )
+
+# Modules that extend subcommands of the others (``run --headless``): registered last.
+LATE_MODULES = ("kiosk.commands.sync",)
 
 DEFAULT_SETTINGS = Path("settings.toml")
 CALLER_DIR_VARIABLE = "KIOSK_CALLER_DIR"
@@ -61,7 +65,7 @@ def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--db", default=None, help="gallery database (overrides settings)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in (*COMMAND_MODULES, *extra):
+    for name in (*COMMAND_MODULES, *extra, *LATE_MODULES):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

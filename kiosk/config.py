@@ -312,6 +312,35 @@ class UISettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The central service a kiosk syncs with (docs/DEPLOYMENT.md); an empty ``url`` keeps the
+    kiosk on its own. ``api_key`` is a kiosk key from ``keys create``. Requests time out after
+    ``request_timeout_s`` (``connect_timeout_s`` to connect); a sync round runs every
+    ``sync_interval_s``; after a failure the wait starts at ``retry_initial_s`` and doubles up
+    to ``retry_max_s``."""
+
+    url: str = ""
+    api_key: str = ""
+    connect_timeout_s: float = 5.0
+    request_timeout_s: float = 15.0
+    sync_interval_s: float = 5.0
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check(self.url == "" or self.url.startswith(("http://", "https://")), "url",
+               "must start with http:// or https:// (or be empty)")
+        _check(self.url == "" or self.api_key.strip() != "", "api_key",
+               "must be set when url is set")
+        _check(0 < self.connect_timeout_s <= 300, "connect_timeout_s", "must be in (0, 300]")
+        _check(0 < self.request_timeout_s <= 600, "request_timeout_s", "must be in (0, 600]")
+        _check(0.5 <= self.sync_interval_s <= 3600, "sync_interval_s", "must be in 0.5..3600")
+        _check(0 < self.retry_initial_s <= self.retry_max_s, "retry_initial_s",
+               "must be > 0 and <= retry_max_s")
+        _check(self.retry_max_s <= 3600, "retry_max_s", "must be <= 3600")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one attribute per ``[section]`` of ``settings.toml``."""
 
@@ -321,6 +350,7 @@ class Settings:
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     gallery: GallerySettings = field(default_factory=GallerySettings)
     ui: UISettings = field(default_factory=UISettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (validated like the file)."""

@@ -9,6 +9,7 @@ attendee is checked in (liveness, the match policy, the event's window) is decid
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from kiosk.store.base import Store, now_iso, parse_time, require_person
@@ -29,6 +30,9 @@ class CheckIns:
     def __init__(self, store: Store, store_face_crops: bool = True) -> None:
         self.store = store
         self.store_face_crops = store_face_crops
+        # A kiosk connected to the central service (kiosk.sync) also queues each new
+        # check-in in its outbox, in the same transaction.
+        self.outbox = False
 
     def check_in(
         self, person_id: int, event_id: int, method: str = "auto", distance: float | None = None,
@@ -53,11 +57,27 @@ class CheckIns:
                 return False, str(row[0])
             require_person(tx, person_id)
             at = now_iso()
-            tx.insert("checkins", {
-                "event_id": event_id, "person_id": person_id, "at": at, "method": method,
-                "distance": distance, "liveness": liveness, "operator": operator,
-                "reason": reason,
-            })
+            # ON CONFLICT: on a server database another door may store the same check-in
+            # between the SELECT above and this INSERT; the constraint decides, nothing fails.
+            inserted = tx.execute(
+                "INSERT INTO checkins (event_id, person_id, at, method, distance, liveness, "
+                "operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (event_id, person_id) DO NOTHING RETURNING id",
+                (event_id, person_id, at, method, distance, liveness, operator, reason),
+            ).fetchone()
+            if inserted is None:
+                row = tx.execute(
+                    "SELECT at FROM checkins WHERE event_id = ? AND person_id = ?",
+                    (event_id, person_id),
+                ).fetchone()
+                return False, str(row[0])
+            if self.outbox:
+                tx.execute(
+                    "INSERT INTO outbox (uuid, event_id, person_id, at, method, distance, "
+                    "liveness, operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (str(uuid.uuid4()), event_id, person_id, at, method, distance, liveness,
+                     operator, reason),
+                )
             if method == "manual":
                 tx.audit(operator or "staff", "manual check-in", event_id=event_id,
                          person_id=person_id, reason=reason)

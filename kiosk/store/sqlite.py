@@ -25,7 +25,7 @@ from typing import Any
 from kiosk.store.base import Row, StoreError, now_iso
 
 APPLICATION_ID = 0x4B494F53  # "KIOS": marks a file as this kiosk's gallery
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 def _explain(exc: sqlite3.Error, path: str) -> StoreError:
     """A :class:`StoreError` that names the problem in words an operator can act on."""
@@ -131,9 +131,23 @@ CREATE TABLE IF NOT EXISTS settings_store (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+""" + """
+CREATE TABLE IF NOT EXISTS outbox (
+    uuid TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL,
+    person_id INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    distance REAL,
+    liveness REAL,
+    operator TEXT,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
 """
 TABLES = ("people", "faces", "face_embeddings", "events", "checkins", "roster", "spoof_attempts",
-          "audit_log", "settings_store")
+          "audit_log", "settings_store", "outbox")
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -153,10 +167,20 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE faces DROP COLUMN model_id")
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Version 3 adds the outbox: check-ins waiting to be uploaded to the central service
+    (:mod:`kiosk.sync`), written in the transaction of the check-in itself."""
+    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS outbox"):].split(";")[0])
+
+
 # MIGRATIONS[v] turns a version-v file into version v+1 (inside one transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3,
+}
 # The tables each version must have (a file missing one is damaged, not old).
-TABLES_OF_VERSION = {1: tuple(t for t in TABLES if t != "face_embeddings"), 2: TABLES}
+_TABLES_2 = tuple(t for t in TABLES if t != "outbox")
+TABLES_OF_VERSION = {1: tuple(t for t in _TABLES_2 if t != "face_embeddings"), 2: _TABLES_2,
+                     3: TABLES}
 
 
 class _SQLiteTransaction:
