@@ -65,9 +65,8 @@ def mutate(rng: random.Random, extension: str, data: bytes) -> bytes:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM belongs to the process's own memory; the
-    rusage maximum would also count the parent's memory when this script is started from a
-    process that had loaded the models (Linux keeps it across exec)."""
+    """Peak resident memory of this process since it started (VmHWM; ``ru_maxrss`` keeps the
+    peak of the parent from before ``exec`` on Linux, so it is only the fallback)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
