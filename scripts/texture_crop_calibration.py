@@ -34,7 +34,7 @@ from kiosk.config import Settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
-from kiosk.liveness import FrameLandmarker  # noqa: E402
+from kiosk.liveness import evaluation_tracker  # noqa: E402
 from kiosk.models import shape_predictor_path  # noqa: E402
 from kiosk.texture import TextureScorer, landmark_anchor, reference_box_from_landmarks  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("data_dir", type=Path)
     args = parser.parse_args()
     settings = Settings()
-    landmarker = FrameLandmarker(
+    landmarker = evaluation_tracker(
         HaarFaceDetector(settings.detection),
         LandmarkPredictor(str(shape_predictor_path(settings.recognition.shape_predictor))),
     )
@@ -111,7 +111,7 @@ def main() -> int:
     missed = {"kiosk": 0, "reference": 0}
     for data_set, label, source in frames_of(args.data_dir):
         frame = cv2.imread(str(source)) if isinstance(source, Path) else source
-        _, landmarks = landmarker.landmarks(frame)
+        landmarks = landmarker.update(frame).landmarks
         began = time.perf_counter()
         ref = reference.box(frame)
         ref_ms.append((time.perf_counter() - began) * 1000)
