@@ -13,17 +13,16 @@ order stay, and replaces it atomically.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import os
-import tempfile
 import tomllib
 import typing
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kiosk.files import atomic_write
 
 
 class SettingsError(ValueError):
@@ -519,17 +518,8 @@ def save_settings_changes(path: str | Path, edited: Settings, current: Settings)
     output = tomlkit.dumps(document)
     settings_from_dict(tomllib.loads(output), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with open(fd, "w", encoding="utf-8") as stream:
-            stream.write(output)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        stream.write(output)
     return changed
 
 

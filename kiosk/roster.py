@@ -23,8 +23,6 @@ import contextlib
 import csv
 import datetime as dt
 import io
-import os
-import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import LOCAL_SETTINGS
+from kiosk.files import atomic_write
 from kiosk.gallery import Gallery, parse_time
 from kiosk.names import clean_name
 
@@ -401,21 +400,12 @@ def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> in
     """
     path = Path(path)
     written = 0
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with open(fd, "w", encoding="utf-8-sig", newline="") as stream:
-            writer = csv.writer(stream, lineterminator="\r\n")
-            writer.writerow(ATTENDANCE_COLUMNS)
-            for row in rows:
-                writer.writerow([_cell(row.get(column), column) for column in ATTENDANCE_COLUMNS])
-                written += 1
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(ATTENDANCE_COLUMNS)
+        for row in rows:
+            writer.writerow([_cell(row.get(column), column) for column in ATTENDANCE_COLUMNS])
+            written += 1
     return written
 
 
@@ -456,17 +446,8 @@ def write_attendance_xlsx(path: str | Path, rows: Iterable[dict[str, Any]]) -> i
             "yyyy-mm-dd hh:mm:ss"
     sheet.column_dimensions["B"].width = 24
     sheet.column_dimensions["D"].width = 20
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with open(fd, "wb") as stream:
-            workbook.save(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
+    with atomic_write(path, "wb") as stream:
+        workbook.save(stream)
     return written
 
 
