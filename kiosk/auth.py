@@ -115,11 +115,35 @@ def _stored_hash(gallery: Gallery, key: str = SETTINGS_KEY) -> str | None:
     return gallery.values.get(key)
 
 
-def _store_secret(gallery: Gallery, key: str, secret: str, actor: str, what: str) -> None:
-    """Hash ``secret`` and store it under ``key`` in one transaction with an audit row."""
+def _set_secret(
+    gallery: Gallery, key: str, secret: str, min_chars: int, noun: str, actor: str, what: str,
+) -> None:
+    """Check ``secret`` (``min_chars`` to 1024 characters, not only spaces), hash it and store
+    it under ``key`` in one transaction with an audit row (without the secret or its hash).
+
+    Raises:
+        ValueError: naming ``noun`` ("the password", "the staff PIN").
+    """
+    if not isinstance(secret, str) or len(secret) < min_chars:
+        raise ValueError(f"{noun} must have at least {min_chars} characters")
+    if len(secret) > MAX_PASSWORD_CHARS:
+        raise ValueError(f"{noun} must have at most {MAX_PASSWORD_CHARS} characters")
+    if not secret.strip():
+        raise ValueError(f"{noun} must not be only spaces")
     stored = hash_password(secret)
     existed = gallery.values.get(key) is not None
     gallery.values.put(key, stored, actor, f"change {what}" if existed else f"set {what}")
+
+
+def _verify_secret(gallery: Gallery, key: str, secret: str) -> bool:
+    """Whether ``secret`` matches the hash stored under ``key``; False when none is set.
+
+    Each check costs one scrypt (~50 ms), which also slows down guessing.
+    """
+    stored = _stored_hash(gallery, key)
+    if stored is None or not isinstance(secret, str) or len(secret) > MAX_PASSWORD_CHARS:
+        return False
+    return check_password(secret, stored)
 
 
 def has_admin_password(gallery: Gallery) -> bool:
@@ -142,13 +166,8 @@ def set_admin_password(gallery: Gallery, password: str, actor: str = "admin") ->
         ValueError: the password is too short, too long or blank.
         kiosk.gallery.GalleryError: the database cannot be written.
     """
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise ValueError(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
-    if not password.strip():
-        raise ValueError("the password must not be only spaces")
-    _store_secret(gallery, SETTINGS_KEY, password, actor, "admin password")
+    _set_secret(gallery, SETTINGS_KEY, password, MIN_PASSWORD_CHARS, "the password", actor,
+                "admin password")
 
 
 def verify_admin_password(gallery: Gallery, password: str) -> bool:
@@ -156,10 +175,7 @@ def verify_admin_password(gallery: Gallery, password: str) -> bool:
 
     Each check costs one scrypt (~50 ms), which also slows down guessing.
     """
-    stored = _stored_hash(gallery)
-    if stored is None or not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
-        return False
-    return check_password(password, stored)
+    return _verify_secret(gallery, SETTINGS_KEY, password)
 
 
 def has_staff_pin(gallery: Gallery) -> bool:
@@ -179,21 +195,13 @@ def set_staff_pin(gallery: Gallery, pin: str, actor: str = "admin") -> None:
         ValueError: the PIN is too short, too long or blank.
         kiosk.gallery.GalleryError: the database cannot be written.
     """
-    if not isinstance(pin, str) or len(pin) < MIN_PIN_CHARS:
-        raise ValueError(f"the staff PIN must have at least {MIN_PIN_CHARS} characters")
-    if len(pin) > MAX_PASSWORD_CHARS:
-        raise ValueError(f"the staff PIN must have at most {MAX_PASSWORD_CHARS} characters")
-    if not pin.strip():
-        raise ValueError("the staff PIN must not be only spaces")
-    _store_secret(gallery, STAFF_SETTINGS_KEY, pin, actor, "staff pin")
+    _set_secret(gallery, STAFF_SETTINGS_KEY, pin, MIN_PIN_CHARS, "the staff PIN", actor,
+                "staff pin")
 
 
 def verify_staff_pin(gallery: Gallery, pin: str) -> bool:
     """Whether ``pin`` is the staff PIN; False when none is set."""
-    stored = _stored_hash(gallery, STAFF_SETTINGS_KEY)
-    if stored is None or not isinstance(pin, str) or len(pin) > MAX_PASSWORD_CHARS:
-        return False
-    return check_password(pin, stored)
+    return _verify_secret(gallery, STAFF_SETTINGS_KEY, pin)
 
 
 def authenticate(gallery: Gallery, secret: str, needed: Role) -> Role | None:

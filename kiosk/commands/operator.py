@@ -12,6 +12,7 @@ import getpass
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.cli import UserError
@@ -47,32 +48,31 @@ def read_secret(what: str, stdin=None, prompt=getpass.getpass) -> str:
     return line.rstrip("\r\n")
 
 
+def _set_secret_command(
+    settings: Settings, what: str, has: Callable[..., bool], set_: Callable[..., None]
+) -> int:
+    """Read a new secret (``what``: "admin password", "staff PIN") and store it with ``set_``."""
+    secret = read_secret(what)
+    with open_gallery(settings) as gallery:
+        existed = has(gallery)
+        try:
+            set_(gallery, secret, actor="cli")
+        except (ValueError, GalleryError) as exc:
+            raise UserError(f"{exc}; nothing was changed") from exc
+    print(f"{what} changed" if existed else f"{what} set")
+    return 0
+
+
 def cmd_admin_set_password(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.auth import has_admin_password, set_admin_password
 
-    secret = read_secret("admin password")
-    with open_gallery(settings) as gallery:
-        existed = has_admin_password(gallery)
-        try:
-            set_admin_password(gallery, secret, actor="cli")
-        except (ValueError, GalleryError) as exc:
-            raise UserError(f"{exc}; nothing was changed") from exc
-    print("admin password changed" if existed else "admin password set")
-    return 0
+    return _set_secret_command(settings, "admin password", has_admin_password, set_admin_password)
 
 
 def cmd_staff_set_pin(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.auth import has_staff_pin, set_staff_pin
 
-    secret = read_secret("staff PIN")
-    with open_gallery(settings) as gallery:
-        existed = has_staff_pin(gallery)
-        try:
-            set_staff_pin(gallery, secret, actor="cli")
-        except (ValueError, GalleryError) as exc:
-            raise UserError(f"{exc}; nothing was changed") from exc
-    print("staff PIN changed" if existed else "staff PIN set")
-    return 0
+    return _set_secret_command(settings, "staff PIN", has_staff_pin, set_staff_pin)
 
 
 def config_home() -> Path:
