@@ -621,16 +621,16 @@ def test_slow_consumer_gets_the_newest_frame_not_a_backlog(
     reader.start()
     try:
         work_s = 0.2  # five times slower than the 25 fps source
-        taken = _slow_consumer(reader, work_s, n_frames=8)
+        taken = _slow_consumer(reader, work_s, n_frames=12)
         steps = [b[0] - a[0] for a, b in itertools.pairwise(taken)]
         assert statistics.median(steps) >= 2, steps  # frames in between were skipped
         ages_s = [age for _, age in taken]
-        # The newest frame is at most about one frame interval (0.04 s) old; a backlog would
-        # make the age grow by ~0.16 s per frame taken (over 1 s by the 8th). Generous bounds
-        # for a loaded CI machine, where a scheduling hiccup can delay one take (seen once: the
-        # whole machine stalled 1.2 s, the server too, and the reader reconnected):
+        # The newest frame is at most about one frame interval (0.04 s) old; a backlog would make
+        # the age grow by ~0.16 s per frame taken (about 0.9 s at the median take, 1.8 s at the
+        # 12th). The median alone is asserted: on a loaded CI machine a scheduling stall delays
+        # a few takes (seen: three of eight at 0.09-0.2 s, and once a 1.2 s stall of the whole
+        # machine, server included), which says nothing about a backlog.
         assert statistics.median(ages_s) < 0.1, ages_s
-        assert sum(age < 0.1 for age in ages_s) >= 0.75 * len(ages_s), ages_s
         assert reader.stats().frames_dropped >= sum(step - 1 for step in steps)
     finally:
         assert reader.stop() is True
