@@ -192,7 +192,7 @@ class RecognitionSettings:
         )
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
         _check(
-            self.facenet_backend in ("tflite", "tflite-int8", "tensorflow"), "facenet_backend",
+            self.facenet_backend in ("tflite", "tflite-int8", "tflite-mixed", "tensorflow"), "facenet_backend",
             "must be 'tflite', 'tflite-int8' or 'tensorflow'",
         )
 

@@ -25,7 +25,7 @@ from kiosk.types import Embedding, FaceRGB
 
 EMBEDDING_SIZE = 512
 INPUT_SIZE_PX = 160
-BACKENDS = ("tflite", "tflite-int8", "tensorflow")
+BACKENDS = ("tflite", "tflite-int8", "tflite-mixed", "tensorflow")
 BOTTLENECK_INPUT_SIZE = 1792  # width of the flattened pooling output that feeds the bottleneck
 
 
@@ -158,6 +158,7 @@ class FaceNetEmbedder:
         self.backend = backend
         self.batch = 2 if flip_average else 1
         graph_path = Path(graph_path)
+        self.graph_path = graph_path
         if backend == "tensorflow":
             self._run_batch = self._session_runner(graph_path, threads)
         else:
@@ -186,11 +187,25 @@ class FaceNetEmbedder:
         return run
 
     def _tflite_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
+        if self.backend == "tflite-mixed" and self.flip_average:
+            # the face through the float model, its mirror through the int8 one
+            run_face = self._tflite_model(graph_path, "tflite", 1, threads, cache_dir)
+            run_mirror = self._tflite_model(graph_path, "tflite-int8", 1, threads, cache_dir)
+            self._close = lambda: None
+            return lambda batch: np.concatenate([run_face(batch[:1]), run_mirror(batch[1:])])
+        backend = "tflite" if self.backend == "tflite-mixed" else self.backend
+        self._close = lambda: None
+        return self._tflite_model(graph_path, backend, self.batch, threads, cache_dir)
+
+    @staticmethod
+    def _tflite_model(
+        graph_path: Path, backend: str, batch: int, threads: int, cache_dir: str | Path
+    ) -> Any:
         import tensorflow as tf
 
-        cache = tflite_cache_path(graph_path, self.backend, self.batch, cache_dir)
+        cache = tflite_cache_path(graph_path, backend, batch, cache_dir)
         if not cache.is_file():
-            model = convert_to_tflite(graph_path, self.batch, self.backend == "tflite-int8")
+            model = convert_to_tflite(graph_path, batch, backend == "tflite-int8")
             cache.parent.mkdir(parents=True, exist_ok=True)
             partial = cache.with_name(f"{cache.name}.{os.getpid()}.part")
             partial.write_bytes(model)
@@ -201,10 +216,9 @@ class FaceNetEmbedder:
         interpreter.allocate_tensors()
         input_index = interpreter.get_input_details()[0]["index"]
         output_index = interpreter.get_output_details()[0]["index"]
-        self._close = lambda: None
 
-        def run(batch: np.ndarray) -> np.ndarray:
-            interpreter.set_tensor(input_index, batch)
+        def run(batch_faces: np.ndarray) -> np.ndarray:
+            interpreter.set_tensor(input_index, batch_faces)
             interpreter.invoke()
             return np.array(interpreter.get_tensor(output_index), np.float32)
 
@@ -214,7 +228,8 @@ class FaceNetEmbedder:
     def model_id(self) -> str:
         """The id stored with each embedding: float backends give the same numbers (1e-6)."""
         model_id = "facenet-20180408-102900" + ("/flip" if self.flip_average else "")
-        return model_id + ("/int8" if self.backend == "tflite-int8" else "")
+        suffix = {"tflite-int8": "/int8", "tflite-mixed": "/mixed"}.get(self.backend, "")
+        return model_id + (suffix if self.flip_average or self.backend == "tflite-int8" else "")
 
     def close(self) -> None:
         """Release the TensorFlow session (nothing to do for TensorFlow Lite)."""
