@@ -14,7 +14,7 @@ the same for a stored crop (migration of an old gallery).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class FaceSample:
         face_rgb: the aligned 160x160 RGB crop.
         embedding: its FaceNet embedding.
         detector: which detector found it ("haar" or "hog").
+        embeddings: ``{model id: embedding}`` of every loaded model (FaceNet's, and dlib's
+            with fusion on): what the gallery stores and matches.
     """
 
     box_xyxy: BoxXYXY
@@ -64,6 +66,7 @@ class FaceSample:
     face_rgb: FaceRGB
     embedding: Embedding
     detector: str
+    embeddings: dict[str, Embedding] = field(default_factory=dict)
 
     def crop_jpeg(self) -> bytes:
         """The aligned crop as JPEG bytes (for the gallery and the admin screens)."""
@@ -187,10 +190,17 @@ class FaceEncoder:
     def encode_landmarks(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY, detector: str = "haar"
     ) -> FaceSample:
-        """Alignment and embedding from landmarks already found."""
+        """Alignment and embedding (every loaded model's) from landmarks already found."""
         face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
         embedding = self.models.embedder.embed(face_rgb)
-        return FaceSample(np.asarray(box_xyxy, np.int32), landmarks, face_rgb, embedding, detector)
+        box = np.asarray(box_xyxy, np.int32)
+        embeddings = {getattr(self.models.embedder, "model_id", self.settings.recognition.model_id):
+                      embedding}
+        if self.models.dlib_encoder is not None:
+            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
+                frame_bgr, landmarks, box
+            )
+        return FaceSample(box, landmarks, face_rgb, embedding, detector, embeddings)
 
     def encode_photo(self, frame_bgr: FrameBGR, name: str = "image", single: bool = True) -> FaceSample:
         """The one face of a photo.
@@ -232,6 +242,8 @@ class FaceEncoder:
     def encode_models(self, frame_bgr: FrameBGR, sample: FaceSample) -> dict[str, Embedding]:
         """``{model_id: embedding}`` of a face already encoded by FaceNet: FaceNet's, plus
         dlib's ResNet embedding (from the frame and the sample's landmarks) with fusion on."""
+        if sample.embeddings:
+            return dict(sample.embeddings)
         embeddings = {self.models.embedder.model_id: sample.embedding}
         if self.models.dlib_encoder is not None:
             embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(

@@ -11,6 +11,7 @@ import numpy as np
 
 from kiosk.commands.common import UserError
 from kiosk.config import Settings
+from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
 from kiosk.names import clean_name, is_text, one_line, printable
@@ -74,7 +75,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
         recognition = settings.recognition
         for sample, image in zip(samples, args.images):
             found = gallery.lookalike(
-                sample.embedding, recognition.distance_threshold, recognition.min_margin
+                sample.embeddings, match_threshold(recognition), recognition.min_margin
             )
             if found is None:
                 continue
@@ -92,7 +93,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             print(f"warning: {message}; enrolled as {name} (--allow-duplicate)", file=sys.stderr)
         try:
             person_id = gallery.add_person(
-                name, [s.embedding for s in samples], [s.crop_jpeg() for s in samples],
+                name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
                 external_id=external_id, actor="cli",
             )
         except (ValueError, GalleryError) as exc:
@@ -129,7 +130,7 @@ def identify_images(
             results.append(row)
             continue
         match = gallery.match(
-            sample.embedding, settings.recognition.distance_threshold, settings.recognition.min_margin
+            sample.embeddings, match_threshold(settings.recognition), settings.recognition.min_margin
         )
         row["distance"] = None if not np.isfinite(match.distance) else round(match.distance, 4)
         row["margin"] = None if not np.isfinite(match.margin) else round(match.margin, 4)
