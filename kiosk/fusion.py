@@ -86,6 +86,8 @@ class FusedMatcher:
         missing = set(self.weights) - set(query)
         if missing:
             raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")
+        if any(len(self.indexes[m]) == 0 for m in self.weights):
+            return Match(None, float("inf"), float("inf"), False)
         first = self.indexes[next(iter(self.weights))].image_ids
         # A gallery keeps its matrices row for row (the same images in the same rows)
         aligned = all(np.array_equal(self.indexes[m].image_ids, first) for m in self.weights)

@@ -38,6 +38,7 @@ from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
 from kiosk.match import Match
+from kiosk.reembed import missing_embeddings_notice
 from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks
 from kiosk.types import BoxXYXY, FrameBGR, Landmarks
@@ -144,6 +145,13 @@ class Pipeline:
         self.settings = settings
         self.models = models
         self.gallery = gallery
+        try:
+            notice = missing_embeddings_notice(gallery)
+        except GalleryError as exc:
+            notice = ""
+            log.error("cannot read the gallery: %s", exc)
+        if notice:
+            log.warning(notice)
         self.event_id = event_id
         self.policy = MatchPolicy.from_settings(settings.recognition)
         self.desk = CheckInDesk(gallery, clock)
