@@ -27,6 +27,7 @@ second whether the face is still the same person: an embedding farther than
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -104,8 +105,15 @@ class MatchPolicy:
     new_attendee_distance: float
 
     @classmethod
-    def from_settings(cls, recognition: RecognitionSettings) -> MatchPolicy:
-        """The policy of the ``[recognition]`` settings."""
+    def from_settings(cls, recognition: RecognitionSettings, fused: bool | None = None) -> MatchPolicy:
+        """The policy of the ``[recognition]`` settings.
+
+        Args:
+            fused: whether matches are on the fused distance (the gallery's
+                :attr:`~kiosk.gallery.Gallery.fused`); default ``recognition.fusion``.
+        """
+        if fused is not None and fused != recognition.fusion:
+            recognition = dataclasses.replace(recognition, fusion=fused)
         return cls(match_threshold(recognition), recognition.min_margin,
                    recognition.agree_frames, recognition.new_attendee_distance)
 

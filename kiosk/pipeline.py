@@ -153,7 +153,7 @@ class Pipeline:
         if notice:
             log.warning(notice)
         self.event_id = event_id
-        self.policy = MatchPolicy.from_settings(settings.recognition)
+        self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
         self.desk = CheckInDesk(gallery, clock)
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
         self.tracker = FaceTracker(models.detector, models.landmarks,
