@@ -57,8 +57,8 @@ class FaceSample:
         face_rgb: the aligned 160x160 RGB crop.
         embedding: its FaceNet embedding.
         detector: which detector found it ("haar" or "hog").
-        embeddings: ``{model id: embedding}`` of every loaded model (FaceNet's, and dlib's
-            with fusion on): what the gallery stores and matches.
+        embeddings: ``{model id: embedding}`` of the models the settings use (FaceNet's, and
+            dlib's with ``[recognition] fusion``): what the gallery stores and matches.
     """
 
     box_xyxy: BoxXYXY
@@ -190,13 +190,14 @@ class FaceEncoder:
     def encode_landmarks(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY, detector: str = "haar"
     ) -> FaceSample:
-        """Alignment and embedding (every loaded model's) from landmarks already found."""
+        """Alignment and embedding (of every model the settings use) from landmarks already
+        found."""
         face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
         embedding = self.models.embedder.embed(face_rgb)
         box = np.asarray(box_xyxy, np.int32)
         embeddings = {getattr(self.models.embedder, "model_id", self.settings.recognition.model_id):
                       embedding}
-        if self.models.dlib_encoder is not None:
+        if self.models.dlib_encoder is not None and self.settings.recognition.fusion:
             embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
                 frame_bgr, landmarks, box
             )
@@ -242,13 +243,14 @@ class FaceEncoder:
     def encode_models(self, frame_bgr: FrameBGR, sample: FaceSample) -> dict[str, Embedding]:
         """``{model_id: embedding}`` of a face already encoded by FaceNet: FaceNet's, plus
         dlib's ResNet embedding (from the frame and the sample's landmarks) with fusion on."""
-        if sample.embeddings:
-            return dict(sample.embeddings)
         embeddings = {self.models.embedder.model_id: sample.embedding}
         if self.models.dlib_encoder is not None:
-            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
-                frame_bgr, sample.landmarks, sample.box_xyxy
-            )
+            dlib_id = self.models.dlib_encoder.model_id
+            embeddings[dlib_id] = sample.embeddings.get(dlib_id)
+            if embeddings[dlib_id] is None:
+                embeddings[dlib_id] = self.models.dlib_encoder.embed_landmarks(
+                    frame_bgr, sample.landmarks, sample.box_xyxy
+                )
         return embeddings
 
     def encode_file_models(self, path: str | Path, single: bool = True) -> dict[str, Embedding]:

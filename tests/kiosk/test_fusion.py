@@ -36,6 +36,14 @@ def fused_settings():
     return Settings().replace("recognition", fusion=True)
 
 
+@pytest.fixture
+def fused_encoder(models):
+    """The session's models (dlib's encoder loaded) with fusion on in the settings."""
+    from kiosk.recognize import FaceEncoder
+
+    return FaceEncoder(models, Settings().replace("recognition", fusion=True))
+
+
 def fused_gallery(path, settings):
     return Gallery(path, settings.recognition.model_id,
                    fusion_weights=fusion_weights_of(settings.recognition))
@@ -127,7 +135,9 @@ def test_images_without_every_model_are_left_out_of_fused_matching(tmp_path, fus
 # -- real models on known faces ------------------------------------------------------------------
 
 
-def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(encoder, known_faces, tmp_path):
+def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(fused_encoder, known_faces,
+                                                                      tmp_path):
+    encoder = fused_encoder
     settings = Settings().replace("recognition", fusion=True)
     recognition = settings.recognition
     samples = {name: encoder.encode_file(known_faces / f"{name}.jpg")
@@ -145,7 +155,8 @@ def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(encoder, k
         assert match.distance < recognition.fused_distance_threshold
 
 
-def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder, known_faces, tmp_path):
+def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder, fused_encoder,
+                                                                        known_faces, tmp_path):
     settings = Settings().replace("recognition", fusion=True)
     recognition = settings.recognition
     obama_sample = encoder.encode_file(known_faces / "obama.jpg")
@@ -155,11 +166,12 @@ def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder,
         obama = old.add_person("Obama", [obama_sample.embedding], [obama_sample.crop_jpeg()])
         biden = old.add_person("Biden", [biden_sample.embedding])  # no crop kept
         facenet_before = old.index.embeddings.copy()
-    probe = encoder.encode_file(known_faces / "obama2.jpg").embeddings
+    assert set(obama_sample.embeddings) == {recognition.model_id}  # fusion off: FaceNet only
+    probe = fused_encoder.encode_file(known_faces / "obama2.jpg").embeddings
     with fused_gallery(path, settings) as gallery:
         assert not gallery.match(probe, match_threshold(recognition), recognition.min_margin).accepted
         done = []
-        report = reembed_gallery(gallery, encoder, batch_images=1,
+        report = reembed_gallery(gallery, fused_encoder, batch_images=1,
                                  progress=lambda d, t: done.append((d, t)))
         assert (report.incomplete, report.reembedded) == (2, 1)
         assert done == [(1, 1)]
@@ -172,7 +184,7 @@ def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder,
         assert {f.model_id for f in gallery.faces_of(obama)} == {recognition.model_id, DLIB}
         assert any(row["action"] == "re-embed" for row in gallery.audit_log())
         # a second run has nothing left it can do
-        again = reembed_gallery(gallery, encoder)
+        again = reembed_gallery(gallery, fused_encoder)
         assert (again.reembedded, again.people_to_re_enrol()) == (0, [(biden, "Biden")])
 
 
