@@ -27,6 +27,7 @@ second whether the face is still the same person: an embedding farther than
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kiosk.config import RecognitionSettings
+from kiosk.fusion import match_threshold
 from kiosk.match import Match
 from kiosk.store.base import StoreError, parse_time
 from kiosk.types import Embedding
@@ -80,7 +82,8 @@ class Decision:
 class MatchIndex(Protocol):
     """What the match policy needs of a gallery index."""
 
-    def nearest(self, embedding: Embedding, threshold: float, min_margin: float) -> Match: ...
+    def nearest(self, embedding: Any, threshold: float, min_margin: float) -> Match:
+        """``embedding``: a vector, or ``{model id: vector}`` for a fused matcher."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,8 @@ class MatchPolicy:
     """The open-set match rule (rule 2 of the module docstring), built once from the settings.
 
     Attributes:
-        distance_threshold: accept only distances below this.
+        distance_threshold: accept only distances below this (the fused distance's threshold
+            with ``[recognition] fusion`` on).
         min_margin: and only when the next person is at least this much farther.
         agree_frames: this many consecutive embeddings must agree.
         new_attendee_distance: after a decision, a face this far from the decided one is the
@@ -101,12 +105,19 @@ class MatchPolicy:
     new_attendee_distance: float
 
     @classmethod
-    def from_settings(cls, recognition: RecognitionSettings) -> MatchPolicy:
-        """The policy of the ``[recognition]`` settings."""
-        return cls(recognition.distance_threshold, recognition.min_margin,
+    def from_settings(cls, recognition: RecognitionSettings, fused: bool | None = None) -> MatchPolicy:
+        """The policy of the ``[recognition]`` settings.
+
+        Args:
+            fused: whether matches are on the fused distance (the gallery's
+                :attr:`~kiosk.gallery.Gallery.fused`); default ``recognition.fusion``.
+        """
+        if fused is not None and fused != recognition.fusion:
+            recognition = dataclasses.replace(recognition, fusion=fused)
+        return cls(match_threshold(recognition), recognition.min_margin,
                    recognition.agree_frames, recognition.new_attendee_distance)
 
-    def match(self, index: MatchIndex, embedding: Embedding) -> Match:
+    def match(self, index: MatchIndex, embedding: Any) -> Match:
         """The nearest person and whether this one embedding is accepted."""
         return index.nearest(embedding, self.distance_threshold, self.min_margin)
 
@@ -210,7 +221,7 @@ class CheckInStore(Protocol):
     def check_in(self, person_id: int, event_id: int, method: str = ..., distance: float | None = ...,
                  liveness: float | None = ...) -> tuple[bool, str]: ...
 
-    def record_match(self, person_id: int, embedding: Embedding,
+    def record_match(self, person_id: int, embedding: Any,
                      crop_jpeg: bytes | None = ...) -> int | None: ...
 
 
@@ -231,7 +242,7 @@ class CheckInDesk:
         match: Match,
         event_id: int | None,
         liveness_score: float | None,
-        best_embedding: Embedding | None = None,
+        best_embedding: Embedding | dict[str, Embedding] | None = None,
         best_crop_jpeg: bytes | None = None,
     ) -> Decision:
         """Check the matched person in to ``event_id`` (once) and return what to show.
@@ -240,7 +251,8 @@ class CheckInDesk:
             match: the agreed match (accepted, with a person).
             event_id: the kiosk's event, or None (recognise only).
             liveness_score: the liveness score to store with the check-in.
-            best_embedding: the attendee's closest embedding, for the rolling update.
+            best_embedding: the attendee's closest embedding (``{model id: embedding}`` with
+                fusion), for the rolling update.
             best_crop_jpeg: its aligned crop (JPEG).
         """
         assert match.person_id is not None

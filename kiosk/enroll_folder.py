@@ -123,7 +123,7 @@ def enroll_folder(
                 return report
             try:
                 sample = encoder.encode_file(path, single=True)
-                found = gallery.lookalike(sample.embedding, distance_threshold, min_margin,
+                found = gallery.lookalike(sample.embeddings, distance_threshold, min_margin,
                                           except_person_id=existing.id if existing else None)
                 if found is not None:
                     match, name = found
@@ -140,7 +140,7 @@ def enroll_folder(
                 progress(done, len(files), path.name)
         if not samples:
             continue
-        embeddings = [s.embedding for s in samples]
+        embeddings = [s.embeddings for s in samples]
         crops = [s.crop_jpeg() for s in samples]
         try:
             if existing is not None:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from kiosk.config import RecognitionSettings
+from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.match import GalleryMatrix, Match
 from kiosk.types import Embedding
 
@@ -32,6 +34,18 @@ def model_weights(facenet_model_id: str, dlib_model_id: str, dlib_weight: float)
         facenet_model_id: 1.0 - dlib_weight,
         dlib_model_id: dlib_weight * FACENET_REFERENCE_THRESHOLD / DLIB_REFERENCE_THRESHOLD,
     }
+
+
+def fusion_weights_of(recognition: RecognitionSettings) -> dict[str, float] | None:
+    """The fused distance's factors of the ``[recognition]`` settings, or None with fusion off."""
+    if not recognition.fusion:
+        return None
+    return model_weights(recognition.model_id, DLIB_MODEL_ID, recognition.dlib_weight)
+
+
+def match_threshold(recognition: RecognitionSettings) -> float:
+    """The distance threshold of the kiosk's decisions: the fused one with fusion on."""
+    return recognition.fused_distance_threshold if recognition.fusion else recognition.distance_threshold
 
 
 def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float]) -> float:
@@ -72,24 +86,30 @@ class FusedMatcher:
         missing = set(self.weights) - set(query)
         if missing:
             raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")
+        if any(len(self.indexes[m]) == 0 for m in self.weights):
+            return Match(None, float("inf"), float("inf"), False)
+        first = self.indexes[next(iter(self.weights))].image_ids
+        # A gallery keeps its matrices row for row (the same images in the same rows)
+        aligned = all(np.array_equal(self.indexes[m].image_ids, first) for m in self.weights)
         image_ids: np.ndarray | None = None
         person_ids: np.ndarray | None = None
         total: np.ndarray | None = None
         for model_id, weight in self.weights.items():
             matrix = self.indexes[model_id]
-            order = np.argsort(matrix.image_ids, kind="stable")
+            order = (np.arange(len(matrix)) if aligned
+                     else np.argsort(matrix.image_ids, kind="stable"))
+            distances = weight * _distances(matrix.embeddings[order], query[model_id])
             ids = matrix.image_ids[order]
-            rows = matrix.embeddings[order].astype(np.float64)
-            vector = np.asarray(query[model_id], np.float64)
-            # dlib's embeddings are not unit vectors: the full Euclidean distance
-            squared = np.einsum("ij,ij->i", rows, rows) + vector @ vector - 2.0 * (rows @ vector)
-            distances = weight * np.sqrt(np.maximum(0.0, squared))
             if image_ids is None:
                 image_ids, person_ids, total = ids, matrix.person_ids[order], distances
-                continue
-            common, left, right = np.intersect1d(image_ids, ids, assume_unique=True, return_indices=True)
-            image_ids, person_ids = common, person_ids[left]  # type: ignore[index]
-            total = total[left] + distances[right]  # type: ignore[index]
+            elif aligned:
+                total = total + distances  # type: ignore[operator]
+            else:
+                common, left, right = np.intersect1d(
+                    image_ids, ids, assume_unique=True, return_indices=True
+                )
+                image_ids, person_ids = common, person_ids[left]  # type: ignore[index]
+                total = total[left] + distances[right]  # type: ignore[index]
         if image_ids is None or len(image_ids) == 0:
             return Match(None, float("inf"), float("inf"), False)
         assert person_ids is not None and total is not None
@@ -100,3 +120,12 @@ class FusedMatcher:
         margin = float(np.min(total[others])) - distance if others.any() else float("inf")
         accepted = distance < threshold and margin >= min_margin
         return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+
+
+def _distances(rows: np.ndarray, query: Embedding) -> np.ndarray:
+    """Euclidean distances of a query to each row, float64 (dlib's embeddings are not unit
+    vectors, so the full formula, not the one from the dot product alone)."""
+    rows = np.asarray(rows, np.float64)
+    vector = np.asarray(query, np.float64)
+    squared = np.einsum("ij,ij->i", rows, rows) + vector @ vector - 2.0 * (rows @ vector)
+    return np.sqrt(np.maximum(0.0, squared))

@@ -9,6 +9,13 @@ stored embedding of this kiosk's model as one float32 matrix) is read only when 
 matches (:attr:`Gallery.index`), updated together with every change made through the gallery,
 and re-read when another process changed the file (:meth:`Gallery.refresh_if_changed`).
 
+With fusion (``fusion_weights``), every image keeps an embedding of each fused model and the
+gallery holds one matrix per model (:attr:`Gallery.indexes`, the same images in the same rows);
+:attr:`Gallery.matcher` is then a :class:`kiosk.fusion.FusedMatcher` and queries are
+``{model id: embedding}``. Images that lack one of the models' embeddings (enrolled before
+fusion) are left out of every matrix until ``python main.py reembed`` fills them in
+(:meth:`Gallery.incomplete_images`): never matched on one model alone.
+
 The methods below are the gallery's public operations; each is one call into the module that
 owns the rule, plus the index update where images change.
 """
@@ -16,10 +23,14 @@ owns the rule, plus the index update where images change.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kiosk.config import GallerySettings, Settings
+from kiosk.fusion import FusedMatcher, fusion_weights_of
 from kiosk.match import GalleryMatrix, Match
 from kiosk.store.base import (
     Store,
@@ -34,7 +45,16 @@ from kiosk.store.base import (
 from kiosk.store.checkins import CheckIns
 from kiosk.store.events import Events
 from kiosk.store.keyvalue import KeyValues
-from kiosk.store.people import SOURCE_AUTO, SOURCE_ENROL, ImageChange, People, Person, StoredFace
+from kiosk.store.people import (
+    SOURCE_AUTO,
+    SOURCE_ENROL,
+    ImageChange,
+    ImageEmbeddings,
+    IncompleteImage,
+    People,
+    Person,
+    StoredFace,
+)
 from kiosk.store.sqlite import SQLiteStore
 from kiosk.types import Embedding
 
@@ -56,6 +76,9 @@ class Gallery:
         store_face_crops: keep the aligned face crop (JPEG) of each image.
         busy_timeout_ms: how long to wait for another kiosk's write lock.
         store: an already open store to use instead of ``path``.
+        fusion_weights: with fusion, model id -> factor of the fused distance
+            (:func:`kiosk.fusion.model_weights`, ``model_id`` among them); None matches with
+            ``model_id`` alone.
 
     Attributes:
         store: the database.
@@ -75,17 +98,24 @@ class Gallery:
         store_face_crops: bool = True,
         busy_timeout_ms: int = 5000,
         store: Store | None = None,
+        fusion_weights: Mapping[str, float] | None = None,
     ) -> None:
+        if fusion_weights is not None and model_id not in fusion_weights:
+            raise ValueError(f"fusion_weights: no weight for the kiosk's model {model_id!r}")
+        self.fusion_weights = dict(fusion_weights) if fusion_weights is not None else None
         self.store: Store = store if store is not None else SQLiteStore(path, busy_timeout_ms)
         self.path = self.store.name
         self.model_id = model_id
         self.max_images_per_person = max_images_per_person
         self.store_face_crops = store_face_crops
-        self.people_table = People(self.store, model_id, max_images_per_person, store_face_crops)
+        self.people_table = People(self.store, model_id, max_images_per_person, store_face_crops,
+                                   extra_model_ids=tuple(self.fusion_weights or ()))
+        self.model_ids = self.people_table.model_ids
         self.events_table = Events(self.store)
         self.checkins_table = CheckIns(self.store, store_face_crops)
         self.values = KeyValues(self.store)
         self._index: GalleryMatrix | None = None
+        self._indexes: dict[str, GalleryMatrix] = {}
         self._index_version: int | None = None
 
     @property
@@ -103,6 +133,31 @@ class Gallery:
         self.store.close()
 
     # -- the matching index --------------------------------------------------------------------
+
+    @property
+    def fused(self) -> bool:
+        """Whether decisions are taken on the fused distance of several models."""
+        return self.fusion_weights is not None
+
+    @property
+    def indexes(self) -> dict[str, GalleryMatrix]:
+        """One matrix per model of :attr:`model_ids` (the same images, row for row).
+
+        Raises:
+            GalleryError: the database cannot be read.
+        """
+        if self._index is None:
+            self.reload()
+        return self._indexes
+
+    @property
+    def matcher(self) -> GalleryMatrix | FusedMatcher:
+        """What decides a query: the kiosk model's matrix, or with fusion a
+        :class:`~kiosk.fusion.FusedMatcher` over :attr:`indexes` (queries are then
+        ``{model id: embedding}``)."""
+        if self.fusion_weights is None:
+            return self.index
+        return FusedMatcher(self.indexes, self.fusion_weights)
 
     @property
     def index(self) -> GalleryMatrix:
@@ -130,8 +185,16 @@ class Gallery:
             GalleryError: the database cannot be read.
         """
         version = self.store.data_version()
-        image_ids, person_ids, embeddings = self.people_table.embeddings()
-        self._index = GalleryMatrix.adopt(image_ids, person_ids, embeddings)
+        loaded = {m: self.people_table.embeddings(m) for m in self.model_ids}
+        if len(loaded) > 1:  # only images with every model's embedding, in the same rows
+            common = loaded[self.model_id][0]
+            for image_ids, _, _ in loaded.values():
+                common = np.intersect1d(common, image_ids, assume_unique=True)
+            for model_id, (image_ids, person_ids, embeddings) in loaded.items():
+                keep = np.isin(image_ids, common, assume_unique=True)
+                loaded[model_id] = (image_ids[keep], person_ids[keep], embeddings[keep])
+        indexes = {m: GalleryMatrix.adopt(*arrays) for m, arrays in loaded.items()}
+        self._index, self._indexes = indexes[self.model_id], indexes
         self._index_version = version
 
     def refresh_if_changed(self) -> bool:
@@ -153,16 +216,30 @@ class Gallery:
         if self._index is None:
             return
         for image_id in change.removed:
-            self._index.remove_image(image_id)
-        for image_id, person_id, embedding in change.added:
-            self._index.add(image_id, person_id, embedding)
+            for index in self._indexes.values():
+                index.remove_image(image_id)
+        for image_id, person_id, embeddings in change.added:
+            for model_id, index in self._indexes.items():
+                index.add(image_id, person_id, embeddings[model_id])
 
-    def match(self, embedding: Embedding, threshold: float, min_margin: float) -> Match:
-        """The open-set decision against every stored image (see :mod:`kiosk.match`)."""
-        return self.index.nearest(embedding, threshold, min_margin)
+    def query_of(self, embedding: ImageEmbeddings) -> Embedding | dict[str, Embedding]:
+        """What :attr:`matcher` takes for a face: the kiosk model's embedding, or with fusion
+        ``{model id: embedding}`` of every fused model.
+
+        Raises:
+            ValueError: with fusion, a fused model's embedding is missing.
+        """
+        if self.fusion_weights is None:
+            return embedding[self.model_id] if isinstance(embedding, Mapping) else embedding
+        return self.people_table.per_model(embedding, "embedding")
+
+    def match(self, embedding: ImageEmbeddings, threshold: float, min_margin: float) -> Match:
+        """The open-set decision against every stored image (see :mod:`kiosk.match`; with
+        fusion ``embedding`` is ``{model id: embedding}`` and ``threshold`` the fused one)."""
+        return self.matcher.nearest(self.query_of(embedding), threshold, min_margin)
 
     def lookalike(
-        self, embedding: Embedding, threshold: float, min_margin: float,
+        self, embedding: ImageEmbeddings, threshold: float, min_margin: float,
         except_person_id: int | None = None,
     ) -> tuple[Match, str] | None:
         """The enrolled person a new face would be taken for (enrolment's duplicate check).
@@ -180,7 +257,7 @@ class Gallery:
     # -- people (kiosk.store.people) ---------------------------------------------------------
 
     def add_person(
-        self, name: str, embeddings: list[Embedding], crops_jpeg: list[bytes | None] | None = None,
+        self, name: str, embeddings: list[ImageEmbeddings], crops_jpeg: list[bytes | None] | None = None,
         external_id: str | None = None, actor: str = "admin",
     ) -> int:
         """Enrol a person (see :meth:`People.add_person`); returns the new id."""
@@ -191,7 +268,7 @@ class Gallery:
         return person_id
 
     def add_images(
-        self, person_id: int, embeddings: list[Embedding],
+        self, person_id: int, embeddings: list[ImageEmbeddings],
         crops_jpeg: list[bytes | None] | None = None, actor: str = "admin",
     ) -> list[int]:
         """Add pinned images to a person (see :meth:`People.add_images`); returns their ids."""
@@ -209,7 +286,7 @@ class Gallery:
         self._apply(change)
 
     def record_match(
-        self, person_id: int, embedding: Embedding, crop_jpeg: bytes | None = None,
+        self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
         quality: float | None = None,
     ) -> int | None:
         """The rolling update (see :meth:`People.record_match`); returns the new image id."""
@@ -231,6 +308,21 @@ class Gallery:
 
     def faces_of(self, person_id: int) -> list[StoredFace]:
         return self.people_table.faces_of(person_id)
+
+    def incomplete_images(self) -> list[IncompleteImage]:
+        """Images without an embedding of one of :attr:`model_ids`: not matched until
+        re-embedded (``python main.py reembed``) or their person is re-enrolled."""
+        return self.people_table.incomplete_images()
+
+    def set_embeddings(
+        self, embeddings: Mapping[int, Mapping[str, Embedding]], actor: str = "admin",
+    ) -> int:
+        """Store embeddings of existing images in one transaction (see
+        :meth:`People.set_embeddings`); the index is re-read at its next use."""
+        try:
+            return self.people_table.set_embeddings(embeddings, actor)
+        finally:
+            self._index = None
 
     # -- events and rosters (kiosk.store.events) -------------------------------------------
 
@@ -306,4 +398,5 @@ def open_gallery(settings: Settings) -> Gallery:
         max_images_per_person=settings.gallery.max_images_per_person,
         store_face_crops=settings.gallery.store_face_crops,
         busy_timeout_ms=settings.gallery.busy_timeout_ms,
+        fusion_weights=fusion_weights_of(settings.recognition),
     )

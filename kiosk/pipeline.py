@@ -10,6 +10,12 @@ the track is lost); in between, the landmarks are tracked with pyramidal Lucas-K
 by the dlib predictor on the box they give. FaceNet runs only while a face needs a decision,
 at most once per ``EMBED_INTERVAL_S``; once the attendee is decided, once per
 ``RECHECK_INTERVAL_S`` to notice the next attendee stepping in before the face was lost.
+
+With ``[recognition] fusion`` (a fused gallery, :attr:`kiosk.gallery.Gallery.fused`), each
+decision embedding also runs dlib's ResNet encoder on the frame and the landmarks already
+found (stage ``embed_dlib``) and the match is taken on the fused distance
+(:class:`kiosk.fusion.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
+stays on FaceNet alone.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +38,7 @@ from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
 from kiosk.match import Match
+from kiosk.reembed import missing_embeddings_notice
 from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks
 from kiosk.types import BoxXYXY, FrameBGR, Landmarks
@@ -45,7 +53,7 @@ RECHECK_INTERVAL_S = 1.0  # after a decision: is the face in front still the sam
 TRACK_LOST_S = 1.0  # a face missing this long ends the track (the next face is a new attendee)
 GALLERY_REFRESH_S = 2.0  # how often to look for changes made by other processes
 THUMBNAIL_SIDE_PX = 96
-STAGES = ("gate", "landmarks", "liveness", "align", "embed", "match")
+STAGES = ("gate", "landmarks", "liveness", "align", "embed", "embed_dlib", "match")
 
 
 class Prompt(enum.Enum):
@@ -111,11 +119,15 @@ class Pipeline:
 
     Args:
         settings: all settings.
-        models: the loaded models (shared; only this thread may call them).
+        models: the loaded models (shared; only this thread may call them); with a fused
+            gallery, ``models.dlib_encoder`` too.
         gallery: the gallery (only this thread may use its connection).
         event_id: the event to check people in to, or None (recognise only).
         clock: wall-clock for event windows (tests inject one).
         liveness: the liveness judge (default: a :class:`LivenessTracker` of the settings).
+
+    Raises:
+        ValueError: the gallery is fused but ``models`` has no dlib encoder.
     """
 
     def __init__(
@@ -127,11 +139,21 @@ class Pipeline:
         clock: Clock = time.time,
         liveness: Liveness | None = None,
     ) -> None:
+        if gallery.fused and models.dlib_encoder is None:
+            raise ValueError("models: the gallery matches on the fused distance but dlib's "
+                             "encoder is not loaded (load_models with [recognition] fusion = true)")
         self.settings = settings
         self.models = models
         self.gallery = gallery
+        try:
+            notice = missing_embeddings_notice(gallery)
+        except GalleryError as exc:
+            notice = ""
+            log.error("cannot read the gallery: %s", exc)
+        if notice:
+            log.warning(notice)
         self.event_id = event_id
-        self.policy = MatchPolicy.from_settings(settings.recognition)
+        self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
         self.desk = CheckInDesk(gallery, clock)
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
         self.tracker = FaceTracker(models.detector, models.landmarks,
@@ -147,7 +169,7 @@ class Pipeline:
         self._decided: Decision | None = None
         self._decided_embedding: np.ndarray | None = None
         self._last_embedding: np.ndarray | None = None
-        self._best_embedding: np.ndarray | None = None
+        self._best_embedding: Any = None  # a vector, or {model id: vector} with fusion
         self._best_crop: np.ndarray | None = None
         self.liveness.reset()
 
@@ -259,8 +281,17 @@ class Pipeline:
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
     ) -> None:
         face_rgb, embedding = self._embed(frame_bgr, landmarks, timings)
+        query: Any = embedding
+        if self.gallery.fused:
+            started = time.perf_counter()
+            height, width = frame_bgr.shape[:2]
+            box = box_from_landmarks(landmarks, width, height)
+            dlib_encoder = self.models.dlib_encoder
+            query = {self.gallery.model_id: embedding,
+                     dlib_encoder.model_id: dlib_encoder.embed_landmarks(frame_bgr, landmarks, box)}
+            timings["embed_dlib"] = _ms(started)
         started = time.perf_counter()
-        match = self.policy.match(self.gallery.index, embedding)
+        match = self.policy.match(self.gallery.matcher, query)
         timings["match"] = _ms(started)
         if self._matches and self._matches[-1].person_id != match.person_id:
             self._matches.clear()
@@ -268,7 +299,7 @@ class Pipeline:
         if match.accepted and (
             self._best_embedding is None or match.distance <= min(m.distance for m in self._matches)
         ):
-            self._best_embedding, self._best_crop = embedding, face_rgb
+            self._best_embedding, self._best_crop = query, face_rgb
 
     def _decide(self, verdict: LivenessVerdict, frame_bgr: FrameBGR, box: BoxXYXY) -> Decision | None:
         """Rules 1-2 of :mod:`kiosk.decision` here; 3-5 at the check-in desk."""

@@ -14,7 +14,7 @@ the same for a stored crop (migration of an old gallery).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class FaceSample:
         face_rgb: the aligned 160x160 RGB crop.
         embedding: its FaceNet embedding.
         detector: which detector found it ("haar" or "hog").
+        embeddings: ``{model id: embedding}`` of the models the settings use (FaceNet's, and
+            dlib's with ``[recognition] fusion``): what the gallery stores and matches.
     """
 
     box_xyxy: BoxXYXY
@@ -64,6 +66,7 @@ class FaceSample:
     face_rgb: FaceRGB
     embedding: Embedding
     detector: str
+    embeddings: dict[str, Embedding] = field(default_factory=dict)
 
     def crop_jpeg(self) -> bytes:
         """The aligned crop as JPEG bytes (for the gallery and the admin screens)."""
@@ -187,10 +190,18 @@ class FaceEncoder:
     def encode_landmarks(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY, detector: str = "haar"
     ) -> FaceSample:
-        """Alignment and embedding from landmarks already found."""
+        """Alignment and embedding (of every model the settings use) from landmarks already
+        found."""
         face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
         embedding = self.models.embedder.embed(face_rgb)
-        return FaceSample(np.asarray(box_xyxy, np.int32), landmarks, face_rgb, embedding, detector)
+        box = np.asarray(box_xyxy, np.int32)
+        embeddings = {getattr(self.models.embedder, "model_id", self.settings.recognition.model_id):
+                      embedding}
+        if self.models.dlib_encoder is not None and self.settings.recognition.fusion:
+            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
+                frame_bgr, landmarks, box
+            )
+        return FaceSample(box, landmarks, face_rgb, embedding, detector, embeddings)
 
     def encode_photo(self, frame_bgr: FrameBGR, name: str = "image", single: bool = True) -> FaceSample:
         """The one face of a photo.
@@ -234,9 +245,12 @@ class FaceEncoder:
         dlib's ResNet embedding (from the frame and the sample's landmarks) with fusion on."""
         embeddings = {self.models.embedder.model_id: sample.embedding}
         if self.models.dlib_encoder is not None:
-            embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
-                frame_bgr, sample.landmarks, sample.box_xyxy
-            )
+            dlib_id = self.models.dlib_encoder.model_id
+            embeddings[dlib_id] = sample.embeddings.get(dlib_id)
+            if embeddings[dlib_id] is None:
+                embeddings[dlib_id] = self.models.dlib_encoder.embed_landmarks(
+                    frame_bgr, sample.landmarks, sample.box_xyxy
+                )
         return embeddings
 
     def encode_file_models(self, path: str | Path, single: bool = True) -> dict[str, Embedding]:

@@ -24,6 +24,7 @@ from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.enrol_capture import WANTED_SAMPLES, CaptureOutcome, EnrolCapture
+from kiosk.fusion import match_threshold
 from kiosk.recognize import FaceSample, ImageError
 from ui.tasks import TaskWorker, start_task, stop_task
 from ui.video_view import VideoView, frame_to_qimage
@@ -347,7 +348,7 @@ class EnrollDialog(QDialog):
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
         recognition = self.settings.recognition
-        found = self.gallery.lookalike(sample.embedding, recognition.distance_threshold,
+        found = self.gallery.lookalike(sample.embeddings, match_threshold(recognition),
                                        recognition.min_margin, except_person_id=self.person_id)
         if found is not None:
             match, name = found
@@ -389,7 +390,7 @@ class EnrollDialog(QDialog):
 
     def save(self) -> int | None:
         """Enrol (or re-enrol) with the faces so far; returns the person id or None on error."""
-        embeddings = [s.embedding for s in self.samples]
+        embeddings = [s.embeddings for s in self.samples]
         crops = [s.crop_jpeg() for s in self.samples]
         try:
             if self.person_id is not None:
@@ -491,7 +492,7 @@ class FolderEnrollDialog(QDialog):
             try:
                 return enroll_folder(
                     gallery, encoder, folder,
-                    distance_threshold=settings.recognition.distance_threshold,
+                    distance_threshold=match_threshold(settings.recognition),
                     min_margin=settings.recognition.min_margin, actor="admin",
                     progress=progress, should_cancel=cancelled)
             finally:

@@ -121,7 +121,7 @@ def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespa
             return None
     except (ImageError, ValueError) as exc:
         raise UserError(f"cannot enrol: {exc}") from exc
-    gallery.add_person("bench subject", [sample.embedding], actor="bench")
+    gallery.add_person("bench subject", [sample.embeddings], actor="bench")
     return int(gallery.create_event("bench"))
 
 
@@ -136,6 +136,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         video_frames,
     )
     from kiosk.commands.common import UserError
+    from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.pipeline import STAGES, Outcome, Pipeline
     from kiosk.recognize import load_models
@@ -150,12 +151,13 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"{args.video}: cannot read frames from this video") from exc
     models = load_models(settings)  # includes the FaceNet warm-up, outside the timed run
     with Gallery(":memory:", settings.recognition.model_id,
-                 settings.gallery.max_images_per_person, store_face_crops=False) as gallery:
+                 settings.gallery.max_images_per_person, store_face_crops=False,
+                 fusion_weights=fusion_weights_of(settings.recognition)) as gallery:
         event_id = _enrol(settings, models, gallery, args)
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(
             pipeline, video_frames(args.video, args.max_frames, max(0, args.start_frame)),
-            STAGES + (TEXTURE_STAGE,),
+            tuple(s for s in STAGES if s != "embed_dlib" or gallery.fused) + (TEXTURE_STAGE,),
             (Outcome.CHECKED_IN, Outcome.ALREADY_CHECKED_IN),
         )
     figures: dict[str, Any] = bench.as_dict()

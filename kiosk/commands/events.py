@@ -17,6 +17,7 @@ from typing import Any
 from kiosk.commands.common import UserError
 from kiosk.commands.recognition import open_gallery
 from kiosk.config import Settings
+from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 
 CHECKIN_FIELDS = ("person_id", "name", "event_id", "at", "method", "distance", "liveness")
@@ -133,7 +134,7 @@ def cmd_enroll_folder(args: argparse.Namespace, settings: Settings) -> int:
                       end="", file=sys.stderr, flush=True)
 
         report = enroll_folder(
-            gallery, encoder, folder, distance_threshold=settings.recognition.distance_threshold,
+            gallery, encoder, folder, distance_threshold=match_threshold(settings.recognition),
             min_margin=settings.recognition.min_margin, actor="cli", progress=progress,
         )
     if args.json:

@@ -1,4 +1,4 @@
-"""CLI: enroll, identify, people, eval-pairs, eval-identify."""
+"""CLI: enroll, identify, people, reembed, eval-pairs, eval-identify."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from kiosk.commands.common import UserError
 from kiosk.config import Settings
+from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
 from kiosk.names import clean_name, is_text, one_line, printable
@@ -24,8 +25,7 @@ def open_gallery(settings: Settings) -> Gallery:
         raise UserError(str(exc)) from exc
 
 
-FUSION_HELP = ("fuse FaceNet with dlib's ResNet encoder (as [recognition] fusion = true; "
-               "the kiosk's live matching uses FaceNet alone)")
+FUSION_HELP = "fuse FaceNet with dlib's ResNet encoder (as [recognition] fusion = true)"
 
 
 def _with_fusion(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -74,7 +74,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
         recognition = settings.recognition
         for sample, image in zip(samples, args.images):
             found = gallery.lookalike(
-                sample.embedding, recognition.distance_threshold, recognition.min_margin
+                sample.embeddings, match_threshold(recognition), recognition.min_margin
             )
             if found is None:
                 continue
@@ -92,7 +92,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             print(f"warning: {message}; enrolled as {name} (--allow-duplicate)", file=sys.stderr)
         try:
             person_id = gallery.add_person(
-                name, [s.embedding for s in samples], [s.crop_jpeg() for s in samples],
+                name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
                 external_id=external_id, actor="cli",
             )
         except (ValueError, GalleryError) as exc:
@@ -107,6 +107,56 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
                   file=sys.stderr)
         print(person_id)
         return 0
+
+
+def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-embed stored images that lack an embedding of one of the kiosk's models."""
+    from kiosk.reembed import reembed_gallery
+
+    settings = _with_fusion(args, settings)
+    with open_gallery(settings) as gallery:
+        if gallery.read_only:
+            raise UserError(f"{gallery.path} is read-only; nothing was re-embedded")
+        incomplete = gallery.incomplete_images()
+        models = ", ".join(gallery.model_ids)
+        if not incomplete:
+            if args.json:
+                print(json.dumps({"models": list(gallery.model_ids), "incomplete": 0,
+                                  "reembedded": 0, "no_crop": [], "failed": [], "re_enrol": []}))
+            else:
+                print(f"every stored image has an embedding of {models}: nothing to do")
+            return 0
+        with_crop = sum(1 for image in incomplete if image.has_crop)
+        if not args.json:
+            print(f"{len(incomplete)} images lack an embedding of {models}; "
+                  f"{with_crop} have a stored crop to re-embed from", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            if not args.json:
+                print(f"\rre-embedded {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        try:
+            report = reembed_gallery(gallery, _encoder(settings) if with_crop else None,
+                                     progress=progress, actor="cli")
+        except (ValueError, GalleryError) as exc:
+            raise UserError(f"{exc}; the batches before this one are stored, run again") from exc
+        if with_crop and not args.json:
+            print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return 0 if not report.people_to_re_enrol() else 1
+    print(f"{report.reembedded} images re-embedded ({models})")
+    for image, reason in report.failed:
+        print(f"  image {image.image_id} of {printable(image.name)}: {reason}")
+    people = report.people_to_re_enrol()
+    if people:
+        print(f"{len(report.no_crop) + len(report.failed)} images could not be re-embedded "
+              "(no stored crop, or an unusable one) and stay out of matching: re-enrol these "
+              "people from photos or at the kiosk (enroll, enroll-folder or the people manager):")
+        for person_id, name in people:
+            print(f"  {person_id}\t{printable(name)}")
+        return 1
+    return 0
 
 
 def identify_images(
@@ -129,7 +179,7 @@ def identify_images(
             results.append(row)
             continue
         match = gallery.match(
-            sample.embedding, settings.recognition.distance_threshold, settings.recognition.min_margin
+            sample.embeddings, match_threshold(settings.recognition), settings.recognition.min_margin
         )
         row["distance"] = None if not np.isfinite(match.distance) else round(match.distance, 4)
         row["margin"] = None if not np.isfinite(match.margin) else round(match.margin, 4)
@@ -292,6 +342,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_identify)
+
+    p = subparsers.add_parser(
+        "reembed",
+        help="compute the embeddings stored images lack (after turning fusion on or "
+             "changing the FaceNet model)",
+        description=(
+            "Stored images are matched only when they have an embedding of every model the "
+            "kiosk uses (FaceNet, and dlib's encoder with [recognition] fusion). This computes "
+            "the missing ones from each image's stored crop, one transaction per batch; "
+            "images without a crop are listed by person, to be re-enrolled. Exit status 1 "
+            "when some people must be re-enrolled."
+        ),
+    )
+    p.add_argument("--fusion", action="store_true",
+                   help="as [recognition] fusion = true (add dlib's embeddings)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_reembed)
 
     people = subparsers.add_parser("people", help="list or delete enrolled people")
     people_sub = people.add_subparsers(dest="people_command", metavar="ACTION", required=True)

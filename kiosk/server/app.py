@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from kiosk.config import Settings
+from kiosk.fusion import fusion_weights_of, match_threshold
 from kiosk.gallery import Gallery
 from kiosk.server.keys import ApiKey, authenticate
 from kiosk.store.base import StoreError, now_iso
@@ -127,7 +128,8 @@ def create_app(
     gallery = Gallery(store=PostgresStore(database_url, migrate=False),
                       model_id=recognition.model_id,
                       max_images_per_person=settings.gallery.max_images_per_person,
-                      store_face_crops=settings.gallery.store_face_crops)
+                      store_face_crops=settings.gallery.store_face_crops,
+                      fusion_weights=fusion_weights_of(recognition))
     gallery_lock = threading.Lock()
     encoder_box: list[Any] = []
 
@@ -232,7 +234,7 @@ def create_app(
             samples = [encode(data, filename, True) for data, filename in blobs]
             if not allow_duplicate:
                 for sample, (_, filename) in zip(samples, blobs):
-                    found = gallery.lookalike(sample.embedding, recognition.distance_threshold,
+                    found = gallery.lookalike(sample.embeddings, match_threshold(recognition),
                                               recognition.min_margin)
                     if found is not None:
                         match, other = found
@@ -241,7 +243,7 @@ def create_app(
                             f"distance {match.distance:.3f}; send allow_duplicate=true to enrol anyway")
             try:
                 person_id = gallery.add_person(
-                    name, [s.embedding for s in samples], [s.crop_jpeg() for s in samples],
+                    name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
                     external_id=external_id, actor=f"key:{key.name}")
             except ValueError as exc:
                 raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from exc
@@ -263,7 +265,7 @@ def create_app(
         with gallery_lock:
             gallery.refresh_if_changed()
             sample = encode(data, image.filename or "image", False)
-            match = gallery.match(sample.embedding, recognition.distance_threshold,
+            match = gallery.match(sample.embeddings, match_threshold(recognition),
                                   recognition.min_margin)
             person = gallery.person(match.person_id) if match.person_id is not None else None
         finite = lambda v: None if not np.isfinite(v) else round(float(v), 4)  # noqa: E731

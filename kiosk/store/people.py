@@ -9,7 +9,7 @@ impostor. Every change is one transaction with its audit row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,15 +53,37 @@ class StoredFace:
 
 @dataclass(frozen=True, slots=True)
 class ImageChange:
-    """What a change did to the stored images of one model (to update a matching index).
+    """What a change did to the stored images (to update the matching indexes).
 
     Attributes:
-        added: (image id, person id, embedding) of each new image.
+        added: (image id, person id, {model id: embedding}) of each new image.
         removed: ids of images that were deleted.
     """
 
-    added: tuple[tuple[int, int, Embedding], ...] = ()
+    added: tuple[tuple[int, int, dict[str, Embedding]], ...] = ()
     removed: tuple[int, ...] = ()
+
+
+ImageEmbeddings = Embedding | Mapping[str, Embedding]  # one image: the kiosk model's, or per model
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteImage:
+    """A stored image that lacks the embedding of a model the kiosk uses.
+
+    Attributes:
+        image_id: the face image.
+        person_id: its person.
+        name: the person's name.
+        missing: the model ids it has no embedding of.
+        has_crop: whether its aligned crop is stored (it can be re-embedded from it).
+    """
+
+    image_id: int
+    person_id: int
+    name: str
+    missing: tuple[str, ...]
+    has_crop: bool
 
 
 def farthest_row(candidates: np.ndarray, embedding: Embedding) -> int:
@@ -78,57 +100,84 @@ class People:
             only images with an embedding of this model count for the rolling update.
         max_images_per_person: the rolling-update limit.
         store_face_crops: keep the aligned face crop (JPEG) of each image.
+        extra_model_ids: further models every new image must have an embedding of (dlib's
+            encoder with fusion on): new images then come as ``{model id: embedding}``.
     """
 
     def __init__(
         self, store: Store, model_id: str, max_images_per_person: int = 10,
-        store_face_crops: bool = True,
+        store_face_crops: bool = True, extra_model_ids: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.model_id = model_id
+        self.model_ids: tuple[str, ...] = (model_id, *[m for m in extra_model_ids if m != model_id])
         self.max_images_per_person = max_images_per_person
         self.store_face_crops = store_face_crops
+
+    def per_model(self, embedding: ImageEmbeddings, name: str = "embeddings") -> dict[str, Embedding]:
+        """One image's embeddings as ``{model id: embedding}``, with every model of
+        :attr:`model_ids` (a bare vector is this kiosk's model's).
+
+        Raises:
+            ValueError: a model of :attr:`model_ids` is missing (naming ``name``).
+        """
+        embeddings = (dict(embedding) if isinstance(embedding, Mapping)
+                      else {self.model_id: embedding})
+        missing = [m for m in self.model_ids if m not in embeddings]
+        if missing:
+            raise ValueError(
+                f"{name}: each image needs an embedding of {', '.join(self.model_ids)}; "
+                f"missing {', '.join(missing)}"
+            )
+        return {m: np.asarray(v, np.float32) for m, v in embeddings.items()}
 
     # -- changes -------------------------------------------------------------------------------
 
     def _insert_face(
-        self, tx: Transaction, person_id: int, embedding: Embedding, crop_jpeg: bytes | None,
-        source: str, pinned: bool, quality: float | None = None,
+        self, tx: Transaction, person_id: int, embeddings: Mapping[str, Embedding],
+        crop_jpeg: bytes | None, source: str, pinned: bool, quality: float | None = None,
     ) -> int:
         face_id = tx.insert("faces", {
             "person_id": person_id,
             "crop_jpeg": crop_jpeg if self.store_face_crops else None,
             "source": source, "pinned": int(pinned), "quality": quality, "created_at": now_iso(),
         })
-        tx.execute(
+        tx.executemany(
             "INSERT INTO face_embeddings (face_id, model_id, embedding) VALUES (?, ?, ?)",
-            (face_id, self.model_id, embedding_to_blob(embedding)),
+            [(face_id, model_id, embedding_to_blob(vector))
+             for model_id, vector in embeddings.items()],
         )
         return face_id
 
     def add_person(
         self,
         name: str,
-        embeddings: Sequence[Embedding],
+        embeddings: Sequence[ImageEmbeddings],
         crops_jpeg: Sequence[bytes | None] | None = None,
         external_id: str | None = None,
         actor: str = "admin",
     ) -> tuple[int, ImageChange]:
         """Enrol a person with one or more pinned images, in one transaction.
 
+        Args:
+            embeddings: per image, its embedding of this kiosk's model, or ``{model id:
+                embedding}`` with every model of :attr:`model_ids` (see :meth:`per_model`).
+
         Returns:
             The new person's id and the images added.
 
         Raises:
-            ValueError: empty name, no images, or an external id that is already taken.
+            ValueError: empty name, no images, an image without an embedding of one of the
+                kiosk's models, or an external id that is already taken.
             StoreError: nothing could be stored.
         """
         name = clean_name(name)
         if not embeddings:
             raise ValueError("at least one face image is needed to enrol")
+        embeddings = [self.per_model(e) for e in embeddings]
         external_id = (external_id or "").strip() or None
         crops = list(crops_jpeg) if crops_jpeg else [None] * len(embeddings)
-        added: list[tuple[int, int, Embedding]] = []
+        added: list[tuple[int, int, dict[str, Embedding]]] = []
         with self.store.transaction() as tx:
             if external_id is not None and tx.execute(
                 "SELECT 1 FROM people WHERE external_id = ?", (external_id,)
@@ -145,7 +194,7 @@ class People:
         return person_id, ImageChange(added=tuple(added))
 
     def add_images(
-        self, person_id: int, embeddings: Sequence[Embedding],
+        self, person_id: int, embeddings: Sequence[ImageEmbeddings],
         crops_jpeg: Sequence[bytes | None] | None = None, actor: str = "admin",
     ) -> ImageChange:
         """Add pinned enrolment images to an existing person (re-enrolment), one transaction.
@@ -153,10 +202,12 @@ class People:
         Enrolment images beyond the per-person limit replace the oldest automatic images first.
 
         Raises:
-            ValueError: unknown person, or more pinned images than the limit allows.
+            ValueError: unknown person, more pinned images than the limit allows, or an image
+                without an embedding of one of the kiosk's models.
         """
+        embeddings = [self.per_model(e) for e in embeddings]
         crops = list(crops_jpeg) if crops_jpeg else [None] * len(embeddings)
-        added: list[tuple[int, int, Embedding]] = []
+        added: list[tuple[int, int, dict[str, Embedding]]] = []
         removed: list[int] = []
         with self.store.transaction() as tx:
             require_person(tx, person_id)
@@ -216,15 +267,22 @@ class People:
             tx.audit(actor, "rename person", person_id=person_id, old=old, new=name)
 
     def record_match(
-        self, person_id: int, embedding: Embedding, crop_jpeg: bytes | None = None,
+        self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
         quality: float | None = None,
     ) -> ImageChange:
         """The rolling update after a confident, live match, in one transaction.
 
-        Adds the new face as an unpinned image. When the person already has the maximum number
-        of images, the unpinned image farthest from the new face is replaced; when every image
-        is pinned (enrolment), nothing is added. A person deleted meanwhile gets nothing.
+        Adds the new face as an unpinned image (with every model's embedding, as
+        :meth:`add_person`). When the person already has the maximum number of images, the
+        unpinned image farthest from the new face (by this kiosk's model) is replaced; when
+        every image is pinned (enrolment), nothing is added. A person deleted meanwhile gets
+        nothing.
+
+        Raises:
+            ValueError: an embedding of one of the kiosk's models is missing.
         """
+        embeddings = self.per_model(embedding, "embedding")
+        embedding = embeddings[self.model_id]
         replaced: int | None = None
         with self.store.transaction() as tx:
             if not tx.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone():
@@ -243,10 +301,10 @@ class People:
                 tx.execute("DELETE FROM face_embeddings WHERE face_id = ?", (replaced,))
                 tx.execute("DELETE FROM faces WHERE id = ?", (replaced,))
             face_id = self._insert_face(
-                tx, person_id, embedding, crop_jpeg, SOURCE_AUTO, False, quality
+                tx, person_id, embeddings, crop_jpeg, SOURCE_AUTO, False, quality
             )
         return ImageChange(
-            added=((face_id, person_id, embedding),),
+            added=((face_id, person_id, embeddings),),
             removed=(replaced,) if replaced is not None else (),
         )
 
@@ -379,6 +437,58 @@ class People:
             (self.model_id,),
         )
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def incomplete_images(self) -> list[IncompleteImage]:
+        """The stored images that lack an embedding of one of :attr:`model_ids` (enrolled
+        before fusion, or under another FaceNet model), oldest first. They take no part in
+        matching until :meth:`set_embeddings` (``python main.py reembed``) fills them in."""
+        placeholders = ", ".join("?" for _ in self.model_ids)
+        rows = self.store.query(
+            "SELECT f.id, f.person_id, p.name, f.crop_jpeg IS NOT NULL, e.model_id FROM faces f "
+            "JOIN people p ON p.id = f.person_id "
+            f"LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model_id IN ({placeholders}) "
+            "ORDER BY f.id",
+            self.model_ids,
+        )
+        found: dict[int, tuple[int, str, bool, set[str]]] = {}
+        for face_id, person_id, name, has_crop, model_id in rows:
+            entry = found.setdefault(int(face_id), (int(person_id), str(name), bool(has_crop), set()))
+            if model_id is not None:
+                entry[3].add(str(model_id))
+        return [
+            IncompleteImage(face_id, person_id, name,
+                            tuple(m for m in self.model_ids if m not in models), has_crop)
+            for face_id, (person_id, name, has_crop, models) in found.items()
+            if len(models) < len(self.model_ids)
+        ]
+
+    def set_embeddings(
+        self, embeddings: Mapping[int, Mapping[str, Embedding]], actor: str = "admin",
+    ) -> int:
+        """Store (or replace) embeddings of existing images, in one transaction with its audit
+        row (the re-embedding of a gallery enrolled before a model was added). Images deleted
+        meanwhile are skipped.
+
+        Args:
+            embeddings: image id -> {model id: embedding}.
+
+        Returns:
+            How many images were updated.
+        """
+        updated = 0
+        with self.store.transaction() as tx:
+            for face_id, vectors in embeddings.items():
+                if not tx.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone():
+                    continue
+                tx.executemany(
+                    "INSERT INTO face_embeddings (face_id, model_id, embedding) VALUES (?, ?, ?) "
+                    "ON CONFLICT (face_id, model_id) DO UPDATE SET embedding = excluded.embedding",
+                    [(face_id, m, embedding_to_blob(v)) for m, v in vectors.items()],
+                )
+                updated += 1
+            tx.audit(actor, "re-embed", images=updated,
+                     models=sorted({m for v in embeddings.values() for m in v}))
+        return updated
 
     def crop_of(self, face_id: int) -> bytes | None:
         """The stored aligned crop (JPEG) of one image, or None."""

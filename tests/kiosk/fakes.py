@@ -98,6 +98,25 @@ class FakeEmbedder:
         return person_embedding(int(round(float(centre.mean()) / BLUE_STEP)))
 
 
+class FakeDlibEncoder:
+    """dlib's encoder on synthetic frames: reads the blue level inside the landmarks' box of the
+    frame and returns that person's 128-d unit vector, or ``override``'s person when set."""
+
+    model_id = "dlib-resnet-v1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.override: int | None = None
+
+    def embed_landmarks(self, frame_bgr: np.ndarray, landmarks: np.ndarray,
+                        box_xyxy: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        x0, y0 = landmarks.min(axis=0).astype(int)
+        x1, y1 = landmarks.max(axis=0).astype(int)
+        blue = float(frame_bgr[y0:y1, x0:x1, 0].mean())
+        return person_embedding(self.override or int(round(blue / BLUE_STEP)), 128)
+
+
 class FakeLiveness:
     """A liveness judge whose verdict the test sets (``state``)."""
 

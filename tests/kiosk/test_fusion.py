@@ -1,0 +1,203 @@
+"""Fusion in the gallery and the live pipeline, and the migration of a gallery enrolled before it.
+
+The pipeline tests use the test doubles of tests/kiosk/fakes.py; the gallery and migration tests
+use the real models (the session's, dlib's encoder loaded) on ../shared/data/known-faces.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from kiosk.config import Settings
+from kiosk.fusion import fusion_weights_of, match_threshold
+from kiosk.gallery import Gallery
+from kiosk.pipeline import Outcome, Pipeline
+from kiosk.reembed import missing_embeddings_notice, reembed_gallery
+from kiosk.stages import Models
+from tests.kiosk.fakes import (
+    FakeDetector,
+    FakeDlibEncoder,
+    FakeEmbedder,
+    FakeLandmarker,
+    FakeLiveness,
+    face_frame,
+    person_embedding,
+)
+
+FPS = 30.0
+DLIB = "dlib-resnet-v1"
+
+
+@pytest.fixture
+def fused_settings():
+    return Settings().replace("recognition", fusion=True)
+
+
+@pytest.fixture
+def fused_encoder(models):
+    """The session's models (dlib's encoder loaded) with fusion on in the settings."""
+    from kiosk.recognize import FaceEncoder
+
+    return FaceEncoder(models, Settings().replace("recognition", fusion=True))
+
+
+def fused_gallery(path, settings):
+    return Gallery(path, settings.recognition.model_id,
+                   fusion_weights=fusion_weights_of(settings.recognition))
+
+
+def both(settings, person, dlib_person=None):
+    """A synthetic image's embeddings under both models."""
+    return {settings.recognition.model_id: person_embedding(person),
+            DLIB: person_embedding(dlib_person or person, 128)}
+
+
+def run(pipeline, frames):
+    decisions = []
+    for index, frame in enumerate(frames):
+        result = pipeline.process(frame, index / FPS, index)
+        if result.decision is not None:
+            decisions.append(result.decision)
+    return decisions
+
+
+# -- the pipeline, with test doubles -------------------------------------------------------------
+
+
+def test_pipeline_checks_in_on_the_fused_distance_and_stores_both_embeddings(tmp_path, fused_settings):
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        alice = gallery.add_person("Alice", [both(fused_settings, 1)])
+        gallery.add_person("Bob", [both(fused_settings, 2)])
+        event_id = gallery.create_event("Board")
+        dlib = FakeDlibEncoder()
+        models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder(), dlib)
+        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
+                            liveness=FakeLiveness())
+        decisions = run(pipeline, [face_frame(1)] * 30)
+        assert [(d.outcome, d.person_id) for d in decisions] == [(Outcome.CHECKED_IN, alice)]
+        assert dlib.calls >= fused_settings.recognition.agree_frames
+        # the rolling update kept the attendee's face under both models
+        auto = [f for f in gallery.faces_of(alice) if f.source == "auto"]
+        assert sorted(f.model_id for f in auto) == sorted(gallery.model_ids)
+        assert len(gallery.indexes[DLIB]) == len(gallery.index) == 3
+
+
+def test_pipeline_refuses_when_dlib_disagrees_with_facenet(tmp_path, fused_settings):
+    # FaceNet alone would name Alice (distance 0); dlib's face is another person's, so the
+    # fused distance (0.5 * 0 + 0.5 * 1.414 * 1.13 / 0.6 = 1.33) is over the fused threshold.
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        gallery.add_person("Alice", [both(fused_settings, 1, dlib_person=3)])
+        gallery.add_person("Bob", [both(fused_settings, 2)])
+        event_id = gallery.create_event("Board")
+        models = Models(FakeDetector(), FakeLandmarker(), FakeEmbedder(), FakeDlibEncoder())
+        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
+                            liveness=FakeLiveness())
+        decisions = run(pipeline, [face_frame(1)] * 30)
+        assert [d.outcome for d in decisions] == [Outcome.UNKNOWN]
+        match = gallery.match(both(fused_settings, 1), 1.02, 0.05)
+        assert match.distance == pytest.approx(0.5 * np.sqrt(2) * 1.13 / 0.6, abs=1e-4)
+        assert gallery.checkins(event_id) == []
+
+
+def test_fused_pipeline_needs_the_dlib_encoder(tmp_path, fused_settings):
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        with pytest.raises(ValueError, match="dlib's encoder is not loaded"):
+            Pipeline(fused_settings, Models(FakeDetector(), FakeLandmarker(), FakeEmbedder()),
+                     gallery)
+
+
+def test_fused_gallery_refuses_an_image_without_the_dlib_embedding(tmp_path, fused_settings):
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        with pytest.raises(ValueError, match="missing dlib-resnet-v1"):
+            gallery.add_person("Alice", [person_embedding(1)])
+        assert gallery.people() == []
+
+
+def test_images_without_every_model_are_left_out_of_fused_matching(tmp_path, fused_settings):
+    path = tmp_path / "faces.sqlite"
+    model_id = fused_settings.recognition.model_id
+    with Gallery(path, model_id) as old:  # enrolled before fusion: FaceNet only, no crop
+        old.add_person("Alice", [person_embedding(1)])
+    with fused_gallery(path, fused_settings) as gallery:
+        bob = gallery.add_person("Bob", [both(fused_settings, 2)])
+        assert [i.name for i in gallery.incomplete_images()] == ["Alice"]
+        assert "python main.py reembed" in missing_embeddings_notice(gallery)
+        assert "re-enrol" in missing_embeddings_notice(gallery)  # Alice has no crop
+        # Alice's face matches nobody on one model alone: only Bob is in the fused matrices
+        match = gallery.match(both(fused_settings, 1), match_threshold(fused_settings.recognition),
+                              fused_settings.recognition.min_margin)
+        assert match.person_id == bob and not match.accepted
+
+
+# -- real models on known faces ------------------------------------------------------------------
+
+
+def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(fused_encoder, known_faces,
+                                                                      tmp_path):
+    encoder = fused_encoder
+    settings = Settings().replace("recognition", fusion=True)
+    recognition = settings.recognition
+    samples = {name: encoder.encode_file(known_faces / f"{name}.jpg")
+               for name in ("obama", "biden", "obama2")}
+    assert set(samples["obama"].embeddings) == {recognition.model_id, DLIB}
+    path = tmp_path / "faces.sqlite"
+    with fused_gallery(path, settings) as gallery:
+        obama = gallery.add_person("Obama", [samples["obama"].embeddings],
+                                   [samples["obama"].crop_jpeg()])
+        gallery.add_person("Biden", [samples["biden"].embeddings])
+    with fused_gallery(path, settings) as gallery:
+        match = gallery.match(samples["obama2"].embeddings, match_threshold(recognition),
+                              recognition.min_margin)
+        assert match.accepted and match.person_id == obama
+        assert match.distance < recognition.fused_distance_threshold
+
+
+def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder, fused_encoder,
+                                                                        known_faces, tmp_path):
+    settings = Settings().replace("recognition", fusion=True)
+    recognition = settings.recognition
+    obama_sample = encoder.encode_file(known_faces / "obama.jpg")
+    biden_sample = encoder.encode_file(known_faces / "biden.jpg")
+    path = tmp_path / "faces.sqlite"
+    with Gallery(path, recognition.model_id) as old:  # before fusion: FaceNet embeddings only
+        obama = old.add_person("Obama", [obama_sample.embedding], [obama_sample.crop_jpeg()])
+        biden = old.add_person("Biden", [biden_sample.embedding])  # no crop kept
+        facenet_before = old.index.embeddings.copy()
+    assert set(obama_sample.embeddings) == {recognition.model_id}  # fusion off: FaceNet only
+    probe = fused_encoder.encode_file(known_faces / "obama2.jpg").embeddings
+    with fused_gallery(path, settings) as gallery:
+        assert not gallery.match(probe, match_threshold(recognition), recognition.min_margin).accepted
+        done = []
+        report = reembed_gallery(gallery, fused_encoder, batch_images=1,
+                                 progress=lambda d, t: done.append((d, t)))
+        assert (report.incomplete, report.reembedded) == (2, 1)
+        assert done == [(1, 1)]
+        assert report.people_to_re_enrol() == [(biden, "Biden")]
+        assert [i.name for i in gallery.incomplete_images()] == ["Biden"]
+        match = gallery.match(probe, match_threshold(recognition), recognition.min_margin)
+        assert match.accepted and match.person_id == obama
+        # the stored FaceNet embeddings are kept as they were; dlib's was added
+        assert np.array_equal(gallery.index.embeddings, facenet_before[:1])
+        assert {f.model_id for f in gallery.faces_of(obama)} == {recognition.model_id, DLIB}
+        assert any(row["action"] == "re-embed" for row in gallery.audit_log())
+        # a second run has nothing left it can do
+        again = reembed_gallery(gallery, fused_encoder)
+        assert (again.reembedded, again.people_to_re_enrol()) == (0, [(biden, "Biden")])
+
+
+def test_reembed_command_names_people_to_re_enrol(tmp_path, capsys):
+    from kiosk.cli import main
+
+    db = tmp_path / "faces.sqlite"
+    with Gallery(db, Settings().recognition.model_id) as old:
+        old.add_person("Zoë Müller", [person_embedding(1)])  # no crop: nothing to load models for
+    status = main(["--db", str(db), "reembed", "--fusion"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "0 images re-embedded" in out and "re-enrol these people" in out
+    assert "Zoë Müller" in out
+    assert main(["--db", str(db), "reembed"]) == 0  # FaceNet alone: nothing missing
+    assert "nothing to do" in capsys.readouterr().out
