@@ -357,30 +357,42 @@ class SyncClient:
         return list(self._call("GET", f"/api/v1/events/{event_id}/checkins"))
 
     def attendance(self, event_id: int) -> list[dict[str, Any]]:
-        """:meth:`all_doors` with what this kiosk has not uploaded yet: its own check-ins
-        still in the outbox (``door`` None, ``pending`` True) are added, people whose undo is
-        still in the outbox are left out. In time order.
+        """:meth:`all_doors` with what this kiosk has not uploaded yet (see
+        :func:`with_pending`).
 
         Raises:
             SyncError: the service could not be reached.
         """
-        from kiosk.store.checkins import CheckIns
+        return with_pending(self.all_doors(event_id), self.store, event_id)
 
-        rows = [dict(row, pending=False) for row in self.all_doors(event_id)]
-        last_change: dict[int, str] = {}
-        for person_id, method in self.store.query(
-            "SELECT person_id, method FROM outbox WHERE event_id = ? ORDER BY rowid", (event_id,)
-        ):
-            last_change[int(person_id)] = str(method)
-        rows = [r for r in rows if last_change.get(int(r["person_id"])) != UNDO_METHOD]
-        on_server = {int(r["person_id"]) for r in rows}
-        for checkin in CheckIns(self.store).checkins(event_id):
-            person_id = int(checkin["person_id"])
-            if person_id in last_change and last_change[person_id] != UNDO_METHOD \
-                    and person_id not in on_server:
-                rows.append(dict(checkin, door=None, pending=True))
-        rows.sort(key=lambda r: str(r["at"]))
-        return rows
+
+def with_pending(server_rows: Sequence[dict[str, Any]], store: Store,
+                 event_id: int) -> list[dict[str, Any]]:
+    """Every door's check-ins as the server sent them, corrected by this kiosk's outbox: its
+    own check-ins not uploaded yet are added (``door`` None, ``pending`` True), people whose
+    undo is not uploaded yet are left out. In time order.
+
+    Args:
+        server_rows: :meth:`SyncClient.all_doors` of the event.
+        store: this kiosk's store (its outbox and check-ins).
+        event_id: the event.
+    """
+    from kiosk.store.checkins import CheckIns
+
+    rows = [dict(row, pending=False) for row in server_rows]
+    last_change: dict[int, str] = {}
+    for person_id, method in store.query(
+        "SELECT person_id, method FROM outbox WHERE event_id = ? ORDER BY rowid", (event_id,)
+    ):
+        last_change[int(person_id)] = str(method)
+    rows = [r for r in rows if last_change.get(int(r["person_id"])) != UNDO_METHOD]
+    on_server = {int(r["person_id"]) for r in rows}
+    for checkin in CheckIns(store).checkins(event_id):
+        person_id = int(checkin["person_id"])
+        if last_change.get(person_id, UNDO_METHOD) != UNDO_METHOD and person_id not in on_server:
+            rows.append(dict(checkin, door=None, pending=True))
+    rows.sort(key=lambda r: str(r["at"]))
+    return rows
 
 
 class EnrolmentRefused(ValueError):
@@ -560,13 +572,15 @@ class BackgroundSync(threading.Thread):
             if self._attendance is not None and self._attendance[0] != event_id:
                 self._attendance = None
 
-    def attendance(self, event_id: int) -> list[dict[str, Any]] | None:
-        """The attendance at every door fetched by the last round (see
-        :meth:`SyncClient.attendance`); None when that round failed or fetched another event."""
+    def attendance(self, event_id: int, store: Store) -> list[dict[str, Any]] | None:
+        """The attendance at every door fetched by the last round, corrected by the outbox
+        of ``store`` as it is now (:func:`with_pending`); None when that round failed or
+        fetched another event."""
         with self._lock:
             if self._attendance is None or self._attendance[0] != event_id:
                 return None
-            return list(self._attendance[1])
+            rows = list(self._attendance[1])
+        return with_pending(rows, store, event_id)
 
     def run(self) -> None:
         store = self.store_factory()
@@ -579,7 +593,7 @@ class BackgroundSync(threading.Thread):
                     report = client.run_once()
                     with self._lock:
                         watched = self._watched
-                    rows = client.attendance(watched) if watched is not None else None
+                    rows = client.all_doors(watched) if watched is not None else None
                     with self._lock:
                         self._attendance = (watched, rows) if rows is not None else None
                     self.last_report = report

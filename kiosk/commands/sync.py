@@ -314,7 +314,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.headless or gui_handler is None:
             return run_headless(args, settings)
-        return int(gui_handler(args, settings))
+        return int(gui_handler(args, _server_settings(args, settings)))
 
     run.set_defaults(handler=dispatch)
 
