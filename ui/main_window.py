@@ -658,7 +658,7 @@ class KioskWindow(QMainWindow):
         QMessageBox.information(self, self.tr("Face check-in"), self.tr(
             "This kiosk is connected to the service: enrol people one by one with "
             "\"Enrol a person...\" (they reach every door), or with enroll / enroll-folder "
-            "--server on the command line; rename and delete them on the service."))
+            "--server on the command line; people are deleted through the service's API."))
         return True
 
     @pyqtSlot()

@@ -304,8 +304,8 @@ Loading the face models...</source>
 <context>
     <name>KioskWindow</name>
     <message>
-        <source>This kiosk is connected to the service: enrol people one by one with &quot;Enrol a person...&quot; (they reach every door), or with enroll / enroll-folder --server on the command line; rename and delete them on the service.</source>
-        <translation>本终端已连接到服务：请用“登记一个人...”逐个登记人员（所有入口都能识别），或在命令行使用 enroll / enroll-folder --server；改名和删除请在服务上进行。</translation>
+        <source>This kiosk is connected to the service: enrol people one by one with &quot;Enrol a person...&quot; (they reach every door), or with enroll / enroll-folder --server on the command line; people are deleted through the service&apos;s API.</source>
+        <translation>本终端已连接到服务：请用“登记一个人...”逐个登记人员（所有入口都能识别），或在命令行使用 enroll / enroll-folder --server；删除人员请通过服务的 API 进行。</translation>
     </message>
     <message>
         <source>stopped</source>
