@@ -347,3 +347,52 @@ def test_status_line_follows_the_service(qtbot, service, settings, models, clip_
         window.close()
     assert not window.server_link.syncer.is_alive()
     assert window.thread is None or window.thread.isFinished()
+
+
+def test_enrolment_dialog_enrols_on_the_service(qtbot, monkeypatch, service, make_kiosk, settings,
+                                                encoder, known_faces, tmp_path):
+    from PyQt5.QtWidgets import QMessageBox
+
+    from ui.enroll_dialog import EnrollDialog
+    from ui.server_link import ServerLink
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: shown.append(text))
+    photo_path = known_faces / "obama.jpg"
+    photo = (photo_path.name, photo_path.read_bytes())
+    sample = encoder.encode_file(photo_path)
+
+    def dialog_for(key, name):
+        desk_settings = settings.replace("gallery", db_path=str(tmp_path / f"{name}.sqlite"))
+        desk_settings = desk_settings.replace("server", **vars_of(service.server_settings(key)))
+        gallery = Gallery(desk_settings.gallery.db_path, settings.recognition.model_id)
+        link = ServerLink(desk_settings)
+        dialog = EnrollDialog(desk_settings, gallery, lambda: encoder, None, server_link=link)
+        qtbot.addWidget(dialog)
+        dialog.add_sample(sample, photo)
+        return dialog, gallery
+
+    desk, desk_gallery = dialog_for(service.admin_key, "desk")
+    desk.name_edit.setText("Barack Obama")
+    desk.external_id_edit.setText("E44")
+    person_id = desk.save()
+    assert person_id is not None, desk.error_message
+    assert desk_gallery.person(person_id).external_id == "E44"  # synced with the server's id
+    door = make_kiosk("door-1")
+    assert door.client.run_once().people == 1 and door.gallery.person(person_id) is not None
+
+    again, _ = dialog_for(service.admin_key, "desk2")
+    again.name_edit.setText("Someone Else")
+    assert again.save() is None
+    assert again.error_message == (f"Warning: this face already matches Barack Obama (id "
+                                   f"{person_id}, distance 0.00). Nothing was enrolled.")
+    assert again.duplicate is not None and again.duplicate[0] == person_id  # Save asks next
+
+    by_door, door_gallery = dialog_for(service.keys["door-2"], "door2")
+    by_door.name_edit.setText("Someone Else")
+    assert by_door.save(allow_duplicate=True) is None
+    assert by_door.error_message.startswith("This kiosk's key may not enrol")
+    assert shown == [again.error_message, by_door.error_message]
+    assert len(service.query("SELECT 1 FROM people")) == 1
+    for gallery in (desk_gallery, door_gallery):
+        gallery.close()
