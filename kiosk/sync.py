@@ -583,7 +583,14 @@ class BackgroundSync(threading.Thread):
         return with_pending(rows, store, event_id)
 
     def run(self) -> None:
-        store = self.store_factory()
+        try:
+            store = self.store_factory()
+        except StoreError as exc:  # said in the status line instead of ending silently
+            log.error("sync: %s", exc)
+            self.sync_status = SyncStatus(LinkState.FAILED, message=str(exc).splitlines()[0])
+            if self.on_round is not None:
+                self.on_round(self.sync_status)
+            return
         client = SyncClient(self.settings, store)
         wait_s = self.settings.retry_initial_s
         last_ok: float | None = None

@@ -234,6 +234,33 @@ def test_cli_enroll_goes_to_the_service(service, known_faces, tmp_path):
     assert "this kiosk's key may not enrol" in kiosk_key.stderr
 
 
+def test_cli_enroll_folder_goes_to_the_service(service, known_faces, tmp_path):
+    """``enroll-folder --server``: one enrolment per external id; a look-alike is refused with
+    its reason and the batch goes on."""
+    import json
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(known_faces / "obama.jpg", folder / "E1.jpg")
+    shutil.copy(known_faces / "obama2.jpg", folder / "E1_2.jpg")
+    shutil.copy(known_faces / "biden.jpg", folder / "E2.jpg")
+    shutil.copy(known_faces / "obama3.jpg", folder / "E3.jpg")  # Obama again, another id
+    done = subprocess.run(
+        [sys.executable, "main.py", "--db", str(tmp_path / "desk.sqlite"), "enroll-folder",
+         str(folder), "--json", "--server", service.url, "--api-key", service.admin_key],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert [(e["external_id"], e["images"]) for e in report["enrolled"]] == [("E1", 2), ("E2", 1)]
+    assert [r["file"] for r in report["refused"]] == ["E3.jpg"]
+    assert "looks like person" in report["refused"][0]["reason"]
+    rows = service.query("SELECT external_id FROM people ORDER BY id")
+    assert rows == [("E1",), ("E2",)]
+    with Gallery(tmp_path / "desk.sqlite", "m") as gallery:  # synced after each enrolment
+        assert sorted(p.external_id for p in gallery.people()) == ["E1", "E2"]
+
+
 # -- the GUI -------------------------------------------------------------------------------
 
 @pytest.fixture
