@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt5.QtCore import QDateTime, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QFontMetrics, QKeySequence
@@ -27,6 +28,10 @@ from kiosk.pipeline import Decision, Outcome, Prompt
 from ui.text import short_time
 from ui.video_view import VideoView
 from ui.worker import PipelineWorker, WorkerResult, start_worker, stop_worker
+
+if TYPE_CHECKING:
+    from kiosk.sync import SyncStatus
+    from ui.server_link import ServerLink
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +124,7 @@ class KioskWindow(QMainWindow):
         self._shut_down = False
         self._admin_until_s = -1.0  # monotonic time the admin's unlock ends
         self._staff_until_s = -1.0  # monotonic time the staff unlock ends
-        self.server_link = None  # ui.server_link.ServerLink of a kiosk connected to a service
+        self.server_link: ServerLink | None = None  # a kiosk connected to the service
         self._build()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(DISPLAY_POLL_MS)
@@ -453,7 +458,7 @@ class KioskWindow(QMainWindow):
 
     # -- the central service -----------------------------------------------------------------
 
-    def attach_server_link(self, link: object) -> None:
+    def attach_server_link(self, link: ServerLink) -> None:
         """Sync with the service in the background (started here, stopped on close)."""
         self.server_link = link
         link.round_done.connect(self.on_sync_round)
@@ -461,10 +466,10 @@ class KioskWindow(QMainWindow):
         self.on_clock_timer()
 
     @pyqtSlot(object)
-    def on_sync_round(self, status: object) -> None:
+    def on_sync_round(self, status: SyncStatus) -> None:
         """A sync round ended: new people or events reach the matcher, the status line shows
         the service's state."""
-        report = getattr(status, "report", None)
+        report = status.report
         if report is not None and report.gallery_changed and not self._shut_down:
             self.on_gallery_changed()
             if self.event_id is None:  # the first sync of a new kiosk brings the events
