@@ -40,6 +40,7 @@ MAX_EXTERNAL_ID_CHARS = 100
 EXTERNAL_ID_HEADERS = ("external_id", "external id", "id", "工号", "编号", "学号", "员工编号")
 NAME_HEADERS = ("name", "姓名", "名字")
 ATTENDANCE_COLUMNS = ("external_id", "name", "status", "at", "method", "distance", "liveness")
+DOOR_COLUMN = "door"  # added after the others when the rows come from every door
 STATUS_ARRIVED = "arrived"
 STATUS_MISSING = "missing"
 # Cells starting with these are run as formulas by Excel and LibreOffice (CSV injection).
@@ -281,7 +282,9 @@ def roster(gallery: Gallery, event_id: int) -> list[RosterEntry]:
             gallery.events_table.roster(event_id)]
 
 
-def attendance(gallery: Gallery, event_id: int) -> list[dict[str, Any]]:
+def attendance(
+    gallery: Gallery, event_id: int, checkins: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """The roster of an event with who arrived, then walk-ins who are not on the roster.
 
     A roster entry with an external id matches the check-in of the person with that external
@@ -292,8 +295,17 @@ def attendance(gallery: Gallery, event_id: int) -> list[dict[str, Any]]:
         One dict per row: ``external_id``, ``name``, ``status`` ("arrived" / "missing"), ``at``,
         ``method``, ``distance``, ``liveness``, ``person_id`` (None when missing), ``operator``,
         ``reason`` and ``on_roster``. Roster order first, then walk-ins in check-in order.
+        With ``checkins`` of every door, also ``door`` (None for this kiosk's check-ins
+        not uploaded yet).
+
+    Args:
+        gallery: the roster's gallery.
+        event_id: the event.
+        checkins: the check-ins to use instead of this gallery's (a connected kiosk passes
+            every door's, :meth:`kiosk.sync.SyncClient.attendance`).
     """
-    checkins = gallery.checkins(event_id)
+    if checkins is None:
+        checkins = gallery.checkins(event_id)
     unused = list(range(len(checkins)))
     by_external_id = {c["external_id"]: i for i, c in enumerate(checkins) if c["external_id"]}
     rows: list[dict[str, Any]] = []
@@ -327,7 +339,7 @@ def _attendance_row(
     external_id: str | None, name: str, checkin: dict[str, Any] | None, on_roster: bool,
 ) -> dict[str, Any]:
     present = checkin is not None
-    return {
+    row = {
         "external_id": external_id,
         "name": name,
         "status": STATUS_ARRIVED if present else STATUS_MISSING,
@@ -340,6 +352,9 @@ def _attendance_row(
         "reason": checkin["reason"] if present else None,
         "on_roster": on_roster,
     }
+    if present and "door" in checkin:
+        row["door"] = checkin["door"]
+    return row
 
 
 def attendance_counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -379,10 +394,19 @@ def _cell(value: Any, column: str = "") -> str:
     return text
 
 
+def _columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The export's columns: :data:`ATTENDANCE_COLUMNS`, then ``door`` when the rows come
+    from every door (a connected kiosk's staff panel)."""
+    if any(DOOR_COLUMN in row for row in rows):
+        return (*ATTENDANCE_COLUMNS, DOOR_COLUMN)
+    return ATTENDANCE_COLUMNS
+
+
 def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write an attendance list as CSV for Excel (UTF-8 with BOM), atomically.
 
-    Columns: ``external_id,name,status,at,method,distance,liveness``; ``at`` is the local time
+    Columns: ``external_id,name,status,at,method,distance,liveness`` (and ``door`` for rows
+    of every door); ``at`` is the local time
     as ``2026-11-23 09:02:05`` (Excel reads it as a date and time). Text that Excel would
     run as a formula (starting with ``=``, ``+``, ``-``, ``@``) is prefixed with ``'``. The
     file is written next to ``path`` and renamed into place, so a crash never leaves half a
@@ -399,12 +423,14 @@ def write_attendance_csv(path: str | Path, rows: Iterable[dict[str, Any]]) -> in
         OSError: the folder is missing or not writable, or the disk is full.
     """
     path = Path(path)
+    rows = list(rows)
+    columns = _columns(rows)
     written = 0
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow(ATTENDANCE_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row.get(column), column) for column in ATTENDANCE_COLUMNS])
+            writer.writerow([_cell(row.get(column), column) for column in columns])
             written += 1
     return written
 
@@ -425,15 +451,17 @@ def write_attendance_xlsx(path: str | Path, rows: Iterable[dict[str, Any]]) -> i
     import openpyxl
 
     path = Path(path)
+    rows = list(rows)
+    columns = _columns(rows)
     workbook = openpyxl.Workbook()
     workbook.properties.title = XLSX_EXPORT_TITLE
     sheet = workbook.active
     sheet.title = "attendance"
-    sheet.append(list(ATTENDANCE_COLUMNS))
+    sheet.append(list(columns))
     written = 0
     for row in rows:
         values: list[Any] = []
-        for column in ATTENDANCE_COLUMNS:
+        for column in columns:
             value = row.get(column)
             if column == "at":
                 value = local_time(value) if value else None
@@ -536,16 +564,22 @@ def protected_files(gallery: Gallery, *settings_files: str | Path) -> list[Path]
 def export_event_attendance(
     gallery: Gallery, event_id: int, path: str | Path, actor: str,
     settings_files: Sequence[str | Path] = (), replace: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> int:
     """Export an event's attendance to ``path`` (``.csv`` or ``.xlsx``) and audit-log it.
+
+    Args:
+        rows: the rows to write (what the staff panel shows: every door's on a connected
+            kiosk); default :func:`attendance` of this gallery.
 
     Raises:
         ExportRefused: the target is one of :func:`protected_files` or a foreign file.
         FileExistsError: an earlier export is there and ``replace`` is False.
         OSError: the file cannot be written.
     """
-    count = export_attendance(path, attendance(gallery, event_id),
-                              protected_files(gallery, *settings_files), replace)
+    if rows is None:
+        rows = attendance(gallery, event_id)
+    count = export_attendance(path, rows, protected_files(gallery, *settings_files), replace)
     gallery.record_action(actor, "export attendance", event_id=event_id, rows=count,
                        file=Path(path).name)
     return count

@@ -12,13 +12,22 @@ wait (``[server] retry_initial_s`` .. ``retry_max_s``).
 
 Local rolling-update images (``source = 'auto'``) are a cache: one whose id the server now uses
 for an enrolment image is replaced by it.
+
+An undo of a check-in made by staff at this kiosk travels the same way: it is queued in the
+outbox (``method = 'undo'``) in the transaction of the local undo, and uploaded in order with
+the check-ins (to ``POST /api/v1/checkins/undo``), once per UUID.
+
+A kiosk's enrolment goes to the server (:func:`enrol_on_server`): the person exists at every
+door or nowhere; the sync that follows brings them here with the server's id.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +40,36 @@ log = logging.getLogger(__name__)
 
 REVISION_KEY = "server_revision"
 UPLOAD_BATCH = 200
-FINAL_RESULTS = {"stored", "already", "duplicate", "unknown_person", "unknown_event"}
+FINAL_RESULTS = {"stored", "already", "duplicate", "unknown_person", "unknown_event",
+                 "undone", "not_checked_in"}
+UNDO_METHOD = "undo"  # the outbox's ``method`` of a queued undo (check-ins: auto / manual)
+OUTBOX_COLUMNS = ("uuid", "event_id", "person_id", "at", "method", "distance", "liveness",
+                  "operator", "reason")
 
 
 class SyncError(RuntimeError):
-    """The server cannot be reached or refused the kiosk (the message says why)."""
+    """The server cannot be reached or refused the kiosk (the message says why).
+
+    Attributes:
+        status_code: the HTTP status of a refusal; None when the service was not reached.
+        details: the JSON body of the refusal (``{"error": ...}`` and any details).
+    """
+
+    def __init__(self, message: str, status_code: int | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.details = details or {}
+
+    @property
+    def unreachable(self) -> bool:
+        """The service was not reached or is not serving right now (try again later)."""
+        return self.status_code is None or self.status_code >= 500
+
+    @property
+    def auth_refused(self) -> bool:
+        """The key is unknown, revoked, or lacks the role for this call."""
+        return self.status_code in (401, 403)
 
 
 @dataclass
@@ -43,6 +77,7 @@ class SyncReport:
     """What one round moved."""
 
     uploaded: int = 0
+    undos: int = 0
     results: dict[str, int] = field(default_factory=dict)
     people: int = 0
     faces: int = 0
@@ -52,10 +87,17 @@ class SyncReport:
     revision: int = 0
     pending: int = 0
 
+    @property
+    def gallery_changed(self) -> bool:
+        """People, faces or events arrived or were deleted (the matcher must re-read)."""
+        return bool(self.people or self.faces or self.deleted_people or self.deleted_faces
+                    or self.events)
+
     def summary(self) -> str:
         """One line for the log and ``sync --once``."""
         results = ", ".join(f"{k} {v}" for k, v in sorted(self.results.items())) or "none"
-        return (f"uploaded {self.uploaded} check-ins ({results}), {self.pending} waiting; "
+        return (f"uploaded {self.uploaded} check-ins and {self.undos} undos ({results}), "
+                f"{self.pending} waiting; "
                 f"received {self.people} people, {self.faces} faces, {self.events} events; "
                 f"deleted {self.deleted_people} people, {self.deleted_faces} faces; "
                 f"revision {self.revision}")
@@ -106,11 +148,15 @@ class SyncClient:
         except httpx.HTTPError as exc:
             raise SyncError(f"{self.settings.url}: the service cannot be reached ({exc})") from exc
         if answer.status_code >= 400:
+            details: dict[str, Any] = {}
             try:
-                message = answer.json().get("error", answer.text)
+                body = answer.json()
+                details = body if isinstance(body, dict) else {}
+                message = details.get("error", answer.text)
             except ValueError:
                 message = answer.text[:200]
-            raise SyncError(f"{self.settings.url}{path}: {answer.status_code} {message}")
+            raise SyncError(f"{self.settings.url}{path}: {answer.status_code} {message}",
+                            answer.status_code, details)
         return answer.json()
 
     # -- the outbox ------------------------------------------------------------------------
@@ -121,23 +167,35 @@ class SyncClient:
         return int(row[0]) if row else 0
 
     def push(self, report: SyncReport) -> None:
-        """Upload the outbox in batches; what the server answered leaves the outbox.
+        """Upload the outbox in order, in batches of one kind (check-ins to
+        ``/api/v1/checkins``, undos to ``/api/v1/checkins/undo``); what the server answered
+        leaves the outbox.
 
         Raises:
             SyncError: the service could not be reached (the outbox keeps everything).
         """
-        columns = ("uuid", "event_id", "person_id", "at", "method", "distance", "liveness",
-                   "operator", "reason")
         while True:
             rows = self.store.query(
-                f"SELECT {', '.join(columns)} FROM outbox ORDER BY at, uuid LIMIT ?",
+                f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox ORDER BY rowid LIMIT ?",
                 (UPLOAD_BATCH,),
             )
             if not rows:
                 return
-            batch = [dict(zip(columns, row)) for row in rows]
+            items = [dict(zip(OUTBOX_COLUMNS, row)) for row in rows]
+            undo = items[0]["method"] == UNDO_METHOD
+            batch = []
+            for item in items:  # the leading run of one kind: the order of changes is kept
+                if (item["method"] == UNDO_METHOD) != undo:
+                    break
+                batch.append(item)
+            if undo:
+                path, body = "/api/v1/checkins/undo", {"undos": [
+                    {k: item[k] for k in ("uuid", "event_id", "person_id", "at", "operator",
+                                          "reason")} for item in batch]}
+            else:
+                path, body = "/api/v1/checkins", {"checkins": batch}
             try:
-                answer = self._call("POST", "/api/v1/checkins", json={"checkins": batch})
+                answer = self._call("POST", path, json=body)
             except SyncError as exc:
                 with self.store.transaction() as tx:
                     tx.executemany(
@@ -153,7 +211,10 @@ class SyncClient:
                     done.append((str(result["uuid"]),))
             with self.store.transaction() as tx:
                 tx.executemany("DELETE FROM outbox WHERE uuid = ?", done)
-            report.uploaded += len(done)
+            if undo:
+                report.undos += len(done)
+            else:
+                report.uploaded += len(done)
             if len(done) < len(batch):  # the server kept some back: next round
                 return
 
@@ -184,6 +245,12 @@ class SyncClient:
         deleted = False
         while True:
             changes = self._call("GET", "/api/v1/sync", params={"since": since})
+            if int(changes["revision"]) == since and not any(
+                changes.get(k) for k in ("people", "faces", "deleted_people", "deleted_faces",
+                                         "events")
+            ):  # nothing new: no write, so the matchers' "changed by another process" stays quiet
+                report.revision = since
+                break
             deleted |= self._apply(changes, report)
             since = int(changes["revision"])
             report.revision = since
@@ -283,64 +350,302 @@ class SyncClient:
         return int(answer["id"])
 
     def all_doors(self, event_id: int) -> list[dict[str, Any]]:
-        """The attendance of an event at every door (with the door)."""
+        """The attendance of an event at every door, as the server has it: one dict per
+        check-in with ``person_id``, ``name``, ``external_id``, ``at``, ``method``,
+        ``distance``, ``liveness``, ``operator``, ``reason`` and ``door`` (the name of the key
+        that uploaded it)."""
         return list(self._call("GET", f"/api/v1/events/{event_id}/checkins"))
+
+    def attendance(self, event_id: int) -> list[dict[str, Any]]:
+        """:meth:`all_doors` with what this kiosk has not uploaded yet (see
+        :func:`with_pending`).
+
+        Raises:
+            SyncError: the service could not be reached.
+        """
+        return with_pending(self.all_doors(event_id), self.store, event_id)
+
+
+def with_pending(server_rows: Sequence[dict[str, Any]], store: Store,
+                 event_id: int) -> list[dict[str, Any]]:
+    """Every door's check-ins as the server sent them, corrected by this kiosk's outbox: its
+    own check-ins not uploaded yet are added (``door`` None, ``pending`` True), people whose
+    undo is not uploaded yet are left out. In time order.
+
+    Args:
+        server_rows: :meth:`SyncClient.all_doors` of the event.
+        store: this kiosk's store (its outbox and check-ins).
+        event_id: the event.
+    """
+    from kiosk.store.checkins import CheckIns
+
+    rows = [dict(row, pending=False) for row in server_rows]
+    last_change: dict[int, str] = {}
+    for person_id, method in store.query(
+        "SELECT person_id, method FROM outbox WHERE event_id = ? ORDER BY rowid", (event_id,)
+    ):
+        last_change[int(person_id)] = str(method)
+    rows = [r for r in rows if last_change.get(int(r["person_id"])) != UNDO_METHOD]
+    on_server = {int(r["person_id"]) for r in rows}
+    for checkin in CheckIns(store).checkins(event_id):
+        person_id = int(checkin["person_id"])
+        if last_change.get(person_id, UNDO_METHOD) != UNDO_METHOD and person_id not in on_server:
+            rows.append(dict(checkin, door=None, pending=True))
+    rows.sort(key=lambda r: str(r["at"]))
+    return rows
+
+
+class EnrolmentRefused(ValueError):
+    """The server did not enrol the person; nothing was enrolled anywhere.
+
+    Attributes:
+        kind: ``lookalike`` (a photo looks like someone enrolled), ``not_admin`` (this key may
+            not enrol), ``key_refused`` (unknown or revoked key), ``unreachable`` (the service
+            is down or cannot be reached) or ``refused`` (a bad photo, an external id already
+            enrolled...; the message says which).
+        lookalike: for ``lookalike``: ``file``, ``person_id``, ``name``, ``distance``.
+        server_message: the server's own message (``refused``).
+    """
+
+    def __init__(self, message: str, kind: str, lookalike: dict[str, Any] | None = None,
+                 server_message: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.lookalike = lookalike
+        self.server_message = server_message
+
+
+def enrolment_refusal(exc: SyncError, url: str) -> EnrolmentRefused:
+    """The clear message for a server's refusal of an enrolment."""
+    nothing = "nothing was enrolled"
+    if exc.unreachable:
+        return EnrolmentRefused(
+            f"the service {url} cannot be reached, so {nothing}: enrolment at a connected kiosk "
+            "goes to the service (a person enrolled only here would never reach the other "
+            "doors); try again when the service is back", "unreachable")
+    if exc.status_code == 403:
+        return EnrolmentRefused(
+            f"this kiosk's key may not enrol ({nothing}): enrolment needs an admin key "
+            "(`keys create --role admin`) in [server] api_key or --api-key", "not_admin")
+    if exc.status_code == 401:
+        return EnrolmentRefused(
+            f"the service refused this kiosk's key (unknown or revoked), so {nothing}",
+            "key_refused")
+    found = exc.details.get("lookalike")
+    if exc.status_code == 409 and isinstance(found, dict):
+        return EnrolmentRefused(
+            f"{found.get('file')} looks like person {found.get('person_id')} "
+            f"({found.get('name')}), distance {float(found.get('distance', 0.0)):.3f}; {nothing}",
+            "lookalike", found)
+    message = str(exc.details.get("error") or exc)
+    return EnrolmentRefused(f"the service refused the enrolment: {message}; {nothing}",
+                            "refused", server_message=message)
+
+
+def enrol_on_server(
+    client: SyncClient, name: str, images: Sequence[tuple[str, bytes]],
+    external_id: str | None = None, allow_duplicate: bool = False,
+) -> tuple[int, SyncReport | None]:
+    """Enrol a person on the server (``POST /api/v1/people``), then sync, so that the person
+    is in this kiosk's gallery with the server's id.
+
+    Args:
+        client: the kiosk's link (its key must be an admin key).
+        name: the person's name.
+        images: (file name, JPEG or PNG bytes) of each photo; the server finds the one face.
+        external_id: the roster id, if any.
+        allow_duplicate: enrol even when a photo looks like someone enrolled.
+
+    Returns:
+        The person's id and the report of the sync that followed (None when that sync failed:
+        the person is on the server and arrives here at the next round).
+
+    Raises:
+        EnrolmentRefused: the server did not enrol (see its ``kind``); nothing was enrolled.
+    """
+    if not images:
+        raise ValueError("images is empty: give at least one photo")
+    try:
+        person_id = client.enrol(name, images, external_id, allow_duplicate)
+    except SyncError as exc:
+        raise enrolment_refusal(exc, client.settings.url) from exc
+    try:
+        report: SyncReport | None = client.run_once()
+    except (SyncError, StoreError) as exc:
+        log.warning("person %d enrolled on the server; the sync that followed failed: %s",
+                    person_id, exc)
+        report = None
+    return person_id, report
+
+
+class LinkState(enum.Enum):
+    """Where a kiosk stands with the service."""
+
+    STARTING = "starting"  # no round finished yet
+    CONNECTED = "connected"  # the last round worked
+    OFFLINE = "offline"  # the service cannot be reached (check-ins wait in the outbox)
+    REFUSED = "refused"  # the key is unknown, revoked or not allowed
+    FAILED = "failed"  # another error (the message says which)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """The state after a sync round, for a status line.
+
+    Attributes:
+        state: see :class:`LinkState`.
+        pending: check-ins and undos waiting in the outbox.
+        last_sync_wall_s: ``time.time()`` of the last round that worked (None: never).
+        retry_in_s: the wait before the next try after a failure.
+        message: the error of a failed round.
+        report: what the round moved (a round that worked).
+    """
+
+    state: LinkState = LinkState.STARTING
+    pending: int = 0
+    last_sync_wall_s: float | None = None
+    retry_in_s: float | None = None
+    message: str = ""
+    report: SyncReport | None = None
+
+    def line(self) -> str:
+        """One line in English (the log and the headless kiosk; the GUI words its own)."""
+        if self.state is LinkState.CONNECTED:
+            at = time.strftime("%H:%M:%S", time.localtime(self.last_sync_wall_s or 0))
+            return f"server: connected, last sync {at}, {self.pending} waiting"
+        if self.state is LinkState.OFFLINE:
+            return f"server offline: {self.pending} check-ins waiting"
+        if self.state is LinkState.REFUSED:
+            return f"server refused this kiosk's key: {self.message}"
+        if self.state is LinkState.FAILED:
+            return f"sync failed: {self.message}"
+        return "server: connecting"
 
 
 class BackgroundSync(threading.Thread):
     """Sync rounds every ``sync_interval_s``, with a doubling wait after failures.
 
+    Args:
+        settings: ``[server]``.
+        store_factory: opens the kiosk's store (called in this thread).
+        on_round: called in this thread after every round with the :class:`SyncStatus`.
+
     Attributes:
-        status: one line for a status bar ("synced ...", "server unreachable ...").
+        sync_status: the state after the last round.
         last_report: the report of the last successful round.
     """
 
-    def __init__(self, settings: ServerSettings, store_factory: Any, on_round: Any = None) -> None:
+    def __init__(self, settings: ServerSettings, store_factory: Callable[[], Store],
+                 on_round: Callable[[SyncStatus], None] | None = None) -> None:
         super().__init__(name="server-sync", daemon=True)
         self.settings = settings
         self.store_factory = store_factory
         self.on_round = on_round
-        self.status = "not synced yet"
+        self.sync_status = SyncStatus()
         self.last_report: SyncReport | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._watched: int | None = None
+        self._attendance: tuple[int, list[dict[str, Any]]] | None = None
+
+    @property
+    def status(self) -> str:
+        """:meth:`SyncStatus.line` of the last round."""
+        return self.sync_status.line()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """End the loop (a round under way finishes first) and wait for the thread."""
         self._stopping.set()
         self._wake.set()
-        self.join(timeout_s)
+        if self.is_alive():
+            self.join(timeout_s)
 
     def sync_now(self) -> None:
         """Run a round without waiting for the interval (after a check-in)."""
         self._wake.set()
 
+    def watch_event(self, event_id: int | None) -> None:
+        """Fetch this event's attendance at every door with each round (None: stop)."""
+        with self._lock:
+            self._watched = event_id
+            if self._attendance is not None and self._attendance[0] != event_id:
+                self._attendance = None
+
+    def attendance(self, event_id: int, store: Store) -> list[dict[str, Any]] | None:
+        """The attendance at every door fetched by the last round, corrected by the outbox
+        of ``store`` as it is now (:func:`with_pending`); None when that round failed or
+        fetched another event."""
+        with self._lock:
+            if self._attendance is None or self._attendance[0] != event_id:
+                return None
+            rows = list(self._attendance[1])
+        return with_pending(rows, store, event_id)
+
     def run(self) -> None:
-        store = self.store_factory()
+        try:
+            store = self.store_factory()
+        except StoreError as exc:  # said in the status line instead of ending silently
+            log.error("sync: %s", exc)
+            self.sync_status = SyncStatus(LinkState.FAILED, message=str(exc).splitlines()[0])
+            if self.on_round is not None:
+                self.on_round(self.sync_status)
+            return
         client = SyncClient(self.settings, store)
         wait_s = self.settings.retry_initial_s
+        last_ok: float | None = None
         try:
             while not self._stopping.is_set():
                 try:
                     report = client.run_once()
+                    with self._lock:
+                        watched = self._watched
+                    rows = client.all_doors(watched) if watched is not None else None
+                    with self._lock:
+                        self._attendance = (watched, rows) if rows is not None else None
                     self.last_report = report
-                    self.status = f"server: synced, {report.pending} check-ins waiting"
+                    last_ok = time.time()
+                    status = SyncStatus(LinkState.CONNECTED, report.pending, last_ok,
+                                        report=report)
                     wait_s = self.settings.retry_initial_s
                     delay_s = self.settings.sync_interval_s
-                    if report.uploaded or report.people or report.deleted_people:
+                    if report.uploaded or report.undos or report.gallery_changed:
                         log.info("sync: %s", report.summary())
                 except (SyncError, StoreError) as exc:
-                    self.status = f"server unreachable, retry in {wait_s:.0f} s"
+                    with self._lock:
+                        self._attendance = None
+                    if isinstance(exc, SyncError) and exc.auth_refused:
+                        state = LinkState.REFUSED
+                    elif isinstance(exc, SyncError) and exc.unreachable:
+                        state = LinkState.OFFLINE
+                    else:
+                        state = LinkState.FAILED
+                    status = SyncStatus(state, self._pending(client), last_ok, wait_s,
+                                        str(exc).splitlines()[0][:300])
                     log.warning("sync: %s", exc)
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
-                except Exception:  # noqa: BLE001 - the thread must survive a bad answer
+                except Exception as exc:  # noqa: BLE001 - the thread must survive a bad answer
                     log.exception("sync round failed")
+                    status = SyncStatus(LinkState.FAILED, self._pending(client), last_ok, wait_s,
+                                        f"{type(exc).__name__}: {exc}"[:300])
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
+                self.sync_status = status
                 if self.on_round is not None:
-                    self.on_round(self.status)
+                    try:
+                        self.on_round(status)
+                    except Exception:  # noqa: BLE001
+                        log.exception("the sync round's listener failed")
                 self._wake.wait(delay_s)
                 self._wake.clear()
         finally:
             client.close()
             store.close()
+
+    @staticmethod
+    def _pending(client: SyncClient) -> int:
+        try:
+            return client.pending()
+        except StoreError:
+            return 0

@@ -19,6 +19,7 @@ from kiosk.config import Settings
 from kiosk.gallery import Gallery, open_gallery
 from kiosk.pipeline import Pipeline, current_event_id
 from kiosk.recognize import FaceEncoder, Models, load_models
+from kiosk.sync import attach_outbox
 from ui.i18n import install_translator
 from ui.main_window import KioskWindow
 from ui.worker import PipelineWorker
@@ -67,7 +68,17 @@ def build_window(
     window.reader.start()
     window.attach_worker(make_worker(settings, models, window.reader, window.event_id),
                          make_encoder_factory(settings, models))
+    connect_to_server(window, settings)
     return window
+
+
+def connect_to_server(window: KioskWindow, settings: Settings) -> None:
+    """With ``[server] url`` set: sync in the background and show the service's state."""
+    if not settings.server.url:
+        return
+    from ui.server_link import ServerLink
+
+    window.attach_server_link(ServerLink(settings, window))
 
 
 def build_early_window(
@@ -79,6 +90,8 @@ def build_early_window(
     the reader is started, and recognition joins with :meth:`KioskWindow.attach_worker`.
     """
     gallery = open_gallery(settings)
+    if settings.server.url:  # staff check-ins and undos go to the service too
+        attach_outbox(gallery.checkins_table)
     purge_spoof_pictures(gallery, settings)
     if event_id is None:
         event_id = current_event_id(gallery)
@@ -91,7 +104,10 @@ def make_worker(settings: Settings, models: Models, reader: LatestFrameReader,
     """The pipeline worker over ``reader`` (its pipeline is built in the worker thread)."""
 
     def make_pipeline(chosen_event_id: int | None) -> Pipeline:
-        return Pipeline(settings, models, open_gallery(settings), chosen_event_id)
+        gallery = open_gallery(settings)
+        if settings.server.url:  # each check-in is queued for the service in its transaction
+            attach_outbox(gallery.checkins_table)
+        return Pipeline(settings, models, gallery, chosen_event_id)
 
     return PipelineWorker(reader, make_pipeline, event_id)
 
@@ -217,6 +233,7 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
         lambda: log.info("first frame shown %.2f s after process start", process_age_s()))
     window.reader.start()
     window.start()
+    connect_to_server(window, settings)
     loader = ModelLoader(settings)
 
     def on_loaded(models: Models) -> None:

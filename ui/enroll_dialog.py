@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PyQt5.QtCore import QObject, QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
@@ -38,14 +39,15 @@ class CaptureWorker(QObject):
     """Takes camera frames, applies the quality gates and encodes good faces (own thread).
 
     Signals:
-        sample_captured(object): a :class:`FaceSample` passed every gate.
+        sample_captured(object, object): a :class:`FaceSample` passed every gate, and its
+            camera frame as (file name, JPEG bytes), the photo a service enrols from.
         feedback(str): a gate code ("no_face", "several_faces", "too_small", "too_dark",
             "too_bright", "blurry", "not_frontal", "blink", "ok").
         done(object): a :class:`CaptureOutcome`.
         finished(): the thread may quit.
     """
 
-    sample_captured = pyqtSignal(object)
+    sample_captured = pyqtSignal(object, object)
     feedback = pyqtSignal(str)
     done = pyqtSignal(object)
     finished = pyqtSignal()
@@ -90,7 +92,9 @@ class CaptureWorker(QObject):
             if step.outcome is not None:
                 return step.outcome
             if step.sample is not None:
-                self.sample_captured.emit(step.sample)
+                ok, jpeg = cv2.imencode(".jpg", frame.frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                photo = (f"capture-{frame.frame_id}.jpg", jpeg.tobytes()) if ok else None
+                self.sample_captured.emit(step.sample, photo)
             if step.feedback:
                 self.feedback.emit(step.feedback)
         return CaptureOutcome(capture.live, False, False)
@@ -105,9 +109,15 @@ class EnrollDialog(QDialog):
         encoder_factory: builds a FaceEncoder for this dialog's workers.
         reader: the camera reader to capture from (None: photos only).
         person_id: re-enrol this person instead of creating one.
+        event_id: the current event (a new person can be put on its roster).
+        server_link: the kiosk's :class:`ui.server_link.ServerLink` when it is connected to
+            the service: the person is then enrolled on the service (and synced here), never
+            in this kiosk's file alone.
 
     Attributes:
         samples: the faces captured or loaded so far.
+        sample_photos: the photo each sample came from, (file name, bytes), or None.
+        error_message: why the last save failed ("" after a success).
 
     Signals:
         person_enrolled(int): saved; the person's id.
@@ -119,9 +129,13 @@ class EnrollDialog(QDialog):
 
     def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
                  reader: LatestFrameReader | None, person_id: int | None = None,
-                 parent: QWidget | None = None, event_id: int | None = None) -> None:
+                 parent: QWidget | None = None, event_id: int | None = None,
+                 server_link: Any = None) -> None:
         super().__init__(parent)
         self.event_id = event_id  # a new person can be put on this event's roster (walk-in)
+        self.server_link = server_link
+        self.sample_photos: list[tuple[str, bytes] | None] = []
+        self.error_message = ""
         self.settings = settings
         self.gallery = gallery
         self.encoder_factory = encoder_factory
@@ -263,10 +277,10 @@ class EnrollDialog(QDialog):
         """Show what the capture needs."""
         self.feedback_label.setText(self.feedback_text(code))
 
-    @pyqtSlot(object)
-    def on_sample_captured(self, sample: FaceSample) -> None:
+    @pyqtSlot(object, object)
+    def on_sample_captured(self, sample: FaceSample, photo: tuple[str, bytes] | None) -> None:
         """Add a face to the preview list and check it against the gallery."""
-        self.add_sample(sample)
+        self.add_sample(sample, photo)
 
     @pyqtSlot(object)
     def on_capture_done(self, outcome: CaptureOutcome) -> None:
@@ -312,9 +326,12 @@ class EnrollDialog(QDialog):
                 if cancelled():
                     break
                 try:
-                    results.append((path, encoder.encode_file(path, single=True)))
+                    sample = encoder.encode_file(path, single=True)
+                    results.append((path, (sample, (Path(path).name, Path(path).read_bytes()))))
                 except ImageError as exc:
                     results.append((path, str(exc)))
+                except OSError as exc:
+                    results.append((path, f"{Path(path).name}: {exc.strerror or exc}"))
                 progress(i + 1, len(paths), Path(path).name)
             return results
 
@@ -335,15 +352,17 @@ class EnrollDialog(QDialog):
             if isinstance(result, str):
                 refused.append(f"{Path(path).name}: {result}")
             else:
-                self.add_sample(result)
+                self.add_sample(*result)
         if refused:
             QMessageBox.warning(self, self.tr("Photos refused"), "\n".join(refused))
 
     # -- samples -----------------------------------------------------------------------------
 
-    def add_sample(self, sample: FaceSample) -> None:
-        """Keep a face, show it, warn when it matches another person."""
+    def add_sample(self, sample: FaceSample, photo: tuple[str, bytes] | None = None) -> None:
+        """Keep a face (and the photo it came from), show it, warn when it matches another
+        person."""
         self.samples.append(sample)
+        self.sample_photos.append(photo)
         face_rgb = np.ascontiguousarray(sample.face_rgb)
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
@@ -364,6 +383,7 @@ class EnrollDialog(QDialog):
         """Forget the faces captured so far."""
         self._join_capture()
         self.samples.clear()
+        self.sample_photos.clear()
         self.samples_list.clear()
         self.duplicate = None
         self.capture_outcome = None
@@ -386,10 +406,17 @@ class EnrollDialog(QDialog):
                 self.tr("These faces look like {name}. Enrol anyway?").format(name=self.duplicate[1]))
             if answer != QMessageBox.Yes:
                 return
-        self.save()
+        self.save(allow_duplicate=self.duplicate is not None)
 
-    def save(self) -> int | None:
-        """Enrol (or re-enrol) with the faces so far; returns the person id or None on error."""
+    def save(self, allow_duplicate: bool = False) -> int | None:
+        """Enrol (or re-enrol) with the faces so far; returns the person id or None on error.
+
+        Args:
+            allow_duplicate: the user confirmed enrolling faces that look like someone
+                enrolled (the service refuses them otherwise).
+        """
+        if self.server_link is not None:
+            return self.save_on_server(allow_duplicate)
         embeddings = [s.embeddings for s in self.samples]
         crops = [s.crop_jpeg() for s in self.samples]
         try:
@@ -409,6 +436,84 @@ class EnrollDialog(QDialog):
         self.person_enrolled.emit(person_id)
         self.accept()
         return person_id
+
+    def save_on_server(self, allow_duplicate: bool = False) -> int | None:
+        """Enrol on the service from the photos of the faces so far, then sync, so the person
+        is here (and at every door) with the service's id; None when refused (the reason is
+        shown and kept in :attr:`error_message`, and nothing was enrolled anywhere)."""
+        from PyQt5.QtWidgets import QApplication
+
+        from kiosk.sync import EnrolmentRefused, enrol_on_server
+
+        if self.person_id is not None:
+            return self._refuse(self.tr(
+                "This kiosk is connected to the service: photos of an enrolled person are "
+                "added on the service."))
+        photos = [photo for photo in self.sample_photos if photo is not None]
+        if not photos or len(photos) < len(self.samples):
+            return self._refuse(self.tr(
+                "The service enrols from the photos or camera pictures the faces came from; "
+                "press Retake and capture or add them again."))
+        name = self.name_edit.text().strip()
+        if not name:
+            return self._refuse(self.tr("Give the person's name."))
+        external_id = self.external_id_edit.text().strip() or None
+        client = self.server_link.client()
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            person_id, _report = enrol_on_server(client, name, photos, external_id,
+                                                 allow_duplicate)
+        except EnrolmentRefused as exc:
+            return self._refuse(self.refusal_text(exc), exc)
+        finally:
+            QApplication.restoreOverrideCursor()
+            client.close()
+            client.store.close()
+        try:
+            if self.event_id is not None and self.roster_check.isChecked():
+                self.gallery.add_to_roster(self.event_id, name, external_id, actor="admin")
+        except (ValueError, GalleryError) as exc:
+            QMessageBox.warning(self, self.tr("Enrol"), str(exc))
+        self.server_link.sync_now()
+        self.error_message = ""
+        self.person_enrolled.emit(person_id)
+        self.accept()
+        return person_id
+
+    def refusal_text(self, exc: Any) -> str:
+        """The service's refusal of an enrolment, in the user's language."""
+        if exc.kind == "lookalike" and exc.lookalike:
+            found = exc.lookalike
+            return self.tr(
+                "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
+            ).format(name=found.get("name"), id=found.get("person_id"),
+                     distance=float(found.get("distance") or 0.0)) + " " + self.tr(
+                "Nothing was enrolled.")
+        texts = {
+            "not_admin": self.tr("This kiosk's key may not enrol: enrolment needs an admin key "
+                                 "of the service ([server] api_key). Nothing was enrolled."),
+            "key_refused": self.tr("The service refused this kiosk's key (unknown or revoked). "
+                                   "Nothing was enrolled."),
+            "unreachable": self.tr(
+                "The service cannot be reached, so nothing was enrolled: a person enrolled "
+                "only at this kiosk would never reach the other doors. Try again when the "
+                "service is back."),
+        }
+        if exc.kind in texts:
+            return texts[exc.kind]
+        return self.tr("The service refused the enrolment: {message}").format(
+            message=exc.server_message or str(exc))
+
+    def _refuse(self, message: str, exc: Any = None) -> None:
+        """Show why nothing was enrolled; a look-alike makes the next Save ask first."""
+        self.error_message = message
+        self.warning_label.setText(message)
+        if exc is not None and exc.kind == "lookalike" and exc.lookalike:
+            found = exc.lookalike
+            self.duplicate = (int(found.get("person_id") or 0), str(found.get("name")),
+                              float(found.get("distance") or 0.0))
+        QMessageBox.warning(self, self.tr("Enrol"), message)
+        return None
 
     def done(self, result: int) -> None:  # noqa: A003 (Qt override)
         """Close: stop the preview and every worker first."""

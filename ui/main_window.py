@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt5.QtCore import QDateTime, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QFontMetrics, QKeySequence
@@ -27,6 +28,10 @@ from kiosk.pipeline import Decision, Outcome, Prompt
 from ui.text import short_time
 from ui.video_view import VideoView
 from ui.worker import PipelineWorker, WorkerResult, start_worker, stop_worker
+
+if TYPE_CHECKING:
+    from kiosk.sync import SyncStatus
+    from ui.server_link import ServerLink
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,7 @@ class KioskWindow(QMainWindow):
         self._shut_down = False
         self._admin_until_s = -1.0  # monotonic time the admin's unlock ends
         self._staff_until_s = -1.0  # monotonic time the staff unlock ends
+        self.server_link: ServerLink | None = None  # a kiosk connected to the service
         self._build()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(DISPLAY_POLL_MS)
@@ -401,6 +407,8 @@ class KioskWindow(QMainWindow):
         self.state_timer.stop()
         if self.worker is not None and self.thread is not None and not stop_worker(self.worker, self.thread):
             log.error("the pipeline worker did not stop in time")
+        if self.server_link is not None:
+            self.server_link.stop()
         self.reader.stop()
         self.gallery.close()
         self.closed.emit()
@@ -440,10 +448,38 @@ class KioskWindow(QMainWindow):
         """Update the clock and the small status line."""
         self.clock_label.setText(QDateTime.currentDateTime().toString("HH:mm"))
         fps = self.display_fps()
-        self.status_label.setText(
-            self.tr("camera: {state} | picture {fps:.0f} fps").format(
-                state=self.camera_state_text(self.reader.state), fps=fps)
-        )
+        text = self.tr("camera: {state} | picture {fps:.0f} fps").format(
+            state=self.camera_state_text(self.reader.state), fps=fps)
+        if self.server_link is not None:
+            from ui.server_link import status_text
+
+            text += " | " + status_text(self.server_link.status)
+        self.status_label.setText(text)
+
+    # -- the central service -----------------------------------------------------------------
+
+    def attach_server_link(self, link: ServerLink) -> None:
+        """Sync with the service in the background (started here, stopped on close)."""
+        self.server_link = link
+        link.round_done.connect(self.on_sync_round)
+        link.start()
+        self.on_clock_timer()
+
+    @pyqtSlot(object)
+    def on_sync_round(self, status: SyncStatus) -> None:
+        """A sync round ended: new people or events reach the matcher, the status line shows
+        the service's state."""
+        report = status.report
+        if report is not None and report.gallery_changed and not self._shut_down:
+            self.on_gallery_changed()
+            if self.event_id is None:  # the first sync of a new kiosk brings the events
+                from kiosk.pipeline import current_event_id
+
+                chosen = current_event_id(self.gallery)
+                if chosen is not None:
+                    self.set_event(chosen)
+            self._show_event_name()
+        self.on_clock_timer()
 
     @pyqtSlot(object)
     def on_result_ready(self, worker_result: WorkerResult) -> None:
@@ -520,6 +556,8 @@ class KioskWindow(QMainWindow):
         self._banner_until = now + self.settings.ui.banner_hold_s
         self.last_decision = decision
         self.decision_times.append((now, decision))
+        if self.server_link is not None and decision.outcome is Outcome.CHECKED_IN:
+            self.server_link.sync_now()  # upload it now rather than at the next round
         self.check_in_recorded.emit(decision)
 
     def show_prompt(self, prompt: Prompt, face: bool) -> None:
@@ -597,7 +635,8 @@ class KioskWindow(QMainWindow):
         if role is None:
             return
         panel = StaffPanelWidget(self.gallery, self.event_id, parent=self, role=role,
-                                 settings_files=(self.settings_path,))
+                                 settings_files=(self.settings_path,),
+                                 server_link=self.server_link)
         self.check_in_recorded.connect(panel.on_check_in_recorded)
         panel.setAttribute(Qt.WA_DeleteOnClose)
         panel.show()
@@ -610,14 +649,27 @@ class KioskWindow(QMainWindow):
         from ui.enroll_dialog import EnrollDialog
 
         dialog = EnrollDialog(self.settings, self.gallery, self.encoder_factory, self.reader,
-                              parent=self, event_id=self.event_id)
+                              parent=self, event_id=self.event_id, server_link=self.server_link)
         dialog.person_enrolled.connect(self.on_gallery_changed)
         dialog.exec_()
+
+    def managed_by_service(self) -> bool:
+        """On a kiosk connected to the service, say that people are managed there; True then.
+
+        This file is a replica of the service's gallery: a person changed only here would
+        differ from the other doors (and be overwritten by the next sync)."""
+        if self.server_link is None:
+            return False
+        QMessageBox.information(self, self.tr("Face check-in"), self.tr(
+            "This kiosk is connected to the service: enrol people one by one with "
+            "\"Enrol a person...\" (they reach every door), or with enroll / enroll-folder "
+            "--server on the command line; people are deleted through the service's API."))
+        return True
 
     @pyqtSlot()
     def on_people_triggered(self) -> None:
         """Admin: the people manager."""
-        if self.models_not_ready() or not self.require_admin():
+        if self.managed_by_service() or self.models_not_ready() or not self.require_admin():
             return
         from ui.people_dialog import PeopleDialog
 
@@ -629,7 +681,7 @@ class KioskWindow(QMainWindow):
     @pyqtSlot()
     def on_folder_triggered(self) -> None:
         """Admin: bulk enrolment from a folder."""
-        if self.models_not_ready() or not self.require_admin():
+        if self.managed_by_service() or self.models_not_ready() or not self.require_admin():
             return
         from ui.enroll_dialog import FolderEnrollDialog
 

@@ -75,21 +75,26 @@ class StaffPanelWidget(QWidget):
         operator: the name for the audit log (default: the OS user).
         role: "staff" or "admin" (roster import needs admin; staff are asked for it).
         settings_files: settings files in use, never to be replaced by an export.
+        server_link: the kiosk's :class:`ui.server_link.ServerLink` when it is connected to
+            the service: the lists then show every door's check-ins, with the door.
 
     Attributes:
         rows: the attendance rows shown (from :func:`kiosk.roster.attendance`).
         operator: the name written to the audit log.
+        all_doors: the rows shown are every door's (False: this kiosk's own).
     """
 
     def __init__(self, gallery: Gallery, event_id: int | None, parent: QWidget | None = None,
                  operator: str | None = None, role: str = Role.STAFF.value,
-                 settings_files: tuple[str | Path, ...] = ()) -> None:
+                 settings_files: tuple[str | Path, ...] = (), server_link: Any = None) -> None:
         super().__init__(parent, Qt.Window)
         self.gallery = gallery
         self.event_id = event_id
         self.operator = operator or staff_operator()
         self.role = Role(role)
         self.settings_files = settings_files
+        self.server_link = server_link
+        self.all_doors = False
         self.rows: list[dict[str, Any]] = []
         self.resize(900, 640)
         self._build()
@@ -98,6 +103,15 @@ class StaffPanelWidget(QWidget):
         self.refresh_timer.setInterval(REFRESH_MS)
         self.refresh_timer.timeout.connect(self.refresh)
         self.refresh_timer.start()
+        if server_link is not None:  # every door's list arrives with each sync round
+            server_link.round_done.connect(self.refresh)
+            server_link.watch_event(event_id)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self.server_link is not None:
+            self.server_link.round_done.disconnect(self.refresh)
+            self.server_link.watch_event(None)
+        super().closeEvent(event)
 
     def _build(self) -> None:
         event = self.gallery.event(self.event_id) if self.event_id is not None else None
@@ -110,6 +124,9 @@ class StaffPanelWidget(QWidget):
         self.counts_label = QLabel(self)
         self.counts_label.setFont(QFont(self.font().family(), 13))
         layout.addWidget(self.counts_label)
+        self.doors_label = QLabel(self)  # connected kiosks: every door, or offline
+        self.doors_label.setVisible(self.server_link is not None)
+        layout.addWidget(self.doors_label)
         self.search_edit = QLineEdit(self)
         self.search_edit.setPlaceholderText(self.tr("Search name or id..."))
         self.search_edit.setClearButtonEnabled(True)
@@ -117,8 +134,11 @@ class StaffPanelWidget(QWidget):
         layout.addWidget(self.search_edit)
 
         self.tabs = QTabWidget(self)
-        self.arrived_table = self._table([self.tr("Name"), self.tr("ID"), self.tr("Time"),
-                                          self.tr("How"), self.tr("Reason")])
+        arrived_headers = [self.tr("Name"), self.tr("ID"), self.tr("Time"), self.tr("How"),
+                           self.tr("Reason")]
+        if self.server_link is not None:
+            arrived_headers.append(self.tr("Door"))
+        self.arrived_table = self._table(arrived_headers)
         self.missing_table = self._table([self.tr("Name"), self.tr("ID")])
         self.spoof_list = QListWidget(self)
         self.spoof_list.setViewMode(QListWidget.IconMode)
@@ -169,10 +189,21 @@ class StaffPanelWidget(QWidget):
             self.counts_label.setText(self.tr("Choose an event in Admin > Events."))
             return
         try:
-            self.rows = attendance(self.gallery, self.event_id)
+            checkins = None
+            if self.server_link is not None:
+                checkins = self.server_link.attendance(self.event_id, self.gallery.store)
+            self.all_doors = checkins is not None
+            self.rows = attendance(self.gallery, self.event_id, checkins)
         except GalleryError as exc:
             self.counts_label.setText(str(exc))
             return
+        if self.all_doors:
+            self.doors_label.setText(self.tr("All doors (from the service)"))
+            self.doors_label.setStyleSheet("")
+        else:
+            self.doors_label.setText(self.tr(
+                "Offline, this door only: the service cannot be reached right now"))
+            self.doors_label.setStyleSheet("color: #b71c1c; font-weight: bold;")
         counts = attendance_counts(self.rows)
         self.counts_label.setText(
             self.tr("Expected {expected} | Arrived {arrived_expected} of {expected} | "
@@ -192,6 +223,8 @@ class StaffPanelWidget(QWidget):
         for i, row in enumerate(arrived):
             values = [row["name"], row["external_id"] or "", short_time(row["at"]),
                       how.get(row["method"], row["method"] or ""), row["reason"] or ""]
+            if self.server_link is not None:
+                values.append(self.door_text(row))
             for j, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 item.setData(Qt.UserRole, row["person_id"])
@@ -208,6 +241,12 @@ class StaffPanelWidget(QWidget):
         self.tabs.setTabText(0, self.tr("Arrived ({count})").format(count=total_arrived))
         self.tabs.setTabText(1, self.tr("Not yet arrived ({count})").format(
             count=len(self.rows) - total_arrived))
+
+    def door_text(self, row: dict[str, Any]) -> str:
+        """Where an arrival was checked in: the door (its key's name on the service)."""
+        if not self.all_doors:
+            return self.tr("this door")
+        return row.get("door") or self.tr("this door (not uploaded yet)")
 
     def _fill_spoofs(self) -> None:
         spoofs = getattr(self.gallery, "spoof_attempts", None)
@@ -228,24 +267,30 @@ class StaffPanelWidget(QWidget):
         """Check a person in by hand (audit-logged); False when they already were."""
         new, _at = self.gallery.check_in(person_id, self.event_id, "manual",
                                          operator=self.operator, reason=reason)
+        if self.server_link is not None:
+            self.server_link.sync_now()
         self.refresh()
         return new
 
     def undo_check_in(self, person_id: int, reason: str) -> bool:
         """Remove a check-in (audit-logged)."""
         removed = self.gallery.undo_check_in(person_id, self.event_id, self.operator, reason)
+        if self.server_link is not None:
+            self.server_link.sync_now()  # the undo waits in the outbox until it is uploaded
         self.refresh()
         return removed
 
     def export_file(self, path: str | Path, replace: bool = False) -> int:
-        """Write the attendance (arrived and missing) as ``.csv`` or ``.xlsx``; returns the rows.
+        """Write the attendance shown (arrived and missing; every door's, with the door, on a
+        connected kiosk) as ``.csv`` or ``.xlsx``; returns the rows.
 
         Raises:
             ExportRefused: the gallery, a settings file or a file that is not an export.
             FileExistsError: an earlier export is there and ``replace`` is False.
         """
+        self.refresh()
         return export_event_attendance(self.gallery, self.event_id, path, self.operator,
-                                       self.settings_files, replace)
+                                       self.settings_files, replace, rows=self.rows)
 
     def export_csv(self, path: str | Path, replace: bool = False) -> int:
         """:meth:`export_file` (kept for callers of the CSV-only panel)."""

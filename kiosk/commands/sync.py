@@ -1,14 +1,21 @@
-"""CLI of a connected kiosk: ``sync --once`` and ``run --headless --source SRC --event N``.
+"""CLI of a connected kiosk: ``sync --once``, ``run --headless --source SRC --event N``, and
+``enroll`` / ``enroll-folder`` through the service.
 
 ``run --headless`` extends the GUI's ``run`` (or is ``run`` itself where the GUI is not
 installed): the pipeline without a window, a door camera without a screen, logging each
 decision. With ``[server] url`` (or ``--server``/``--api-key``) it syncs in the background.
+
+``enroll`` and ``enroll-folder`` get ``--server``/``--api-key`` too: with a server configured
+they enrol on the service (an admin key is needed) and sync, so the person is recognised at
+every door with the server's id; with the service unreachable nothing is enrolled (a person
+enrolled only in this kiosk's file would never reach the other doors).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Any
 
 from kiosk.cli import UserError
@@ -58,6 +65,139 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         client.close()
         store.close()
     print(report.summary())
+    return 0
+
+
+def _client(settings: Settings) -> Any:
+    from kiosk.sync import SyncClient
+
+    store = _store(settings)
+    return SyncClient(settings.server, store)
+
+
+def _close(client: Any) -> None:
+    client.close()
+    client.store.close()
+
+
+def enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
+    """``enroll`` on a connected kiosk: the photos go to ``POST /api/v1/people``."""
+    from kiosk.names import clean_name, is_text, printable
+    from kiosk.recognize import ImageError, read_image
+    from kiosk.store.base import StoreError
+    from kiosk.sync import EnrolmentRefused, enrol_on_server
+
+    try:
+        name = clean_name(args.name, "--name")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    external_id = (args.external_id or "").strip() or None
+    if external_id is not None and not is_text(external_id):
+        raise UserError(f"--external-id {printable(external_id)!r} is not valid UTF-8 text; "
+                        "give the id as it is written on the roster")
+    images = []
+    for image in args.images:  # the same checks as a local enrolment, before any upload
+        try:
+            read_image(image, max_bytes=settings.recognition.max_photo_bytes,
+                       max_pixels=settings.recognition.max_photo_pixels)
+            with open(image, "rb") as stream:
+                images.append((printable(image), stream.read()))
+        except (ImageError, OSError) as exc:
+            raise UserError(f"{exc}; nothing was enrolled") from exc
+    client = _client(settings)
+    try:
+        try:
+            person_id, report = enrol_on_server(client, name, images, external_id,
+                                                args.allow_duplicate)
+        except EnrolmentRefused as exc:
+            if exc.kind == "lookalike":
+                raise UserError(
+                    f"{exc}. If {name} is another person, enrol again with --allow-duplicate"
+                ) from exc
+            raise UserError(str(exc)) from exc
+        if report is None:
+            print(f"warning: person {person_id} enrolled on the service; this kiosk gets them "
+                  "at its next sync", file=sys.stderr)
+        if args.event is not None:  # rosters are the kiosk's own
+            from kiosk.store.events import Events
+
+            try:
+                added = Events(client.store).add_to_roster(args.event, name, external_id,
+                                                           actor="cli")
+            except (ValueError, StoreError) as exc:
+                raise UserError(f"person {person_id} enrolled, but not put on the roster of "
+                                f"event {args.event}: {exc}") from exc
+            print(f"{'added to' if added else 'already on'} the roster of event {args.event}",
+                  file=sys.stderr)
+    finally:
+        _close(client)
+    print(person_id)
+    return 0
+
+
+def enroll_folder_on_server(args: argparse.Namespace, settings: Settings) -> int:
+    """``enroll-folder`` on a connected kiosk: one enrolment on the service per external id
+    (all its photos, refused together when one looks like someone else)."""
+    import json
+
+    from kiosk.enroll_folder import (
+        BAD_FILE_NAME, FolderReport, external_id_of, photo_files, roster_name,
+    )
+    from kiosk.gallery import Gallery
+    from kiosk.names import is_text, printable
+    from kiosk.recognize import ImageError, read_image
+    from kiosk.sync import EnrolmentRefused, enrol_on_server
+
+    try:
+        files = photo_files(args.folder)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if not files:
+        raise UserError(f"{args.folder}: no photos (.jpg, .jpeg, .png, .bmp, .webp)")
+    report = FolderReport(total=len(files))
+    groups: dict[str, list[Any]] = {}
+    for path in files:
+        if is_text(path.name):
+            groups.setdefault(external_id_of(path), []).append(path)
+        else:
+            report.refused.append((printable(path.name), BAD_FILE_NAME))
+    client = _client(settings)
+    gallery = Gallery(store=client.store, model_id=settings.recognition.model_id)
+    try:
+        for external_id, paths in groups.items():
+            if gallery.person_by_external_id(external_id) is not None:
+                report.refused.extend((p.name, f"{external_id} is already enrolled (add photos "
+                                       "in the service's own tools)") for p in paths)
+                continue
+            images = []
+            for path in paths:
+                try:
+                    read_image(path, max_bytes=settings.recognition.max_photo_bytes,
+                               max_pixels=settings.recognition.max_photo_pixels)
+                    images.append((path.name, path.read_bytes()))
+                except (ImageError, OSError) as exc:
+                    report.refused.append((path.name, str(exc)))
+            if not images:
+                continue
+            name = roster_name(gallery, external_id) or external_id
+            try:
+                person_id, _ = enrol_on_server(client, name, images, external_id)
+            except EnrolmentRefused as exc:
+                if exc.kind in ("unreachable", "not_admin", "key_refused"):
+                    done = len(report.enrolled)
+                    raise UserError(f"{exc} ({done} people were enrolled before)") from exc
+                report.refused.extend((n, str(exc)) for n, _ in images)
+                continue
+            report.enrolled.append((external_id, person_id, len(images)))
+    finally:
+        _close(client)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"{len(report.enrolled)} people enrolled on the service from {report.total} photos; "
+          f"{len(report.refused)} photos refused")
+    for name, reason in report.refused:
+        print(f"  refused {name}: {reason}")
     return 0
 
 
@@ -176,6 +316,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.headless or gui_handler is None:
             return run_headless(args, settings)
-        return int(gui_handler(args, settings))
+        return int(gui_handler(args, _server_settings(args, settings)))
 
     run.set_defaults(handler=dispatch)
+
+    for command, on_server in (("enroll", enroll_on_server),
+                               ("enroll-folder", enroll_folder_on_server)):
+        parser = subparsers.choices.get(command)
+        if parser is not None:
+            _add_server_route(parser, on_server)
+
+
+def _add_server_route(parser: argparse.ArgumentParser, on_server: Any) -> None:
+    """``--server``/``--api-key`` on a command that enrols: with a server configured it runs
+    ``on_server``, else the local command."""
+    local = parser.get_default("handler")
+    parser.add_argument("--server", default=None, metavar="URL",
+                        help="enrol on this service (overrides [server] url)")
+    parser.add_argument("--api-key", default=None,
+                        help="an admin key of the service (overrides [server] api_key)")
+
+    def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+        settings = _server_settings(args, settings)
+        if settings.server.url:
+            return int(on_server(args, settings))
+        return int(local(args, settings))
+
+    parser.set_defaults(handler=dispatch)

@@ -2,7 +2,7 @@
 
 Every request under ``/api/v1`` carries ``Authorization: Bearer KEY``; the key is looked up (by
 its hash) on every request, so a revoked key stops working at once. A kiosk key may sync, post
-check-ins, identify and read events; enrolment, deletion and events need an admin key. Errors
+check-ins and their undos, identify and read events; enrolment, deletion and events need an admin key. Errors
 are JSON: ``{"error": "message"}``.
 """
 
@@ -54,6 +54,21 @@ class CheckInItem(BaseModel):
 
 class CheckInBatch(BaseModel):
     checkins: list[CheckInItem] = Field(max_length=MAX_BATCH)
+
+
+class UndoItem(BaseModel):
+    """The undo of a check-in, made by staff at a kiosk (the UUID makes re-sending harmless)."""
+
+    uuid: uuid_module.UUID
+    event_id: int
+    person_id: int
+    at: str = Field(min_length=1, max_length=64)
+    operator: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class UndoBatch(BaseModel):
+    undos: list[UndoItem] = Field(max_length=MAX_BATCH)
 
 
 class EventIn(BaseModel):
@@ -223,7 +238,7 @@ def create_app(
         allow_duplicate: bool = Form(False),
         images: list[UploadFile] = File(...),
         key: ApiKey = Depends(admin),
-    ) -> dict[str, Any]:
+    ) -> Any:
         if not name.strip():
             raise HTTPException(422, "name must not be empty")
         if len(images) > MAX_IMAGES:
@@ -238,9 +253,14 @@ def create_app(
                                               recognition.min_margin)
                     if found is not None:
                         match, other = found
-                        raise HTTPException(
-                            409, f"{filename} looks like person {match.person_id} ({other}), "
-                            f"distance {match.distance:.3f}; send allow_duplicate=true to enrol anyway")
+                        return JSONResponse({
+                            "error": f"{filename} looks like person {match.person_id} ({other}), "
+                                     f"distance {match.distance:.3f}; send allow_duplicate=true "
+                                     "to enrol anyway",
+                            "lookalike": {"file": filename, "person_id": match.person_id,
+                                          "name": other,
+                                          "distance": round(float(match.distance), 4)},
+                        }, status_code=409)
             try:
                 person_id = gallery.add_person(
                     name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
@@ -303,12 +323,13 @@ def create_app(
                 raise HTTPException(404, f"no event with id {event_id}")
             rows = store.query(
                 "SELECT c.person_id, p.name, p.external_id, c.at, c.method, c.distance, "
-                "c.liveness, r.door FROM checkins c JOIN people p ON p.id = c.person_id "
+                "c.liveness, c.operator, c.reason, r.door FROM checkins c "
+                "JOIN people p ON p.id = c.person_id "
                 "LEFT JOIN checkin_receipts r ON r.event_id = c.event_id "
                 "AND r.person_id = c.person_id AND r.result = 'stored' "
                 "WHERE c.event_id = ? ORDER BY c.at, c.id", (event_id,))
         names = ("person_id", "name", "external_id", "at", "method", "distance", "liveness",
-                 "door")
+                 "operator", "reason", "door")
         return [dict(zip(names, row)) for row in rows]
 
     @app.post("/api/v1/checkins")
@@ -317,6 +338,15 @@ def create_app(
         with pool.borrow() as store:
             for item in batch.checkins:
                 results.append({"uuid": str(item.uuid), "result": _store_checkin(store, item, key)})
+        return {"results": results}
+
+    @app.post("/api/v1/checkins/undo")
+    def post_undos(batch: UndoBatch, key: ApiKey = Depends(caller)) -> dict[str, Any]:
+        """Undo check-ins made at any door (staff at a kiosk; a kiosk key may), each once."""
+        results = []
+        with pool.borrow() as store:
+            for item in batch.undos:
+                results.append({"uuid": str(item.uuid), "result": _undo_checkin(store, item, key)})
         return {"results": results}
 
     @app.get("/api/v1/sync")
@@ -355,6 +385,35 @@ def _store_checkin(store: PostgresStore, item: CheckInItem, key: ApiKey) -> str:
             ).fetchone()
             result = "stored" if inserted is not None else "already"
         tx.execute("UPDATE checkin_receipts SET result = ? WHERE uuid = ?", (result, item.uuid))
+    return result
+
+
+def _undo_checkin(store: PostgresStore, item: UndoItem, key: ApiKey) -> str:
+    """Apply one undo once (audit-logged with the kiosk's key, the operator and the reason):
+    ``undone`` (the check-in was removed), ``not_checked_in`` (there was none), ``duplicate``
+    (this UUID was received before: nothing is done again, even if the person was checked in
+    anew since)."""
+    with store.transaction() as tx:
+        claimed = tx.execute(
+            "INSERT INTO checkin_receipts (uuid, event_id, person_id, door, received_at, result) "
+            "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+            (item.uuid, item.event_id, item.person_id, key.name, now_iso()),
+        ).fetchone()
+        if claimed is None:
+            return "duplicate"
+        removed = tx.execute(
+            "DELETE FROM checkins WHERE event_id = ? AND person_id = ? RETURNING id",
+            (item.event_id, item.person_id),
+        ).fetchone()
+        result = "undone" if removed is not None else "not_checked_in"
+        if removed is not None:  # the door of a later check-in is that check-in's receipt
+            tx.execute("UPDATE checkin_receipts SET result = 'stored, undone' WHERE "
+                       "event_id = ? AND person_id = ? AND result = 'stored'",
+                       (item.event_id, item.person_id))
+        tx.execute("UPDATE checkin_receipts SET result = ? WHERE uuid = ?", (result, item.uuid))
+        tx.audit(f"key:{key.name}", "undo check-in", event_id=item.event_id,
+                 person_id=item.person_id, operator=item.operator, reason=item.reason,
+                 at=item.at, uuid=str(item.uuid), result=result)
     return result
 
 

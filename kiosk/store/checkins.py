@@ -86,13 +86,24 @@ class CheckIns:
     def undo_check_in(
         self, person_id: int, event_id: int, operator: str, reason: str = ""
     ) -> bool:
-        """Remove a check-in (audit-logged); False when there was none."""
+        """Remove a check-in (audit-logged); False when there was none.
+
+        With the outbox on (a kiosk connected to the service), the undo is also queued for the
+        server in the same transaction, even when the check-in was made at another door and
+        is not in this file; it then returns True.
+        """
         with self.store.transaction() as tx:
             cursor = tx.execute(
                 "DELETE FROM checkins WHERE event_id = ? AND person_id = ?", (event_id, person_id)
             )
-            if cursor.rowcount == 0:
+            if cursor.rowcount == 0 and not self.outbox:
                 return False
+            if self.outbox:
+                tx.execute(
+                    "INSERT INTO outbox (uuid, event_id, person_id, at, method, operator, "
+                    "reason) VALUES (?, ?, ?, ?, 'undo', ?, ?)",
+                    (str(uuid.uuid4()), event_id, person_id, now_iso(), operator, reason),
+                )
             tx.audit(operator, "undo check-in", event_id=event_id, person_id=person_id,
                      reason=reason)
         return True

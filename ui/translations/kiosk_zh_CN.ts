@@ -24,6 +24,38 @@ Loading the face models...</source>
 <context>
     <name>EnrollDialog</name>
     <message>
+        <source>This kiosk is connected to the service: photos of an enrolled person are added on the service.</source>
+        <translation>本终端已连接到服务：已登记人员的照片请在服务上添加。</translation>
+    </message>
+    <message>
+        <source>The service enrols from the photos or camera pictures the faces came from; press Retake and capture or add them again.</source>
+        <translation>服务需要人脸所在的照片或摄像头画面来登记；请按“重拍”后重新采集或添加照片。</translation>
+    </message>
+    <message>
+        <source>Give the person's name.</source>
+        <translation>请填写姓名。</translation>
+    </message>
+    <message>
+        <source>Nothing was enrolled.</source>
+        <translation>未登记任何人。</translation>
+    </message>
+    <message>
+        <source>This kiosk's key may not enrol: enrolment needs an admin key of the service ([server] api_key). Nothing was enrolled.</source>
+        <translation>本终端的密钥无权登记：登记需要服务的管理员密钥（[server] api_key）。未登记任何人。</translation>
+    </message>
+    <message>
+        <source>The service refused this kiosk's key (unknown or revoked). Nothing was enrolled.</source>
+        <translation>服务拒绝了本终端的密钥（未知或已吊销）。未登记任何人。</translation>
+    </message>
+    <message>
+        <source>The service cannot be reached, so nothing was enrolled: a person enrolled only at this kiosk would never reach the other doors. Try again when the service is back.</source>
+        <translation>无法连接到服务，因此未登记任何人：只在本终端登记的人员永远不会同步到其他入口。请在服务恢复后重试。</translation>
+    </message>
+    <message>
+        <source>The service refused the enrolment: {message}</source>
+        <translation>服务拒绝了登记：{message}</translation>
+    </message>
+    <message>
         <source>Add to the roster of {event}</source>
         <translation>加入 {event} 的名单</translation>
     </message>
@@ -271,6 +303,10 @@ Loading the face models...</source>
 </context>
 <context>
     <name>KioskWindow</name>
+    <message>
+        <source>This kiosk is connected to the service: enrol people one by one with &quot;Enrol a person...&quot; (they reach every door), or with enroll / enroll-folder --server on the command line; people are deleted through the service&apos;s API.</source>
+        <translation>本终端已连接到服务：请用“登记一个人...”逐个登记人员（所有入口都能识别），或在命令行使用 enroll / enroll-folder --server；删除人员请通过服务的 API 进行。</translation>
+    </message>
     <message>
         <source>stopped</source>
         <translation>已停止</translation>
@@ -637,6 +673,29 @@ Loading the face models...</source>
     </message>
 </context>
 <context>
+    <name>ServerLink</name>
+    <message>
+        <source>server: connected, last sync {time}</source>
+        <translation>服务器：已连接，上次同步 {time}</translation>
+    </message>
+    <message>
+        <source>offline: {count} check-ins waiting</source>
+        <translation>离线：{count} 条签到等待上传</translation>
+    </message>
+    <message>
+        <source>server refused this kiosk's key - check [server] api_key</source>
+        <translation>服务器拒绝了本终端的密钥 - 请检查 [server] api_key</translation>
+    </message>
+    <message>
+        <source>server: sync failed - {message}</source>
+        <translation>服务器：同步失败 - {message}</translation>
+    </message>
+    <message>
+        <source>server: connecting...</source>
+        <translation>服务器：正在连接...</translation>
+    </message>
+</context>
+<context>
     <name>SettingsDialog</name>
     <message>
         <location filename="../settings_dialog.py" line="110" />
@@ -696,6 +755,26 @@ Loading the face models...</source>
 </context>
 <context>
     <name>StaffPanelWidget</name>
+    <message>
+        <source>Door</source>
+        <translation>入口</translation>
+    </message>
+    <message>
+        <source>All doors (from the service)</source>
+        <translation>所有入口（来自服务）</translation>
+    </message>
+    <message>
+        <source>Offline, this door only: the service cannot be reached right now</source>
+        <translation>离线，仅本入口：目前无法连接到服务</translation>
+    </message>
+    <message>
+        <source>this door</source>
+        <translation>本入口</translation>
+    </message>
+    <message>
+        <source>this door (not uploaded yet)</source>
+        <translation>本入口（尚未上传）</translation>
+    </message>
     <message>
         <source>{name} exists (an earlier export). Replace it?</source>
         <translation>{name} 已存在（之前的导出）。要替换吗？</translation>

@@ -1,0 +1,95 @@
+"""The GUI's link to the central service: :class:`kiosk.sync.BackgroundSync` in its thread,
+its rounds delivered to the GUI thread as a Qt signal, and the wording of its state for the
+status line (in the user's language)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal
+
+from kiosk.config import Settings
+from kiosk.store.base import Store
+from kiosk.store.sqlite import SQLiteStore
+from kiosk.sync import BackgroundSync, LinkState, SyncClient, SyncStatus
+
+log = logging.getLogger(__name__)
+
+
+class ServerLink(QObject):
+    """Background sync with the service for a kiosk window.
+
+    Args:
+        settings: all settings (``[server]`` must have a url and a key).
+        parent: the owning QObject.
+
+    Attributes:
+        status: the state after the last round (:class:`kiosk.sync.SyncStatus`).
+
+    Signals:
+        round_done(object): a round ended; the :class:`SyncStatus` (on the GUI thread).
+    """
+
+    round_done = pyqtSignal(object)
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        if not settings.server.url:
+            raise ValueError("settings.server.url is empty: no service to link to")
+        self.settings = settings
+        self.status = SyncStatus()
+        self.round_done.connect(self._remember)
+        self.syncer = BackgroundSync(settings.server, self.open_store, self.round_done.emit)
+
+    def open_store(self) -> Store:
+        """A new connection to the kiosk's gallery file (one per thread)."""
+        return SQLiteStore(self.settings.gallery.db_path, self.settings.gallery.busy_timeout_ms)
+
+    def _remember(self, status: SyncStatus) -> None:
+        self.status = status
+
+    def start(self) -> None:
+        """Start the sync thread."""
+        self.syncer.start()
+
+    def stop(self) -> None:
+        """Stop the sync thread (a round under way ends first; idempotent)."""
+        self.syncer.stop()
+
+    def sync_now(self) -> None:
+        """A round now (after a check-in, an undo, an enrolment)."""
+        self.syncer.sync_now()
+
+    def watch_event(self, event_id: int | None) -> None:
+        """Fetch this event's attendance at every door with each round (None: stop)."""
+        self.syncer.watch_event(event_id)
+        self.sync_now()
+
+    def attendance(self, event_id: int, store: Store) -> list[dict[str, Any]] | None:
+        """Every door's check-ins of the event from the last round (None: offline)."""
+        return self.syncer.attendance(event_id, store)
+
+    def client(self) -> SyncClient:
+        """A client of its own for the caller's thread (close it and its store after use)."""
+        return SyncClient(self.settings.server, self.open_store())
+
+
+def status_text(status: SyncStatus | None) -> str:
+    """The service's state for the status line, in the user's language."""
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("ServerLink", text)
+
+    if status is None:
+        return ""
+    if status.state is LinkState.CONNECTED:
+        at = time.strftime("%H:%M:%S", time.localtime(status.last_sync_wall_s or 0))
+        return tr("server: connected, last sync {time}").format(time=at)
+    if status.state is LinkState.OFFLINE:
+        return tr("offline: {count} check-ins waiting").format(count=status.pending)
+    if status.state is LinkState.REFUSED:
+        return tr("server refused this kiosk's key - check [server] api_key")
+    if status.state is LinkState.FAILED:
+        return tr("server: sync failed - {message}").format(message=status.message)
+    return tr("server: connecting...")
