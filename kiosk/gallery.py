@@ -193,7 +193,8 @@ class Gallery:
             for model_id, (image_ids, person_ids, embeddings) in loaded.items():
                 keep = np.isin(image_ids, common, assume_unique=True)
                 loaded[model_id] = (image_ids[keep], person_ids[keep], embeddings[keep])
-        indexes = {m: GalleryMatrix.adopt(*arrays) for m, arrays in loaded.items()}
+        indexes = {m: GalleryMatrix.adopt(*arrays) if len(arrays[0]) else GalleryMatrix(model_dim(m))
+                   for m, arrays in loaded.items()}
         self._index, self._indexes = indexes[self.model_id], indexes
         self._index_version = version
 
@@ -379,6 +380,14 @@ class Gallery:
     def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest audit entries first."""
         return audit_log(self.store, limit)
+
+
+def model_dim(model_id: str) -> int:
+    """The embedding size of a model id: dlib's ResNet encoder 128, FaceNet 512."""
+    from kiosk.dlib_encoder import DLIB_EMBEDDING_SIZE, DLIB_MODEL_ID
+    from kiosk.embed import EMBEDDING_SIZE
+
+    return DLIB_EMBEDDING_SIZE if model_id == DLIB_MODEL_ID else EMBEDDING_SIZE
 
 
 def open_gallery(settings: Settings) -> Gallery:

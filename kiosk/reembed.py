@@ -15,12 +15,15 @@ finished and the next run goes on from there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.store.people import IncompleteImage
 from kiosk.types import Embedding
+
+log = logging.getLogger(__name__)
 
 BATCH_IMAGES = 64
 
@@ -145,3 +148,26 @@ def reembed_gallery(
         if progress is not None:
             progress(done, len(todo))
     return report
+
+
+def migrate_at_start(
+    gallery: Any, encoder: Any, progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """The kiosk's start-up migration: re-embed every stored image that has a crop and lacks
+    one of the kiosk's models, then say what is still left ("" when nothing is).
+
+    An updated kiosk (another FaceNet back-end, or fusion turned on) thus recognises its
+    enrolled people again without a manual step; only images without a stored crop remain,
+    and the returned notice names the command that lists their people.
+
+    Args:
+        gallery: a :class:`kiosk.gallery.Gallery` opened with the kiosk's settings.
+        encoder: a :class:`kiosk.recognize.FaceEncoder` over the kiosk's models.
+        progress: called with (images done, images to do) after each batch.
+    """
+    incomplete = gallery.incomplete_images()
+    if any(image.has_crop for image in incomplete):
+        report = reembed_gallery(gallery, encoder, progress=progress, actor="kiosk start-up")
+        log.info("start-up migration: %d of %d stored images re-embedded for %s",
+                 report.reembedded, report.incomplete, ", ".join(report.models))
+    return missing_embeddings_notice(gallery)

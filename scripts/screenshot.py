@@ -149,9 +149,9 @@ def main() -> int:
     encoder = FaceEncoder(models, settings)
     sample = encoder.encode_photo(frame, "enrolment frame")
     gallery = open_gallery(settings)
-    person_id = gallery.add_person("Li Wei 李伟", [sample.embedding], [sample.crop_jpeg()],
+    person_id = gallery.add_person("Li Wei 李伟", [sample.embeddings], [sample.crop_jpeg()],
                                    external_id="E001", actor="screenshot")
-    other = gallery.add_person("王芳 Wang Fang", [sample.embedding * -1.0], external_id="E002",
+    other = gallery.add_person("王芳 Wang Fang", [{model: -vector for model, vector in sample.embeddings.items()}], external_id="E002",
                                actor="screenshot")
     event_id = gallery.create_event("项目周会 Weekly project meeting", actor="screenshot")
     import_roster(gallery, event_id, [

@@ -66,6 +66,7 @@ def main() -> int:
 
     from kiosk.camera import LatestFrameReader
     from kiosk.config import Settings
+    from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.pipeline import Outcome, Pipeline
     from kiosk.recognize import FaceEncoder, load_models
@@ -92,9 +93,10 @@ def main() -> int:
     if not ok:
         print(f"error: cannot read {args.video}", file=sys.stderr)
         return 1
-    setup = Gallery(db_path, settings.recognition.model_id)
+    setup = Gallery(db_path, settings.recognition.model_id,
+                    fusion_weights=fusion_weights_of(settings.recognition))
     sample = FaceEncoder(models, settings).encode_photo(frame)
-    setup.add_person("Soak Walker", [sample.embedding])
+    setup.add_person("Soak Walker", [sample.embeddings])
     event_id = setup.create_event("Soak")
     setup.close()
     del setup  # its in-memory matrix too: only the worker's gallery should hold one
@@ -102,7 +104,8 @@ def main() -> int:
     counts = {"results": 0, "errors": 0, "decisions": 0, "checked_in": 0, "already": 0}
 
     def make_pipeline(chosen: int | None) -> Pipeline:
-        gallery = Gallery(db_path, settings.recognition.model_id)
+        gallery = Gallery(db_path, settings.recognition.model_id,
+                          fusion_weights=fusion_weights_of(settings.recognition))
         pipeline = Pipeline(settings, models, gallery, chosen)
         # A new attendee every 5 s of video: the decided track is forgotten, so the person is
         # recognised again and again ("already checked in") for the whole run.

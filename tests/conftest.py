@@ -72,3 +72,26 @@ def encoder(models, settings):
     from kiosk.recognize import FaceEncoder
 
     return FaceEncoder(models, settings)
+
+
+@pytest.fixture(autouse=True)
+def no_modal_message_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modal QMessageBox would wait forever for a click that no test gives (the whole run
+    then hangs): here each one fails its test at once, with its text. A test that expects a
+    message box replaces the method with its own recorder."""
+    try:
+        from PyQt5.QtWidgets import QMessageBox
+    except ImportError:  # the kiosk/ tests run without Qt too
+        return
+
+    def refuse(kind: str):
+        def shown(_parent, title, text, *_args, **_kwargs):
+            import sys
+            import traceback
+
+            handled = "".join(traceback.format_exception(*sys.exc_info())) if sys.exc_info()[0] else ""
+            raise AssertionError(f"a modal QMessageBox.{kind} was opened: {title}: {text}\n{handled}")
+        return shown
+
+    for kind in ("warning", "critical", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, refuse(kind))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, QTimer, pyqtSignal
+from PyQt5.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 from PyQt5.QtWidgets import QApplication, QMessageBox
 
 from kiosk.camera import LatestFrameReader
@@ -29,10 +29,16 @@ log = logging.getLogger(__name__)
 
 def enrolment_models(models: Models, settings: Settings) -> Models:
     """Models for an enrolment worker: its own Haar gate (a cascade must not be shared
-    between threads), the shared landmark predictor and FaceNet."""
+    between threads), the shared landmark predictor and FaceNet, and with fusion its own dlib
+    encoder (the network keeps per-call buffers: not shared with the pipeline's thread)."""
     from kiosk.detect import HaarFaceDetector
+    from kiosk.dlib_encoder import DlibResNetEncoder
 
-    return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder)
+    dlib_encoder = None
+    if models.dlib_encoder is not None:
+        dlib_encoder = DlibResNetEncoder(models.dlib_encoder.model_path)
+    return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder,
+                  dlib_encoder)
 
 
 SPOOF_PURGE_INTERVAL_MS = 3_600_000
@@ -147,6 +153,7 @@ class ModelLoader(QObject):
 
     loaded = pyqtSignal(object)
     failed = pyqtSignal(str)
+    progress = pyqtSignal(str)  # the start-up migration's progress, then what it left
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -165,7 +172,31 @@ class ModelLoader(QObject):
             log.exception("the face models could not be loaded")
             self.failed.emit(f"{type(exc).__name__}: {exc}")
             return
+        self._migrate(models)
         self.loaded.emit(models)
+
+    def _migrate(self, models: Models) -> None:
+        """Re-embed stored images that lack one of the kiosk's models (after an update), so
+        enrolled people are recognised again; what cannot be done is shown, never fatal."""
+        from kiosk.reembed import migrate_at_start
+
+        def on_progress(done: int, total: int) -> None:
+            self.progress.emit(QCoreApplication.translate(
+                "App", "Updating the gallery to the new face model: {done} of {total} images"
+            ).format(done=done, total=total))
+
+        try:
+            gallery = open_gallery(self.settings)
+            try:
+                notice = migrate_at_start(gallery, FaceEncoder(models, self.settings), on_progress)
+            finally:
+                gallery.close()
+        except Exception as exc:  # noqa: BLE001 - the kiosk still runs with what it can match
+            log.exception("the start-up migration of the gallery failed")
+            notice = f"gallery migration failed: {exc}"
+        if notice:
+            log.warning("%s", notice)
+            self.progress.emit(notice)
 
 
 def _quit_on_signals(app: QApplication) -> QTimer:
@@ -243,6 +274,7 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
 
     loader.loaded.connect(on_loaded)
     loader.failed.connect(window.on_models_failed)
+    loader.progress.connect(window.status_label.setText)
     loader.start()
     _quit_on_signals(app)
     purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour

@@ -25,12 +25,15 @@ def open_gallery(settings: Settings) -> Gallery:
         raise UserError(str(exc)) from exc
 
 
-FUSION_HELP = "fuse FaceNet with dlib's ResNet encoder (as [recognition] fusion = true)"
+FUSION_HELP = ("fuse FaceNet with dlib's ResNet encoder, or not (--no-fusion: FaceNet alone); "
+               "default: [recognition] fusion")
 
 
 def _with_fusion(args: argparse.Namespace, settings: Settings) -> Settings:
-    """The settings with fusion on when ``--fusion`` was given."""
-    return settings.replace("recognition", fusion=True) if args.fusion else settings
+    """The settings with fusion as ``--fusion`` / ``--no-fusion`` say (unchanged without either)."""
+    if args.fusion is None:
+        return settings
+    return settings.replace("recognition", fusion=bool(args.fusion))
 
 
 def _encoder(settings: Settings) -> Any:
@@ -355,8 +358,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "when some people must be re-enrolled."
         ),
     )
-    p.add_argument("--fusion", action="store_true",
-                   help="as [recognition] fusion = true (add dlib's embeddings)")
+    p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help="as [recognition] fusion = true / false (default: the settings)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_reembed)
 
@@ -377,7 +380,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--folds", type=int, default=None,
         help="deal the pairs into N folds (default: the folds the file declares, else 10)",
     )
-    p.add_argument("--fusion", action="store_true", help=FUSION_HELP)
+    p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help=FUSION_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_pairs)
 
@@ -393,6 +397,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--enrol", type=int, default=1, metavar="K", help="images enrolled per person (default 1)")
-    p.add_argument("--fusion", action="store_true", help=FUSION_HELP)
+    p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help=FUSION_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_identify)

@@ -248,7 +248,8 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery, GalleryError
     from kiosk.pipeline import Pipeline, current_event_id
-    from kiosk.recognize import load_models
+    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.reembed import migrate_at_start
     from kiosk.sync import BackgroundSync, attach_outbox
 
     settings = _server_settings(args, settings)
@@ -271,7 +272,12 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
         attach_outbox(gallery.checkins_table)
     try:
         event_id = args.event if args.event is not None else current_event_id(gallery)
-        pipeline = Pipeline(settings, load_models(settings), gallery, event_id)
+        models = load_models(settings)
+        # after an update (another FaceNet back-end, fusion on) stored crops are re-embedded
+        notice = migrate_at_start(gallery, FaceEncoder(models, settings))
+        if notice:
+            log.warning("%s", notice)
+        pipeline = Pipeline(settings, models, gallery, event_id)
         log.info("headless kiosk on %s, event %s", source, event_id)
         for frame_id, t_monotonic, frame_bgr in _frames(source, settings, args.exit_at_end):
             result = pipeline.process(frame_bgr, t_monotonic, frame_id)

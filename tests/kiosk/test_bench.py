@@ -199,7 +199,9 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
                  "--compare-frames", "2"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["frames"] == 8
-    assert set(figures["stages"]) == {"gate", "landmarks", "liveness", "texture", "align", "embed", "match"}
+    # fusion is on by default: dlib's encoder is a stage of its own
+    assert set(figures["stages"]) == {"gate", "landmarks", "liveness", "texture", "align", "embed",
+                                      "embed_dlib", "match"}
     assert figures["stages"]["gate"]["calls"] == 8  # no face: the gate runs on every frame
     assert figures["embeddings"] == 0 and figures["time_to_checkin_s"] is None
     assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0

@@ -155,12 +155,20 @@ def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(fused_enco
         assert match.distance < recognition.fused_distance_threshold
 
 
-def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(encoder, fused_encoder,
-                                                                        known_faces, tmp_path):
+@pytest.fixture
+def facenet_encoder(models):
+    """The session's models with fusion off: FaceNet embeddings only (a gallery from before)."""
+    from kiosk.recognize import FaceEncoder
+
+    return FaceEncoder(models, Settings().replace("recognition", fusion=False))
+
+
+def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(
+        facenet_encoder, fused_encoder, known_faces, tmp_path):
     settings = Settings().replace("recognition", fusion=True)
     recognition = settings.recognition
-    obama_sample = encoder.encode_file(known_faces / "obama.jpg")
-    biden_sample = encoder.encode_file(known_faces / "biden.jpg")
+    obama_sample = facenet_encoder.encode_file(known_faces / "obama.jpg")
+    biden_sample = facenet_encoder.encode_file(known_faces / "biden.jpg")
     path = tmp_path / "faces.sqlite"
     with Gallery(path, recognition.model_id) as old:  # before fusion: FaceNet embeddings only
         obama = old.add_person("Obama", [obama_sample.embedding], [obama_sample.crop_jpeg()])
@@ -199,5 +207,43 @@ def test_reembed_command_names_people_to_re_enrol(tmp_path, capsys):
     assert status == 1
     assert "0 images re-embedded" in out and "re-enrol these people" in out
     assert "Zoë Müller" in out
-    assert main(["--db", str(db), "reembed"]) == 0  # FaceNet alone: nothing missing
-    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_kiosk_start_up_migrates_an_old_gallery_by_itself(facenet_encoder, fused_encoder,
+                                                          known_faces, tmp_path):
+    """An updated kiosk (fusion now on) re-embeds the stored crops at start-up: the enrolled
+    person is recognised again with no manual step; a crop-less person is named as left."""
+    from kiosk.reembed import migrate_at_start
+
+    settings = Settings().replace("recognition", fusion=True)
+    recognition = settings.recognition
+    path = tmp_path / "faces.sqlite"
+    sample = facenet_encoder.encode_file(known_faces / "obama.jpg")
+    with Gallery(path, recognition.model_id) as old:
+        obama = old.add_person("Obama", [sample.embedding], [sample.crop_jpeg()])
+    probe = fused_encoder.encode_file(known_faces / "obama2.jpg").embeddings
+    with fused_gallery(path, settings) as gallery:
+        progress = []
+        assert migrate_at_start(gallery, fused_encoder, lambda d, t: progress.append((d, t))) == ""
+        assert progress == [(1, 1)]
+        match = gallery.match(probe, match_threshold(recognition), recognition.min_margin)
+        assert match.accepted and match.person_id == obama
+        assert migrate_at_start(gallery, fused_encoder) == ""  # nothing left: nothing done
+    with Gallery(path, recognition.model_id) as old:
+        old.add_person("Biden", [person_embedding(2)])  # no crop kept
+    with fused_gallery(path, settings) as gallery:
+        notice = migrate_at_start(gallery, fused_encoder)
+        assert "1 stored face images of 1 people" in notice and "reembed" in notice
+
+
+def test_empty_fused_gallery_matched_first_then_enrolled(tmp_path, fused_settings):
+    """The enrolment dialog checks for a look-alike (reading the empty index) before it saves:
+    the dlib matrix of an empty gallery must take 128-d rows."""
+    recognition = fused_settings.recognition
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        assert not gallery.match(both(fused_settings, 1), match_threshold(recognition),
+                                 recognition.min_margin).accepted
+        person = gallery.add_person("Ana", [both(fused_settings, 1)])
+        match = gallery.match(both(fused_settings, 1), match_threshold(recognition),
+                              recognition.min_margin)
+        assert match.accepted and match.person_id == person

@@ -66,7 +66,7 @@ def gallery(kiosk_settings):
 def enrolled(gallery, clip_samples) -> int:
     """The clip's person enrolled as "Li Wei 李伟"; returns the person id."""
     return gallery.add_person(
-        "Li Wei 李伟", [s.embedding for s in clip_samples], [s.crop_jpeg() for s in clip_samples],
+        "Li Wei 李伟", [s.embeddings for s in clip_samples], [s.crop_jpeg() for s in clip_samples],
         external_id="E001", actor="test",
     )
 
