@@ -14,8 +14,10 @@ the exhaustive scan runs instead.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 
 INDEX_MIN_ROWS = 20_000  # below this the exhaustive scan takes about a millisecond
 INT8_SCALE = 512.0  # code = round(component * scale), clipped to +-127 (|component| <= 0.248)
-PREFILTER_CANDIDATES = 128  # rows taken from each shard's int8 scan before the exact re-check
+PREFILTER_CANDIDATES = 256  # rows taken from the int8 scan (spread over its shards) for the exact re-check
+SHARDS_PER_THREAD = 4  # small shards claimed in turn: a thread the OS holds back delays no other
 MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuilt
 MAX_SEARCH_THREADS = 2  # the kiosk's target machine has 2 cores; the camera and FaceNet need theirs
 QUANTIZE_BLOCK_ROWS = 65_536
@@ -84,9 +87,11 @@ class PrefilterHits:
 class Int8Prefilter:
     """The int8 copy of a :class:`GalleryMatrix`, row for row, scanned by faiss.
 
-    The rows are split into ``threads`` contiguous shards of about equal size, one faiss index
-    each; a query scans the shards at once, one on the calling thread and the others on a
-    small pool (faiss releases the GIL), and takes the best rows of each.
+    The rows are split into contiguous shards of about equal size (:data:`SHARDS_PER_THREAD`
+    per thread), one faiss index each. A query's shards are scanned at once by the calling
+    thread and ``threads - 1`` pool threads (faiss releases the GIL), each claiming the next
+    unscanned shard until none is left, so a thread that the OS does not run (a loaded
+    machine) holds back at most the shard it claimed; the best rows of each shard are kept.
 
     Rows are appended to the last shard as the matrix grows (the owner rebuilds the copy when
     it has doubled, :meth:`needs_rebuild`). A row the matrix overwrites (a removal moves its
@@ -95,7 +100,7 @@ class Int8Prefilter:
 
     Args:
         embeddings: (N, dim) the matrix rows to start from.
-        threads: shards scanned in parallel (and threads used), >= 1.
+        threads: threads scanning a query, >= 1 (one shard when 1).
 
     Raises:
         ValueError: ``threads`` < 1.
@@ -111,8 +116,10 @@ class Int8Prefilter:
         self.max_bound = 0.0
         self.max_code_norm = 0.0
         self.stale_rows: set[int] = set()
-        shard_rows = -(-len(embeddings) // threads)  # ceiling division; the last may be smaller
-        starts = [min(i * shard_rows, len(embeddings)) for i in range(threads)]
+        self.threads = threads
+        shards = 1 if threads == 1 else threads * SHARDS_PER_THREAD
+        shard_rows = -(-len(embeddings) // shards)  # ceiling division; the last may be smaller
+        starts = [min(i * shard_rows, len(embeddings)) for i in range(shards)]
         self._starts = np.array(starts, np.int64)
         self._shards = []
         for start, end in zip(starts, starts[1:] + [len(embeddings)]):
@@ -132,11 +139,6 @@ class Int8Prefilter:
 
     def __len__(self) -> int:
         return int(self._starts[-1]) + int(self._shards[-1].ntotal)
-
-    @property
-    def threads(self) -> int:
-        """Shards scanned in parallel."""
-        return len(self._shards)
 
     def close(self) -> None:
         """End the scan threads (waits for a running scan). Searching after close is an error."""
@@ -183,7 +185,8 @@ class Int8Prefilter:
         self.stale_rows.add(int(row))
 
     def search(self, embedding: Embedding, count: int) -> PrefilterHits:
-        """The ``count`` rows of each shard with the highest int8 similarity to the query.
+        """About ``count`` rows with the highest int8 similarity to the query: the best
+        ``ceil(count / shards)`` of each shard.
 
         faiss scans int8 codes against an int8 query (exact integer dot products), so the
         query is quantised too, with its own scale.
@@ -193,14 +196,12 @@ class Int8Prefilter:
         query_codes = np.rint(query * query_scale).astype(np.float32)[None]
         query_error = float(np.linalg.norm(query - query_codes[0] / query_scale)) * self.max_code_norm
         shards = self._shards
+        per_shard = -(-count // len(shards))
         _one_openmp_thread()
         if self._pool is None:
-            results = [_search_shard(shard, query_codes, count) for shard in shards]
-        else:  # the last shard on this thread while the pool scans the others
-            pending = [self._pool.submit(_search_shard, shard, query_codes, count)
-                       for shard in shards[:-1]]
-            last = _search_shard(shards[-1], query_codes, count)
-            results = [future.result() for future in pending] + [last]
+            results = [_search_shard(shard, query_codes, per_shard) for shard in shards]
+        else:
+            results = self._scan_together(query_codes, per_shard)
         ceiling = -np.inf
         rows = []
         for start, shard, (scores, shard_rows) in zip(self._starts, shards, results):
@@ -208,6 +209,35 @@ class Int8Prefilter:
                 ceiling = max(ceiling, float(scores[-1]) / (INT8_SCALE * query_scale))
             rows.append(shard_rows + start)
         return PrefilterHits(np.concatenate(rows), ceiling, query_error)
+
+
+    def _scan_together(self, query_codes: np.ndarray, count: int) -> list:
+        """Every shard's :func:`_search_shard`, scanned by this thread and the pool's."""
+        shards = self._shards
+        results: list = [None] * len(shards)
+        claims = itertools.count()  # next() is atomic under the GIL: each shard claimed once
+        left = [len(shards)]
+        lock, done = threading.Lock(), threading.Event()
+
+        def scan() -> None:
+            while (i := next(claims)) < len(shards):
+                try:
+                    results[i] = _search_shard(shards[i], query_codes, count)
+                except BaseException as exc:  # raised again on the calling thread
+                    results[i] = exc
+                with lock:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        done.set()
+
+        for _ in range(self.threads - 1):
+            self._pool.submit(scan)
+        scan()
+        done.wait()  # only shards another thread claimed and is still scanning
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
 
 def _one_openmp_thread() -> None:
@@ -460,8 +490,8 @@ def nearest_prefiltered(
 ) -> Match | None:
     """:func:`nearest` through the int8 prefilter, or None when its bound cannot prove the result.
 
-    The best ``candidates`` rows of each shard's int8 scan and every stale row are re-checked
-    in float32. Any other row's true similarity is at most the highest last candidate's int8
+    The best rows of each shard's int8 scan (``candidates`` in all) and every stale row are
+    re-checked in float32. Any other row's true similarity is at most the highest last candidate's int8
     similarity plus the rows' and the query's quantisation bounds; when that is below the
     second-best person found exactly, no other row can be the nearest or the second person, so
     :func:`nearest` on the re-checked rows is the exhaustive answer (same person, image,
