@@ -465,6 +465,15 @@ def nearest(
     if len(embeddings) == 0:
         return Match(None, float("inf"), float("inf"), False)
     similarities = embeddings @ np.asarray(embedding, np.float32)
+    return _decide(similarities, person_ids, image_ids, threshold, min_margin)[0]
+
+
+def _decide(
+    similarities: np.ndarray, person_ids: np.ndarray, image_ids: np.ndarray,
+    threshold: float, min_margin: float,
+) -> tuple[Match, float]:
+    """The decision over (N,) row similarities, N >= 1, and the second person's best
+    similarity (-inf with one person)."""
     best_row = int(np.argmax(similarities))
     best_person = int(person_ids[best_row])
     distance = _distance(float(similarities[best_row]))
@@ -473,9 +482,9 @@ def nearest(
         second = float(np.max(np.where(others, similarities, -np.inf)))
         margin = _distance(second) - distance
     else:
-        margin = float("inf")
+        second, margin = -np.inf, float("inf")
     accepted = distance < threshold and margin >= min_margin
-    return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+    return Match(best_person, distance, margin, accepted, int(image_ids[best_row])), second
 
 
 def nearest_prefiltered(
@@ -507,17 +516,16 @@ def nearest_prefiltered(
     else:
         ceiling = -np.inf
     stale = np.fromiter((row for row in prefilter.stale_rows if row < count), np.int64)
+    # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
     checked = np.unique(np.concatenate([rows[rows < count], stale]))
-    checked_people = person_ids[checked]
-    if len(np.unique(checked_people)) < 2:
+    if len(checked) == 0:
         return None
     similarities = embeddings[checked] @ query
-    best = int(np.argmax(similarities))
-    second = float(np.max(np.where(checked_people != checked_people[best], similarities, -np.inf)))
-    if not second > ceiling:
-        return None
-    return nearest(query, embeddings[checked], person_ids[checked], image_ids[checked],
-                   threshold, min_margin)
+    match, second = _decide(similarities, person_ids[checked], image_ids[checked],
+                            threshold, min_margin)
+    if ceiling == -np.inf or second > ceiling:  # every row checked, or none left out can matter
+        return match
+    return None
 
 
 def _distance(similarity: float) -> float:
