@@ -14,9 +14,11 @@ the exhaustive scan runs instead.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import logging
 import os
+import sys
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +166,7 @@ class Int8Prefilter:
             np.bitwise_xor(codes.view(np.uint8), np.uint8(0x80), out=codes_out[start : start + len(codes)])
             self._note_bounds(codes, bounds)
         shard.ntotal = len(embeddings)
+        use_huge_pages(codes_out)
 
     def _note_bounds(self, codes: np.ndarray, bounds: np.ndarray) -> None:
         code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
@@ -238,6 +241,37 @@ class Int8Prefilter:
             if isinstance(result, BaseException):
                 raise result
         return results
+
+
+HUGE_PAGE_BYTES = 2 << 20
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
+
+
+def use_huge_pages(array: np.ndarray) -> bool:
+    """Back an array's whole 2 MB pages by huge pages now (Linux, best effort).
+
+    A scan touches every 4 KB page of the codes once per query; huge pages spare those TLB
+    misses (about 10 % of a one-thread scan of 100,000-500,000 rows here). faiss's arrays are
+    written before Python sees them, so the pages are collapsed after the fact
+    (``MADV_COLLAPSE``, Linux 6.1+); anything else leaves the array as it was.
+
+    Returns:
+        Whether the kernel accepted it.
+    """
+    if sys.platform != "linux" or array.nbytes < 2 * HUGE_PAGE_BYTES:
+        return False
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return False
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    address = array.ctypes.data
+    start = address + (-address) % HUGE_PAGE_BYTES
+    end = (address + array.nbytes) // HUGE_PAGE_BYTES * HUGE_PAGE_BYTES
+    if end <= start:
+        return False
+    return (madvise(start, end - start, _MADV_HUGEPAGE) == 0
+            and madvise(start, end - start, _MADV_COLLAPSE) == 0)
 
 
 def _one_openmp_thread() -> None:

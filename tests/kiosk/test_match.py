@@ -229,3 +229,11 @@ def test_quantisation_bound_holds():
 def test_index_min_rows_is_validated():
     with pytest.raises(ValueError, match="index_min_rows"):
         GalleryMatrix(dim=4, index_min_rows=0)
+
+
+def test_huge_pages_leave_the_codes_unchanged():
+    codes = np.random.default_rng(11).integers(0, 256, 6 << 20, dtype=np.uint8)
+    before = codes.copy()
+    assert isinstance(kiosk.match.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
+    np.testing.assert_array_equal(codes, before)
+    assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
