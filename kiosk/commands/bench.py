@@ -97,13 +97,14 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"{'images':>10} {'query ms median/p95':>20} {'cold ms':>8} {'exhaustive ms median/p95':>25} "
           f"{'same':>9} {'full scans':>10} {'threads':>7} {'index build s':>13} {'int8 MB':>8} "
-          f"{'float32 MB':>10} {'load s':>7}")
+          f"{'float32 MB':>10} {'gallery RSS MB':>14} {'load s':>7}")
     for r in results:
         print(f"{r.size:>10,} {r.query_ms_median:>11.2f} / {r.query_ms_p95:<6.2f} "
               f"{r.cold_query_ms_median:>8.2f} "
               f"{r.exhaustive_ms_median:>16.2f} / {r.exhaustive_ms_p95:<6.2f} "
               f"{r.same_decisions:>4}/{r.queries:<4} {r.full_scans:>10} {r.threads:>7} "
-              f"{r.index_build_s:>13.2f} {r.index_mb:>8.0f} {r.matrix_mb:>10.0f} {r.load_s:>7.2f}")
+              f"{r.index_build_s:>13.2f} {r.index_mb:>8.0f} {r.matrix_mb:>10.0f} "
+              f"{r.gallery_rss_mb:>14.0f} {r.load_s:>7.2f}")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import resource
 import sys
 import tempfile
@@ -87,6 +88,16 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, MB (Linux ``/proc/self/statm``; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def random_unit_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -294,6 +305,8 @@ class MatchBench:
         index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
         index_mb: memory of the int8 copy (codes and bounds), besides the float32 matrix.
         matrix_mb: memory of the float32 matrix.
+        gallery_rss_mb: what the open gallery added to the process's resident memory (matrix,
+            ids, int8 copy, lookups), measured after the queries (NaN when not measurable).
         load_s: seconds to open the SQLite gallery and read its matrix.
     """
 
@@ -310,6 +323,7 @@ class MatchBench:
     index_build_s: float
     index_mb: float
     matrix_mb: float
+    gallery_rss_mb: float
     load_s: float
 
     def as_dict(self) -> dict[str, float | int]:
@@ -410,6 +424,7 @@ def run_match_bench(
         for size in sizes:
             path = Path(tmp) / f"gallery-{size}.sqlite"
             write_random_gallery(path, size, recognition.model_id)
+            rss_before = current_rss_mb()
             started = time.perf_counter()
             gallery = Gallery(path, recognition.model_id)
             try:
@@ -429,6 +444,7 @@ def run_match_bench(
                 )
                 full_scans = matrix.full_scans - full_scans_before
                 matrix_mb = matrix.embeddings.nbytes / 1e6
+                gallery_rss_mb = current_rss_mb() - rss_before
             finally:
                 gallery.close()
             fast_stats, slow_stats = percentile_stats(fast), percentile_stats(slow)
@@ -437,7 +453,8 @@ def run_match_bench(
                 size, fast_stats.median_ms, fast_stats.p95_ms, slow_stats.median_ms,
                 slow_stats.p95_ms, cold, same, len(probe), full_scans,
                 0 if prefilter is None else prefilter.threads,
-                first_s if prefilter is not None else 0.0, index_mb, matrix_mb, load_s,
+                first_s if prefilter is not None else 0.0, index_mb, matrix_mb, gallery_rss_mb,
+                load_s,
             ))
             with contextlib.suppress(OSError):
                 path.unlink()
