@@ -58,6 +58,8 @@ def register(subparsers: Any) -> None:
     )
     m.add_argument("--sizes", default="1000,10000,100000", help="comma-separated gallery sizes")
     m.add_argument("--queries", type=int, default=50, help="queries per size (default 50)")
+    m.add_argument("--threads", type=int, default=None,
+                   help="threads of the int8 scan (default: the kiosk's, the cores up to 2)")
     m.add_argument("--json", action="store_true", help="print the figures as JSON")
     m.set_defaults(handler=cmd_bench_match)
 
@@ -91,7 +93,9 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from exc
     if args.queries < 1:
         raise UserError("--queries must be at least 1")
-    results = run_match_bench(sizes, settings, args.queries)
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    results = run_match_bench(sizes, settings, args.queries, threads=args.threads)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0

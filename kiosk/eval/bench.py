@@ -15,6 +15,7 @@ window and the embedding interval see the clip's real time whatever the speed of
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
 import resource
@@ -91,7 +92,11 @@ def peak_rss_mb() -> float:
 
 
 def current_rss_mb() -> float:
-    """Resident memory of this process now, MB (Linux ``/proc/self/statm``; NaN elsewhere)."""
+    """Resident memory of this process now, MB (Linux ``/proc/self/statm``; NaN elsewhere),
+    after handing freed heap memory back to the system (glibc ``malloc_trim``), so that a
+    difference of two readings counts what was allocated in between."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
     try:
         with open("/proc/self/statm", encoding="ascii") as statm:
             pages = int(statm.read().split()[1])
@@ -412,10 +417,15 @@ def compare_queries(
 
 
 def run_match_bench(
-    sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None
+    sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None,
+    threads: int | None = None,
 ) -> list[MatchBench]:
     """For each size: write a random gallery to SQLite, time its load, then time queries with
-    the kiosk's matcher and with the exhaustive scan, alternately, in the same run."""
+    the kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
+
+    Args:
+        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
+    """
     from kiosk.gallery import Gallery
 
     recognition = settings.recognition
@@ -430,6 +440,8 @@ def run_match_bench(
             try:
                 matrix = gallery.matrix  # read at first use
                 load_s = time.perf_counter() - started
+                if threads is not None:
+                    matrix.threads = threads
                 probe = match_probes(matrix.embeddings, queries, seed=size + 1)
                 started = time.perf_counter()
                 matrix.nearest(probe[0], recognition.distance_threshold, recognition.min_margin)
