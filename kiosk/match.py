@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ INDEX_MIN_ROWS = 20_000  # below this the exhaustive scan takes about a millisec
 INT8_SCALE = 512.0  # code = round(component * scale), clipped to +-127 (|component| <= 0.248)
 PREFILTER_CANDIDATES = 256  # rows taken from the int8 scan (spread over its shards) for the exact re-check
 SHARDS_PER_THREAD = 4  # small shards claimed in turn: a thread the OS holds back delays no other
+TAKEOVER_SHARDS = 1.5  # shard-times the caller waits for another thread before scanning its shard
 MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuilt
 MAX_SEARCH_THREADS = 2  # the kiosk's target machine has 2 cores; the camera and FaceNet need theirs
 QUANTIZE_BLOCK_ROWS = 65_536
@@ -215,28 +217,43 @@ class Int8Prefilter:
 
 
     def _scan_together(self, query_codes: np.ndarray, count: int) -> list:
-        """Every shard's :func:`_search_shard`, scanned by this thread and the pool's."""
+        """Every shard's :func:`_search_shard`, scanned by this thread and the pool's.
+
+        When this thread has no shard left to claim, it waits for the others' at most
+        :data:`TAKEOVER_SHARDS` times its own time per shard, then scans what they have not
+        finished itself: a pool thread the OS has preempted (another process on the core)
+        costs a shard or two, not its whole time slice. Both scans of a shard give the same
+        result, so either may be kept.
+        """
         shards = self._shards
         results: list = [None] * len(shards)
         claims = itertools.count()  # next() is atomic under the GIL: each shard claimed once
         left = [len(shards)]
         lock, done = threading.Lock(), threading.Event()
 
-        def scan() -> None:
+        def scan() -> int:
+            scanned = 0
             while (i := next(claims)) < len(shards):
                 try:
                     results[i] = _search_shard(shards[i], query_codes, count)
                 except BaseException as exc:  # raised again on the calling thread
                     results[i] = exc
+                scanned += 1
                 with lock:
                     left[0] -= 1
                     if left[0] == 0:
                         done.set()
+            return scanned
 
         for _ in range(self.threads - 1):
             self._pool.submit(scan)
-        scan()
-        done.wait()  # only shards another thread claimed and is still scanning
+        started = time.perf_counter()
+        own = scan()
+        if own == 0:
+            done.wait()
+        elif not done.wait(TAKEOVER_SHARDS * (time.perf_counter() - started) / own):
+            results = [_search_shard(shard, query_codes, count) if result is None else result
+                       for shard, result in zip(shards, list(results))]
         for result in results:
             if isinstance(result, BaseException):
                 raise result
