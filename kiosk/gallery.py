@@ -129,7 +129,9 @@ class Gallery:
         self.close()
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (and end the matching index's scan threads, if any)."""
+        if self._index is not None:
+            self._index.close()
         self.store.close()
 
     # -- the matching index --------------------------------------------------------------------

@@ -5,15 +5,24 @@ Euclidean distance over their rows. A match is accepted only when that distance 
 threshold and the next person is at least ``min_margin`` farther away.
 
 From :data:`INDEX_MIN_ROWS` rows on, a query first scans an int8 copy of the matrix
-(:class:`Int8Prefilter`, a quarter of the memory traffic, scanned by faiss) and then re-checks
-in float32 only the rows that can still be the nearest or the second person. Each stored row
-keeps the exact bound of its quantisation error, so the result is that of the exhaustive scan
-(:func:`nearest`); when the bound cannot prove it, the exhaustive scan runs instead.
+(:class:`Int8Prefilter`, a quarter of the memory traffic, scanned by faiss in one shard per
+core, :func:`search_threads`) and then re-checks in float32 only the rows that can still be the
+nearest or the second person. Each stored row keeps the exact bound of its quantisation error,
+so the result is that of the exhaustive scan (:func:`nearest`); when the bound cannot prove it,
+the exhaustive scan runs instead.
 """
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +33,11 @@ log = logging.getLogger(__name__)
 
 INDEX_MIN_ROWS = 20_000  # below this the exhaustive scan takes about a millisecond
 INT8_SCALE = 512.0  # code = round(component * scale), clipped to +-127 (|component| <= 0.248)
-PREFILTER_CANDIDATES = 128  # rows taken from the int8 scan before the exact re-check
+PREFILTER_CANDIDATES = 256  # rows taken from the int8 scan (spread over its shards) for the exact re-check
+SHARDS_PER_THREAD = 4  # small shards claimed in turn: a thread the OS holds back delays no other
+TAKEOVER_SHARDS = 1.5  # shard-times the caller waits for another thread before scanning its shard
 MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuilt
+MAX_SEARCH_THREADS = 2  # the kiosk's target machine has 2 cores; the camera and FaceNet need theirs
 QUANTIZE_BLOCK_ROWS = 65_536
 BOUND_SLACK = 1e-4  # float32 rounding of the int8 scan and of the bound itself
 
@@ -48,79 +60,256 @@ def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np
     return codes, bounds.astype(np.float32)
 
 
+def search_threads() -> int:
+    """Threads for one query's int8 scan: the cores this process may run on, at most
+    :data:`MAX_SEARCH_THREADS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_SEARCH_THREADS, cores))
+
+
+@dataclass(frozen=True, slots=True)
+class PrefilterHits:
+    """What one int8 scan of a :class:`Int8Prefilter` found.
+
+    Attributes:
+        rows: (K,) matrix rows taken as candidates (the best of each shard).
+        ceiling: the highest int8 similarity any row left out can have: the largest last
+            candidate score of a shard that had more rows than candidates (-inf when every
+            row was taken).
+        query_error: the bound of the error that the query's quantisation adds to any row's
+            similarity.
+    """
+
+    rows: np.ndarray
+    ceiling: float
+    query_error: float
+
+
 class Int8Prefilter:
     """The int8 copy of a :class:`GalleryMatrix`, row for row, scanned by faiss.
 
-    Rows are appended as the matrix grows. A row the matrix overwrites (a removal moves its
+    The rows are split into contiguous shards of about equal size (:data:`SHARDS_PER_THREAD`
+    per thread), one faiss index each. A query's shards are scanned at once by the calling
+    thread and ``threads - 1`` pool threads (faiss releases the GIL), each claiming the next
+    unscanned shard until none is left, so a thread that the OS does not run (a loaded
+    machine) holds back at most the shard it claimed; the best rows of each shard are kept.
+
+    Rows are appended to the last shard as the matrix grows (the owner rebuilds the copy when
+    it has doubled, :meth:`needs_rebuild`). A row the matrix overwrites (a removal moves its
     last row into the hole) is marked stale and always re-checked exactly, until
     :data:`MAX_STALE_ROWS` stale rows make the owner rebuild the copy.
 
     Args:
         embeddings: (N, dim) the matrix rows to start from.
+        threads: threads scanning a query, >= 1 (one shard when 1).
+
+    Raises:
+        ValueError: ``threads`` < 1.
     """
 
-    def __init__(self, embeddings: np.ndarray) -> None:
+    def __init__(self, embeddings: np.ndarray, threads: int = 1) -> None:
         import faiss  # imported here: only galleries of INDEX_MIN_ROWS rows and more need it
 
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.dim = embeddings.shape[1]
-        self._index = faiss.IndexScalarQuantizer(
-            self.dim, faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_INNER_PRODUCT
-        )
         self._bounds = np.empty(0, np.float32)
         self.max_bound = 0.0
         self.max_code_norm = 0.0
         self.stale_rows: set[int] = set()
-        self.append(embeddings)
+        self.threads = threads
+        shards = 1 if threads == 1 else threads * SHARDS_PER_THREAD
+        shard_rows = -(-len(embeddings) // shards)  # ceiling division; the last may be smaller
+        starts = [min(i * shard_rows, len(embeddings)) for i in range(shards)]
+        self._starts = np.array(starts, np.int64)
+        self._shards = []
+        for start, end in zip(starts, starts[1:] + [len(embeddings)]):
+            shard = faiss.IndexScalarQuantizer(
+                self.dim, faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_INNER_PRODUCT
+            )
+            self._shards.append(shard)
+            self._fill(shard, embeddings[start:end])
+        self.built_rows = len(embeddings)
+        self._pool: ThreadPoolExecutor | None = None
+        if threads > 1:
+            self._pool = ThreadPoolExecutor(
+                threads - 1, thread_name_prefix="match-scan", initializer=_one_openmp_thread
+            )
+            # a matrix dropped without close() still ends its threads
+            weakref.finalize(self, self._pool.shutdown, wait=False)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._starts[-1]) + int(self._shards[-1].ntotal)
 
-    def append(self, embeddings: np.ndarray) -> None:
-        """Add rows at the end, shape (K, dim), quantised in blocks (no full-size temporaries)."""
+    def close(self) -> None:
+        """End the scan threads (waits for a running scan). Searching after close is an error."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def needs_rebuild(self) -> bool:
+        """Too many stale rows, or the last shard holds most rows (the copy has doubled)."""
+        return len(self.stale_rows) > MAX_STALE_ROWS or len(self) > 2 * max(self.built_rows, 1)
+
+    def _fill(self, shard: object, embeddings: np.ndarray) -> None:
+        """Quantise rows into an empty shard's code array, in blocks (no full-size temporaries)."""
         import faiss
 
+        shard.codes.resize(len(embeddings) * self.dim)
         if len(embeddings) == 0:
             return
-        parts, bound_parts = [], []
+        codes_out = faiss.rev_swig_ptr(shard.codes.data(), len(embeddings) * self.dim)
+        codes_out = codes_out.reshape(len(embeddings), self.dim)
         for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
             codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
             # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
-            parts.append(codes.view(np.uint8) ^ np.uint8(0x80))
-            bound_parts.append(bounds)
-            code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
-            self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
-        bounds = np.concatenate(bound_parts)
-        if len(self) == 0:  # the bulk load: hand the bytes over instead of re-encoding floats
-            faiss.copy_array_to_vector(np.concatenate(parts).ravel(), self._index.codes)
-            self._index.ntotal = len(embeddings)
-        else:
-            for part in parts:
-                self._index.add((part ^ np.uint8(0x80)).view(np.int8).astype(np.float32))
+            np.bitwise_xor(codes.view(np.uint8), np.uint8(0x80), out=codes_out[start : start + len(codes)])
+            self._note_bounds(codes, bounds)
+        shard.ntotal = len(embeddings)
+        use_huge_pages(codes_out)
+
+    def _note_bounds(self, codes: np.ndarray, bounds: np.ndarray) -> None:
+        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
+        self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
         self._bounds = np.concatenate([self._bounds, bounds])
         self.max_bound = max(self.max_bound, float(bounds.max()))
+
+    def append(self, embeddings: np.ndarray) -> None:
+        """Add rows at the end (to the last shard), shape (K, dim)."""
+        if len(embeddings) == 0:
+            return
+        for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
+            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
+            self._shards[-1].add(codes.astype(np.float32))  # integral values: encoded exactly
+            self._note_bounds(codes, bounds)
 
     def mark_stale(self, row: int) -> None:
         """The matrix changed this row."""
         self.stale_rows.add(int(row))
 
-    def search(self, embedding: Embedding, count: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """The ``count`` rows with the highest int8 similarity to the query.
+    def search(self, embedding: Embedding, count: int) -> PrefilterHits:
+        """About ``count`` rows with the highest int8 similarity to the query: the best
+        ``ceil(count / shards)`` of each shard.
 
         faiss scans int8 codes against an int8 query (exact integer dot products), so the
         query is quantised too, with its own scale.
-
-        Returns:
-            ((K,) rows, (K,) their approximate similarities, best first, K <= count; and the
-            bound of the error that the query's quantisation adds to any row's similarity).
         """
         query = np.asarray(embedding, np.float32).reshape(-1)
         query_scale = 127.0 / max(float(np.abs(query).max()), 1e-12)
-        query_codes = np.rint(query * query_scale).astype(np.float32)
-        query_error = float(np.linalg.norm(query - query_codes / query_scale)) * self.max_code_norm
-        scores, rows = self._index.search(query_codes[None], min(count, len(self)))
-        keep = rows[0] >= 0
-        similarities = scores[0][keep].astype(np.float64) / (INT8_SCALE * query_scale)
-        return rows[0][keep], similarities, query_error
+        query_codes = np.rint(query * query_scale).astype(np.float32)[None]
+        query_error = float(np.linalg.norm(query - query_codes[0] / query_scale)) * self.max_code_norm
+        shards = self._shards
+        per_shard = -(-count // len(shards))
+        _one_openmp_thread()
+        if self._pool is None:
+            results = [_search_shard(shard, query_codes, per_shard) for shard in shards]
+        else:
+            results = self._scan_together(query_codes, per_shard)
+        ceiling = -np.inf
+        rows = []
+        for start, shard, (scores, shard_rows) in zip(self._starts, shards, results):
+            if len(shard_rows) < shard.ntotal:  # rows left out: none above its last candidate
+                ceiling = max(ceiling, float(scores[-1]) / (INT8_SCALE * query_scale))
+            rows.append(shard_rows + start)
+        return PrefilterHits(np.concatenate(rows), ceiling, query_error)
+
+
+    def _scan_together(self, query_codes: np.ndarray, count: int) -> list:
+        """Every shard's :func:`_search_shard`, scanned by this thread and the pool's.
+
+        When this thread has no shard left to claim, it waits for the others' at most
+        :data:`TAKEOVER_SHARDS` times its own time per shard, then scans what they have not
+        finished itself: a pool thread the OS has preempted (another process on the core)
+        costs a shard or two, not its whole time slice. Both scans of a shard give the same
+        result, so either may be kept.
+        """
+        shards = self._shards
+        results: list = [None] * len(shards)
+        claims = itertools.count()  # next() is atomic under the GIL: each shard claimed once
+        left = [len(shards)]
+        lock, done = threading.Lock(), threading.Event()
+
+        def scan() -> int:
+            scanned = 0
+            while (i := next(claims)) < len(shards):
+                try:
+                    results[i] = _search_shard(shards[i], query_codes, count)
+                except BaseException as exc:  # raised again on the calling thread
+                    results[i] = exc
+                scanned += 1
+                with lock:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        done.set()
+            return scanned
+
+        for _ in range(self.threads - 1):
+            self._pool.submit(scan)
+        started = time.perf_counter()
+        own = scan()
+        if own == 0:
+            done.wait()
+        elif not done.wait(TAKEOVER_SHARDS * (time.perf_counter() - started) / own):
+            results = [_search_shard(shard, query_codes, count) if result is None else result
+                       for shard, result in zip(shards, list(results))]
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
+
+HUGE_PAGE_BYTES = 2 << 20
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
+
+
+def use_huge_pages(array: np.ndarray) -> bool:
+    """Back an array's whole 2 MB pages by huge pages now (Linux, best effort).
+
+    A scan touches every 4 KB page of the codes once per query; huge pages spare those TLB
+    misses (about 10 % of a one-thread scan of 100,000-500,000 rows here). faiss's arrays are
+    written before Python sees them, so the pages are collapsed after the fact
+    (``MADV_COLLAPSE``, Linux 6.1+); anything else leaves the array as it was.
+
+    Returns:
+        Whether the kernel accepted it.
+    """
+    if sys.platform != "linux" or array.nbytes < 2 * HUGE_PAGE_BYTES:
+        return False
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return False
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    address = array.ctypes.data
+    start = address + (-address) % HUGE_PAGE_BYTES
+    end = (address + array.nbytes) // HUGE_PAGE_BYTES * HUGE_PAGE_BYTES
+    if end <= start:
+        return False
+    return (madvise(start, end - start, _MADV_HUGEPAGE) == 0
+            and madvise(start, end - start, _MADV_COLLAPSE) == 0)
+
+
+def _one_openmp_thread() -> None:
+    """Run this thread's faiss calls on one OpenMP thread (a per-thread setting).
+
+    A single query gains nothing from faiss's OpenMP team, and after each call the team's
+    threads spin for a while: on 2 cores they took the core the other shard (or the camera)
+    needed, and a 3,000-row scan went from 0.1 ms to 11 ms median on a loaded machine.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
+def _search_shard(shard: object, query_codes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """One shard's best ``min(count, rows)`` rows: (K,) int8 scores best first, (K,) shard rows."""
+    if shard.ntotal == 0:
+        return np.empty(0, np.float32), np.empty(0, np.int64)
+    scores, rows = shard.search(query_codes, min(count, int(shard.ntotal)))
+    keep = rows[0] >= 0
+    return scores[0][keep], rows[0][keep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +337,29 @@ class GalleryMatrix:
     Rows are appended in amortised O(1) (capacity doubles) and removed by swapping in the last
     row, so the matrix is updated incrementally and never rebuilt per query.
 
+    From ``index_min_rows`` rows on, the int8 prefilter's scan threads live until :meth:`close`
+    (or until the matrix is garbage-collected).
+
     Args:
         dim: embedding size.
+        index_min_rows: rows from which queries go through the int8 prefilter, >= 1.
+        threads: threads (and shards) of the int8 scan, >= 1; None: :func:`search_threads`.
+
+    Raises:
+        ValueError: ``index_min_rows`` or ``threads`` < 1.
     """
 
-    def __init__(self, dim: int = 512, index_min_rows: int = INDEX_MIN_ROWS) -> None:
+    def __init__(
+        self, dim: int = 512, index_min_rows: int = INDEX_MIN_ROWS, threads: int | None = None
+    ) -> None:
         if index_min_rows < 1:
             raise ValueError(f"index_min_rows must be >= 1, got {index_min_rows}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.dim = dim
         self.index_min_rows = index_min_rows
+        self.threads = search_threads() if threads is None else threads
+        self.full_scans = 0  # prefiltered queries the bound could not prove (exhaustive instead)
         self._embeddings = np.empty((0, dim), np.float32)
         self._image_ids = np.empty(0, np.int64)
         self._person_ids = np.empty(0, np.int64)
@@ -180,6 +383,13 @@ class GalleryMatrix:
 
     def __len__(self) -> int:
         return self._count
+
+    def close(self) -> None:
+        """End the int8 scan threads, if any (the matrix stays usable: a later large query
+        builds the int8 copy again)."""
+        if self._prefilter is not None:
+            self._prefilter.close()
+            self._prefilter = None
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -264,6 +474,7 @@ class GalleryMatrix:
             )
             if match is not None:
                 return match
+            self.full_scans += 1
         return nearest(
             embedding, self.embeddings, self.person_ids, self.image_ids, threshold, min_margin
         )
@@ -273,9 +484,10 @@ class GalleryMatrix:
         many of its rows are stale; None for small galleries or without faiss."""
         if self._count < self.index_min_rows or self._prefilter_failed:
             return None
-        if self._prefilter is None or len(self._prefilter.stale_rows) > MAX_STALE_ROWS:
+        if self._prefilter is None or self._prefilter.needs_rebuild():
+            self.close()
             try:
-                self._prefilter = Int8Prefilter(self.embeddings)
+                self._prefilter = Int8Prefilter(self.embeddings, self.threads)
             except ImportError as exc:
                 log.warning("faiss is not installed (%s): matching scans every row", exc)
                 self._prefilter_failed = True
@@ -304,6 +516,15 @@ def nearest(
     if len(embeddings) == 0:
         return Match(None, float("inf"), float("inf"), False)
     similarities = embeddings @ np.asarray(embedding, np.float32)
+    return _decide(similarities, person_ids, image_ids, threshold, min_margin)[0]
+
+
+def _decide(
+    similarities: np.ndarray, person_ids: np.ndarray, image_ids: np.ndarray,
+    threshold: float, min_margin: float,
+) -> tuple[Match, float]:
+    """The decision over (N,) row similarities, N >= 1, and the second person's best
+    similarity (-inf with one person)."""
     best_row = int(np.argmax(similarities))
     best_person = int(person_ids[best_row])
     distance = _distance(float(similarities[best_row]))
@@ -312,9 +533,9 @@ def nearest(
         second = float(np.max(np.where(others, similarities, -np.inf)))
         margin = _distance(second) - distance
     else:
-        margin = float("inf")
+        second, margin = -np.inf, float("inf")
     accepted = distance < threshold and margin >= min_margin
-    return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+    return Match(best_person, distance, margin, accepted, int(image_ids[best_row])), second
 
 
 def nearest_prefiltered(
@@ -329,32 +550,33 @@ def nearest_prefiltered(
 ) -> Match | None:
     """:func:`nearest` through the int8 prefilter, or None when its bound cannot prove the result.
 
-    The best ``candidates`` rows of the int8 scan and every stale row are re-checked in
-    float32. Any other row's true similarity is at most the last candidate's int8 similarity
-    plus the rows' and the query's quantisation bounds; when that is below the second-best person found exactly, no
-    other row can be the nearest or the second person, so :func:`nearest` on the re-checked
-    rows is the exhaustive answer (same person, image, distance and margin).
+    The best rows of each shard's int8 scan (``candidates`` in all) and every stale row are
+    re-checked in float32. Any other row's true similarity is at most the highest last candidate's int8
+    similarity plus the rows' and the query's quantisation bounds; when that is below the
+    second-best person found exactly, no other row can be the nearest or the second person, so
+    :func:`nearest` on the re-checked rows is the exhaustive answer (same person, image,
+    distance and margin).
     """
     count = len(embeddings)
     query = np.asarray(embedding, np.float32)
-    rows, scores, query_error = prefilter.search(query, candidates)
-    if len(rows) < len(prefilter):  # rows left out: none is above this ceiling
+    hits = prefilter.search(query, candidates)
+    rows = hits.rows
+    if hits.ceiling > -np.inf:  # rows left out: none is above this ceiling
         row_error = float(np.linalg.norm(query)) * prefilter.max_bound
-        ceiling = float(scores[-1]) + row_error + query_error + BOUND_SLACK
+        ceiling = hits.ceiling + row_error + hits.query_error + BOUND_SLACK
     else:
         ceiling = -np.inf
     stale = np.fromiter((row for row in prefilter.stale_rows if row < count), np.int64)
+    # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
     checked = np.unique(np.concatenate([rows[rows < count], stale]))
-    checked_people = person_ids[checked]
-    if len(np.unique(checked_people)) < 2:
+    if len(checked) == 0:
         return None
     similarities = embeddings[checked] @ query
-    best = int(np.argmax(similarities))
-    second = float(np.max(np.where(checked_people != checked_people[best], similarities, -np.inf)))
-    if not second > ceiling:
-        return None
-    return nearest(query, embeddings[checked], person_ids[checked], image_ids[checked],
-                   threshold, min_margin)
+    match, second = _decide(similarities, person_ids[checked], image_ids[checked],
+                            threshold, min_margin)
+    if ceiling == -np.inf or second > ceiling:  # every row checked, or none left out can matter
+        return match
+    return None
 
 
 def _distance(similarity: float) -> float:

@@ -15,6 +15,9 @@ window and the embedding interval see the clip's real time whatever the speed of
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import math
+import os
 import resource
 import sys
 import tempfile
@@ -33,6 +36,7 @@ from kiosk.types import FrameBGR
 ASSUMED_FPS = 30.0
 DEFAULT_MATCH_SIZES = (1_000, 10_000, 100_000)
 DEFAULT_QUERIES = 50
+COMPARE_BLOCK = 10  # bench-match: queries timed back to back before the other matcher's turn
 IMAGES_PER_PERSON = 10  # bench-match galleries: 10 stored images per person, as in the budget
 GATE_STAGES = ("gate", "landmarks", "liveness")  # the 20 ms budget covers these three
 # The texture cue runs inside the liveness stage on a few frames; reported as its own stage too.
@@ -85,6 +89,20 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, MB (Linux ``/proc/self/statm``; NaN elsewhere),
+    after handing freed heap memory back to the system (glibc ``malloc_trim``), so that a
+    difference of two readings counts what was allocated in between."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def random_unit_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -275,17 +293,26 @@ class MatchBench:
         size: stored images.
         query_ms_median: median milliseconds of one open-set query
             (:meth:`kiosk.match.GalleryMatrix.nearest`: the int8 prefilter from
-            :data:`kiosk.match.INDEX_MIN_ROWS` images on).
+            :data:`kiosk.match.INDEX_MIN_ROWS` images on), queries back to back.
         query_ms_p95: 95th percentile.
         exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.match.nearest`)
-            on the same queries, timed alternately with the matcher in the same run.
+            on the same queries, timed in blocks alternating with the matcher's in the same run.
         exhaustive_ms_p95: its 95th percentile.
-        same_decisions: queries where both gave the same person, image and acceptance.
+        cold_query_ms_median: median of the matcher's first query of each block, which follows
+            the exhaustive scan's pass over the float32 matrix (its caches evicted, as other
+            work between attendees may leave them).
+        same_decisions: queries where both gave the same person, image, acceptance, distance
+            and margin.
         queries: queries timed (half near a stored image, half random).
+        full_scans: queries where the prefilter's bound could not prove the answer and the
+            matcher scanned every row instead.
+        threads: threads of the int8 scan (:func:`kiosk.match.search_threads`; 0 when not used).
         index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
         index_mb: memory of the int8 copy (codes and bounds), besides the float32 matrix.
         matrix_mb: memory of the float32 matrix.
-        load_s: seconds to open the SQLite gallery and build its matrix (:class:`Gallery`).
+        gallery_rss_mb: what the open gallery added to the process's resident memory (matrix,
+            ids, int8 copy, lookups), measured after the queries (NaN when not measurable).
+        load_s: seconds to open the SQLite gallery and read its matrix.
     """
 
     size: int
@@ -293,11 +320,15 @@ class MatchBench:
     query_ms_p95: float
     exhaustive_ms_median: float
     exhaustive_ms_p95: float
+    cold_query_ms_median: float
     same_decisions: int
     queries: int
+    full_scans: int
+    threads: int
     index_build_s: float
     index_mb: float
     matrix_mb: float
+    gallery_rss_mb: float
     load_s: float
 
     def as_dict(self) -> dict[str, float | int]:
@@ -344,34 +375,57 @@ def time_queries(matrix: Any, queries: np.ndarray, threshold: float, min_margin:
     return spent
 
 
+def same_match(a: Any, b: Any) -> bool:
+    """Same person, image and acceptance, distance and margin equal to float32 rounding."""
+    return ((a.person_id, a.image_id, a.accepted) == (b.person_id, b.image_id, b.accepted)
+            and math.isclose(a.distance, b.distance, abs_tol=1e-6)
+            and math.isclose(a.margin, b.margin, abs_tol=1e-6))
+
+
 def compare_queries(
-    matrix: Any, queries: np.ndarray, threshold: float, min_margin: float
+    matrix: Any, queries: np.ndarray, threshold: float, min_margin: float,
+    block: int = COMPARE_BLOCK,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Time the matcher and the exhaustive scan alternately on each query.
+    """Time the matcher and the exhaustive scan on the same queries, in alternating blocks.
+
+    Each block of ``block`` queries goes through the kiosk's matcher back to back (as a kiosk
+    matches attendee after attendee), then through the exhaustive scan, so both see their own
+    steady state and the same load; the first matcher query of a block follows the
+    exhaustive scan's pass over the whole float32 matrix.
 
     Returns:
-        ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same).
+        ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same, see
+        :func:`same_match`).
     """
     from kiosk.match import nearest
 
     fast, slow = np.empty(len(queries)), np.empty(len(queries))
     same = 0
-    for i, query in enumerate(queries):
-        started = time.perf_counter()
-        a = matrix.nearest(query, threshold, min_margin)
-        fast[i] = (time.perf_counter() - started) * 1000.0
-        started = time.perf_counter()
-        b = nearest(query, matrix.embeddings, matrix.person_ids, matrix.image_ids, threshold, min_margin)
-        slow[i] = (time.perf_counter() - started) * 1000.0
-        same += (a.person_id, a.image_id, a.accepted) == (b.person_id, b.image_id, b.accepted)
+    for first in range(0, len(queries), block):
+        matches = []
+        for i in range(first, min(first + block, len(queries))):
+            started = time.perf_counter()
+            matches.append(matrix.nearest(queries[i], threshold, min_margin))
+            fast[i] = (time.perf_counter() - started) * 1000.0
+        for i, a in zip(range(first, min(first + block, len(queries))), matches):
+            started = time.perf_counter()
+            b = nearest(queries[i], matrix.embeddings, matrix.person_ids, matrix.image_ids,
+                        threshold, min_margin)
+            slow[i] = (time.perf_counter() - started) * 1000.0
+            same += same_match(a, b)
     return fast, slow, same
 
 
 def run_match_bench(
-    sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None
+    sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None,
+    threads: int | None = None,
 ) -> list[MatchBench]:
     """For each size: write a random gallery to SQLite, time its load, then time queries with
-    the kiosk's matcher and with the exhaustive scan, alternately, in the same run."""
+    the kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
+
+    Args:
+        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
+    """
     from kiosk.gallery import Gallery
 
     recognition = settings.recognition
@@ -380,11 +434,14 @@ def run_match_bench(
         for size in sizes:
             path = Path(tmp) / f"gallery-{size}.sqlite"
             write_random_gallery(path, size, recognition.model_id)
+            rss_before = current_rss_mb()
             started = time.perf_counter()
             gallery = Gallery(path, recognition.model_id)
-            load_s = time.perf_counter() - started
             try:
-                matrix = gallery.matrix
+                matrix = gallery.matrix  # read at first use
+                load_s = time.perf_counter() - started
+                if threads is not None:
+                    matrix.threads = threads
                 probe = match_probes(matrix.embeddings, queries, seed=size + 1)
                 started = time.perf_counter()
                 matrix.nearest(probe[0], recognition.distance_threshold, recognition.min_margin)
@@ -393,17 +450,23 @@ def run_match_bench(
                 index_mb = 0.0 if prefilter is None else len(prefilter) * (matrix.dim + 4) / 1e6
                 compare_queries(matrix, probe[:3], recognition.distance_threshold,
                                 recognition.min_margin)  # warm the caches and BLAS threads
+                full_scans_before = matrix.full_scans
                 fast, slow, same = compare_queries(
                     matrix, probe, recognition.distance_threshold, recognition.min_margin
                 )
+                full_scans = matrix.full_scans - full_scans_before
                 matrix_mb = matrix.embeddings.nbytes / 1e6
+                gallery_rss_mb = current_rss_mb() - rss_before
             finally:
                 gallery.close()
             fast_stats, slow_stats = percentile_stats(fast), percentile_stats(slow)
+            cold = float(np.median(fast[::COMPARE_BLOCK]))
             results.append(MatchBench(
                 size, fast_stats.median_ms, fast_stats.p95_ms, slow_stats.median_ms,
-                slow_stats.p95_ms, same, len(probe), first_s if prefilter is not None else 0.0,
-                index_mb, matrix_mb, load_s,
+                slow_stats.p95_ms, cold, same, len(probe), full_scans,
+                0 if prefilter is None else prefilter.threads,
+                first_s if prefilter is not None else 0.0, index_mb, matrix_mb, gallery_rss_mb,
+                load_s,
             ))
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -165,7 +165,11 @@ def test_cli_bench_match_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["bench-match", "--sizes", "20,40", "--queries", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["size"] for row in rows] == [20, 40]
-    assert set(rows[0]) >= {"size", "query_ms_median", "load_s"}
+    assert set(rows[0]) >= {"size", "query_ms_median", "load_s", "full_scans", "threads"}
+    assert all(row["same_decisions"] == row["queries"] == 2 for row in rows)
+    assert rows[0]["threads"] == 0  # 20 images: the exhaustive scan, no int8 copy
+    assert main(["bench-match", "--sizes", "20", "--threads", "0"]) == 1
+    assert "--threads" in capsys.readouterr().err
 
 
 def test_cli_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:

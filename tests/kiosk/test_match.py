@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+import kiosk.match
 from kiosk.embed import l2_normalize
-from kiosk.match import INT8_SCALE, GalleryMatrix, nearest, quantize_int8
+from kiosk.match import INT8_SCALE, GalleryMatrix, nearest, quantize_int8, search_threads
 from kiosk.store.people import farthest_row
 
 
@@ -79,9 +82,9 @@ def test_adopted_matrix_grows_and_removes_like_a_built_one():
     assert matrix.nearest(unit(0, 0, 0, 1), 0.5, 0.0).person_id == 3
 
 
-def random_gallery(rng, rows, people, dim=64, index_min_rows=1):
+def random_gallery(rng, rows, people, dim=512, index_min_rows=1, threads=None):
     vectors = l2_normalize(rng.normal(size=(rows, dim)).astype(np.float32))
-    matrix = GalleryMatrix(dim=dim, index_min_rows=index_min_rows)
+    matrix = GalleryMatrix(dim=dim, index_min_rows=index_min_rows, threads=threads)
     matrix.add_many(np.arange(1, rows + 1), rng.integers(1, people + 1, rows), vectors)
     return matrix
 
@@ -90,16 +93,24 @@ def decision(match):
     return match.person_id, match.image_id, match.accepted
 
 
-@pytest.mark.parametrize("seed, rows, people", [(0, 3000, 300), (1, 3000, 3000), (2, 500, 2), (3, 5, 5)])
-def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, people):
+def scan_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("match-scan")]
+
+
+@pytest.mark.parametrize("seed, rows, people, threads", [
+    (0, 3000, 300, 2), (1, 3000, 3000, 2), (2, 500, 2, 2), (3, 5, 5, 2),
+    (4, 3000, 300, 1), (5, 3001, 100, 3), (6, 1, 1, 2),
+])
+def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, people, threads):
     rng = np.random.default_rng(seed)
-    matrix = random_gallery(rng, rows, people)
+    matrix = random_gallery(rng, rows, people, threads=threads)
     # genuine-like queries (a stored row plus noise), strangers, and the threshold's edge
     for step in range(120):
         if step % 3 == 0:
             query = rng.normal(size=matrix.dim)
         else:
-            query = matrix.embeddings[rng.integers(len(matrix))] + rng.normal(0, 0.05 * (step % 4), matrix.dim)
+            noise = 0.4 * (step % 4) / np.sqrt(matrix.dim)  # up to a stranger's distance
+            query = matrix.embeddings[rng.integers(len(matrix))] + rng.normal(0, noise, matrix.dim)
         query = l2_normalize(query.astype(np.float32))
         threshold = float(rng.uniform(0.2, 1.4))
         indexed = matrix.nearest(query, threshold, 0.05)
@@ -110,7 +121,90 @@ def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, peopl
         if step % 10 == 0 and len(matrix) > 3:  # the rolling update: remove a row, add one
             matrix.remove_image(int(rng.choice(matrix.image_ids)))
             matrix.add(10_000 + step, int(rng.integers(1, people + 1)), query)
-    assert matrix._current_prefilter() is not None
+    assert matrix._current_prefilter().threads == threads
+    if people > 1 and rows > 1:
+        assert matrix.full_scans <= 3  # the bound proves (nearly) every answer on its own
+    matrix.close()
+
+
+def test_removed_and_moved_rows_are_never_answered_from_the_stale_int8_copy():
+    rng = np.random.default_rng(7)
+    matrix = random_gallery(rng, 2000, 200, threads=2)
+    matrix.nearest(matrix.embeddings[0], 0.5, 0.05)  # builds the int8 copy
+    removed = matrix.embeddings[5].copy()
+    moved_image = int(matrix.image_ids[-1])
+    moved = matrix.embeddings[-1].copy()
+    matrix.remove_image(int(matrix.image_ids[5]))  # the last row moves into row 5
+    match = matrix.nearest(removed, 0.5, 0.05)
+    assert match.distance > 0.5 and not match.accepted  # the removed face is gone
+    match = matrix.nearest(moved, 0.5, 0.05)
+    assert match.image_id == moved_image and match.distance == pytest.approx(0.0, abs=1e-3)
+    matrix.remove_person(int(matrix.person_ids[0]))
+    for row in rng.integers(0, len(matrix), 20):
+        query = l2_normalize(matrix.embeddings[row] + rng.normal(0, 0.05, matrix.dim).astype(np.float32))
+        exhaustive = nearest(query, matrix.embeddings, matrix.person_ids, matrix.image_ids, 0.5, 0.05)
+        assert decision(matrix.nearest(query, 0.5, 0.05)) == decision(exhaustive)
+    matrix.close()
+
+
+def test_int8_copy_is_rebuilt_after_many_stale_rows_or_when_it_has_doubled(monkeypatch):
+    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    before = len(scan_threads())
+    rng = np.random.default_rng(8)
+    matrix = random_gallery(rng, 500, 50, threads=2)
+    matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
+    first = matrix._current_prefilter()
+    for image_id in matrix.image_ids[:11].tolist():
+        matrix.remove_image(image_id)
+    rebuilt = matrix._current_prefilter()
+    assert rebuilt is not first and not rebuilt.stale_rows and len(rebuilt) == 489
+    vectors = l2_normalize(rng.normal(size=(500, matrix.dim)).astype(np.float32))
+    matrix.add_many(np.arange(1000, 1400), rng.integers(1, 51, 400), vectors[:400])
+    assert matrix._current_prefilter() is rebuilt  # appended to the last shard
+    matrix.add_many(np.arange(1400, 1500), np.ones(100, np.int64), vectors[400:])
+    assert matrix._current_prefilter() is not rebuilt  # doubled: rebalanced
+    match = matrix.nearest(vectors[3], 0.5, 0.05)
+    assert match.image_id == 1003 and match.accepted
+    assert len(scan_threads()) == before + 1  # the old copies' threads have ended
+    matrix.close()
+
+
+def test_scan_threads_end_at_close_and_the_matrix_stays_usable():
+    before = len(scan_threads())
+    rng = np.random.default_rng(9)
+    matrix = random_gallery(rng, 300, 30, threads=2)
+    matrix.nearest(matrix.embeddings[1], 0.5, 0.05)
+    assert len(scan_threads()) == before + 1
+    matrix.close()
+    assert len(scan_threads()) == before
+    assert matrix.nearest(matrix.embeddings[1], 0.5, 0.05).image_id == int(matrix.image_ids[1])
+    matrix.close()
+    assert len(scan_threads()) == before
+
+
+def test_gallery_close_ends_the_scan_threads(tmp_path):
+    from kiosk.gallery import Gallery
+
+    before = len(scan_threads())
+    rng = np.random.default_rng(10)
+    gallery = Gallery(tmp_path / "faces.sqlite", "test-model")
+    try:
+        for person in range(3):
+            gallery.add_person(f"P{person}", [l2_normalize(rng.normal(size=512).astype(np.float32))])
+        gallery.index.index_min_rows = 1
+        gallery.index.threads = 2
+        gallery.index.nearest(gallery.index.embeddings[0], 0.5, 0.05)
+        assert len(scan_threads()) == before + 1
+    finally:
+        gallery.close()
+    assert len(scan_threads()) == before
+
+
+def test_search_threads_follow_the_machine_and_are_validated():
+    assert 1 <= search_threads() <= kiosk.match.MAX_SEARCH_THREADS
+    assert GalleryMatrix(dim=4).threads == search_threads()
+    with pytest.raises(ValueError, match="threads"):
+        GalleryMatrix(dim=4, threads=0)
 
 
 def test_prefiltered_query_is_exact_for_an_identical_stored_face():
@@ -135,3 +229,11 @@ def test_quantisation_bound_holds():
 def test_index_min_rows_is_validated():
     with pytest.raises(ValueError, match="index_min_rows"):
         GalleryMatrix(dim=4, index_min_rows=0)
+
+
+def test_huge_pages_leave_the_codes_unchanged():
+    codes = np.random.default_rng(11).integers(0, 256, 6 << 20, dtype=np.uint8)
+    before = codes.copy()
+    assert isinstance(kiosk.match.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
+    np.testing.assert_array_equal(codes, before)
+    assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
