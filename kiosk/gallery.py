@@ -129,9 +129,9 @@ class Gallery:
         self.close()
 
     def close(self) -> None:
-        """Close the database (and end the matching index's scan threads, if any)."""
-        if self._index is not None:
-            self._index.close()
+        """Close the database (and end the matching indexes' scan threads, if any)."""
+        for index in {id(i): i for i in [self._index, *self._indexes.values()] if i}.values():
+            index.close()
         self.store.close()
 
     # -- the matching index --------------------------------------------------------------------
