@@ -130,7 +130,7 @@ class Gallery:
 
     def close(self) -> None:
         """Close the database (and end the matching indexes' scan threads, if any)."""
-        for index in {id(i): i for i in [self._index, *self._indexes.values()] if i}.values():
+        for index in {id(i): i for i in [self._index, *self._indexes.values()] if i is not None}.values():
             index.close()
         self.store.close()
 
