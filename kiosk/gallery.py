@@ -130,7 +130,8 @@ class Gallery:
 
     def close(self) -> None:
         """Close the database (and end the matching indexes' scan threads, if any)."""
-        for index in {id(i): i for i in [self._index, *self._indexes.values()] if i is not None}.values():
+        matrices = [self._index, *self._indexes.values()]
+        for index in {id(m): m for m in matrices if m is not None}.values():
             index.close()
         self.store.close()
 
