@@ -1,4 +1,4 @@
-"""FaceNet's back-ends: the mixed one (float face, int8 mirror) against the float one."""
+"""FaceNet's back-ends: the mixed one (the default: float face, int8 mirror) against float."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from kiosk.embed import FaceNetEmbedder
 
 @pytest.fixture(scope="module")
 def float_and_mixed(models):
-    graph = models.embedder.graph_path
-    mixed = FaceNetEmbedder(graph, backend="tflite-mixed")
-    yield models.embedder, mixed
-    mixed.close()
+    mixed = models.embedder  # the default back-end
+    float_embedder = FaceNetEmbedder(mixed.graph_path, backend="tflite")
+    yield float_embedder, mixed
+    float_embedder.close()
 
 
-def test_mixed_backend_has_its_own_model_id(float_and_mixed):
+def test_each_backend_has_its_own_model_id(float_and_mixed):
     float_embedder, mixed = float_and_mixed
     assert float_embedder.model_id == "facenet-20180408-102900/flip"
     assert mixed.model_id == "facenet-20180408-102900/flip/mixed"
     # without the mirror there is nothing to run in int8: the plain float model
-    assert FaceNetEmbedder(float_embedder.graph_path, backend="tflite-mixed",
+    assert FaceNetEmbedder(mixed.graph_path, backend="tflite-mixed",
                            flip_average=False).model_id == "facenet-20180408-102900"
 
 

@@ -232,8 +232,12 @@ def test_match_policy_agreement(matches, agreed, unknown):
 def test_match_policy_comes_from_the_settings_and_decides_new_attendees():
     settings = Settings().replace("recognition", distance_threshold=0.9, min_margin=0.1,
                                   agree_frames=3, new_attendee_distance=1.0)
-    policy = MatchPolicy.from_settings(settings.recognition)
+    policy = MatchPolicy.from_settings(settings.recognition, fused=False)
     assert (policy.distance_threshold, policy.min_margin, policy.agree_frames) == (0.9, 0.1, 3)
+    # on a fused gallery (the default) the fused distance's own threshold applies
+    fused = MatchPolicy.from_settings(
+        settings.replace("recognition", fused_distance_threshold=1.1).recognition)
+    assert (fused.distance_threshold, fused.min_margin) == (1.1, 0.1)
     assert policy.is_new_attendee(person_embedding(1), person_embedding(2))
     assert not policy.is_new_attendee(person_embedding(1), person_embedding(1))
     assert not np.isnan(policy.new_attendee_distance)

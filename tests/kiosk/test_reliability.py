@@ -308,7 +308,8 @@ def test_store_face_crops_false_end_to_end(tmp_path):
     settings_path = tmp_path / "settings.toml"
     db = tmp_path / "faces.sqlite"
     settings_path.write_text(
-        f'[gallery]\ndb_path = "{db.as_posix()}"\nstore_face_crops = false\n', encoding="utf-8")
+        f'[gallery]\ndb_path = "{db.as_posix()}"\nstore_face_crops = false\n'
+        '[recognition]\nfusion = false\n', encoding="utf-8")  # synthetic FaceNet-only vectors
     settings = load_settings(settings_path)
     from kiosk.commands.recognition import open_gallery
 

@@ -51,8 +51,11 @@ def test_headless_kiosk_logs_its_decision_on_a_clip(tmp_path, encoder, data_dir)
     frames = [capture.read()[1] for _ in range(200)]
     capture.release()
     db = tmp_path / "door.sqlite"
+    # enrolled as before fusion (FaceNet alone, with its crop): the headless kiosk re-embeds
+    # the crop at start-up and recognises the person on the fused distance
     with Gallery(db, encoder.settings.recognition.model_id) as gallery:
-        person_id = gallery.add_person("Selfie Person", [encoder.encode_photo(frames[-1]).embedding])
+        sample = encoder.encode_photo(frames[-1])
+        person_id = gallery.add_person("Selfie Person", [sample.embedding], [sample.crop_jpeg()])
         event_id = gallery.create_event("Meeting")
     result = subprocess.run(
         [sys.executable, "main.py", "--db", str(db), "run", "--headless", "--source", str(clip),
@@ -60,6 +63,7 @@ def test_headless_kiosk_logs_its_decision_on_a_clip(tmp_path, encoder, data_dir)
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "start-up migration: 1 of 1 stored images re-embedded" in result.stderr
     assert f"outcome=checked_in person={person_id} name=Selfie Person" in result.stdout
     with Gallery(db, "m") as gallery:
         assert len(gallery.checkins(event_id)) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kiosk.pipeline import Outcome
 
-CHECK_IN_TIMEOUT_MS = 20_000  # the clip checks in at about 4 s of video; slack for a busy CPU
+CHECK_IN_TIMEOUT_MS = 20_000  # the clip checks in at about 0.3 s of video; slack for a busy CPU
 
 
 def wait_for_decision(qtbot, window):
@@ -21,7 +21,7 @@ def test_walk_in_checks_in_once_and_second_visit_is_not_duplicated(
     assert decision.outcome is Outcome.CHECKED_IN, decision
     assert decision.person_id == enrolled
     assert "Welcome, Li Wei 李伟 - checked in" in window.banner.text()
-    assert window.video.frames_shown > 10  # the picture moved while the worker ran
+    assert window.video.frames_shown > 3  # the picture moved while the worker ran (check-in ~0.3 s)
     rows = gallery.checkins(event_id)
     assert [(r["person_id"], r["method"]) for r in rows] == [(enrolled, "auto")]
     window.close()
