@@ -89,25 +89,22 @@ class FusedMatcher:
         if any(len(self.indexes[m]) == 0 for m in self.weights):
             return Match(None, float("inf"), float("inf"), False)
         first = self.indexes[next(iter(self.weights))].image_ids
-        # A gallery keeps its matrices row for row (the same images in the same rows)
+        # A gallery keeps its matrices row for row (the same images in the same rows): then
+        # the distances add up row by row, with no copy of any matrix
         aligned = all(np.array_equal(self.indexes[m].image_ids, first) for m in self.weights)
         image_ids: np.ndarray | None = None
         person_ids: np.ndarray | None = None
         total: np.ndarray | None = None
         for model_id, weight in self.weights.items():
             matrix = self.indexes[model_id]
-            order = (np.arange(len(matrix)) if aligned
-                     else np.argsort(matrix.image_ids, kind="stable"))
-            distances = weight * _distances(matrix.embeddings[order], query[model_id])
-            ids = matrix.image_ids[order]
+            distances = weight * _distances(matrix, query[model_id])
+            ids = matrix.image_ids
             if image_ids is None:
-                image_ids, person_ids, total = ids, matrix.person_ids[order], distances
+                image_ids, person_ids, total = ids, matrix.person_ids, distances
             elif aligned:
                 total = total + distances  # type: ignore[operator]
             else:
-                common, left, right = np.intersect1d(
-                    image_ids, ids, assume_unique=True, return_indices=True
-                )
+                common, left, right = np.intersect1d(image_ids, ids, return_indices=True)
                 image_ids, person_ids = common, person_ids[left]  # type: ignore[index]
                 total = total[left] + distances[right]  # type: ignore[index]
         if image_ids is None or len(image_ids) == 0:
@@ -122,10 +119,9 @@ class FusedMatcher:
         return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
 
 
-def _distances(rows: np.ndarray, query: Embedding) -> np.ndarray:
-    """Euclidean distances of a query to each row, float64 (dlib's embeddings are not unit
-    vectors, so the full formula, not the one from the dot product alone)."""
-    rows = np.asarray(rows, np.float64)
-    vector = np.asarray(query, np.float64)
-    squared = np.einsum("ij,ij->i", rows, rows) + vector @ vector - 2.0 * (rows @ vector)
-    return np.sqrt(np.maximum(0.0, squared))
+def _distances(matrix: GalleryMatrix, query: Embedding) -> np.ndarray:
+    """Euclidean distances of a query to each row of a matrix, float32 (dlib's embeddings are
+    not unit vectors, so the full formula with the rows' cached squared norms)."""
+    vector = np.asarray(query, np.float32)
+    squared = matrix.squared_norms + np.float32(vector @ vector) - 2.0 * (matrix.embeddings @ vector)
+    return np.sqrt(np.maximum(squared, np.float32(0.0)))

@@ -365,6 +365,7 @@ class GalleryMatrix:
         self._person_ids = np.empty(0, np.int64)
         self._count = 0
         self._row_of_image: dict[int, int] = {}
+        self._squared_norms: np.ndarray | None = None  # per row, computed at first use
         self._prefilter: Int8Prefilter | None = None
         self._prefilter_failed = False
 
@@ -397,6 +398,16 @@ class GalleryMatrix:
         return self._embeddings[: self._count]
 
     @property
+    def squared_norms(self) -> np.ndarray:
+        """``||row||^2`` of each live row, shape (N,) float32, kept up to date after the first
+        use (for distances to rows that are not unit vectors, e.g. dlib's embeddings)."""
+        if self._squared_norms is None:
+            norms = np.empty(len(self._embeddings), np.float32)
+            norms[: self._count] = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
+            self._squared_norms = norms
+        return self._squared_norms[: self._count]
+
+    @property
     def person_ids(self) -> np.ndarray:
         """Person id of each row, shape (N,)."""
         return self._person_ids[: self._count]
@@ -417,6 +428,10 @@ class GalleryMatrix:
         image_ids[: self._count] = self.image_ids
         person_ids = np.empty(new_capacity, np.int64)
         person_ids[: self._count] = self.person_ids
+        if self._squared_norms is not None:
+            norms = np.empty(new_capacity, np.float32)
+            norms[: self._count] = self._squared_norms[: self._count]
+            self._squared_norms = norms
         self._embeddings, self._image_ids, self._person_ids = embeddings, image_ids, person_ids
 
     def add_many(
@@ -430,6 +445,8 @@ class GalleryMatrix:
         self._embeddings[start:end] = embeddings
         self._image_ids[start:end] = image_ids
         self._person_ids[start:end] = person_ids
+        if self._squared_norms is not None:
+            self._squared_norms[start:end] = np.einsum("ij,ij->i", embeddings, embeddings)
         for offset, image_id in enumerate(np.asarray(image_ids).tolist()):
             self._row_of_image[int(image_id)] = start + offset
         self._count = end
@@ -453,6 +470,8 @@ class GalleryMatrix:
             self._embeddings[row] = self._embeddings[last]
             self._image_ids[row] = self._image_ids[last]
             self._person_ids[row] = self._person_ids[last]
+            if self._squared_norms is not None:
+                self._squared_norms[row] = self._squared_norms[last]
             self._row_of_image[int(self._image_ids[row])] = row
             if self._prefilter is not None:
                 self._prefilter.mark_stale(row)

@@ -247,3 +247,47 @@ def test_empty_fused_gallery_matched_first_then_enrolled(tmp_path, fused_setting
         match = gallery.match(both(fused_settings, 1), match_threshold(recognition),
                               recognition.min_margin)
         assert match.accepted and match.person_id == person
+
+
+def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
+    """The matcher adds each model's distances row by row with cached squared norms; after
+    images are added and removed it still gives the brute-force answer."""
+    from kiosk.fusion import FusedMatcher, model_weights
+    from kiosk.match import GalleryMatrix
+
+    rng = np.random.default_rng(7)
+    weights = model_weights("facenet", DLIB, 0.5)
+    facenet, dlib = GalleryMatrix(512), GalleryMatrix(128)
+    stored: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+
+    def add(image_id, person_id):
+        f = rng.standard_normal(512).astype(np.float32)
+        f /= np.linalg.norm(f)
+        d = (rng.standard_normal(128) * 0.08).astype(np.float32)  # dlib's: not unit vectors
+        facenet.add(image_id, person_id, f)
+        dlib.add(image_id, person_id, d)
+        stored[image_id] = (person_id, f, d)
+
+    for image_id in range(300):
+        add(image_id, image_id // 3)
+    matcher = FusedMatcher({"facenet": facenet, DLIB: dlib}, weights)
+    for step in range(40):
+        if step % 2:
+            gone = int(rng.choice(list(stored)))
+            facenet.remove_image(gone)
+            dlib.remove_image(gone)
+            del stored[gone]
+        else:
+            add(1000 + step, int(rng.integers(0, 120)))
+        _, f_q, d_q = stored[int(rng.choice(list(stored)))]
+        query = {"facenet": f_q + 0.02, DLIB: d_q + 0.01}
+        got = matcher.nearest(query, 1.02, 0.05)
+        fused = {image_id: weights["facenet"] * np.linalg.norm(np.float64(f) - query["facenet"])
+                 + weights[DLIB] * np.linalg.norm(np.float64(d) - query[DLIB])
+                 for image_id, (_, f, d) in stored.items()}
+        best = min(fused, key=fused.get)
+        person = stored[best][0]
+        second = min(v for i, v in fused.items() if stored[i][0] != person)
+        assert (got.person_id, got.image_id) == (person, best)
+        assert got.distance == pytest.approx(fused[best], abs=1e-4)
+        assert got.margin == pytest.approx(second - fused[best], abs=1e-4)
