@@ -31,6 +31,11 @@ from kiosk.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
+
+def log_migration_progress(done: int, total: int) -> None:
+    """Progress of the start-up migration, in the service's log."""
+    log.info("start-up migration: %d of %d stored images re-embedded", done, total)
+
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # one uploaded photo
 MAX_IMAGES = 10  # photos per enrolment
 MAX_REQUEST_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 64 * 1024
@@ -158,8 +163,29 @@ def create_app(
                 encoder_box.append(FaceEncoder(load_models(settings), settings))
         return encoder_box[0]
 
+    def migrate() -> None:
+        """Images stored under other models (another FaceNet back-end, fusion turned on) are
+        re-embedded from their stored crops before the service answers: the kiosks then get
+        every model's embedding at their next sync. What is left (no crop) is logged."""
+        from kiosk.reembed import migrate_at_start
+
+        with gallery_lock:
+            try:
+                incomplete = gallery.incomplete_images()
+                if not incomplete:
+                    return
+                with_crop = any(image.has_crop for image in incomplete)
+                notice = migrate_at_start(gallery, encoder() if with_crop else None,
+                                          log_migration_progress)
+            except Exception:  # noqa: BLE001 - the service still serves what it can match
+                log.exception("the start-up migration of the gallery failed")
+                return
+        if notice:
+            log.warning("%s (re-enrol them through POST /api/v1/people)", notice)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
+        migrate()
         yield
         pool.close()
         gallery.close()

@@ -182,3 +182,35 @@ def test_sync_once_prints_what_moved_and_keeps_the_outbox_when_unreachable(servi
     down = f"http://127.0.0.1:{free_port()}"
     assert main(["--db", db, "sync", "--once", "--server", down, "--api-key", keys["kiosk"]]) == 1
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_service_start_migrates_images_stored_before_fusion(pg_url, encoder, settings,
+                                                            known_faces: Path):
+    """A database enrolled under FaceNet alone (with crops): the updated service re-embeds the
+    crops when it starts, so identify (fused) names the person and kiosks get both models."""
+    import httpx
+
+    from kiosk.gallery import Gallery
+    from kiosk.recognize import FaceEncoder
+    from kiosk.server.app import create_app
+    from tests.server.serving import ServiceThread
+
+    facenet_only = FaceEncoder(encoder.models, settings.replace("recognition", fusion=False))
+    sample = facenet_only.encode_file(known_faces / "obama.jpg")
+    with Gallery(store=PostgresStore(pg_url), model_id=settings.recognition.model_id) as old:
+        old.add_person("Barack Obama", [sample.embedding], [sample.crop_jpeg()])
+    assert count(pg_url, "face_embeddings") == 1
+    app = create_app(pg_url, settings, encoder_factory=lambda: encoder, pool_size=2)
+    with PostgresStore(pg_url) as store:
+        admin = create_key(store, "admin-1", "admin")[1]
+    running = ServiceThread(app).start()
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            assert count(pg_url, "face_embeddings") == 2  # dlib's added from the crop
+            with open(known_faces / "obama2.jpg", "rb") as photo:
+                answer = client.post("/api/v1/identify", headers=auth(admin),
+                                     files={"image": ("obama2.jpg", photo, "image/jpeg")})
+            assert answer.status_code == 200, answer.text
+            assert "Barack Obama" in answer.text
+    finally:
+        running.stop()
