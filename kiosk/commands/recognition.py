@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.commands.common import UserError
+from kiosk.commands.common import UserError, enrolment_identity
 from kiosk.config import Settings
 from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
-from kiosk.names import clean_name, is_text, one_line, printable
+from kiosk.names import one_line, printable
 
 
 def open_gallery(settings: Settings) -> Gallery:
@@ -45,16 +45,7 @@ def _encoder(settings: Settings) -> Any:
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.recognize import ImageError, read_image
 
-    try:
-        name = clean_name(args.name, "--name")
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    external_id = (args.external_id or "").strip() or None
-    if external_id is not None and not is_text(external_id):
-        raise UserError(
-            f"--external-id {printable(external_id)!r} is not valid UTF-8 text; "
-            "give the id as it is written on the roster"
-        )
+    name, external_id = enrolment_identity(args.name, args.external_id)
     frames = []
     for image in args.images:  # every file is checked before the slow models load
         try:

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from kiosk.cli import UserError
+from kiosk.commands.common import enrolment_identity
 from kiosk.config import Settings
 
 log = logging.getLogger("kiosk.headless")
@@ -82,19 +83,12 @@ def _close(client: Any) -> None:
 
 def enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
     """``enroll`` on a connected kiosk: the photos go to ``POST /api/v1/people``."""
-    from kiosk.names import clean_name, is_text, printable
+    from kiosk.names import printable
     from kiosk.recognize import ImageError, read_image
     from kiosk.store.base import StoreError
     from kiosk.sync import EnrolmentRefused, enrol_on_server
 
-    try:
-        name = clean_name(args.name, "--name")
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    external_id = (args.external_id or "").strip() or None
-    if external_id is not None and not is_text(external_id):
-        raise UserError(f"--external-id {printable(external_id)!r} is not valid UTF-8 text; "
-                        "give the id as it is written on the roster")
+    name, external_id = enrolment_identity(args.name, args.external_id)
     images = []
     for image in args.images:  # the same checks as a local enrolment, before any upload
         try:
