@@ -349,6 +349,19 @@ class SyncClient:
                             files=[("images", (n, b, "image/jpeg")) for n, b in images])
         return int(answer["id"])
 
+    def create_event(self, name: str, opens_at: str | None = None,
+                     closes_at: str | None = None) -> int:
+        """Create an event on the server (an admin key is needed); returns its id. Events of a
+        connected kiosk live on the server: a local one could take an id the server gives to
+        another event, and the next sync would overwrite it.
+
+        Raises:
+            SyncError: refused (bad window, not an admin key) or unreachable.
+        """
+        answer = self._call("POST", "/api/v1/events",
+                            json={"name": name, "opens_at": opens_at, "closes_at": closes_at})
+        return int(answer["id"])
+
     def all_doors(self, event_id: int) -> list[dict[str, Any]]:
         """The attendance of an event at every door, as the server has it: one dict per
         check-in with ``person_id``, ``name``, ``external_id``, ``at``, ``method``,

@@ -696,7 +696,8 @@ class KioskWindow(QMainWindow):
             return
         from ui.settings_dialog import EventsDialog
 
-        dialog = EventsDialog(self.gallery, self.event_id, parent=self)
+        dialog = EventsDialog(self.gallery, self.event_id, parent=self,
+                              server_link=self.server_link)
         if dialog.exec_():
             self.set_event(dialog.chosen_event_id())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PyQt5.QtCore import QDateTime, Qt, pyqtSlot
 from PyQt5.QtWidgets import (
@@ -115,9 +116,10 @@ class EventsDialog(QDialog):
     """Create events and choose which one the kiosk checks people in to."""
 
     def __init__(self, gallery: Gallery, current_event_id: int | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, server_link: Any = None) -> None:
         super().__init__(parent)
         self.gallery = gallery
+        self.server_link = server_link  # a connected kiosk creates events on the service
         self.setWindowTitle(self.tr("Events"))
         self.resize(560, 440)
         layout = QVBoxLayout(self)
@@ -164,8 +166,29 @@ class EventsDialog(QDialog):
                 self.events_list.setCurrentItem(item)
 
     def create_event(self, name: str, opens_at: str | None, closes_at: str | None) -> int:
-        """Create an event (audit-logged by the gallery) and select it."""
-        event_id = self.gallery.create_event(name, opens_at, closes_at, actor="admin")
+        """Create an event (audit-logged by the gallery, or on the service for a connected
+        kiosk, then synced here) and select it.
+
+        Raises:
+            ValueError, GalleryError: refused locally; SyncError: refused by the service or
+                the service is unreachable (nothing was created).
+        """
+        if self.server_link is None:
+            event_id = self.gallery.create_event(name, opens_at, closes_at, actor="admin")
+        else:
+            from kiosk.store.base import StoreError
+            from kiosk.sync import SyncError
+
+            client = self.server_link.client()
+            try:
+                event_id = client.create_event(name.strip(), opens_at, closes_at)
+                try:
+                    client.run_once()
+                except (SyncError, StoreError):
+                    pass  # created on the service; the next round brings it here
+            finally:
+                client.close()
+                client.store.close()
         self.refresh(event_id)
         return event_id
 
@@ -176,9 +199,11 @@ class EventsDialog(QDialog):
         if self.window_check.isChecked():
             opens = self.opens_edit.dateTime().toString(Qt.ISODate)
             closes = self.closes_edit.dateTime().toString(Qt.ISODate)
+        from kiosk.sync import SyncError
+
         try:
             self.create_event(self.name_edit.text(), opens, closes)
-        except (ValueError, GalleryError) as exc:
+        except (ValueError, GalleryError, SyncError) as exc:
             QMessageBox.warning(self, self.tr("Events"), str(exc))
 
     def chosen_event_id(self) -> int | None:

@@ -129,6 +129,29 @@ def enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def events_create_on_server(args: argparse.Namespace, settings: Settings) -> int:
+    """``events create`` on a connected kiosk: the event is created on the service (its id is
+    the service's), then a sync brings it here."""
+    from kiosk.store.base import StoreError
+    from kiosk.sync import SyncError
+
+    client = _client(settings)
+    try:
+        try:
+            event_id = client.create_event(args.name, args.opens, args.closes)
+        except SyncError as exc:
+            raise UserError(f"{exc}; no event was created") from exc
+        try:
+            client.run_once()
+        except (SyncError, StoreError) as exc:
+            print(f"warning: event {event_id} created on the service; this kiosk gets it at "
+                  f"its next sync ({exc})", file=sys.stderr)
+    finally:
+        _close(client)
+    print(event_id)
+    return 0
+
+
 def enroll_folder_on_server(args: argparse.Namespace, settings: Settings) -> int:
     """``enroll-folder`` on a connected kiosk: one enrolment on the service per external id
     (all its photos, refused together when one looks like someone else)."""
@@ -325,6 +348,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser = subparsers.choices.get(command)
         if parser is not None:
             _add_server_route(parser, on_server)
+    events = subparsers.choices.get("events")
+    if events is not None:
+        for action in events._actions:  # noqa: SLF001 - argparse keeps sub-commands there
+            if isinstance(action, argparse._SubParsersAction) and "create" in action.choices:
+                _add_server_route(action.choices["create"], events_create_on_server)
 
 
 def _add_server_route(parser: argparse.ArgumentParser, on_server: Any) -> None:
@@ -332,7 +360,7 @@ def _add_server_route(parser: argparse.ArgumentParser, on_server: Any) -> None:
     ``on_server``, else the local command."""
     local = parser.get_default("handler")
     parser.add_argument("--server", default=None, metavar="URL",
-                        help="enrol on this service (overrides [server] url)")
+                        help="do it on this service (overrides [server] url)")
     parser.add_argument("--api-key", default=None,
                         help="an admin key of the service (overrides [server] api_key)")
 

@@ -423,3 +423,39 @@ def test_enrolment_dialog_enrols_on_the_service(qtbot, monkeypatch, service, mak
     assert len(service.query("SELECT 1 FROM people")) == 1
     for gallery in (desk_gallery, door_gallery):
         gallery.close()
+
+
+def test_events_of_a_connected_kiosk_are_created_on_the_service(qtbot, service, settings,
+                                                                 make_kiosk, tmp_path, capsys):
+    """A local event could take an id the service gives to another event (the next sync would
+    overwrite it): `events create` and the Events dialog of a connected kiosk go to the service."""
+    from kiosk.cli import main
+    from ui.server_link import ServerLink
+    from ui.settings_dialog import EventsDialog
+
+    service.admin.post("/api/v1/events", json={"name": "Taken on the service"})
+    desk = tmp_path / "desk.sqlite"
+    assert main(["--db", str(desk), "events", "create", "--name", "Board",
+                 "--server", service.url, "--api-key", service.admin_key]) == 0
+    event_id = int(capsys.readouterr().out.strip())
+    served = {e["id"]: e["name"] for e in service.admin.get("/api/v1/events").json()}
+    assert served[event_id] == "Board" and len(served) == 2
+    with Gallery(desk, "m") as gallery:  # synced here with the service's id
+        assert gallery.event(event_id)["name"] == "Board"
+    assert main(["--db", str(tmp_path / "door.sqlite"), "events", "create", "--name", "X",
+                 "--server", service.url, "--api-key", service.keys["door-1"]]) == 1
+    assert "no event was created" in capsys.readouterr().err
+
+    dialog_settings = settings.replace("gallery", db_path=str(desk))
+    dialog_settings = dialog_settings.replace("server", **vars_of(service.server_settings(
+        service.admin_key)))
+    with Gallery(desk, settings.recognition.model_id) as gallery:
+        dialog = EventsDialog(gallery, event_id, server_link=ServerLink(dialog_settings))
+        qtbot.addWidget(dialog)
+        created = dialog.create_event("Lunch", None, None)
+        assert dialog.chosen_event_id() == created
+        assert gallery.event(created)["name"] == "Lunch"
+    assert {e["name"] for e in service.admin.get("/api/v1/events").json()} >= {"Board", "Lunch"}
+    door = make_kiosk("door-1")
+    door.client.run_once()
+    assert door.gallery.event(created)["name"] == "Lunch"
