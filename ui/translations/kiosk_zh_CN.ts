@@ -4,6 +4,11 @@
 <context>
     <name>App</name>
     <message>
+        <location filename="../app.py" line="184" />
+        <source>Updating the gallery to the new face model: {done} of {total} images</source>
+        <translation>正在将人脸库更新为新的人脸模型：已完成 {done} / {total} 张图像</translation>
+    </message>
+    <message>
         <location filename="../app.py" line="80" />
         <source>Face check-in
 Loading the face models...</source>
