@@ -23,8 +23,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    # The kiosk's own log: start-up times and camera states at INFO (docs/GUI.md).
-    for name in ("ui", "kiosk.camera"):
+    # The kiosk's own log: start-up times, camera states and the start-up migration at INFO
+    # (docs/GUI.md).
+    for name in ("ui", "kiosk.camera", "kiosk.reembed"):
         if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
             logging.getLogger(name).setLevel(logging.INFO)
     from ui.app import run_kiosk
