@@ -80,6 +80,7 @@ class FusedMatcher:
             raise ValueError(f"indexes: no matrix for {', '.join(sorted(missing))}")
         self.indexes = dict(indexes)
         self.weights = dict(weights)
+        self.full_scans = 0  # large-gallery queries the bound could not prove (scanned in full)
 
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
         """The fused open-set decision for one query (model id -> embedding)."""
@@ -92,6 +93,10 @@ class FusedMatcher:
         # A gallery keeps its matrices row for row (the same images in the same rows): then
         # the distances add up row by row, with no copy of any matrix
         aligned = all(np.array_equal(self.indexes[m].image_ids, first) for m in self.weights)
+        if aligned:
+            match = self._nearest_prefiltered(query, threshold, min_margin)
+            if match is not None:
+                return match
         image_ids: np.ndarray | None = None
         person_ids: np.ndarray | None = None
         total: np.ndarray | None = None
@@ -117,6 +122,78 @@ class FusedMatcher:
         margin = float(np.min(total[others])) - distance if others.any() else float("inf")
         accepted = distance < threshold and margin >= min_margin
         return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+
+
+    def _nearest_prefiltered(self, query: Mapping[str, Embedding], threshold: float,
+                             min_margin: float) -> Match | None:
+        """The exhaustive answer through the first model's int8 prefilter, or None (a gallery
+        too small for it, or too many rows the bound leaves in doubt).
+
+        The first model (FaceNet: unit rows, 512-d) gives its candidate rows and the ceiling of
+        every other row's similarity (:meth:`GalleryMatrix.candidates`), so each row left out
+        is at least ``floor = w * sqrt(min ||row||^2 + ||q||^2 - 2 ceiling)`` away in that
+        model. The other models (dlib: 128-d, rows not unit vectors) are scored exactly over
+        every row, a quarter of the bytes, and their nearest rows join the candidates. A row
+        left out is then at least ``floor`` plus its
+        exact other-model distances away in the fused distance; every row whose bound is not
+        above the second person found among the candidates is scored exactly too. The second
+        person can only come nearer by that, so no row still left out can be the nearest or
+        the second person: the answer is the exhaustive scan's.
+        """
+        models = list(self.weights)
+        lead = self.indexes[models[0]]
+        found = lead.candidates(query[models[0]])
+        if found is None:
+            return None
+        rows, ceiling = found
+        rest = np.zeros(len(lead), np.float32)
+        for model_id in models[1:]:
+            rest += np.float32(self.weights[model_id]) * _distances(self.indexes[model_id],
+                                                                   query[model_id])
+        vector = np.asarray(query[models[0]], np.float32)
+        squared_query = float(vector @ vector)
+        lead_weight = np.float32(self.weights[models[0]])
+
+        def fused(at: np.ndarray) -> np.ndarray:
+            squared = (lead.squared_norms[at] + np.float32(squared_query)
+                       - 2.0 * (lead.embeddings[at] @ vector))
+            return lead_weight * np.sqrt(np.maximum(squared, np.float32(0.0))) + rest[at]
+
+        def decide(at: np.ndarray) -> tuple[int, float, float]:
+            total = fused(at)
+            best = int(np.argmin(total))
+            others = lead.person_ids[at] != lead.person_ids[at[best]]
+            second = float(np.min(total[others])) if others.any() else float("inf")
+            return best, float(total[best]), second
+
+        # the rows nearest in the other models too: the second person found is then close to
+        # the true one, so few rows are left in doubt below
+        nearest_rest = np.argpartition(rest, min(len(rest) - 1, len(rows)))[: len(rows)]
+        rows = np.union1d(rows, nearest_rest)
+        best, distance, second = decide(rows)
+        if ceiling > -np.inf:  # rows were left out of the candidates
+            least = float(np.min(lead.squared_norms)) + squared_query - 2.0 * ceiling
+            floor = float(lead_weight) * float(np.sqrt(max(0.0, least)))
+            left_out = np.ones(len(lead), bool)
+            left_out[rows] = False
+            doubtful = np.flatnonzero(left_out & (rest + np.float32(floor)
+                                                  <= np.float32(second + FUSED_BOUND_SLACK)))
+            if len(doubtful) > MAX_DOUBTFUL_ROWS:
+                self.full_scans += 1
+                return None
+            if len(doubtful):
+                rows = np.union1d(rows, doubtful)
+                best, distance, second = decide(rows)
+        person_id = int(lead.person_ids[rows[best]])
+        return Match(person_id, distance, second - distance,
+                     distance < threshold and second - distance >= min_margin,
+                     int(lead.image_ids[rows[best]]))
+
+
+MAX_DOUBTFUL_ROWS = 16_384  # more rows left in doubt by the bound: the exhaustive scan instead
+
+
+FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor
 
 
 def _distances(matrix: GalleryMatrix, query: Embedding) -> np.ndarray:

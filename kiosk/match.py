@@ -60,6 +60,17 @@ def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np
     return codes, bounds.astype(np.float32)
 
 
+def int8_scale(embeddings: np.ndarray) -> float:
+    """The code scale of a matrix: its largest component maps to 127, so that no component is
+    clipped (dlib's rows, not unit vectors, have components far beyond FaceNet's); the
+    default :data:`INT8_SCALE` for an empty matrix. Read in blocks (no full-size temporary)."""
+    largest = 0.0
+    for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
+        block = embeddings[start : start + QUANTIZE_BLOCK_ROWS]
+        largest = max(largest, float(np.max(np.abs(block))) if block.size else 0.0)
+    return 127.0 / largest if largest > 0.0 else INT8_SCALE
+
+
 def search_threads() -> int:
     """Threads for one query's int8 scan: the cores this process may run on, at most
     :data:`MAX_SEARCH_THREADS`."""
@@ -116,6 +127,7 @@ class Int8Prefilter:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.dim = embeddings.shape[1]
+        self.scale = int8_scale(embeddings)
         self._bounds = np.empty(0, np.float32)
         self.max_bound = 0.0
         self.max_code_norm = 0.0
@@ -163,7 +175,7 @@ class Int8Prefilter:
         codes_out = faiss.rev_swig_ptr(shard.codes.data(), len(embeddings) * self.dim)
         codes_out = codes_out.reshape(len(embeddings), self.dim)
         for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
-            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
+            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS], self.scale)
             # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
             np.bitwise_xor(codes.view(np.uint8), np.uint8(0x80), out=codes_out[start : start + len(codes)])
             self._note_bounds(codes, bounds)
@@ -171,7 +183,7 @@ class Int8Prefilter:
         use_huge_pages(codes_out)
 
     def _note_bounds(self, codes: np.ndarray, bounds: np.ndarray) -> None:
-        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / INT8_SCALE
+        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / self.scale
         self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
         self._bounds = np.concatenate([self._bounds, bounds])
         self.max_bound = max(self.max_bound, float(bounds.max()))
@@ -181,7 +193,7 @@ class Int8Prefilter:
         if len(embeddings) == 0:
             return
         for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
-            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS])
+            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS], self.scale)
             self._shards[-1].add(codes.astype(np.float32))  # integral values: encoded exactly
             self._note_bounds(codes, bounds)
 
@@ -211,7 +223,7 @@ class Int8Prefilter:
         rows = []
         for start, shard, (scores, shard_rows) in zip(self._starts, shards, results):
             if len(shard_rows) < shard.ntotal:  # rows left out: none above its last candidate
-                ceiling = max(ceiling, float(scores[-1]) / (INT8_SCALE * query_scale))
+                ceiling = max(ceiling, float(scores[-1]) / (self.scale * query_scale))
             rows.append(shard_rows + start)
         return PrefilterHits(np.concatenate(rows), ceiling, query_error)
 
@@ -498,6 +510,16 @@ class GalleryMatrix:
             embedding, self.embeddings, self.person_ids, self.image_ids, threshold, min_margin
         )
 
+    def candidates(self, embedding: Embedding,
+                   count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
+        """The rows an exact re-check must include for this query, and the highest similarity
+        (dot product) any other row can have, through the int8 prefilter; None for a gallery
+        too small for it (or without faiss). See :func:`prefilter_candidates`."""
+        prefilter = self._current_prefilter()
+        if prefilter is None:
+            return None
+        return prefilter_candidates(embedding, prefilter, self._count, count)
+
     def _current_prefilter(self) -> Int8Prefilter | None:
         """The int8 copy, built at the first query of a large gallery and rebuilt when too
         many of its rows are stale; None for small galleries or without faiss."""
@@ -576,18 +598,8 @@ def nearest_prefiltered(
     :func:`nearest` on the re-checked rows is the exhaustive answer (same person, image,
     distance and margin).
     """
-    count = len(embeddings)
     query = np.asarray(embedding, np.float32)
-    hits = prefilter.search(query, candidates)
-    rows = hits.rows
-    if hits.ceiling > -np.inf:  # rows left out: none is above this ceiling
-        row_error = float(np.linalg.norm(query)) * prefilter.max_bound
-        ceiling = hits.ceiling + row_error + hits.query_error + BOUND_SLACK
-    else:
-        ceiling = -np.inf
-    stale = np.fromiter((row for row in prefilter.stale_rows if row < count), np.int64)
-    # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
-    checked = np.unique(np.concatenate([rows[rows < count], stale]))
+    checked, ceiling = prefilter_candidates(query, prefilter, len(embeddings), candidates)
     if len(checked) == 0:
         return None
     similarities = embeddings[checked] @ query
@@ -596,6 +608,35 @@ def nearest_prefiltered(
     if ceiling == -np.inf or second > ceiling:  # every row checked, or none left out can matter
         return match
     return None
+
+
+def prefilter_candidates(
+    embedding: Embedding, prefilter: Int8Prefilter, count_rows: int, candidates: int,
+) -> tuple[np.ndarray, float]:
+    """The rows to re-check exactly and the ceiling of every other row's similarity.
+
+    Args:
+        embedding: the query (any length; rows need not be unit vectors).
+        prefilter: the int8 copy of the matrix.
+        count_rows: the matrix's live rows.
+        candidates: rows taken from the int8 scan.
+
+    Returns:
+        ((K,) sorted rows: the best of the int8 scan and every stale row; the highest true
+        similarity any row left out can have: the last candidate's int8 similarity plus the
+        rows' and the query's quantisation bounds, -inf when no row was left out).
+    """
+    query = np.asarray(embedding, np.float32)
+    hits = prefilter.search(query, candidates)
+    rows = hits.rows
+    if hits.ceiling > -np.inf:  # rows left out: none is above this ceiling
+        row_error = float(np.linalg.norm(query)) * prefilter.max_bound
+        ceiling = hits.ceiling + row_error + hits.query_error + BOUND_SLACK
+    else:
+        ceiling = -np.inf
+    stale = np.fromiter((row for row in prefilter.stale_rows if row < count_rows), np.int64)
+    # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
+    return np.unique(np.concatenate([rows[rows < count_rows], stale])), ceiling
 
 
 def _distance(similarity: float) -> float:

@@ -291,3 +291,51 @@ def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
         assert (got.person_id, got.image_id) == (person, best)
         assert got.distance == pytest.approx(fused[best], abs=1e-4)
         assert got.margin == pytest.approx(second - fused[best], abs=1e-4)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_prefilter_gives_the_exhaustive_answer(threads):
+    """Large fused galleries are matched through each model's int8 prefilter with a bound on
+    every row left out; on random galleries (dlib-like rows: not unit vectors) the answer is
+    the exhaustive scan's, for attendees, look-alikes and strangers, also after removals."""
+    from kiosk.fusion import FusedMatcher, model_weights
+    from kiosk.match import GalleryMatrix
+
+    rng = np.random.default_rng(11 + threads)
+    weights = model_weights("facenet", DLIB, 0.5)
+    rows, people = 20_000, 2_000  # the bound needs the candidates to be a small share
+    facenet = rng.standard_normal((rows, 512)).astype(np.float32)
+    facenet /= np.linalg.norm(facenet, axis=1, keepdims=True)
+    dlib = (rng.standard_normal((rows, 128)) * 0.09).astype(np.float32)
+    image_ids, person_ids = np.arange(rows), np.arange(rows) % people
+
+    def matcher(index_min_rows):
+        matrices = {}
+        for model, data in (("facenet", facenet), (DLIB, dlib)):
+            matrix = GalleryMatrix(data.shape[1], index_min_rows=index_min_rows, threads=threads)
+            matrix.add_many(image_ids, person_ids, data)
+            matrices[model] = matrix
+        return FusedMatcher(matrices, weights)
+
+    fast, exhaustive = matcher(100), matcher(10**9)
+    for index in range(60):
+        if index == 30:  # removals move rows: the prefilter re-checks them (stale rows)
+            for gone in rng.choice(rows, 40, replace=False).tolist():
+                for m in (fast, exhaustive):
+                    for matrix in m.indexes.values():
+                        matrix.remove_image(gone)
+        row = int(rng.integers(0, len(fast.indexes["facenet"])))
+        noise = (0.0, 0.3, 2.0)[index % 3]  # the person, a look-alike, a stranger
+        query = {"facenet": fast.indexes["facenet"].embeddings[row] + noise
+                 * rng.standard_normal(512).astype(np.float32) / np.sqrt(512),
+                 DLIB: fast.indexes[DLIB].embeddings[row] + noise * 0.09
+                 * rng.standard_normal(128).astype(np.float32)}
+        query["facenet"] /= np.linalg.norm(query["facenet"])
+        got, want = fast.nearest(query, 1.02, 0.05), exhaustive.nearest(query, 1.02, 0.05)
+        assert (got.person_id, got.image_id) == (want.person_id, want.image_id)
+        assert got.distance == pytest.approx(want.distance, abs=1e-4)
+        assert got.margin == pytest.approx(want.margin, abs=1e-4)
+    assert fast.full_scans <= 6  # the bound proved the answer, not the fallback
+    for m in (fast, exhaustive):
+        for matrix in m.indexes.values():
+            matrix.close()
