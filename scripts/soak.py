@@ -35,10 +35,13 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def build_gallery(path: Path, model_id: str, people: int, images: int) -> None:
-    """Write ``people`` x ``images`` random unit vectors to a new gallery in one transaction."""
+def build_gallery(path: Path, model_id: str, people: int, images: int,
+                  fusion: bool = False) -> None:
+    """Write ``people`` x ``images`` random unit vectors to a new gallery in one transaction
+    (with fusion, a random dlib-like 128-d vector per image too, so every image is matched)."""
     import numpy as np
 
+    from kiosk.dlib_encoder import DLIB_EMBEDDING_SIZE, DLIB_MODEL_ID
     from kiosk.gallery import Gallery
 
     rng = np.random.default_rng(0)
@@ -46,7 +49,11 @@ def build_gallery(path: Path, model_id: str, people: int, images: int) -> None:
     for person in range(people):
         vectors = rng.normal(size=(images, 512)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        rows.append((f"Person {person:05d}", f"S{person:05d}", vectors))
+        embeddings = {model_id: vectors}
+        if fusion:
+            embeddings[DLIB_MODEL_ID] = (0.09 * rng.normal(
+                size=(images, DLIB_EMBEDDING_SIZE))).astype(np.float32)
+        rows.append((f"Person {person:05d}", f"S{person:05d}", embeddings))
     with Gallery(path, model_id) as gallery:
         gallery.people_table.add_many(rows, actor="soak")
 
@@ -82,7 +89,8 @@ def main() -> int:
     db_path = workdir / "faces.sqlite"
     settings = settings.replace("gallery", db_path=str(db_path))
     started = time.monotonic()
-    build_gallery(db_path, settings.recognition.model_id, args.people, args.images)
+    build_gallery(db_path, settings.recognition.model_id, args.people, args.images,
+                  settings.recognition.fusion)
     build_s = time.monotonic() - started
 
     models = load_models(settings)

@@ -309,7 +309,7 @@ class People:
         )
 
     def add_many(
-        self, people: Sequence[tuple[str, str | None, np.ndarray]], actor: str = "admin"
+        self, people: Sequence[tuple[str, str | None, Any]], actor: str = "admin"
     ) -> int:
         """Enrol many people at once, in one transaction, without crops (benchmarks, soak tests).
 
@@ -317,7 +317,8 @@ class People:
         write lock, so 1,000,000 images take seconds, not minutes.
 
         Args:
-            people: (name, external id, embeddings (K, dim)) per person.
+            people: (name, external id, embeddings) per person: (K, dim) of this table's model,
+                or ``{model id: (K, dim)}`` for several models (the same K images).
 
         Returns:
             The number of images stored.
@@ -330,10 +331,15 @@ class People:
             for name, external_id, embeddings in people:
                 next_person += 1
                 person_rows.append((next_person, name, external_id, at))
-                for embedding in np.asarray(embeddings, np.float32).reshape(len(embeddings), -1):
+                per_model = embeddings if isinstance(embeddings, Mapping) else {
+                    self.model_id: embeddings}
+                images = len(next(iter(per_model.values())))
+                for offset in range(images):
                     next_face += 1
                     face_rows.append((next_face, next_person, SOURCE_ENROL, 1, at))
-                    embedding_rows.append((next_face, self.model_id, embedding_to_blob(embedding)))
+                    for model_id, vectors in per_model.items():
+                        embedding_rows.append((next_face, model_id, embedding_to_blob(
+                            np.asarray(vectors[offset], np.float32))))
             tx.executemany(
                 "INSERT INTO people (id, name, external_id, created_at) VALUES (?, ?, ?, ?)",
                 person_rows,

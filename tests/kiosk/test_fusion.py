@@ -339,3 +339,18 @@ def test_fused_prefilter_gives_the_exhaustive_answer(threads):
     for m in (fast, exhaustive):
         for matrix in m.indexes.values():
             matrix.close()
+
+
+def test_bulk_enrolment_writes_every_model(tmp_path, fused_settings):
+    """``add_many`` (bench-match, the soak) can write both models' embeddings: each image is
+    then complete and matched on the fused distance."""
+    recognition = fused_settings.recognition
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        people = [(f"P{p}", None, {recognition.model_id: np.stack([person_embedding(p)] * 2),
+                                   DLIB: np.stack([person_embedding(p, 128)] * 2)})
+                  for p in range(1, 4)]
+        assert gallery.people_table.add_many(people, actor="test") == 6
+        assert gallery.incomplete_images() == []
+        match = gallery.match(both(fused_settings, 2), match_threshold(recognition),
+                              recognition.min_margin)
+        assert match.accepted and gallery.person(match.person_id).name == "P2"
