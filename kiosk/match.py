@@ -5,11 +5,15 @@ Euclidean distance over their rows. A match is accepted only when that distance 
 threshold and the next person is at least ``min_margin`` farther away.
 
 From :data:`INDEX_MIN_ROWS` rows on, a query first scans an int8 copy of the matrix
-(:class:`Int8Prefilter`, a quarter of the memory traffic, scanned by faiss in one shard per
-core, :func:`search_threads`) and then re-checks in float32 only the rows that can still be the
-nearest or the second person. Each stored row keeps the exact bound of its quantisation error,
-so the result is that of the exhaustive scan (:func:`nearest`); when the bound cannot prove it,
-the exhaustive scan runs instead.
+(:class:`Int8Prefilter`, scanned by faiss in shards claimed by one thread per core,
+:func:`search_threads`) and then re-checks in float32 only the rows that can still be the
+nearest or the second person. When the rows lie close to a subspace, as FaceNet's do (about 90
+of its 512 dimensions carry all but 0.01 % of the energy), the copy keeps only their
+coordinates in that subspace plus two numbers that bound what is left out
+(:class:`Projection`: 96 bytes a row instead of 512); otherwise it keeps every component (a
+quarter of the float32 bytes). Either way every score of the copy is an upper bound of the
+true similarity, so the result is that of the exhaustive scan (:func:`nearest`); when the bound
+cannot prove it, the exhaustive scan runs instead.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ MAX_STALE_ROWS = 4096  # rows whose int8 copy is out of date before it is rebuil
 MAX_SEARCH_THREADS = 2  # the kiosk's target machine has 2 cores; the camera and FaceNet need theirs
 QUANTIZE_BLOCK_ROWS = 65_536
 BOUND_SLACK = 1e-4  # float32 rounding of the int8 scan and of the bound itself
+PROJECTION_MIN_ROWS = 2048  # rows needed to estimate the subspace of a matrix
+BASIS_SAMPLE_ROWS = 8192  # rows (evenly spread) the subspace is estimated from
+RESIDUAL_LIMIT = 0.05  # kept dimensions: 99 % of the sampled rows lose at most this share of their norm
+CODE_DIM_STEP = 16  # code widths in steps of the scan's SIMD width
+PROJECTION_HEADROOM = 1.25  # code range beyond the sample's largest value, for rows added later
+PROJECTION_SLACK = 1e-3  # added to squared residuals (relative to the squared norms), see Projection
+PROJECT_BLOCK_ROWS = 16_384
 
 
 def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +82,113 @@ def int8_scale(embeddings: np.ndarray) -> float:
     return 127.0 / largest if largest > 0.0 else INT8_SCALE
 
 
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """The int8 copy's reduced space: a row's coordinates in the subspace where the rows lie,
+    plus two numbers that bound what the coordinates leave out.
+
+    With ``V`` the ``k`` orthonormal directions of largest energy (of the rows' second
+    moment), a row ``x`` keeps ``h = V^T x`` and ``r = ||x - V h||``; for any query ``q``,
+    ``q . x <= (V^T q) . h + ||q - V V^T q|| * r`` (Cauchy-Schwarz on the left-out part).
+    Each coordinate is scaled to use the whole int8 range; the code of a row is its
+    ``k`` rounded coordinates, its residual ``r`` rounded up, and the error of the rounded
+    coordinates ``e`` rounded up. The query's vector (:meth:`query`) pairs those two with
+    its own residual and norm, so its int8 score with a row's code is never below the true
+    similarity: ``q . x <= score + (query rounding) + slack`` for every row the code fits
+    (:meth:`codes` says which do not: they are re-checked exactly). Both squared residuals
+    get :data:`PROJECTION_SLACK` times the squared norm added, so the residual term is at
+    least ``1e-3 * ||q|| * ||x||``: more than float32 rounding of the coordinates and of the
+    basis can take away (at most about ``3e-4 * ||q|| * ||x||`` for 512 dimensions).
+
+    Attributes:
+        basis: (dim, k) float32, orthonormal columns.
+        head_scales: (k,) the coordinate that maps to code 127, per direction.
+        residual_scale: the residual that maps to code 127.
+        error_scale: the rounding error that maps to code 127.
+    """
+
+    basis: np.ndarray
+    head_scales: np.ndarray
+    residual_scale: float
+    error_scale: float
+
+    @property
+    def code_dim(self) -> int:
+        """Bytes of a row's code: ``k`` coordinates, the residual and the rounding error."""
+        return self.basis.shape[1] + 2
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray) -> Projection | None:
+        """The narrowest projection (``k + 2`` a multiple of :data:`CODE_DIM_STEP`, at most half
+        the width) that keeps 99 % of the sampled rows within :data:`RESIDUAL_LIMIT` of their
+        norm, or None when no such subspace exists (random rows) or there are fewer than
+        :data:`PROJECTION_MIN_ROWS` rows: the copy then keeps every component."""
+        rows, dim = embeddings.shape
+        if rows < PROJECTION_MIN_ROWS or dim < 2 * CODE_DIM_STEP:
+            return None
+        step = max(1, rows // BASIS_SAMPLE_ROWS)
+        sample = np.ascontiguousarray(embeddings[::step][:BASIS_SAMPLE_ROWS], np.float32)
+        squared_norms = np.einsum("ij,ij->i", sample, sample, dtype=np.float64)
+        sample, squared_norms = sample[squared_norms > 0], squared_norms[squared_norms > 0]
+        if len(sample) < PROJECTION_MIN_ROWS // 2:
+            return None
+        # float32 products: the basis need not be exact, the codes bound what it misses
+        _, directions = np.linalg.eigh((sample.T @ sample).astype(np.float64) / len(sample))
+        directions = np.ascontiguousarray(directions[:, ::-1], np.float32)  # largest energy first
+        kept = np.cumsum(np.square(sample @ directions), axis=1)  # energy within the first j+1
+        for code_dim in range(2 * CODE_DIM_STEP, dim // 2 + 1, CODE_DIM_STEP):
+            k = code_dim - 2
+            lost = np.maximum(squared_norms - kept[:, k - 1], 0.0) / squared_norms
+            if np.quantile(np.sqrt(lost + PROJECTION_SLACK), 0.99) <= RESIDUAL_LIMIT:
+                break
+        else:
+            return None
+        basis = np.ascontiguousarray(directions[:, :k])
+        head = sample @ basis
+        residuals = np.sqrt(np.maximum(squared_norms - np.einsum("ij,ij->i", head, head,
+                                                                 dtype=np.float64), 0.0)
+                            + PROJECTION_SLACK * squared_norms)
+        head_scales = PROJECTION_HEADROOM * np.maximum(np.abs(head).max(axis=0), 1e-12)
+        return cls(basis, head_scales.astype(np.float64),
+                   float(PROJECTION_HEADROOM * residuals.max()),
+                   # the largest rounding error without clipping, with room for some clipping
+                   float(PROJECTION_HEADROOM * np.sqrt(k) * 0.5 / 127.0))
+
+    def codes(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 codes of rows, (N, code_dim), and which rows they fit, (N,) bool: a row
+        whose residual or rounding error is beyond its code's range has no valid code."""
+        embeddings = np.asarray(embeddings, np.float32)
+        head = embeddings @ self.basis
+        squared_norms = np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64)
+        residuals = np.sqrt(
+            np.maximum(squared_norms - np.einsum("ij,ij->i", head, head, dtype=np.float64), 0.0)
+            + PROJECTION_SLACK * squared_norms
+        )
+        scaled = head / self.head_scales
+        head_codes = np.clip(np.rint(scaled * 127.0), -127, 127)
+        errors = np.linalg.norm(scaled - head_codes / 127.0, axis=1)
+        residual_codes = np.ceil(residuals / self.residual_scale * 127.0)
+        error_codes = np.ceil(errors / self.error_scale * 127.0)
+        fits = (residual_codes <= 127) & (error_codes <= 127)
+        codes = np.empty((len(embeddings), self.code_dim), np.int8)
+        codes[:, :-2] = head_codes
+        codes[:, -2] = np.minimum(residual_codes, 127)
+        codes[:, -1] = np.minimum(error_codes, 127)
+        return codes, fits
+
+    def query(self, embedding: np.ndarray) -> np.ndarray:
+        """The query's vector, (code_dim,) float64: its int8-code-scaled dot product with a
+        row's code (divided by 127) is at least the true similarity, up to float32 rounding
+        (:data:`PROJECTION_SLACK`)."""
+        query = np.asarray(embedding, np.float64)
+        head = query @ self.basis.astype(np.float64)
+        residual = np.sqrt(max(float(query @ query) - float(head @ head), 0.0)
+                           + PROJECTION_SLACK * float(query @ query))
+        scaled = head * self.head_scales
+        return np.concatenate([scaled, [residual * self.residual_scale,
+                                        float(np.linalg.norm(scaled)) * self.error_scale]])
+
+
 def search_threads() -> int:
     """Threads for one query's int8 scan: the cores this process may run on, at most
     :data:`MAX_SEARCH_THREADS`."""
@@ -86,21 +204,23 @@ class PrefilterHits:
     """What one int8 scan of a :class:`Int8Prefilter` found.
 
     Attributes:
-        rows: (K,) matrix rows taken as candidates (the best of each shard).
-        ceiling: the highest int8 similarity any row left out can have: the largest last
-            candidate score of a shard that had more rows than candidates (-inf when every
-            row was taken).
-        query_error: the bound of the error that the query's quantisation adds to any row's
-            similarity.
+        rows: (K,) matrix rows taken as candidates (the best of each shard), plus every row
+            whose int8 code is not valid (stale or out of the code's range).
+        ceiling: the highest true similarity any other row can have: the largest last
+            candidate score of a shard that had more rows than candidates, plus the bounds of
+            what quantisation changed (-inf when every row was taken).
     """
 
     rows: np.ndarray
     ceiling: float
-    query_error: float
 
 
 class Int8Prefilter:
     """The int8 copy of a :class:`GalleryMatrix`, row for row, scanned by faiss.
+
+    The copy keeps either every component of a row (with the exact bound of its rounding) or,
+    when the rows lie close to a subspace, the row's :class:`Projection` code; either way a
+    row's score is never below its true similarity, less the bounds the scan adds.
 
     The rows are split into contiguous shards of about equal size (:data:`SHARDS_PER_THREAD`
     per thread), one faiss index each. A query's shards are scanned at once by the calling
@@ -111,7 +231,8 @@ class Int8Prefilter:
     Rows are appended to the last shard as the matrix grows (the owner rebuilds the copy when
     it has doubled, :meth:`needs_rebuild`). A row the matrix overwrites (a removal moves its
     last row into the hole) is marked stale and always re-checked exactly, until
-    :data:`MAX_STALE_ROWS` stale rows make the owner rebuild the copy.
+    :data:`MAX_STALE_ROWS` stale rows make the owner rebuild the copy. A row added later whose
+    projection code does not fit (far from the subspace) is re-checked exactly the same way.
 
     Args:
         embeddings: (N, dim) the matrix rows to start from.
@@ -127,11 +248,14 @@ class Int8Prefilter:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.dim = embeddings.shape[1]
-        self.scale = int8_scale(embeddings)
-        self._bounds = np.empty(0, np.float32)
-        self.max_bound = 0.0
+        self.projection = Projection.fit(embeddings)
+        self.code_dim = self.dim if self.projection is None else self.projection.code_dim
+        # a code's value is code / scale: the projection's codes use the whole range
+        self.scale = int8_scale(embeddings) if self.projection is None else 127.0
+        self.max_bound = 0.0  # rounding bound of full-width codes (projection codes carry theirs)
         self.max_code_norm = 0.0
         self.stale_rows: set[int] = set()
+        self.unfit_rows: set[int] = set()  # rows whose projection code is out of range
         self.threads = threads
         shards = 1 if threads == 1 else threads * SHARDS_PER_THREAD
         shard_rows = -(-len(embeddings) // shards)  # ceiling division; the last may be smaller
@@ -140,10 +264,11 @@ class Int8Prefilter:
         self._shards = []
         for start, end in zip(starts, starts[1:] + [len(embeddings)]):
             shard = faiss.IndexScalarQuantizer(
-                self.dim, faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_INNER_PRODUCT
+                self.code_dim, faiss.ScalarQuantizer.QT_8bit_direct_signed,
+                faiss.METRIC_INNER_PRODUCT,
             )
             self._shards.append(shard)
-            self._fill(shard, embeddings[start:end])
+            self._fill(shard, embeddings[start:end], start)
         self.built_rows = len(embeddings)
         self._pool: ThreadPoolExecutor | None = None
         if threads > 1:
@@ -162,53 +287,68 @@ class Int8Prefilter:
             self._pool.shutdown(wait=True)
 
     def needs_rebuild(self) -> bool:
-        """Too many stale rows, or the last shard holds most rows (the copy has doubled)."""
-        return len(self.stale_rows) > MAX_STALE_ROWS or len(self) > 2 * max(self.built_rows, 1)
+        """Too many rows re-checked exactly (stale or with codes out of range), or the last
+        shard holds most rows (the copy has doubled)."""
+        return (len(self.stale_rows) + len(self.unfit_rows) > MAX_STALE_ROWS
+                or len(self) > 2 * max(self.built_rows, 1))
 
-    def _fill(self, shard: object, embeddings: np.ndarray) -> None:
+    def _encode(self, embeddings: np.ndarray, first_row: int) -> np.ndarray:
+        """The int8 codes of rows that start at matrix row ``first_row``, (K, code_dim); notes
+        their bounds and the rows whose codes are not valid."""
+        if self.projection is None:
+            codes, bounds = quantize_int8(embeddings, self.scale)
+            self.max_bound = max(self.max_bound, float(bounds.max()))
+        else:
+            codes, fits = self.projection.codes(embeddings)
+            self.unfit_rows.update((np.flatnonzero(~fits) + first_row).tolist())
+        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / self.scale
+        self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
+        return codes
+
+    def _fill(self, shard: object, embeddings: np.ndarray, first_row: int) -> None:
         """Quantise rows into an empty shard's code array, in blocks (no full-size temporaries)."""
         import faiss
 
-        shard.codes.resize(len(embeddings) * self.dim)
+        shard.codes.resize(len(embeddings) * self.code_dim)
         if len(embeddings) == 0:
             return
-        codes_out = faiss.rev_swig_ptr(shard.codes.data(), len(embeddings) * self.dim)
-        codes_out = codes_out.reshape(len(embeddings), self.dim)
-        for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
-            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS], self.scale)
+        codes_out = faiss.rev_swig_ptr(shard.codes.data(), len(embeddings) * self.code_dim)
+        codes_out = codes_out.reshape(len(embeddings), self.code_dim)
+        block_rows = QUANTIZE_BLOCK_ROWS if self.projection is None else PROJECT_BLOCK_ROWS
+        for start in range(0, len(embeddings), block_rows):
+            codes = self._encode(embeddings[start : start + block_rows], first_row + start)
             # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
             np.bitwise_xor(codes.view(np.uint8), np.uint8(0x80), out=codes_out[start : start + len(codes)])
-            self._note_bounds(codes, bounds)
         shard.ntotal = len(embeddings)
         use_huge_pages(codes_out)
-
-    def _note_bounds(self, codes: np.ndarray, bounds: np.ndarray) -> None:
-        code_norms = np.linalg.norm(codes.astype(np.float32), axis=1) / self.scale
-        self.max_code_norm = max(self.max_code_norm, float(code_norms.max()))
-        self._bounds = np.concatenate([self._bounds, bounds])
-        self.max_bound = max(self.max_bound, float(bounds.max()))
 
     def append(self, embeddings: np.ndarray) -> None:
         """Add rows at the end (to the last shard), shape (K, dim)."""
         if len(embeddings) == 0:
             return
+        first_row = len(self)
         for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
-            codes, bounds = quantize_int8(embeddings[start : start + QUANTIZE_BLOCK_ROWS], self.scale)
+            codes = self._encode(embeddings[start : start + QUANTIZE_BLOCK_ROWS], first_row + start)
             self._shards[-1].add(codes.astype(np.float32))  # integral values: encoded exactly
-            self._note_bounds(codes, bounds)
 
     def mark_stale(self, row: int) -> None:
         """The matrix changed this row."""
         self.stale_rows.add(int(row))
 
     def search(self, embedding: Embedding, count: int) -> PrefilterHits:
-        """About ``count`` rows with the highest int8 similarity to the query: the best
-        ``ceil(count / shards)`` of each shard.
+        """About ``count`` rows with the highest int8 similarity to the query (the best
+        ``ceil(count / shards)`` of each shard), and the ceiling of every other row's.
 
         faiss scans int8 codes against an int8 query (exact integer dot products), so the
         query is quantised too, with its own scale.
         """
-        query = np.asarray(embedding, np.float32).reshape(-1)
+        embedding = np.asarray(embedding, np.float32).reshape(-1)
+        if self.projection is None:
+            query = embedding.astype(np.float64)
+            row_error = float(np.linalg.norm(query)) * self.max_bound
+        else:
+            query = self.projection.query(embedding)
+            row_error = 0.0  # within each code's score
         query_scale = 127.0 / max(float(np.abs(query).max()), 1e-12)
         query_codes = np.rint(query * query_scale).astype(np.float32)[None]
         query_error = float(np.linalg.norm(query - query_codes[0] / query_scale)) * self.max_code_norm
@@ -220,12 +360,14 @@ class Int8Prefilter:
         else:
             results = self._scan_together(query_codes, per_shard)
         ceiling = -np.inf
-        rows = []
+        rows = [np.fromiter(self.stale_rows | self.unfit_rows, np.int64)]
         for start, shard, (scores, shard_rows) in zip(self._starts, shards, results):
             if len(shard_rows) < shard.ntotal:  # rows left out: none above its last candidate
                 ceiling = max(ceiling, float(scores[-1]) / (self.scale * query_scale))
             rows.append(shard_rows + start)
-        return PrefilterHits(np.concatenate(rows), ceiling, query_error)
+        if ceiling > -np.inf:
+            ceiling += row_error + query_error + BOUND_SLACK
+        return PrefilterHits(np.concatenate(rows), ceiling)
 
 
     def _scan_together(self, query_codes: np.ndarray, count: int) -> list:
@@ -622,21 +764,14 @@ def prefilter_candidates(
         candidates: rows taken from the int8 scan.
 
     Returns:
-        ((K,) sorted rows: the best of the int8 scan and every stale row; the highest true
-        similarity any row left out can have: the last candidate's int8 similarity plus the
-        rows' and the query's quantisation bounds, -inf when no row was left out).
+        ((K,) sorted rows: the best of the int8 scan and every row without a valid code; the
+        highest true similarity any row left out can have, -inf when no row was left out,
+        see :meth:`Int8Prefilter.search`).
     """
-    query = np.asarray(embedding, np.float32)
-    hits = prefilter.search(query, candidates)
+    hits = prefilter.search(embedding, candidates)
     rows = hits.rows
-    if hits.ceiling > -np.inf:  # rows left out: none is above this ceiling
-        row_error = float(np.linalg.norm(query)) * prefilter.max_bound
-        ceiling = hits.ceiling + row_error + hits.query_error + BOUND_SLACK
-    else:
-        ceiling = -np.inf
-    stale = np.fromiter((row for row in prefilter.stale_rows if row < count_rows), np.int64)
     # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
-    return np.unique(np.concatenate([rows[rows < count_rows], stale])), ceiling
+    return np.unique(rows[rows < count_rows]), hits.ceiling
 
 
 def _distance(similarity: float) -> float:

@@ -7,7 +7,9 @@ import pytest
 
 import kiosk.match
 from kiosk.embed import l2_normalize
-from kiosk.match import INT8_SCALE, GalleryMatrix, nearest, quantize_int8, search_threads
+from kiosk.match import (
+    INT8_SCALE, GalleryMatrix, Projection, nearest, quantize_int8, search_threads,
+)
 from kiosk.store.people import farthest_row
 
 
@@ -89,6 +91,29 @@ def random_gallery(rng, rows, people, dim=512, index_min_rows=1, threads=None):
     return matrix
 
 
+def subspace_vectors(rng, count, basis, centres=None, spread=0.6, noise=0.003):
+    """Unit rows like FaceNet's: near a low-dimensional subspace (``basis``, (dim, rank)) with
+    falling energy along it, around person centres (when given), plus a little noise off it."""
+    rank = basis.shape[1]
+    energy = np.linspace(1.0, 0.15, rank)
+    inside = rng.normal(size=(count, rank)) * energy * spread
+    if centres is not None:
+        inside += centres
+    rows = inside @ basis.T + rng.normal(0.0, noise, (count, basis.shape[0]))
+    return l2_normalize(rows.astype(np.float32))
+
+
+def subspace_gallery(rng, rows, people, dim=512, rank=60, threads=None):
+    """A gallery of ``people`` whose rows lie near a ``rank``-dimensional subspace, and its basis."""
+    basis = np.linalg.qr(rng.normal(size=(dim, rank)))[0]
+    centres = rng.normal(size=(people, rank)) * np.linspace(1.0, 0.15, rank)
+    person_ids = rng.integers(0, people, rows)
+    vectors = subspace_vectors(rng, rows, basis, centres[person_ids])
+    matrix = GalleryMatrix(dim=dim, index_min_rows=1, threads=threads)
+    matrix.add_many(np.arange(1, rows + 1), person_ids + 1, vectors)
+    return matrix, basis
+
+
 def decision(match):
     return match.person_id, match.image_id, match.accepted
 
@@ -124,6 +149,99 @@ def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, peopl
     assert matrix._current_prefilter().threads == threads
     if people > 1 and rows > 1:
         assert matrix.full_scans <= 3  # the bound proves (nearly) every answer on its own
+    matrix.close()
+
+
+@pytest.mark.parametrize("seed, rows, people, threads", [(20, 4000, 400, 2), (21, 3000, 3000, 1)])
+def test_projected_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, people, threads):
+    """Rows near a subspace (as FaceNet's are) are scanned in it: a narrower int8 copy, the
+    same decisions, for queries in the subspace and far from it, and after rows far from it
+    are added (their codes do not fit: they are re-checked exactly) or removed."""
+    rng = np.random.default_rng(seed)
+    matrix, basis = subspace_gallery(rng, rows, people, threads=threads)
+    matrix.nearest(matrix.embeddings[0], 0.9, 0.05)
+    prefilter = matrix._current_prefilter()
+    assert prefilter.projection is not None and prefilter.code_dim < matrix.dim // 4
+    for step in range(90):
+        if step % 3 == 0:  # a stranger: in the subspace, or anywhere
+            query = (subspace_vectors(rng, 1, basis)[0] if step % 2
+                     else l2_normalize(rng.normal(size=matrix.dim).astype(np.float32)))
+        else:  # an enrolled person, nearer or farther
+            row = matrix.embeddings[rng.integers(len(matrix))]
+            query = l2_normalize(row + subspace_vectors(rng, 1, basis, spread=0.1 * (step % 5))[0])
+        threshold = float(rng.uniform(0.3, 1.3))
+        indexed = matrix.nearest(query, threshold, 0.05)
+        exhaustive = nearest(query, matrix.embeddings, matrix.person_ids, matrix.image_ids,
+                             threshold, 0.05)
+        assert decision(indexed) == decision(exhaustive)
+        assert indexed.distance == pytest.approx(exhaustive.distance, abs=1e-6)
+        assert indexed.margin == pytest.approx(exhaustive.margin, abs=1e-6)
+        if step % 10 == 0:  # the rolling update, and a face far from the subspace
+            matrix.remove_image(int(rng.choice(matrix.image_ids)))
+            matrix.add(50_000 + step, int(rng.integers(1, people + 1)), query)
+            stranger = l2_normalize(rng.normal(size=matrix.dim).astype(np.float32))
+            matrix.add(60_000 + step, people + 1 + step, stranger)
+            assert matrix.nearest(stranger, 0.5, 0.05).image_id == 60_000 + step
+    assert matrix._current_prefilter() is prefilter and prefilter.unfit_rows
+    assert matrix.full_scans <= 3
+    matrix.close()
+
+
+def test_projection_scores_are_never_below_the_true_similarity():
+    rng = np.random.default_rng(22)
+    matrix, basis = subspace_gallery(rng, 3000, 300)
+    projection = Projection.fit(matrix.embeddings)
+    assert projection is not None and projection.code_dim % 16 == 0
+    rows = np.vstack([matrix.embeddings[:500],
+                      l2_normalize(rng.normal(size=(20, matrix.dim)).astype(np.float32)),
+                      3.0 * matrix.embeddings[500:520]])  # rows need not be unit vectors
+    codes, fits = projection.codes(rows)
+    assert fits[:500].all() and not fits[500:520].any()  # far from the subspace: no valid code
+    queries = np.vstack([subspace_vectors(rng, 40, basis),
+                         l2_normalize(rng.normal(size=(10, matrix.dim)).astype(np.float32))])
+    scores = np.stack([projection.query(q) for q in queries]) @ (codes.astype(np.float64) / 127).T
+    true = queries.astype(np.float64) @ rows.T.astype(np.float64)
+    assert np.all((scores - true)[:, fits] >= 0.0)
+    # near the subspace the bound is tight: a small share of a typical similarity's spread
+    assert np.median((scores - true)[:40, :500]) < 0.02
+
+
+def test_projection_scores_bound_what_the_subspace_leaves_out(monkeypatch):
+    """Rows and queries with a large part outside the subspace (a looser limit lets such a
+    projection be fitted): the residual term keeps every score above the true similarity."""
+    monkeypatch.setattr(kiosk.match, "RESIDUAL_LIMIT", 0.6)
+    rng = np.random.default_rng(25)
+    basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]
+    rows = subspace_vectors(rng, 3000, basis, noise=0.02)  # about 0.4 of each row's norm
+    projection = Projection.fit(rows)
+    assert projection is not None
+    codes, fits = projection.codes(rows)
+    queries = l2_normalize(rows[:60] + rng.normal(0.0, 0.005, (60, 512)).astype(np.float32))
+    scores = np.stack([projection.query(q) for q in queries]) @ (codes.astype(np.float64) / 127).T
+    true = queries.astype(np.float64) @ rows.T.astype(np.float64)
+    assert fits.mean() > 0.9
+    assert np.all((scores - true)[:, fits] >= 0.0)
+
+
+def test_rows_without_a_subspace_keep_every_component():
+    rng = np.random.default_rng(23)
+    assert Projection.fit(l2_normalize(rng.normal(size=(3000, 512)).astype(np.float32))) is None
+    matrix, _ = subspace_gallery(rng, 1000, 100)  # too few rows to estimate a subspace
+    assert Projection.fit(matrix.embeddings) is None
+
+
+def test_many_rows_far_from_the_subspace_rebuild_the_copy(monkeypatch):
+    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    rng = np.random.default_rng(24)
+    matrix, _ = subspace_gallery(rng, 3000, 300, threads=1)
+    matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
+    first = matrix._current_prefilter()
+    strangers = l2_normalize(rng.normal(size=(11, matrix.dim)).astype(np.float32))
+    matrix.add_many(np.arange(10_000, 10_011), np.arange(1000, 1011), strangers)
+    assert len(first.unfit_rows) == 11
+    match = matrix.nearest(strangers[4], 0.5, 0.05)
+    assert match.image_id == 10_004 and match.accepted
+    assert matrix._current_prefilter() is not first  # rebuilt with those rows
     matrix.close()
 
 
