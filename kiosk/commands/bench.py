@@ -1,4 +1,4 @@
-"""``bench --video FILE [--enroll IMAGE] [--json]`` and ``bench-match [--sizes ...] [--json]``.
+"""``bench --video FILE [--enroll IMAGE] [--json]`` and ``bench-match [--sizes ...] [--faces DIR] [--json]``.
 
 See :mod:`kiosk.eval.bench` for what is timed and docs/BENCHMARKS.md for the figures.
 """
@@ -49,17 +49,22 @@ def register(subparsers: Any) -> None:
         "bench-match",
         help="matching time per query and gallery load time for galleries of given sizes",
         description=(
-            "For each size, writes a temporary SQLite gallery of that many random unit-vector "
-            "images (10 per person), times opening it (the start-up load) and open-set queries "
-            "against it (half near a stored image, half strangers), with the kiosk's matcher and "
-            "with the exhaustive float32 scan in alternating blocks of 10, and counts identical "
-            "decisions (same person, image, distance and margin)."
+            "For each size, writes a temporary SQLite gallery of that many images (10 per "
+            "person), times opening it (the start-up load) and open-set queries against it "
+            "(half enrolled people, half strangers), with the kiosk's matcher and with the "
+            "exhaustive float32 scan in alternating blocks of 10, and counts identical decisions "
+            "(same person, image, distance and margin). The images are random unit vectors, or "
+            "with --faces drawn like the embeddings of real photos."
         ),
     )
     m.add_argument("--sizes", default="1000,10000,100000", help="comma-separated gallery sizes")
     m.add_argument("--queries", type=int, default=50, help="queries per size (default 50)")
     m.add_argument("--threads", type=int, default=None,
                    help="threads of the int8 scan (default: the kiosk's, the cores up to 2)")
+    m.add_argument("--faces", metavar="FOLDER", default=None,
+                   help="a folder of one sub-folder of photos per person (LFW's layout): embed "
+                        "them and draw the galleries and queries like them (same subspace, same "
+                        "spread between and within people) instead of random unit vectors")
     m.add_argument("--json", action="store_true", help="print the figures as JSON")
     m.set_defaults(handler=cmd_bench_match)
 
@@ -95,21 +100,69 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--queries must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
-    results = run_match_bench(sizes, settings, args.queries, threads=args.threads)
+    faces = None if args.faces is None else face_like_model(args.faces, settings)
+    results = run_match_bench(sizes, settings, args.queries, threads=args.threads, faces=faces)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0
     print(f"{'images':>10} {'query ms median/p95':>20} {'cold ms':>8} {'exhaustive ms median/p95':>25} "
           f"{'same':>9} {'full scans':>10} {'threads':>7} {'index build s':>13} {'int8 MB':>8} "
-          f"{'float32 MB':>10} {'gallery RSS MB':>14} {'load s':>7}")
+          f"{'float32 MB':>10} {'gallery RSS MB':>14} {'load s':>7} {'bytes/image':>11}")
     for r in results:
         print(f"{r.size:>10,} {r.query_ms_median:>11.2f} / {r.query_ms_p95:<6.2f} "
               f"{r.cold_query_ms_median:>8.2f} "
               f"{r.exhaustive_ms_median:>16.2f} / {r.exhaustive_ms_p95:<6.2f} "
               f"{r.same_decisions:>4}/{r.queries:<4} {r.full_scans:>10} {r.threads:>7} "
               f"{r.index_build_s:>13.2f} {r.index_mb:>8.0f} {r.matrix_mb:>10.0f} "
-              f"{r.gallery_rss_mb:>14.0f} {r.load_s:>7.2f}")
+              f"{r.gallery_rss_mb:>14.0f} {r.load_s:>7.2f} {r.code_bytes:>11}")
     return 0
+
+
+def face_like_model(folder: str, settings: Settings) -> Any:
+    """Embed the photos of a folder of people (the kiosk's embedder; failures skipped) and fit
+    :class:`kiosk.eval.bench.FaceLikeVectors` on them; prints what the real and the drawn
+    embeddings look like (on standard error), so that the two can be compared.
+
+    Raises:
+        UserError: not a folder of people, or too few faces found.
+    """
+    import numpy as np
+
+    from kiosk.commands.common import UserError
+    from kiosk.eval.bench import FaceLikeVectors, similarity_spread
+    from kiosk.eval.identify import people_images
+    from kiosk.recognize import FaceEncoder, ImageError, load_models
+
+    try:
+        people = people_images(folder)
+    except ValueError as exc:
+        raise UserError(f"--faces: {exc}") from exc
+    plain = settings.replace("recognition", fusion=False)  # the bench matches one model
+    encoder = FaceEncoder(load_models(plain), plain)
+    rows, person_of_row = [], []
+    for person, paths in people.items():
+        for path in paths:
+            try:
+                rows.append(encoder.encode_file(path).embedding)
+            except (ImageError, ValueError) as exc:
+                print(f"--faces: skipped {exc}", file=sys.stderr)
+                continue
+            person_of_row.append(person)
+    try:
+        faces = FaceLikeVectors.fit(np.array(rows), np.array(person_of_row))
+    except ValueError as exc:
+        raise UserError(f"--faces {folder}: {exc}") from exc
+    real = similarity_spread(np.array(rows), np.array(person_of_row))
+    drawn_people = faces.centres(200, np.random.default_rng(0))
+    drawn = faces.images(np.repeat(drawn_people, 4, axis=0), np.random.default_rng(1))
+    drawn_spread = similarity_spread(drawn, np.repeat(np.arange(200), 4))
+    print(f"face-like galleries from {faces.fitted_images} photos of {faces.fitted_people} people in {folder}: "
+          f"similarity between people {real['other_people_mean']:.3f} +- "
+          f"{real['other_people_std']:.3f} (drawn {drawn_spread['other_people_mean']:.3f} +- "
+          f"{drawn_spread['other_people_std']:.3f}), within a person "
+          f"{real['same_person_mean']:.3f} (drawn {drawn_spread['same_person_mean']:.3f})",
+          file=sys.stderr)
+    return faces
 
 
 def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:

@@ -308,11 +308,15 @@ class MatchBench:
             matcher scanned every row instead.
         threads: threads of the int8 scan (:func:`kiosk.match.search_threads`; 0 when not used).
         index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
-        index_mb: memory of the int8 copy (codes and bounds), besides the float32 matrix.
+        index_mb: memory of the int8 copy (codes), besides the float32 matrix.
+        code_bytes: bytes a query reads per stored image: the int8 copy's code width
+            (512 with every component, fewer in the rows' subspace), or the float32 row's
+            bytes when no copy is used.
         matrix_mb: memory of the float32 matrix.
         gallery_rss_mb: what the open gallery added to the process's resident memory (matrix,
             ids, int8 copy, lookups), measured after the queries (NaN when not measurable).
         load_s: seconds to open the SQLite gallery and read its matrix.
+        gallery: ``"random"`` (random unit vectors) or ``"face-like"`` (:class:`FaceLikeVectors`).
     """
 
     size: int
@@ -330,10 +334,103 @@ class MatchBench:
     matrix_mb: float
     gallery_rss_mb: float
     load_s: float
+    code_bytes: int = 0
+    gallery: str = "random"
 
     def as_dict(self) -> dict[str, float | int]:
         return {name: (round(value, 3) if isinstance(value, float) else value)
                 for name, value in ((f, getattr(self, f)) for f in self.__slots__)}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceLikeVectors:
+    """A Gaussian model of real faces' embeddings, for galleries of any size like real ones.
+
+    Person centres are drawn around the mean of real people's mean embeddings with their
+    covariance (between people), and each image around its person's centre with the pooled
+    covariance of real images around their person's mean (within a person); rows are then
+    L2-normalised as the embedder's are. The covariances come from embeddings of real photos
+    (:meth:`fit`), so the galleries keep what matters for matching: the subspace the
+    embeddings lie in and how far apart people and photos of one person are.
+
+    Attributes:
+        mean: (dim,) mean of the people's mean embeddings.
+        between: (dim, dim) a square root of the between-person covariance.
+        within: (dim, dim) a square root of the within-person covariance.
+        fitted_people: real people it was fitted on.
+        fitted_images: real images it was fitted on.
+    """
+
+    mean: np.ndarray
+    between: np.ndarray
+    within: np.ndarray
+    fitted_people: int
+    fitted_images: int
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, person_of_row: np.ndarray) -> FaceLikeVectors:
+        """From real embeddings, (N, dim), and the person of each, (N,).
+
+        Raises:
+            ValueError: fewer than 2 people with 2 or more images (no within-person spread).
+        """
+        embeddings = np.asarray(embeddings, np.float64)
+        people, person_index = np.unique(np.asarray(person_of_row), return_inverse=True)
+        means = np.stack([embeddings[person_index == i].mean(axis=0) for i in range(len(people))])
+        counts = np.bincount(person_index, minlength=len(people))
+        if np.sum(counts >= 2) < 2:
+            raise ValueError("embeddings: need at least 2 people with 2 or more images each")
+        deviations = embeddings - means[person_index]
+        within = deviations.T @ deviations / max(1, len(embeddings) - len(people))
+        between = np.cov(means, rowvar=False)
+        return cls(means.mean(axis=0), _square_root(between), _square_root(within),
+                   len(people), len(embeddings))
+
+    def centres(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` new person centres, (count, dim)."""
+        return self.mean + rng.standard_normal((count, len(self.mean))) @ self.between.T
+
+    def images(self, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One image embedding per centre, (len(centres), dim) float32 unit rows."""
+        rows = centres + rng.standard_normal(centres.shape) @ self.within.T
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _square_root(covariance: np.ndarray) -> np.ndarray:
+    """A matrix ``A`` with ``A @ A.T == covariance`` (negative rounding eigenvalues dropped)."""
+    values, vectors = np.linalg.eigh(covariance)
+    return vectors * np.sqrt(np.clip(values, 0.0, None))
+
+
+def similarity_spread(rows: np.ndarray, person_of_row: np.ndarray) -> dict[str, float]:
+    """Mean and spread of the dot products between rows of different people and of one person
+    (the figures that make a gallery hard or easy to match)."""
+    rows = np.asarray(rows, np.float64)
+    similarities = rows @ rows.T
+    same = np.asarray(person_of_row)[:, None] == np.asarray(person_of_row)[None, :]
+    other = similarities[~same]
+    one = similarities[same & ~np.eye(len(rows), dtype=bool)]
+    return {"other_people_mean": float(other.mean()), "other_people_std": float(other.std()),
+            "same_person_mean": float(one.mean()) if one.size else float("nan")}
+
+
+def face_like_gallery(
+    faces: FaceLikeVectors, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` face-like rows, :data:`IMAGES_PER_PERSON` per person in a row, (size, dim), and
+    the people's centres, (people, dim)."""
+    rng = np.random.default_rng(seed)
+    centres = faces.centres(-(-size // IMAGES_PER_PERSON), rng)
+    return faces.images(np.repeat(centres, IMAGES_PER_PERSON, axis=0)[:size], rng), centres
+
+
+def face_like_probes(faces: FaceLikeVectors, centres: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Queries for the match bench on a face-like gallery, (count, dim): the first half new
+    images of enrolled people (genuine attendees), the rest images of new people (strangers)."""
+    rng = np.random.default_rng(seed)
+    near = count // 2
+    enrolled = centres[rng.integers(0, len(centres), near)]
+    return np.vstack([faces.images(enrolled, rng), faces.images(faces.centres(count - near, rng), rng)])
 
 
 def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -349,14 +446,20 @@ def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 
 def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
-    """Create a gallery file with ``size`` random unit-vector images, 10 per person.
+    """Create a gallery file with ``size`` random unit-vector images, 10 per person."""
+    write_gallery(path, random_unit_vectors(size, dim, seed), model_id)
+
+
+def write_gallery(path: str | Path, vectors: np.ndarray, model_id: str) -> None:
+    """Create a gallery file of these image embeddings, (N, dim): :data:`IMAGES_PER_PERSON`
+    consecutive rows per person.
 
     Uses the bulk path (:meth:`kiosk.store.people.People.add_many`): going through enrolment
     100,000 times would measure the enrolment path, not the start-up load.
     """
     from kiosk.gallery import Gallery
 
-    vectors = random_unit_vectors(size, dim, seed)
+    size = len(vectors)
     people = [
         (f"person {start // IMAGES_PER_PERSON + 1}", None, vectors[start:start + IMAGES_PER_PERSON])
         for start in range(0, size, IMAGES_PER_PERSON)
@@ -418,13 +521,16 @@ def compare_queries(
 
 def run_match_bench(
     sizes: list[int], settings: Settings, queries: int = DEFAULT_QUERIES, folder: str | None = None,
-    threads: int | None = None,
+    threads: int | None = None, faces: FaceLikeVectors | None = None,
 ) -> list[MatchBench]:
-    """For each size: write a random gallery to SQLite, time its load, then time queries with
-    the kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
+    """For each size: write a gallery to SQLite, time its load, then time queries with the
+    kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
 
     Args:
         threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
+        faces: draw the gallery and the queries from this model of real faces' embeddings;
+            None: random unit vectors (no subspace: the int8 copy keeps every component) and
+            :func:`match_probes`.
     """
     from kiosk.gallery import Gallery
 
@@ -433,7 +539,12 @@ def run_match_bench(
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         for size in sizes:
             path = Path(tmp) / f"gallery-{size}.sqlite"
-            write_random_gallery(path, size, recognition.model_id)
+            if faces is None:
+                write_random_gallery(path, size, recognition.model_id)
+            else:
+                vectors, centres = face_like_gallery(faces, size, seed=size)
+                write_gallery(path, vectors, recognition.model_id)
+                del vectors  # the gallery reads its own copy
             rss_before = current_rss_mb()
             started = time.perf_counter()
             gallery = Gallery(path, recognition.model_id)
@@ -442,12 +553,16 @@ def run_match_bench(
                 load_s = time.perf_counter() - started
                 if threads is not None:
                     matrix.threads = threads
-                probe = match_probes(matrix.embeddings, queries, seed=size + 1)
+                if faces is None:
+                    probe = match_probes(matrix.embeddings, queries, seed=size + 1)
+                else:
+                    probe = face_like_probes(faces, centres, queries, seed=size + 1)
                 started = time.perf_counter()
                 matrix.nearest(probe[0], recognition.distance_threshold, recognition.min_margin)
                 first_s = time.perf_counter() - started
                 prefilter = matrix._current_prefilter()
-                index_mb = 0.0 if prefilter is None else len(prefilter) * (matrix.dim + 4) / 1e6
+                index_mb = 0.0 if prefilter is None else len(prefilter) * prefilter.code_dim / 1e6
+                code_bytes = matrix.dim * 4 if prefilter is None else prefilter.code_dim
                 compare_queries(matrix, probe[:3], recognition.distance_threshold,
                                 recognition.min_margin)  # warm the caches and BLAS threads
                 full_scans_before = matrix.full_scans
@@ -466,7 +581,7 @@ def run_match_bench(
                 slow_stats.p95_ms, cold, same, len(probe), full_scans,
                 0 if prefilter is None else prefilter.threads,
                 first_s if prefilter is not None else 0.0, index_mb, matrix_mb, gallery_rss_mb,
-                load_s,
+                load_s, code_bytes, "random" if faces is None else "face-like",
             ))
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -218,3 +218,59 @@ def test_video_frames_can_start_later(tmp_path: Path) -> None:
     frames = list(bench.video_frames(video, max_frames=2, start_frame=3))
     assert [i for i, _, _ in frames] == [3, 4]
     assert [t for _, t, _ in frames] == pytest.approx([0.3, 0.4])
+
+
+def test_face_like_galleries_keep_the_subspace_and_the_spread_of_the_faces_they_copy() -> None:
+    """Drawn galleries look like the embeddings they were fitted on: the same subspace (the
+    int8 copy can use it), about the same similarity between people and within a person."""
+    from kiosk.match import Projection
+
+    rng = np.random.default_rng(30)
+    basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]
+    centres = rng.normal(size=(150, 40)) * np.linspace(1.0, 0.2, 40)
+    person_of_row = np.repeat(np.arange(150), 4)
+    real = centres[person_of_row] + 0.5 * rng.normal(size=(600, 40)) * np.linspace(1.0, 0.2, 40)
+    real = real @ basis.T
+    real = (real / np.linalg.norm(real, axis=1, keepdims=True)).astype(np.float32)
+    faces = bench.FaceLikeVectors.fit(real, person_of_row)
+    assert (faces.fitted_people, faces.fitted_images) == (150, 600)
+    rows, drawn_centres = bench.face_like_gallery(faces, 3000, seed=1)
+    assert rows.shape == (3000, 512) and len(drawn_centres) == 300
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-5)
+    outside = rows - (rows @ basis) @ basis.T
+    assert np.linalg.norm(outside, axis=1).max() < 1e-3  # nothing drawn outside the subspace
+    assert Projection.fit(rows) is not None
+    source = bench.similarity_spread(real, person_of_row)
+    drawn = bench.similarity_spread(rows[:800], np.arange(800) // bench.IMAGES_PER_PERSON)
+    assert abs(drawn["other_people_std"] - source["other_people_std"]) < 0.05
+    assert abs(drawn["same_person_mean"] - source["same_person_mean"]) < 0.15
+    probes = bench.face_like_probes(faces, drawn_centres, 10, seed=2)
+    assert probes.shape == (10, 512)
+    with pytest.raises(ValueError, match="2 or more images"):
+        bench.FaceLikeVectors.fit(real[:3], np.arange(3))
+
+
+def test_cli_bench_match_draws_galleries_like_real_faces(
+    tmp_path: Path, data_dir: Path, models, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import kiosk.recognize
+    from kiosk.cli import main
+
+    people = [folder for folder in sorted((data_dir / "lfw-dev" / "images").iterdir())
+              if len(list(folder.glob("*.jpg"))) >= 3][:3]
+    if len(people) < 3:
+        pytest.skip("lfw-dev has fewer than 3 people with 3 images")
+    for folder in people:
+        (tmp_path / "people" / folder.name).mkdir(parents=True)
+        for image in sorted(folder.glob("*.jpg"))[:3]:
+            (tmp_path / "people" / folder.name / image.name).symlink_to(image)
+    monkeypatch.setattr(kiosk.recognize, "load_models", lambda _settings: models)  # shared
+    assert main(["bench-match", "--sizes", "30", "--queries", "4", "--json",
+                 "--faces", str(tmp_path / "people")]) == 0
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)[0]
+    assert row["gallery"] == "face-like" and row["same_decisions"] == row["queries"] == 4
+    assert "photos of 3 people" in captured.err
+    assert main(["bench-match", "--sizes", "30", "--faces", str(tmp_path / "nowhere")]) == 1
+    assert "--faces" in capsys.readouterr().err
