@@ -132,11 +132,12 @@ class FusedMatcher:
         The first model (FaceNet: unit rows, 512-d) gives its candidate rows and the ceiling of
         every other row's similarity (:meth:`GalleryMatrix.candidates`), so each row left out
         is at least ``floor = w * sqrt(min ||row||^2 + ||q||^2 - 2 ceiling)`` away in that
-        model. The other models (dlib: 128-d, rows not unit vectors) are scored exactly over
-        every row, a quarter of the bytes, and their nearest rows join the candidates. A row
-        left out is then at least ``floor`` plus its
-        exact other-model distances away in the fused distance; every row whose bound is not
-        above the second person found among the candidates is scored exactly too. The second
+        model. The other models (dlib: 128-d, rows not unit vectors) give a floor of their
+        distance for every row (:meth:`GalleryMatrix.distance_floors`: from a float32 copy of
+        the rows in their subspace, half of dlib's bytes), and the rows with the lowest floors
+        join the candidates. A row left out is then at least ``floor`` plus its other-model
+        floors away in the fused distance; every row whose bound is not above the second
+        person found among the candidates (scored exactly) is scored exactly too. The second
         person can only come nearer by that, so no row still left out can be the nearest or
         the second person: the answer is the exhaustive scan's.
         """
@@ -146,10 +147,20 @@ class FusedMatcher:
         if found is None:
             return None
         rows, ceiling = found
-        rest = np.zeros(len(lead), np.float32)
+        # the other models' distances: floors for every row (a narrow copy of the rows when
+        # they have a subspace), exact for the rows scored
+        rest_floor = np.zeros(len(lead), np.float32)
         for model_id in models[1:]:
-            rest += np.float32(self.weights[model_id]) * _distances(self.indexes[model_id],
-                                                                   query[model_id])
+            rest_floor += np.float32(self.weights[model_id]) * self.indexes[model_id].distance_floors(
+                query[model_id])
+
+        def rest(at: np.ndarray) -> np.ndarray:
+            total = np.zeros(len(at), np.float32)
+            for model_id in models[1:]:
+                total += np.float32(self.weights[model_id]) * _distances_at(
+                    self.indexes[model_id], query[model_id], at)
+            return total
+
         vector = np.asarray(query[models[0]], np.float32)
         squared_query = float(vector @ vector)
         lead_weight = np.float32(self.weights[models[0]])
@@ -157,7 +168,7 @@ class FusedMatcher:
         def fused(at: np.ndarray) -> np.ndarray:
             squared = (lead.squared_norms[at] + np.float32(squared_query)
                        - 2.0 * (lead.embeddings[at] @ vector))
-            return lead_weight * np.sqrt(np.maximum(squared, np.float32(0.0))) + rest[at]
+            return lead_weight * np.sqrt(np.maximum(squared, np.float32(0.0))) + rest(at)
 
         def decide(at: np.ndarray) -> tuple[int, float, float]:
             total = fused(at)
@@ -168,7 +179,7 @@ class FusedMatcher:
 
         # the rows nearest in the other models too: the second person found is then close to
         # the true one, so few rows are left in doubt below
-        nearest_rest = np.argpartition(rest, min(len(rest) - 1, len(rows)))[: len(rows)]
+        nearest_rest = np.argpartition(rest_floor, min(len(rest_floor) - 1, len(rows)))[: len(rows)]
         rows = np.union1d(rows, nearest_rest)
         best, distance, second = decide(rows)
         if ceiling > -np.inf:  # rows were left out of the candidates
@@ -176,7 +187,7 @@ class FusedMatcher:
             floor = float(lead_weight) * float(np.sqrt(max(0.0, least)))
             left_out = np.ones(len(lead), bool)
             left_out[rows] = False
-            doubtful = np.flatnonzero(left_out & (rest + np.float32(floor)
+            doubtful = np.flatnonzero(left_out & (rest_floor + np.float32(floor)
                                                   <= np.float32(second + FUSED_BOUND_SLACK)))
             if len(doubtful) > MAX_DOUBTFUL_ROWS:
                 self.full_scans += 1
@@ -194,6 +205,14 @@ MAX_DOUBTFUL_ROWS = 16_384  # more rows left in doubt by the bound: the exhausti
 
 
 FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor
+
+
+def _distances_at(matrix: GalleryMatrix, query: Embedding, rows: np.ndarray) -> np.ndarray:
+    """Euclidean distances of a query to some rows of a matrix, float32 (as :func:`_distances`)."""
+    vector = np.asarray(query, np.float32)
+    squared = (matrix.squared_norms[rows] + np.float32(vector @ vector)
+               - 2.0 * (matrix.embeddings[rows] @ vector))
+    return np.sqrt(np.maximum(squared, np.float32(0.0)))
 
 
 def _distances(matrix: GalleryMatrix, query: Embedding) -> np.ndarray:

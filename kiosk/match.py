@@ -27,6 +27,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,7 @@ CODE_DIM_STEP = 16  # code widths in steps of the scan's SIMD width
 PROJECTION_HEADROOM = 1.25  # code range beyond the sample's largest value, for rows added later
 PROJECTION_SLACK = 1e-3  # added to squared residuals (relative to the squared norms), see Projection
 PROJECT_BLOCK_ROWS = 16_384
+FLOOR_RESIDUAL_LIMIT = 0.15  # distance floors' copy: 99 % of rows keep all but this share of their norm
 
 
 def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np.ndarray, np.ndarray]:
@@ -123,31 +125,15 @@ class Projection:
         the width) that keeps 99 % of the sampled rows within :data:`RESIDUAL_LIMIT` of their
         norm, or None when no such subspace exists (random rows) or there are fewer than
         :data:`PROJECTION_MIN_ROWS` rows: the copy then keeps every component."""
-        rows, dim = embeddings.shape
-        if rows < PROJECTION_MIN_ROWS or dim < 2 * CODE_DIM_STEP:
+        dim = embeddings.shape[1]
+        widths = range(2 * CODE_DIM_STEP - 2, dim // 2 - 1, CODE_DIM_STEP)  # k; the code adds 2
+        found = subspace_basis(embeddings, widths, RESIDUAL_LIMIT)
+        if found is None:
             return None
-        step = max(1, rows // BASIS_SAMPLE_ROWS)
-        sample = np.ascontiguousarray(embeddings[::step][:BASIS_SAMPLE_ROWS], np.float32)
-        squared_norms = np.einsum("ij,ij->i", sample, sample, dtype=np.float64)
-        sample, squared_norms = sample[squared_norms > 0], squared_norms[squared_norms > 0]
-        if len(sample) < PROJECTION_MIN_ROWS // 2:
-            return None
-        # float32 products: the basis need not be exact, the codes bound what it misses
-        _, directions = np.linalg.eigh((sample.T @ sample).astype(np.float64) / len(sample))
-        directions = np.ascontiguousarray(directions[:, ::-1], np.float32)  # largest energy first
-        kept = np.cumsum(np.square(sample @ directions), axis=1)  # energy within the first j+1
-        for code_dim in range(2 * CODE_DIM_STEP, dim // 2 + 1, CODE_DIM_STEP):
-            k = code_dim - 2
-            lost = np.maximum(squared_norms - kept[:, k - 1], 0.0) / squared_norms
-            if np.quantile(np.sqrt(lost + PROJECTION_SLACK), 0.99) <= RESIDUAL_LIMIT:
-                break
-        else:
-            return None
-        basis = np.ascontiguousarray(directions[:, :k])
+        basis, sample = found
         head = sample @ basis
-        residuals = np.sqrt(np.maximum(squared_norms - np.einsum("ij,ij->i", head, head,
-                                                                 dtype=np.float64), 0.0)
-                            + PROJECTION_SLACK * squared_norms)
+        residuals = residual_norms(sample, head)
+        k = basis.shape[1]
         head_scales = PROJECTION_HEADROOM * np.maximum(np.abs(head).max(axis=0), 1e-12)
         return cls(basis, head_scales.astype(np.float64),
                    float(PROJECTION_HEADROOM * residuals.max()),
@@ -159,11 +145,7 @@ class Projection:
         whose residual or rounding error is beyond its code's range has no valid code."""
         embeddings = np.asarray(embeddings, np.float32)
         head = embeddings @ self.basis
-        squared_norms = np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64)
-        residuals = np.sqrt(
-            np.maximum(squared_norms - np.einsum("ij,ij->i", head, head, dtype=np.float64), 0.0)
-            + PROJECTION_SLACK * squared_norms
-        )
+        residuals = residual_norms(embeddings, head)
         scaled = head / self.head_scales
         head_codes = np.clip(np.rint(scaled * 127.0), -127, 127)
         errors = np.linalg.norm(scaled - head_codes / 127.0, axis=1)
@@ -182,11 +164,54 @@ class Projection:
         (:data:`PROJECTION_SLACK`)."""
         query = np.asarray(embedding, np.float64)
         head = query @ self.basis.astype(np.float64)
-        residual = np.sqrt(max(float(query @ query) - float(head @ head), 0.0)
-                           + PROJECTION_SLACK * float(query @ query))
+        residual = float(residual_norms(query[None], head[None])[0])
         scaled = head * self.head_scales
         return np.concatenate([scaled, [residual * self.residual_scale,
                                         float(np.linalg.norm(scaled)) * self.error_scale]])
+
+
+def subspace_basis(
+    embeddings: np.ndarray, widths: Iterable[int], limit: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The directions of largest energy of a matrix's rows, as few as keep them close.
+
+    Args:
+        embeddings: (N, dim) rows; fewer than :data:`PROJECTION_MIN_ROWS` give None.
+        widths: numbers of directions to try, increasing.
+        limit: the first width where 99 % of the sampled rows keep all but this share of their
+            norm (:func:`residual_norms`, slack included) is taken.
+
+    Returns:
+        ((dim, k) float32 orthonormal columns, largest energy first; the (S, dim) float32
+        sample of rows they were estimated on), or None when no width is close enough.
+    """
+    rows = len(embeddings)
+    if rows < PROJECTION_MIN_ROWS:
+        return None
+    step = max(1, rows // BASIS_SAMPLE_ROWS)
+    sample = np.ascontiguousarray(embeddings[::step][:BASIS_SAMPLE_ROWS], np.float32)
+    squared_norms = np.einsum("ij,ij->i", sample, sample, dtype=np.float64)
+    sample, squared_norms = sample[squared_norms > 0], squared_norms[squared_norms > 0]
+    if len(sample) < PROJECTION_MIN_ROWS // 2:
+        return None
+    # float32 products: the basis need not be exact, the bounds account for what it misses
+    _, directions = np.linalg.eigh((sample.T @ sample).astype(np.float64) / len(sample))
+    directions = np.ascontiguousarray(directions[:, ::-1], np.float32)  # largest energy first
+    kept = np.cumsum(np.square(sample @ directions), axis=1)  # energy within the first j+1
+    for k in widths:
+        lost = np.maximum(squared_norms - kept[:, k - 1], 0.0) / squared_norms
+        if np.quantile(np.sqrt(lost + PROJECTION_SLACK), 0.99) <= limit:
+            return np.ascontiguousarray(directions[:, :k]), sample
+    return None
+
+
+def residual_norms(embeddings: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """``||x - V V^T x||`` of rows (N, dim) from their coordinates ``head = x V``, (N, k), as
+    float64, with :data:`PROJECTION_SLACK` times the squared norm added under the root: a bound
+    that float32 rounding of the coordinates cannot push below the true residual."""
+    squared_norms = np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64)
+    kept = np.einsum("ij,ij->i", head, head, dtype=np.float64)
+    return np.sqrt(np.maximum(squared_norms - kept, 0.0) + PROJECTION_SLACK * squared_norms)
 
 
 def search_threads() -> int:
@@ -522,6 +547,8 @@ class GalleryMatrix:
         self._squared_norms: np.ndarray | None = None  # per row, computed at first use
         self._prefilter: Int8Prefilter | None = None
         self._prefilter_failed = False
+        self._floors: FloorCopy | None = None
+        self._floors_tried_rows = 0  # rows when no subspace was found (tried again at twice as many)
 
     @classmethod
     def adopt(
@@ -586,6 +613,8 @@ class GalleryMatrix:
             norms = np.empty(new_capacity, np.float32)
             norms[: self._count] = self._squared_norms[: self._count]
             self._squared_norms = norms
+        if self._floors is not None:
+            self._floors.grow(new_capacity, self._count)
         self._embeddings, self._image_ids, self._person_ids = embeddings, image_ids, person_ids
 
     def add_many(
@@ -601,6 +630,8 @@ class GalleryMatrix:
         self._person_ids[start:end] = person_ids
         if self._squared_norms is not None:
             self._squared_norms[start:end] = np.einsum("ij,ij->i", embeddings, embeddings)
+        if self._floors is not None:
+            self._floors.set_rows(start, embeddings)
         for offset, image_id in enumerate(np.asarray(image_ids).tolist()):
             self._row_of_image[int(image_id)] = start + offset
         self._count = end
@@ -626,6 +657,8 @@ class GalleryMatrix:
             self._person_ids[row] = self._person_ids[last]
             if self._squared_norms is not None:
                 self._squared_norms[row] = self._squared_norms[last]
+            if self._floors is not None:
+                self._floors.move_row(last, row)
             self._row_of_image[int(self._image_ids[row])] = row
             if self._prefilter is not None:
                 self._prefilter.mark_stale(row)
@@ -652,6 +685,32 @@ class GalleryMatrix:
             embedding, self.embeddings, self.person_ids, self.image_ids, threshold, min_margin
         )
 
+    def distance_floors(self, embedding: Embedding) -> np.ndarray:
+        """(N,) float32 lower bounds of the Euclidean distance of a query to each row (rows
+        need not be unit vectors): from a float32 copy of the rows in their subspace
+        (:class:`FloorCopy`, a fraction of the bytes) on large matrices whose rows have one,
+        otherwise the exact distances."""
+        floors = self._current_floors()
+        vector = np.asarray(embedding, np.float32)
+        squared_query = np.float32(vector @ vector)
+        if floors is None:
+            dots = self.embeddings @ vector
+        else:
+            dots = floors.similarity_ceilings(vector, self._count)
+        squared = self.squared_norms + squared_query - np.float32(2.0) * dots
+        return np.sqrt(np.maximum(squared, np.float32(0.0)))
+
+    def _current_floors(self) -> FloorCopy | None:
+        if self._floors is None and self._count >= max(self.index_min_rows, 2 * self._floors_tried_rows):
+            found = subspace_basis(self.embeddings, range(CODE_DIM_STEP, self.dim // 2 + 1, CODE_DIM_STEP),
+                                   FLOOR_RESIDUAL_LIMIT)
+            if found is None:
+                self._floors_tried_rows = self._count
+            else:
+                self._floors = FloorCopy(found[0], len(self._embeddings))
+                self._floors.set_rows(0, self.embeddings)
+        return self._floors if self._count >= self.index_min_rows else None
+
     def candidates(self, embedding: Embedding,
                    count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
         """The rows an exact re-check must include for this query, and the highest similarity
@@ -676,6 +735,59 @@ class GalleryMatrix:
                 self._prefilter_failed = True
                 return None
         return self._prefilter
+
+
+class FloorCopy:
+    """A float32 copy of a matrix's rows in their subspace: each row's coordinates ``h = V^T x``,
+    (capacity, k), and its residual bound (:func:`residual_norms`), kept row for row with the
+    matrix. ``q . x <= (V^T q) . h + r_q * r_x`` gives every row's similarity ceiling in one
+    pass over ``k + 1`` floats a row instead of ``dim``.
+
+    Args:
+        basis: (dim, k) float32 orthonormal columns.
+        capacity: rows to hold (the matrix's capacity).
+    """
+
+    def __init__(self, basis: np.ndarray, capacity: int) -> None:
+        self.basis = basis
+        self._basis64 = basis.astype(np.float64)
+        self.head = np.empty((capacity, basis.shape[1]), np.float32)
+        self.residuals = np.empty(capacity, np.float32)
+
+    def grow(self, capacity: int, count: int) -> None:
+        """Hold ``capacity`` rows, keeping the first ``count``."""
+        head = np.empty((capacity, self.basis.shape[1]), np.float32)
+        head[:count] = self.head[:count]
+        residuals = np.empty(capacity, np.float32)
+        residuals[:count] = self.residuals[:count]
+        self.head, self.residuals = head, residuals
+
+    def set_rows(self, start: int, embeddings: np.ndarray) -> None:
+        """Rows ``start ..`` of the matrix are now these, (K, dim)."""
+        for offset in range(0, len(embeddings), PROJECT_BLOCK_ROWS):
+            block = embeddings[offset : offset + PROJECT_BLOCK_ROWS]
+            head = block @ self.basis
+            at = start + offset
+            self.head[at : at + len(block)] = head
+            # rounded up to float32: never below the float64 bound
+            residuals = residual_norms(block, head)
+            self.residuals[at : at + len(block)] = np.nextafter(
+                residuals.astype(np.float32), np.float32(np.inf))
+
+    def move_row(self, source: int, target: int) -> None:
+        """The matrix moved a row (a removal fills its hole with the last row)."""
+        self.head[target] = self.head[source]
+        self.residuals[target] = self.residuals[source]
+
+    def similarity_ceilings(self, embedding: np.ndarray, count: int) -> np.ndarray:
+        """(count,) float32: no row's dot product with the query is above its ceiling, up to
+        float32 rounding (which the residual bounds' slack covers)."""
+        query = np.asarray(embedding, np.float64)
+        head = query @ self._basis64
+        residual = float(residual_norms(query[None], head[None])[0])
+        ceilings = self.head[:count] @ head.astype(np.float32)
+        ceilings += np.float32(residual) * self.residuals[:count]
+        return ceilings
 
 
 def nearest(

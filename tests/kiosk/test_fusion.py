@@ -293,27 +293,56 @@ def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
         assert got.margin == pytest.approx(second - fused[best], abs=1e-4)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_fused_prefilter_gives_the_exhaustive_answer(threads):
-    """Large fused galleries are matched through each model's int8 prefilter with a bound on
-    every row left out; on random galleries (dlib-like rows: not unit vectors) the answer is
-    the exhaustive scan's, for attendees, look-alikes and strangers, also after removals."""
+def subspace_faces(rng, rows, people):
+    """Two models' rows of the same images, each near a subspace of its own (as FaceNet's and
+    dlib's are): unit 512-d rows and 128-d rows of norm about 1.4, and a function drawing new
+    images of a person (a centre index) or of a new person (None)."""
+    spaces = {"facenet": np.linalg.qr(rng.standard_normal((512, 60)))[0],
+              DLIB: np.linalg.qr(rng.standard_normal((128, 40)))[0]}
+    centres = {model: rng.standard_normal((people, basis.shape[1])) for model, basis in spaces.items()}
+
+    def draw(person_rows):
+        out = {}
+        for model, basis in spaces.items():
+            inside = np.array([centres[model][p] if p is not None
+                               else rng.standard_normal(basis.shape[1]) for p in person_rows])
+            inside = inside + 0.6 * rng.standard_normal(inside.shape)
+            data = inside @ basis.T + 0.01 * rng.standard_normal((len(inside), basis.shape[0]))
+            data /= np.linalg.norm(data, axis=1, keepdims=True)
+            out[model] = (data * (1.0 if model == "facenet" else 1.4)).astype(np.float32)
+        return out
+
+    return draw(list(np.arange(rows) % people)), draw
+
+
+@pytest.mark.parametrize("threads, layout", [(1, "random"), (2, "random"), (2, "subspace")])
+def test_fused_prefilter_gives_the_exhaustive_answer(threads, layout):
+    """Large fused galleries are matched through FaceNet's int8 prefilter with a bound on every
+    row left out and floors of dlib's distances; on random galleries (dlib-like rows: not unit
+    vectors) and on galleries near a subspace (FaceNet's copy and dlib's floors then use it)
+    the answer is the exhaustive scan's, for attendees, look-alikes and strangers, also after
+    removals and additions."""
     from kiosk.fusion import FusedMatcher, model_weights
     from kiosk.match import GalleryMatrix
 
     rng = np.random.default_rng(11 + threads)
     weights = model_weights("facenet", DLIB, 0.5)
     rows, people = 20_000, 2_000  # the bound needs the candidates to be a small share
-    facenet = rng.standard_normal((rows, 512)).astype(np.float32)
-    facenet /= np.linalg.norm(facenet, axis=1, keepdims=True)
-    dlib = (rng.standard_normal((rows, 128)) * 0.09).astype(np.float32)
+    if layout == "random":
+        facenet = rng.standard_normal((rows, 512)).astype(np.float32)
+        facenet /= np.linalg.norm(facenet, axis=1, keepdims=True)
+        data = {"facenet": facenet, DLIB: (rng.standard_normal((rows, 128)) * 0.09).astype(np.float32)}
+        draw = None
+    else:
+        data, draw = subspace_faces(rng, rows, people)
     image_ids, person_ids = np.arange(rows), np.arange(rows) % people
 
     def matcher(index_min_rows):
         matrices = {}
-        for model, data in (("facenet", facenet), (DLIB, dlib)):
-            matrix = GalleryMatrix(data.shape[1], index_min_rows=index_min_rows, threads=threads)
-            matrix.add_many(image_ids, person_ids, data)
+        for model, rows_of_model in data.items():
+            matrix = GalleryMatrix(rows_of_model.shape[1], index_min_rows=index_min_rows,
+                                   threads=threads)
+            matrix.add_many(image_ids, person_ids, rows_of_model)
             matrices[model] = matrix
         return FusedMatcher(matrices, weights)
 
@@ -324,18 +353,33 @@ def test_fused_prefilter_gives_the_exhaustive_answer(threads):
                 for m in (fast, exhaustive):
                     for matrix in m.indexes.values():
                         matrix.remove_image(gone)
+        if index == 40 and draw is not None:  # new images, one of a new person
+            added = draw([3, 4, None])
+            for m in (fast, exhaustive):
+                for model, matrix in m.indexes.items():
+                    matrix.add_many(np.arange(rows, rows + 3), np.array([3, 4, people]), added[model])
         row = int(rng.integers(0, len(fast.indexes["facenet"])))
-        noise = (0.0, 0.3, 2.0)[index % 3]  # the person, a look-alike, a stranger
-        query = {"facenet": fast.indexes["facenet"].embeddings[row] + noise
-                 * rng.standard_normal(512).astype(np.float32) / np.sqrt(512),
-                 DLIB: fast.indexes[DLIB].embeddings[row] + noise * 0.09
-                 * rng.standard_normal(128).astype(np.float32)}
-        query["facenet"] /= np.linalg.norm(query["facenet"])
+        if draw is None:
+            noise = (0.0, 0.3, 2.0)[index % 3]  # the person, a look-alike, a stranger
+            query = {"facenet": fast.indexes["facenet"].embeddings[row] + noise
+                     * rng.standard_normal(512).astype(np.float32) / np.sqrt(512),
+                     DLIB: fast.indexes[DLIB].embeddings[row] + noise * 0.09
+                     * rng.standard_normal(128).astype(np.float32)}
+            query["facenet"] /= np.linalg.norm(query["facenet"])
+        else:  # a new image of the person, the stored image itself, a stranger
+            person = int(fast.indexes["facenet"].person_ids[row])
+            drawn = draw([person if index % 3 == 0 else None])
+            query = {model: drawn[model][0] for model in drawn}
+            if index % 3 == 1:
+                query = {model: fast.indexes[model].embeddings[row] for model in drawn}
         got, want = fast.nearest(query, 1.02, 0.05), exhaustive.nearest(query, 1.02, 0.05)
         assert (got.person_id, got.image_id) == (want.person_id, want.image_id)
         assert got.distance == pytest.approx(want.distance, abs=1e-4)
         assert got.margin == pytest.approx(want.margin, abs=1e-4)
     assert fast.full_scans <= 6  # the bound proved the answer, not the fallback
+    if layout == "subspace":  # the narrow copies were used
+        assert fast.indexes["facenet"]._current_prefilter().projection is not None
+        assert fast.indexes[DLIB]._floors is not None
     for m in (fast, exhaustive):
         for matrix in m.indexes.values():
             matrix.close()

@@ -355,3 +355,43 @@ def test_huge_pages_leave_the_codes_unchanged():
     assert isinstance(kiosk.match.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
     np.testing.assert_array_equal(codes, before)
     assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
+
+
+def test_distance_floors_never_exceed_the_distances(monkeypatch):
+    """The floors of a large matrix come from its rows' subspace (half the bytes) and stay
+    below every true distance, for rows far from it too, through removals and growth."""
+    monkeypatch.setattr(kiosk.match, "FLOOR_RESIDUAL_LIMIT", 0.6)  # let large residuals in
+    rng = np.random.default_rng(26)
+    basis = np.linalg.qr(rng.normal(size=(128, 30)))[0]
+    rows = 1.4 * subspace_vectors(rng, 3000, basis, noise=0.03)  # not unit rows, as dlib's
+    matrix = GalleryMatrix(dim=128, index_min_rows=1)
+    matrix.add_many(np.arange(3000), np.arange(3000) // 10, rows)
+
+    def check(queries):
+        for query in queries:
+            floors = matrix.distance_floors(query)
+            exact = np.linalg.norm(matrix.embeddings.astype(np.float64) - query, axis=1)
+            assert np.all(floors <= exact + 1e-5)
+
+    check(matrix.embeddings[:20])  # a stored row itself: distance 0, residuals alike
+    copy = matrix._floors
+    assert copy is not None and copy.basis.shape[1] <= 64
+    for image_id in rng.choice(3000, 50, replace=False).tolist():
+        matrix.remove_image(image_id)  # the last row moves into the hole
+    far = 1.4 * l2_normalize(rng.normal(size=(2000, 128)).astype(np.float32))
+    matrix.add_many(np.arange(5000, 7000), np.arange(2000), far)  # beyond the capacity
+    assert matrix._floors is copy
+    check(np.vstack([matrix.embeddings[-5:], matrix.embeddings[:5],
+                     1.4 * subspace_vectors(rng, 5, basis)]))
+    gaps = matrix.distance_floors(rows[0]) - np.linalg.norm(matrix.embeddings - rows[0], axis=1)
+    assert np.median(gaps[:2000]) > -0.1  # near the subspace the floors are close
+
+
+def test_distance_floors_are_exact_without_a_subspace():
+    rng = np.random.default_rng(27)
+    rows = l2_normalize(rng.normal(size=(3000, 128)).astype(np.float32))
+    matrix = GalleryMatrix(dim=128, index_min_rows=1)
+    matrix.add_many(np.arange(3000), np.arange(3000), rows)
+    floors = matrix.distance_floors(rows[5])
+    assert matrix._floors is None
+    np.testing.assert_allclose(floors, np.linalg.norm(rows - rows[5], axis=1), atol=1e-5)
