@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
                    help="a folder of one sub-folder of photos per person (LFW's layout): embed "
                         "them and draw the galleries and queries like them (same subspace, same "
                         "spread between and within people) instead of random unit vectors")
+    m.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help="time the fused matcher (FaceNet and dlib, as [recognition] fusion = "
+                        "true) or FaceNet's alone (default: the settings)")
     m.add_argument("--json", action="store_true", help="print the figures as JSON")
     m.set_defaults(handler=cmd_bench_match)
 
@@ -100,11 +103,15 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--queries must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if args.fusion is not None:
+        settings = settings.replace("recognition", fusion=bool(args.fusion))
     faces = None if args.faces is None else face_like_model(args.faces, settings)
     results = run_match_bench(sizes, settings, args.queries, threads=args.threads, faces=faces)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0
+    print(f"matcher: {results[0].matcher if results else ''}, gallery: "
+          f"{results[0].gallery if results else ''}")
     print(f"{'images':>10} {'query ms median/p95':>20} {'cold ms':>8} {'exhaustive ms median/p95':>25} "
           f"{'same':>9} {'full scans':>10} {'threads':>7} {'index build s':>13} {'int8 MB':>8} "
           f"{'float32 MB':>10} {'gallery RSS MB':>14} {'load s':>7} {'bytes/image':>11}")
@@ -119,8 +126,8 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def face_like_model(folder: str, settings: Settings) -> Any:
-    """Embed the photos of a folder of people (the kiosk's embedder; failures skipped) and fit
-    :class:`kiosk.eval.bench.FaceLikeVectors` on them; prints what the real and the drawn
+    """Embed the photos of a folder of people (the kiosk's embedders: FaceNet, and dlib's with
+    fusion; failures skipped) and fit :class:`kiosk.eval.bench.FaceLikeVectors` on them; prints what the real and the drawn
     embeddings look like (on standard error), so that the two can be compared.
 
     Raises:
@@ -137,25 +144,31 @@ def face_like_model(folder: str, settings: Settings) -> Any:
         people = people_images(folder)
     except ValueError as exc:
         raise UserError(f"--faces: {exc}") from exc
-    plain = settings.replace("recognition", fusion=False)  # the bench matches one model
-    encoder = FaceEncoder(load_models(plain), plain)
+    model_id = settings.recognition.model_id
+    encoder = FaceEncoder(load_models(settings), settings)
     rows, person_of_row = [], []
     for person, paths in people.items():
         for path in paths:
             try:
-                rows.append(encoder.encode_file(path).embedding)
+                embeddings = encoder.encode_file_models(path)
             except (ImageError, ValueError) as exc:
                 print(f"--faces: skipped {exc}", file=sys.stderr)
                 continue
+            # FaceNet's components first, then the other model's with fusion
+            rows.append(np.concatenate([embeddings[model_id]] + [
+                value for key, value in sorted(embeddings.items()) if key != model_id]))
             person_of_row.append(person)
+            unit_width = len(embeddings[model_id])
+    if not rows:
+        raise UserError(f"--faces {folder}: no face found in any photo")
     try:
-        faces = FaceLikeVectors.fit(np.array(rows), np.array(person_of_row))
+        faces = FaceLikeVectors.fit(np.array(rows), np.array(person_of_row), unit_width=unit_width)
     except ValueError as exc:
         raise UserError(f"--faces {folder}: {exc}") from exc
-    real = similarity_spread(np.array(rows), np.array(person_of_row))
+    real = similarity_spread(np.array(rows)[:, :unit_width], np.array(person_of_row))
     drawn_people = faces.centres(200, np.random.default_rng(0))
     drawn = faces.images(np.repeat(drawn_people, 4, axis=0), np.random.default_rng(1))
-    drawn_spread = similarity_spread(drawn, np.repeat(np.arange(200), 4))
+    drawn_spread = similarity_spread(drawn[:, :unit_width], np.repeat(np.arange(200), 4))
     print(f"face-like galleries from {faces.fitted_images} photos of {faces.fitted_people} people in {folder}: "
           f"similarity between people {real['other_people_mean']:.3f} +- "
           f"{real['other_people_std']:.3f} (drawn {drawn_spread['other_people_mean']:.3f} +- "

@@ -317,6 +317,9 @@ class MatchBench:
             ids, int8 copy, lookups), measured after the queries (NaN when not measurable).
         load_s: seconds to open the SQLite gallery and read its matrix.
         gallery: ``"random"`` (random unit vectors) or ``"face-like"`` (:class:`FaceLikeVectors`).
+        matcher: ``"facenet"`` (FaceNet's matrix) or ``"fused"`` (with fusion on: FaceNet's
+            and dlib's distances, :class:`kiosk.fusion.FusedMatcher`; the exhaustive scan is
+            then the fused one over every row).
     """
 
     size: int
@@ -336,6 +339,7 @@ class MatchBench:
     load_s: float
     code_bytes: int = 0
     gallery: str = "random"
+    matcher: str = "facenet"
 
     def as_dict(self) -> dict[str, float | int]:
         return {name: (round(value, 3) if isinstance(value, float) else value)
@@ -348,8 +352,9 @@ class FaceLikeVectors:
 
     Person centres are drawn around the mean of real people's mean embeddings with their
     covariance (between people), and each image around its person's centre with the pooled
-    covariance of real images around their person's mean (within a person); rows are then
-    L2-normalised as the embedder's are. The covariances come from embeddings of real photos
+    covariance of real images around their person's mean (within a person); the first
+    ``unit_width`` components (FaceNet's) are then L2-normalised as the embedder's are, the rest
+    (dlib's, with fusion) kept as drawn. The covariances come from embeddings of real photos
     (:meth:`fit`), so the galleries keep what matters for matching: the subspace the
     embeddings lie in and how far apart people and photos of one person are.
 
@@ -359,6 +364,7 @@ class FaceLikeVectors:
         within: (dim, dim) a square root of the within-person covariance.
         fitted_people: real people it was fitted on.
         fitted_images: real images it was fitted on.
+        unit_width: leading components normalised to a unit vector (the rest are not).
     """
 
     mean: np.ndarray
@@ -366,10 +372,13 @@ class FaceLikeVectors:
     within: np.ndarray
     fitted_people: int
     fitted_images: int
+    unit_width: int
 
     @classmethod
-    def fit(cls, embeddings: np.ndarray, person_of_row: np.ndarray) -> FaceLikeVectors:
-        """From real embeddings, (N, dim), and the person of each, (N,).
+    def fit(cls, embeddings: np.ndarray, person_of_row: np.ndarray,
+            unit_width: int | None = None) -> FaceLikeVectors:
+        """From real embeddings, (N, dim), and the person of each, (N,); ``unit_width``: the
+        leading components that form a unit vector (None: all of them).
 
         Raises:
             ValueError: fewer than 2 people with 2 or more images (no within-person spread).
@@ -384,16 +393,20 @@ class FaceLikeVectors:
         within = deviations.T @ deviations / max(1, len(embeddings) - len(people))
         between = np.cov(means, rowvar=False)
         return cls(means.mean(axis=0), _square_root(between), _square_root(within),
-                   len(people), len(embeddings))
+                   len(people), len(embeddings),
+                   embeddings.shape[1] if unit_width is None else unit_width)
 
     def centres(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``count`` new person centres, (count, dim)."""
         return self.mean + rng.standard_normal((count, len(self.mean))) @ self.between.T
 
     def images(self, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One image embedding per centre, (len(centres), dim) float32 unit rows."""
+        """One image embedding per centre, (len(centres), dim) float32 (the first
+        ``unit_width`` components a unit vector)."""
         rows = centres + rng.standard_normal(centres.shape) @ self.within.T
-        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        unit = rows[:, : self.unit_width]
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+        return rows.astype(np.float32)
 
 
 def _square_root(covariance: np.ndarray) -> np.ndarray:
@@ -433,6 +446,47 @@ def face_like_probes(faces: FaceLikeVectors, centres: np.ndarray, count: int, se
     return np.vstack([faces.images(enrolled, rng), faces.images(faces.centres(count - near, rng), rng)])
 
 
+def random_probes(
+    embeddings: dict[str, np.ndarray], unit_model: str, count: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Queries for the match bench on a random gallery, model id -> (dim,) each: the first
+    half a stored image's rows plus noise (about a genuine attendee's distance, as
+    :func:`match_probes`), the rest random rows (strangers); ``unit_model``'s are unit vectors."""
+    rng = np.random.default_rng(seed)
+    near = count // 2
+    rows = rng.integers(0, len(embeddings[unit_model]), near)
+    probes: dict[str, np.ndarray] = {}
+    for model, matrix in embeddings.items():
+        dim = matrix.shape[1]
+        scale = float(np.sqrt(np.mean(np.sum(np.square(matrix[rows]), axis=1)) / dim))
+        noisy = matrix[rows] + rng.normal(0.0, 0.6 * scale, (near, dim)).astype(np.float32)
+        strangers = rng.normal(0.0, scale, (count - near, dim)).astype(np.float32)
+        probes[model] = np.vstack([noisy, strangers])
+        if model == unit_model:
+            probes[model] /= np.linalg.norm(probes[model], axis=1, keepdims=True)
+    return [{model: probes[model][i] for model in probes} for i in range(count)]
+
+
+def _by_model(row: np.ndarray, model_id: str, unit_width: int,
+              weights: dict[str, float] | None) -> dict[str, np.ndarray]:
+    """A drawn face-like row as a query, model id -> embedding."""
+    from kiosk.dlib_encoder import DLIB_MODEL_ID
+
+    query = {model_id: row[:unit_width]}
+    if weights is not None:
+        query[DLIB_MODEL_ID] = row[unit_width:]
+    return query
+
+
+def _unindexed(matrix: Any) -> Any:
+    """A matrix over the same arrays (not copied) that always scans every row."""
+    from kiosk.match import GalleryMatrix
+
+    copy = GalleryMatrix.adopt(matrix.image_ids, matrix.person_ids, matrix.embeddings)
+    copy.index_min_rows = 2**62
+    return copy
+
+
 def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Queries for the match bench, shape (count, dim): the first half are stored rows plus
     noise (about a genuine attendee's distance), the rest random unit vectors (strangers)."""
@@ -447,21 +501,30 @@ def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
     """Create a gallery file with ``size`` random unit-vector images, 10 per person."""
-    write_gallery(path, random_unit_vectors(size, dim, seed), model_id)
+    write_gallery(path, {model_id: random_unit_vectors(size, dim, seed)}, model_id)
 
 
-def write_gallery(path: str | Path, vectors: np.ndarray, model_id: str) -> None:
-    """Create a gallery file of these image embeddings, (N, dim): :data:`IMAGES_PER_PERSON`
-    consecutive rows per person.
+def random_dlib_like(count: int, seed: int) -> np.ndarray:
+    """``count`` random 128-d rows of norm about 1 (dlib's rows are not unit vectors)."""
+    from kiosk.dlib_encoder import DLIB_EMBEDDING_SIZE
+
+    rng = np.random.default_rng(seed)
+    return (0.09 * rng.standard_normal((count, DLIB_EMBEDDING_SIZE))).astype(np.float32)
+
+
+def write_gallery(path: str | Path, vectors: dict[str, np.ndarray], model_id: str) -> None:
+    """Create a gallery file of these image embeddings, model id -> (N, dim), row for row:
+    :data:`IMAGES_PER_PERSON` consecutive rows per person.
 
     Uses the bulk path (:meth:`kiosk.store.people.People.add_many`): going through enrolment
     100,000 times would measure the enrolment path, not the start-up load.
     """
     from kiosk.gallery import Gallery
 
-    size = len(vectors)
+    size = len(vectors[model_id])
     people = [
-        (f"person {start // IMAGES_PER_PERSON + 1}", None, vectors[start:start + IMAGES_PER_PERSON])
+        (f"person {start // IMAGES_PER_PERSON + 1}", None,
+         {model: rows[start:start + IMAGES_PER_PERSON] for model, rows in vectors.items()})
         for start in range(0, size, IMAGES_PER_PERSON)
     ]
     with Gallery(path, model_id) as gallery:
@@ -486,8 +549,8 @@ def same_match(a: Any, b: Any) -> bool:
 
 
 def compare_queries(
-    matrix: Any, queries: np.ndarray, threshold: float, min_margin: float,
-    block: int = COMPARE_BLOCK,
+    matrix: Any, queries: Any, threshold: float, min_margin: float,
+    block: int = COMPARE_BLOCK, exhaustive: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Time the matcher and the exhaustive scan on the same queries, in alternating blocks.
 
@@ -495,6 +558,10 @@ def compare_queries(
     matches attendee after attendee), then through the exhaustive scan, so both see their own
     steady state and the same load; the first matcher query of a block follows the
     exhaustive scan's pass over the whole float32 matrix.
+
+    Args:
+        exhaustive: what answers the same queries by scanning every row (with ``nearest``
+            like the matcher's); None: :func:`kiosk.match.nearest` on the matcher's matrix.
 
     Returns:
         ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same, see
@@ -512,8 +579,11 @@ def compare_queries(
             fast[i] = (time.perf_counter() - started) * 1000.0
         for i, a in zip(range(first, min(first + block, len(queries))), matches):
             started = time.perf_counter()
-            b = nearest(queries[i], matrix.embeddings, matrix.person_ids, matrix.image_ids,
-                        threshold, min_margin)
+            if exhaustive is None:
+                b = nearest(queries[i], matrix.embeddings, matrix.person_ids, matrix.image_ids,
+                            threshold, min_margin)
+            else:
+                b = exhaustive.nearest(queries[i], threshold, min_margin)
             slow[i] = (time.perf_counter() - started) * 1000.0
             same += same_match(a, b)
     return fast, slow, same
@@ -532,45 +602,73 @@ def run_match_bench(
             None: random unit vectors (no subspace: the int8 copy keeps every component) and
             :func:`match_probes`.
     """
+    from kiosk.dlib_encoder import DLIB_MODEL_ID
+    from kiosk.fusion import FusedMatcher, fusion_weights_of, match_threshold
     from kiosk.gallery import Gallery
 
     recognition = settings.recognition
+    weights = fusion_weights_of(recognition)
+    threshold, margin = match_threshold(recognition), recognition.min_margin
     results = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         for size in sizes:
             path = Path(tmp) / f"gallery-{size}.sqlite"
             if faces is None:
-                write_random_gallery(path, size, recognition.model_id)
+                vectors = {recognition.model_id: random_unit_vectors(size, 512, seed=0)}
+                if weights is not None:
+                    vectors[DLIB_MODEL_ID] = random_dlib_like(size, seed=1)
             else:
-                vectors, centres = face_like_gallery(faces, size, seed=size)
-                write_gallery(path, vectors, recognition.model_id)
-                del vectors  # the gallery reads its own copy
+                rows, centres = face_like_gallery(faces, size, seed=size)
+                vectors = {recognition.model_id: rows[:, : faces.unit_width]}
+                if weights is not None:
+                    vectors[DLIB_MODEL_ID] = rows[:, faces.unit_width :]
+                del rows
+            write_gallery(path, vectors, recognition.model_id)
+            del vectors  # the gallery reads its own copy
             rss_before = current_rss_mb()
             started = time.perf_counter()
-            gallery = Gallery(path, recognition.model_id)
+            gallery = Gallery(path, recognition.model_id, fusion_weights=weights)
             try:
-                matrix = gallery.matrix  # read at first use
+                matrices = gallery.indexes  # read at first use
                 load_s = time.perf_counter() - started
+                matcher = gallery.matcher
+                lead = gallery.index
                 if threads is not None:
-                    matrix.threads = threads
+                    for matrix in matrices.values():
+                        matrix.threads = threads
                 if faces is None:
-                    probe = match_probes(matrix.embeddings, queries, seed=size + 1)
+                    probe = random_probes({m: x.embeddings for m, x in matrices.items()},
+                                          recognition.model_id, queries, seed=size + 1)
                 else:
                     probe = face_like_probes(faces, centres, queries, seed=size + 1)
+                    probe = [_by_model(row, recognition.model_id, faces.unit_width, weights)
+                             for row in probe]
+                if weights is None:
+                    probe = [query[recognition.model_id] for query in probe]
+                    exhaustive = None
+                else:  # the same rows, never through a prefilter
+                    exhaustive = FusedMatcher({m: _unindexed(x) for m, x in matrices.items()},
+                                              weights)
                 started = time.perf_counter()
-                matrix.nearest(probe[0], recognition.distance_threshold, recognition.min_margin)
+                matcher.nearest(probe[0], threshold, margin)
                 first_s = time.perf_counter() - started
-                prefilter = matrix._current_prefilter()
+                prefilter = lead._current_prefilter()
                 index_mb = 0.0 if prefilter is None else len(prefilter) * prefilter.code_dim / 1e6
-                code_bytes = matrix.dim * 4 if prefilter is None else prefilter.code_dim
-                compare_queries(matrix, probe[:3], recognition.distance_threshold,
-                                recognition.min_margin)  # warm the caches and BLAS threads
-                full_scans_before = matrix.full_scans
-                fast, slow, same = compare_queries(
-                    matrix, probe, recognition.distance_threshold, recognition.min_margin
-                )
-                full_scans = matrix.full_scans - full_scans_before
-                matrix_mb = matrix.embeddings.nbytes / 1e6
+                code_bytes = lead.dim * 4 if prefilter is None else prefilter.code_dim
+                for model, matrix in matrices.items():
+                    if model == recognition.model_id:
+                        continue
+                    floors = matrix._floors
+                    width = matrix.dim if floors is None else floors.basis.shape[1] + 1
+                    code_bytes += 4 * width
+                    index_mb += 0.0 if floors is None else len(matrix) * 4 * width / 1e6
+                compare_queries(matcher, probe[:3], threshold, margin,
+                                exhaustive=exhaustive)  # warm the caches and BLAS threads
+                full_scans_before = matcher.full_scans
+                fast, slow, same = compare_queries(matcher, probe, threshold, margin,
+                                                   exhaustive=exhaustive)
+                full_scans = matcher.full_scans - full_scans_before
+                matrix_mb = sum(matrix.embeddings.nbytes for matrix in matrices.values()) / 1e6
                 gallery_rss_mb = current_rss_mb() - rss_before
             finally:
                 gallery.close()
@@ -582,6 +680,7 @@ def run_match_bench(
                 0 if prefilter is None else prefilter.threads,
                 first_s if prefilter is not None else 0.0, index_mb, matrix_mb, gallery_rss_mb,
                 load_s, code_bytes, "random" if faces is None else "face-like",
+                "facenet" if weights is None else "fused",
             ))
             with contextlib.suppress(OSError):
                 path.unlink()

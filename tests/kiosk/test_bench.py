@@ -168,6 +168,11 @@ def test_cli_bench_match_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert set(rows[0]) >= {"size", "query_ms_median", "load_s", "full_scans", "threads"}
     assert all(row["same_decisions"] == row["queries"] == 2 for row in rows)
     assert rows[0]["threads"] == 0  # 20 images: the exhaustive scan, no int8 copy
+    assert rows[0]["matcher"] == "fused"  # the settings' default: fusion on
+    assert main(["bench-match", "--sizes", "25000", "--queries", "4", "--no-fusion", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["matcher"] == "facenet" and row["threads"] >= 1 and row["code_bytes"] == 512
+    assert row["same_decisions"] == 4  # random rows: the int8 copy keeps every component
     assert main(["bench-match", "--sizes", "20", "--threads", "0"]) == 1
     assert "--threads" in capsys.readouterr().err
 
