@@ -125,6 +125,31 @@ def convert_to_tflite(graph_path: Path, batch: int, int8_weights: bool) -> bytes
         return bytes(converter.convert())
 
 
+def import_openvino() -> Any:
+    """Import OpenVINO's runtime without its model-conversion tool.
+
+    ``import openvino`` also imports ``openvino.tools.ovc``, which sends a usage event over the
+    network (unless the user opted out in a file in their home folder) and writes a client id
+    there. The kiosk needs only the runtime and the TensorFlow reader, so that one import is
+    refused while OpenVINO loads (``openvino.convert_model`` is then absent); a later explicit
+    import of the tool still works.
+    """
+    import sys
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    tool = "openvino.tools.ovc"
+    refused = tool not in sys.modules
+    if refused:
+        sys.modules[tool] = None  # type: ignore[assignment]  # makes its import fail
+    try:
+        import openvino
+    finally:
+        if refused and tool in sys.modules and sys.modules[tool] is None:
+            del sys.modules[tool]
+    return openvino
+
+
 def openvino_cache_path(graph_path: Path, cache_dir: str | Path = "") -> Path:
     """Where the OpenVINO model (IR: this ``.xml`` and a ``.bin`` beside it) of a graph is cached.
 
@@ -132,10 +157,10 @@ def openvino_cache_path(graph_path: Path, cache_dir: str | Path = "") -> Path:
     different graph or converter never reuses a stale file. ``cache_dir`` "" is the system's
     temporary folder.
     """
-    import openvino as ov
+    from importlib.metadata import version as package_version
 
     digest = hashlib.sha256(Path(graph_path).read_bytes()).hexdigest()[:16]
-    version = ov.__version__.split("-")[0]
+    version = package_version("openvino")
     folder = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir())
     return folder / f"kiosk-facenet-{digest}-openvino-{version}-f32.xml"
 
@@ -144,12 +169,15 @@ def convert_to_openvino(graph_path: Path, xml_path: Path) -> None:
     """Convert FaceNet's frozen graph (batch 1, as shipped) to OpenVINO IR at ``xml_path``.
 
     OpenVINO's own TensorFlow reader parses the graph (TensorFlow is not needed); the weights
-    stay float32. The two files are written under temporary names and renamed, the ``.bin``
-    first, so a second process never reads half a model.
+    stay float32. The reader is called directly, not through ``openvino.convert_model``
+    (see :func:`import_openvino`). The two files are written under temporary names and renamed, the ``.bin`` first, so a second
+    process never reads half a model.
     """
-    import openvino as ov
+    ov = import_openvino()
+    from openvino.frontend import FrontEndManager
 
-    model = ov.convert_model(str(graph_path))
+    reader = FrontEndManager().load_by_framework("tf")
+    model = reader.convert(reader.load(str(graph_path)))
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     partial = xml_path.with_name(f"{xml_path.stem}.{os.getpid()}.part.xml")
     ov.save_model(model, str(partial), compress_to_fp16=False)
@@ -249,8 +277,7 @@ class FaceNetEmbedder:
     @staticmethod
     def _openvino_model(graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
         """One batch-1 OpenVINO request on the CPU, float32, ``threads`` threads, one stream."""
-        import openvino as ov
-
+        ov = import_openvino()
         xml_path = openvino_cache_path(graph_path, cache_dir)
         if not (xml_path.is_file() and xml_path.with_suffix(".bin").is_file()):
             convert_to_openvino(graph_path, xml_path)
