@@ -135,7 +135,9 @@ class DetectionSettings:
 
 
 # the back-ends of kiosk.embed.FaceNetEmbedder (kept equal to kiosk.embed.BACKENDS by a test)
-FACENET_BACKENDS = ("tflite", "tflite-int8", "tflite-mixed", "tensorflow", "openvino", "openvino-mixed")
+FACENET_BACKENDS = (
+    "tflite", "tflite-int8", "tflite-mixed", "tensorflow", "openvino", "openvino-mixed",
+)
 
 
 @dataclass(frozen=True, slots=True)

