@@ -166,7 +166,7 @@ class ModelLoader(QObject):
 
     def _load(self) -> None:
         try:
-            preload_native_libraries()
+            preload_native_libraries(self.settings)
             models = load_models(self.settings)
         except Exception as exc:  # noqa: BLE001 - shown to the user by the window
             log.exception("the face models could not be loaded")
@@ -215,19 +215,30 @@ def _quit_on_signals(app: QApplication) -> QTimer:
     return timer
 
 
-def preload_native_libraries() -> None:
-    """Import TensorFlow and dlib on the main thread before Qt starts.
+def preload_native_libraries(settings: Settings) -> None:
+    """Import dlib, then TensorFlow only if loading FaceNet needs it, first thing in the
+    model-loading thread.
 
     Under X11, importing TensorFlow in the model-loading thread while the GUI thread paints the
     splash screen crashed in the dynamic loader (seen under Xvfb); loading the native libraries
     first, in this order, avoids it. The graph itself still loads behind the splash screen.
+    TensorFlow is needed only to convert the graph (the first start) or for the ``tensorflow``
+    back-end: the converted files run on LiteRT, without its 500 MB
+    (:func:`kiosk.embed.tensorflow_needed`).
     """
     import os
+
+    from kiosk.embed import tensorflow_needed
+    from kiosk.models import facenet_graph_path
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import dlib  # noqa: F401
-    import tensorflow  # noqa: F401
+
+    recognition = settings.recognition
+    if tensorflow_needed(facenet_graph_path(recognition.facenet_graph), recognition.facenet_backend,
+                         recognition.flip_average, recognition.model_cache_dir):
+        import tensorflow  # noqa: F401
 
 
 def run_kiosk(settings: Settings, source: str | None = None, event_id: int | None = None,

@@ -112,3 +112,32 @@ def test_openvino_loads_without_its_usage_reporting(embedders):
 
     assert embedders["openvino"].backend == "openvino"
     assert "openvino_telemetry" not in sys.modules  # imported by the conversion tool only
+
+
+def test_converted_files_run_without_tensorflow(models, tmp_path):
+    """Once the graph is converted (the session's models did it), a kiosk process loads and
+    runs FaceNet on LiteRT and OpenVINO without importing TensorFlow (about 500 MB)."""
+    import subprocess
+    import sys
+
+    from kiosk.models import facenet_graph_path
+
+    graph = facenet_graph_path()
+    assert embed.tflite_interpreter_class().__module__.startswith("ai_edge_litert")
+    assert not embed.tensorflow_needed(graph, "openvino-mixed", True)
+    assert not embed.tensorflow_needed(graph, "openvino", True)
+    assert embed.tensorflow_needed(graph, "tensorflow", True)
+    assert embed.tensorflow_needed(graph, "openvino-mixed", True, cache_dir=tmp_path)  # to convert
+    assert not embed.tensorflow_needed(graph, "openvino-mixed", False, cache_dir=tmp_path)
+    script = (
+        "import sys, numpy as np\n"
+        "from kiosk.config import Settings\n"
+        "from kiosk.stages import load_models\n"
+        "models = load_models(Settings())\n"
+        "models.embedder.embed(np.zeros((160, 160, 3), np.uint8))\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
