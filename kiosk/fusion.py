@@ -102,7 +102,7 @@ class FusedMatcher:
         total: np.ndarray | None = None
         for model_id, weight in self.weights.items():
             matrix = self.indexes[model_id]
-            distances = weight * _distances(matrix, query[model_id])
+            distances = weight * matrix.distances(query[model_id])
             ids = matrix.image_ids
             if image_ids is None:
                 image_ids, person_ids, total = ids, matrix.person_ids, distances
@@ -157,8 +157,8 @@ class FusedMatcher:
         def rest(at: np.ndarray) -> np.ndarray:
             total = np.zeros(len(at), np.float32)
             for model_id in models[1:]:
-                total += np.float32(self.weights[model_id]) * _distances_at(
-                    self.indexes[model_id], query[model_id], at)
+                total += np.float32(self.weights[model_id]) * self.indexes[model_id].distances(
+                    query[model_id], at)
             return total
 
         vector = np.asarray(query[models[0]], np.float32)
@@ -166,9 +166,7 @@ class FusedMatcher:
         lead_weight = np.float32(self.weights[models[0]])
 
         def fused(at: np.ndarray) -> np.ndarray:
-            squared = (lead.squared_norms[at] + np.float32(squared_query)
-                       - 2.0 * (lead.embeddings[at] @ vector))
-            return lead_weight * np.sqrt(np.maximum(squared, np.float32(0.0))) + rest(at)
+            return lead_weight * lead.distances(vector, at) + rest(at)
 
         def decide(at: np.ndarray) -> tuple[int, float, float]:
             total = fused(at)
@@ -205,19 +203,3 @@ MAX_DOUBTFUL_ROWS = 16_384  # more rows left in doubt by the bound: the exhausti
 
 
 FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor
-
-
-def _distances_at(matrix: GalleryMatrix, query: Embedding, rows: np.ndarray) -> np.ndarray:
-    """Euclidean distances of a query to some rows of a matrix, float32 (as :func:`_distances`)."""
-    vector = np.asarray(query, np.float32)
-    squared = (matrix.squared_norms[rows] + np.float32(vector @ vector)
-               - 2.0 * (matrix.embeddings[rows] @ vector))
-    return np.sqrt(np.maximum(squared, np.float32(0.0)))
-
-
-def _distances(matrix: GalleryMatrix, query: Embedding) -> np.ndarray:
-    """Euclidean distances of a query to each row of a matrix, float32 (dlib's embeddings are
-    not unit vectors, so the full formula with the rows' cached squared norms)."""
-    vector = np.asarray(query, np.float32)
-    squared = matrix.squared_norms + np.float32(vector @ vector) - 2.0 * (matrix.embeddings @ vector)
-    return np.sqrt(np.maximum(squared, np.float32(0.0)))

@@ -107,12 +107,14 @@ class Projection:
         head_scales: (k,) the coordinate that maps to code 127, per direction.
         residual_scale: the residual that maps to code 127.
         error_scale: the rounding error that maps to code 127.
+        basis64: ``basis`` as float64, for queries (:func:`query_coordinates`).
     """
 
     basis: np.ndarray
     head_scales: np.ndarray
     residual_scale: float
     error_scale: float
+    basis64: np.ndarray
 
     @property
     def code_dim(self) -> int:
@@ -138,7 +140,8 @@ class Projection:
         return cls(basis, head_scales.astype(np.float64),
                    float(PROJECTION_HEADROOM * residuals.max()),
                    # the largest rounding error without clipping, with room for some clipping
-                   float(PROJECTION_HEADROOM * np.sqrt(k) * 0.5 / 127.0))
+                   float(PROJECTION_HEADROOM * np.sqrt(k) * 0.5 / 127.0),
+                   basis.astype(np.float64))
 
     def codes(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The int8 codes of rows, (N, code_dim), and which rows they fit, (N,) bool: a row
@@ -162,9 +165,7 @@ class Projection:
         """The query's vector, (code_dim,) float64: its int8-code-scaled dot product with a
         row's code (divided by 127) is at least the true similarity, up to float32 rounding
         (:data:`PROJECTION_SLACK`)."""
-        query = np.asarray(embedding, np.float64)
-        head = query @ self.basis.astype(np.float64)
-        residual = float(residual_norms(query[None], head[None])[0])
+        head, residual = query_coordinates(embedding, self.basis64)
         scaled = head * self.head_scales
         return np.concatenate([scaled, [residual * self.residual_scale,
                                         float(np.linalg.norm(scaled)) * self.error_scale]])
@@ -212,6 +213,14 @@ def residual_norms(embeddings: np.ndarray, head: np.ndarray) -> np.ndarray:
     squared_norms = np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64)
     kept = np.einsum("ij,ij->i", head, head, dtype=np.float64)
     return np.sqrt(np.maximum(squared_norms - kept, 0.0) + PROJECTION_SLACK * squared_norms)
+
+
+def query_coordinates(embedding: np.ndarray, basis64: np.ndarray) -> tuple[np.ndarray, float]:
+    """A query's coordinates in a subspace, (k,) float64, and its residual bound
+    (:func:`residual_norms`), computed in float64 (once per query)."""
+    query = np.asarray(embedding, np.float64)
+    head = query @ basis64
+    return head, float(residual_norms(query[None], head[None])[0])
 
 
 def search_threads() -> int:
@@ -317,6 +326,11 @@ class Int8Prefilter:
         return (len(self.stale_rows) + len(self.unfit_rows) > MAX_STALE_ROWS
                 or len(self) > 2 * max(self.built_rows, 1))
 
+    @property
+    def _block_rows(self) -> int:
+        """Rows encoded at a time (the projection's temporaries are wider per row)."""
+        return QUANTIZE_BLOCK_ROWS if self.projection is None else PROJECT_BLOCK_ROWS
+
     def _encode(self, embeddings: np.ndarray, first_row: int) -> np.ndarray:
         """The int8 codes of rows that start at matrix row ``first_row``, (K, code_dim); notes
         their bounds and the rows whose codes are not valid."""
@@ -339,9 +353,8 @@ class Int8Prefilter:
             return
         codes_out = faiss.rev_swig_ptr(shard.codes.data(), len(embeddings) * self.code_dim)
         codes_out = codes_out.reshape(len(embeddings), self.code_dim)
-        block_rows = QUANTIZE_BLOCK_ROWS if self.projection is None else PROJECT_BLOCK_ROWS
-        for start in range(0, len(embeddings), block_rows):
-            codes = self._encode(embeddings[start : start + block_rows], first_row + start)
+        for start in range(0, len(embeddings), self._block_rows):
+            codes = self._encode(embeddings[start : start + self._block_rows], first_row + start)
             # faiss's byte for the signed value v is v + 128: flipping the sign bit of int8
             np.bitwise_xor(codes.view(np.uint8), np.uint8(0x80), out=codes_out[start : start + len(codes)])
         shard.ntotal = len(embeddings)
@@ -352,8 +365,8 @@ class Int8Prefilter:
         if len(embeddings) == 0:
             return
         first_row = len(self)
-        for start in range(0, len(embeddings), QUANTIZE_BLOCK_ROWS):
-            codes = self._encode(embeddings[start : start + QUANTIZE_BLOCK_ROWS], first_row + start)
+        for start in range(0, len(embeddings), self._block_rows):
+            codes = self._encode(embeddings[start : start + self._block_rows], first_row + start)
             self._shards[-1].add(codes.astype(np.float32))  # integral values: encoded exactly
 
     def mark_stale(self, row: int) -> None:
@@ -691,14 +704,19 @@ class GalleryMatrix:
         (:class:`FloorCopy`, a fraction of the bytes) on large matrices whose rows have one,
         otherwise the exact distances."""
         floors = self._current_floors()
-        vector = np.asarray(embedding, np.float32)
-        squared_query = np.float32(vector @ vector)
         if floors is None:
-            dots = self.embeddings @ vector
-        else:
-            dots = floors.similarity_ceilings(vector, self._count)
-        squared = self.squared_norms + squared_query - np.float32(2.0) * dots
-        return np.sqrt(np.maximum(squared, np.float32(0.0)))
+            return self.distances(embedding)
+        vector = np.asarray(embedding, np.float32)
+        return _distances_from(self.squared_norms, vector,
+                               floors.similarity_ceilings(vector, self._count))
+
+    def distances(self, embedding: Embedding, rows: np.ndarray | None = None) -> np.ndarray:
+        """Euclidean distances of a query to each row, or to ``rows``, float32 (rows need not
+        be unit vectors: the full formula with the rows' cached squared norms)."""
+        vector = np.asarray(embedding, np.float32)
+        if rows is None:
+            return _distances_from(self.squared_norms, vector, self.embeddings @ vector)
+        return _distances_from(self.squared_norms[rows], vector, self.embeddings[rows] @ vector)
 
     def _current_floors(self) -> FloorCopy | None:
         if self._floors is None and self._count >= max(self.index_min_rows, 2 * self._floors_tried_rows):
@@ -782,12 +800,16 @@ class FloorCopy:
     def similarity_ceilings(self, embedding: np.ndarray, count: int) -> np.ndarray:
         """(count,) float32: no row's dot product with the query is above its ceiling, up to
         float32 rounding (which the residual bounds' slack covers)."""
-        query = np.asarray(embedding, np.float64)
-        head = query @ self._basis64
-        residual = float(residual_norms(query[None], head[None])[0])
+        head, residual = query_coordinates(embedding, self._basis64)
         ceilings = row_dot_products(self.head[:count], head.astype(np.float32))
         ceilings += np.float32(residual) * self.residuals[:count]
         return ceilings
+
+
+def _distances_from(squared_norms: np.ndarray, vector: np.ndarray, dots: np.ndarray) -> np.ndarray:
+    """``sqrt(||x||^2 + ||q||^2 - 2 q . x)`` per row, float32, never the root of a negative."""
+    squared = squared_norms + np.float32(vector @ vector) - np.float32(2.0) * dots
+    return np.sqrt(np.maximum(squared, np.float32(0.0)))
 
 
 def row_dot_products(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
