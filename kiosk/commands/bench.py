@@ -127,8 +127,9 @@ def cmd_bench_match(args: argparse.Namespace, settings: Settings) -> int:
 
 def face_like_model(folder: str, settings: Settings) -> Any:
     """Embed the photos of a folder of people (the kiosk's embedders: FaceNet, and dlib's with
-    fusion; failures skipped) and fit :class:`kiosk.eval.bench.FaceLikeVectors` on them; prints what the real and the drawn
-    embeddings look like (on standard error), so that the two can be compared.
+    fusion; failures skipped) and fit :class:`kiosk.eval.bench.FaceLikeVectors` on them;
+    prints what the real and the drawn embeddings look like (on standard error), so that the
+    two can be compared.
 
     Raises:
         UserError: not a folder of people, or too few faces found.
@@ -161,15 +162,17 @@ def face_like_model(folder: str, settings: Settings) -> Any:
             unit_width = len(embeddings[model_id])
     if not rows:
         raise UserError(f"--faces {folder}: no face found in any photo")
+    embedded, person_of_row = np.array(rows), np.array(person_of_row)
     try:
-        faces = FaceLikeVectors.fit(np.array(rows), np.array(person_of_row), unit_width=unit_width)
+        faces = FaceLikeVectors.fit(embedded, person_of_row, unit_width=unit_width)
     except ValueError as exc:
         raise UserError(f"--faces {folder}: {exc}") from exc
-    real = similarity_spread(np.array(rows)[:, :unit_width], np.array(person_of_row))
+    real = similarity_spread(embedded[:, :unit_width], person_of_row)
     drawn_people = faces.centres(200, np.random.default_rng(0))
     drawn = faces.images(np.repeat(drawn_people, 4, axis=0), np.random.default_rng(1))
     drawn_spread = similarity_spread(drawn[:, :unit_width], np.repeat(np.arange(200), 4))
-    print(f"face-like galleries from {faces.fitted_images} photos of {faces.fitted_people} people in {folder}: "
+    print(f"face-like galleries from {faces.fitted_images} photos of {faces.fitted_people} "
+          f"people in {folder}: "
           f"similarity between people {real['other_people_mean']:.3f} +- "
           f"{real['other_people_std']:.3f} (drawn {drawn_spread['other_people_mean']:.3f} +- "
           f"{drawn_spread['other_people_std']:.3f}), within a person "

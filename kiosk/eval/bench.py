@@ -450,8 +450,8 @@ def random_probes(
     embeddings: dict[str, np.ndarray], unit_model: str, count: int, seed: int
 ) -> list[dict[str, np.ndarray]]:
     """Queries for the match bench on a random gallery, model id -> (dim,) each: the first
-    half a stored image's rows plus noise (about a genuine attendee's distance, as
-    :func:`match_probes`), the rest random rows (strangers); ``unit_model``'s are unit vectors."""
+    half a stored image's rows plus noise of 0.6 times a row's norm (about a genuine attendee's
+    distance), the rest random rows (strangers); ``unit_model``'s are unit vectors."""
     rng = np.random.default_rng(seed)
     near = count // 2
     rows = rng.integers(0, len(embeddings[unit_model]), near)
@@ -469,13 +469,14 @@ def random_probes(
 
 def _by_model(row: np.ndarray, model_id: str, unit_width: int,
               weights: dict[str, float] | None) -> dict[str, np.ndarray]:
-    """A drawn face-like row as a query, model id -> embedding."""
+    """Drawn face-like rows, (dim,) or (N, dim), split by model: model id -> FaceNet's first
+    ``unit_width`` components, and with fusion dlib's -> the rest."""
     from kiosk.dlib_encoder import DLIB_MODEL_ID
 
-    query = {model_id: row[:unit_width]}
+    split = {model_id: row[..., :unit_width]}
     if weights is not None:
-        query[DLIB_MODEL_ID] = row[unit_width:]
-    return query
+        split[DLIB_MODEL_ID] = row[..., unit_width:]
+    return split
 
 
 def _unindexed(matrix: Any) -> Any:
@@ -485,18 +486,6 @@ def _unindexed(matrix: Any) -> Any:
     copy = GalleryMatrix.adopt(matrix.image_ids, matrix.person_ids, matrix.embeddings)
     copy.index_min_rows = 2**62
     return copy
-
-
-def match_probes(embeddings: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Queries for the match bench, shape (count, dim): the first half are stored rows plus
-    noise (about a genuine attendee's distance), the rest random unit vectors (strangers)."""
-    rng = np.random.default_rng(seed)
-    dim = embeddings.shape[1]
-    near = count // 2
-    rows = embeddings[rng.integers(0, len(embeddings), near)]
-    noisy = rows + rng.normal(0.0, 0.6 / np.sqrt(dim), (near, dim)).astype(np.float32)
-    probes = np.vstack([noisy, random_unit_vectors(count - near, dim, seed)])
-    return (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
 
 
 def write_random_gallery(path: str | Path, size: int, model_id: str, dim: int = 512, seed: int = 0) -> None:
@@ -530,15 +519,6 @@ def write_gallery(path: str | Path, vectors: dict[str, np.ndarray], model_id: st
     with Gallery(path, model_id) as gallery:
         gallery.people_table.add_many(people, actor="benchmark")
 
-
-def time_queries(matrix: Any, queries: np.ndarray, threshold: float, min_margin: float) -> np.ndarray:
-    """Milliseconds of each :meth:`GalleryMatrix.nearest` call, shape (queries,)."""
-    spent = np.empty(len(queries), np.float64)
-    for i, query in enumerate(queries):
-        started = time.perf_counter()
-        matrix.nearest(query, threshold, min_margin)
-        spent[i] = (time.perf_counter() - started) * 1000.0
-    return spent
 
 
 def same_match(a: Any, b: Any) -> bool:
@@ -600,7 +580,7 @@ def run_match_bench(
         threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
         faces: draw the gallery and the queries from this model of real faces' embeddings;
             None: random unit vectors (no subspace: the int8 copy keeps every component) and
-            :func:`match_probes`.
+            :func:`random_probes`.
     """
     from kiosk.dlib_encoder import DLIB_MODEL_ID
     from kiosk.fusion import FusedMatcher, fusion_weights_of, match_threshold
@@ -619,10 +599,7 @@ def run_match_bench(
                     vectors[DLIB_MODEL_ID] = random_dlib_like(size, seed=1)
             else:
                 rows, centres = face_like_gallery(faces, size, seed=size)
-                vectors = {recognition.model_id: rows[:, : faces.unit_width]}
-                if weights is not None:
-                    vectors[DLIB_MODEL_ID] = rows[:, faces.unit_width :]
-                del rows
+                vectors = _by_model(rows, recognition.model_id, faces.unit_width, weights)
             write_gallery(path, vectors, recognition.model_id)
             del vectors  # the gallery reads its own copy
             rss_before = current_rss_mb()
