@@ -203,7 +203,8 @@ def tflite_interpreter_class() -> Any:
 
 def tflite_files(backend: str, flip_average: bool) -> list[tuple[str, int]]:
     """The TensorFlow Lite files a back-end runs, as (file kind, batch) for
-    :func:`tflite_cache_path`: none for ``tensorflow`` and ``openvino``."""
+    :func:`tflite_cache_path`, the face's first: none for ``tensorflow`` and ``openvino``. The
+    runners build their interpreters from this list, and :func:`tensorflow_needed` checks it."""
     batch = 2 if flip_average else 1
     if backend in ("tflite", "tflite-int8"):
         return [(backend, batch)]
@@ -302,22 +303,22 @@ class FaceNetEmbedder:
         return run
 
     def _tflite_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
-        if self.backend == "tflite-mixed" and self.flip_average:
-            # the face through the float model, its mirror through the int8 one
-            run_face = self._tflite_model(graph_path, "tflite", 1, threads, cache_dir)
-            run_mirror = self._tflite_model(graph_path, "tflite-int8", 1, threads, cache_dir)
-            self._close = lambda: None
-            return lambda batch: np.concatenate([run_face(batch[:1]), run_mirror(batch[1:])])
-        backend = "tflite" if self.backend == "tflite-mixed" else self.backend
         self._close = lambda: None
-        return self._tflite_model(graph_path, backend, self.batch, threads, cache_dir)
+        runs = [self._tflite_model(graph_path, kind, batch, threads, cache_dir)
+                for kind, batch in tflite_files(self.backend, self.flip_average)]
+        if len(runs) == 1:
+            return runs[0]
+        run_face, run_mirror = runs  # the face through the float model, its mirror through int8
+        return lambda batch: np.concatenate([run_face(batch[:1]), run_mirror(batch[1:])])
 
     def _openvino_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
         run_float = self._openvino_model(graph_path, threads, cache_dir)
         self._close = lambda: None
-        if self.backend == "openvino-mixed" and self.flip_average:
+        mirror_files = tflite_files(self.backend, self.flip_average)
+        if mirror_files:
             # the face through OpenVINO in float32, its mirror through the int8 TFLite model
-            run_mirror = self._tflite_model(graph_path, "tflite-int8", 1, threads, cache_dir)
+            (kind, mirror_batch), = mirror_files
+            run_mirror = self._tflite_model(graph_path, kind, mirror_batch, threads, cache_dir)
             return lambda batch: np.concatenate([run_float(batch[:1]), run_mirror(batch[1:])])
         return lambda batch: np.concatenate([run_float(face[None]) for face in batch])
 
