@@ -358,22 +358,21 @@ def create_app(
                  "operator", "reason", "door")
         return [dict(zip(names, row)) for row in rows]
 
+    def each_item(items: Any, handle: Any, key: ApiKey) -> dict[str, Any]:
+        """``handle(store, item, key)`` for each item of a batch on one borrowed connection
+        (each item its own transaction), answered per item by its uuid."""
+        with pool.borrow() as store:
+            return {"results": [{"uuid": str(item.uuid), "result": handle(store, item, key)}
+                                for item in items]}
+
     @app.post("/api/v1/checkins")
     def post_checkins(batch: CheckInBatch, key: ApiKey = Depends(caller)) -> dict[str, Any]:
-        results = []
-        with pool.borrow() as store:
-            for item in batch.checkins:
-                results.append({"uuid": str(item.uuid), "result": _store_checkin(store, item, key)})
-        return {"results": results}
+        return each_item(batch.checkins, _store_checkin, key)
 
     @app.post("/api/v1/checkins/undo")
     def post_undos(batch: UndoBatch, key: ApiKey = Depends(caller)) -> dict[str, Any]:
         """Undo check-ins made at any door (staff at a kiosk; a kiosk key may), each once."""
-        results = []
-        with pool.borrow() as store:
-            for item in batch.undos:
-                results.append({"uuid": str(item.uuid), "result": _undo_checkin(store, item, key)})
-        return {"results": results}
+        return each_item(batch.undos, _undo_checkin, key)
 
     @app.get("/api/v1/sync")
     def sync(since: int = Query(0, ge=0), _key: ApiKey = Depends(caller)) -> dict[str, Any]:
