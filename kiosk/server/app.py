@@ -384,17 +384,22 @@ def create_app(
     return app
 
 
+def _claim_receipt(tx: Any, item: CheckInItem | UndoItem, key: ApiKey) -> bool:
+    """Record that this item's UUID was received (result pending, set by the caller in the same
+    transaction); False when it was received before, so that a retried item is done once."""
+    return tx.execute(
+        "INSERT INTO checkin_receipts (uuid, event_id, person_id, door, received_at, result) "
+        "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+        (item.uuid, item.event_id, item.person_id, key.name, now_iso()),
+    ).fetchone() is not None
+
+
 def _store_checkin(store: PostgresStore, item: CheckInItem, key: ApiKey) -> str:
     """Store one check-in once: ``stored`` (new), ``already`` (this person was checked in to
     this event before, at any door), ``duplicate`` (this UUID was received before: the first
     answer is kept), ``unknown_person`` / ``unknown_event`` (deleted or never known)."""
     with store.transaction() as tx:
-        claimed = tx.execute(
-            "INSERT INTO checkin_receipts (uuid, event_id, person_id, door, received_at, result) "
-            "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
-            (item.uuid, item.event_id, item.person_id, key.name, now_iso()),
-        ).fetchone()
-        if claimed is None:
+        if not _claim_receipt(tx, item, key):
             return "duplicate"
         if tx.execute("SELECT 1 FROM people WHERE id = ?", (item.person_id,)).fetchone() is None:
             result = "unknown_person"
@@ -419,12 +424,7 @@ def _undo_checkin(store: PostgresStore, item: UndoItem, key: ApiKey) -> str:
     (this UUID was received before: nothing is done again, even if the person was checked in
     anew since)."""
     with store.transaction() as tx:
-        claimed = tx.execute(
-            "INSERT INTO checkin_receipts (uuid, event_id, person_id, door, received_at, result) "
-            "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
-            (item.uuid, item.event_id, item.person_id, key.name, now_iso()),
-        ).fetchone()
-        if claimed is None:
+        if not _claim_receipt(tx, item, key):
             return "duplicate"
         removed = tx.execute(
             "DELETE FROM checkins WHERE event_id = ? AND person_id = ? RETURNING id",
