@@ -15,7 +15,7 @@ import numpy as np
 
 from kiosk.config import RecognitionSettings
 from kiosk.dlib_encoder import DLIB_MODEL_ID
-from kiosk.match import GalleryMatrix, Match
+from kiosk.match import PREFILTER_CANDIDATES, GalleryMatrix, Match, distance_candidates_of
 from kiosk.types import Embedding
 
 FACENET_REFERENCE_THRESHOLD = 1.13  # FaceNet's 10-fold threshold on lfw-dev
@@ -126,80 +126,59 @@ class FusedMatcher:
 
     def _nearest_prefiltered(self, query: Mapping[str, Embedding], threshold: float,
                              min_margin: float) -> Match | None:
-        """The exhaustive answer through the first model's int8 prefilter, or None (a gallery
-        too small for it, or too many rows the bound leaves in doubt).
+        """The exhaustive answer through each model's int8 copy, or None (a gallery too
+        small for them, or a query the bound cannot prove even with more candidates).
 
-        The first model (FaceNet: unit rows, 512-d) gives its candidate rows and the ceiling of
-        every other row's similarity (:meth:`GalleryMatrix.candidates`), so each row left out
-        is at least ``floor = w * sqrt(min ||row||^2 + ||q||^2 - 2 ceiling)`` away in that
-        model. The other models (dlib: 128-d, rows not unit vectors) give a floor of their
-        distance for every row (:meth:`GalleryMatrix.distance_floors`: from a float32 copy of
-        the rows in their subspace, half of dlib's bytes), and the rows with the lowest floors
-        join the candidates. A row left out is then at least ``floor`` plus its other-model
-        floors away in the fused distance; every row whose bound is not above the second
-        person found among the candidates (scored exactly) is scored exactly too. The second
-        person can only come nearer by that, so no row still left out can be the nearest or
-        the second person: the answer is the exhaustive scan's.
+        Each model gives its rows nearest the query and a floor of every other row's distance
+        (:meth:`GalleryMatrix.distance_candidates`: an int8 copy of the rows in their subspace,
+        80 bytes a row for FaceNet and for dlib). Every candidate of any model is scored
+        exactly. A row that is no model's candidate is at least the weighted sum of the floors
+        away in the fused distance; when that is above the second person found among the
+        candidates, no such row can be the nearest or the second person, and the answer is the
+        exhaustive scan's. Otherwise the query is tried again with :data:`MORE_CANDIDATES`
+        times as many candidates, then left to the exhaustive scan.
         """
-        models = list(self.weights)
-        lead = self.indexes[models[0]]
-        found = lead.candidates(query[models[0]])
+        for count in (PREFILTER_CANDIDATES, PREFILTER_CANDIDATES * MORE_CANDIDATES):
+            found = self._candidates(query, count)
+            if found is None:
+                return None
+            rows, floor = found
+            best, distance, second = self._decide(query, rows)
+            lead = self.indexes[next(iter(self.weights))]
+            if len(rows) == len(lead) or floor > second + FUSED_BOUND_SLACK:
+                person_id = int(lead.person_ids[rows[best]])
+                return Match(person_id, distance, second - distance,
+                             distance < threshold and second - distance >= min_margin,
+                             int(lead.image_ids[rows[best]]))
+        self.full_scans += 1
+        return None
+
+    def _candidates(self, query: Mapping[str, Embedding], count: int) -> tuple[np.ndarray, float] | None:
+        """(sorted rows that are some model's candidate, the smallest fused distance any other
+        row can have), or None for galleries too small for the int8 copies."""
+        found = distance_candidates_of([(self.indexes[model_id], query[model_id])
+                                        for model_id in self.weights], count)
         if found is None:
             return None
-        rows, ceiling = found
-        # the other models' distances: floors for every row (a narrow copy of the rows when
-        # they have a subspace), exact for the rows scored
-        rest_floor = np.zeros(len(lead), np.float32)
-        for model_id in models[1:]:
-            rest_floor += np.float32(self.weights[model_id]) * self.indexes[model_id].distance_floors(
-                query[model_id])
+        floor = 0.0
+        for weight, (_, model_floor) in zip(self.weights.values(), found):
+            floor += weight * model_floor if weight > 0 else 0.0  # inf: it took every row
+        every_row = [rows for rows, _ in found]
+        return np.unique(np.concatenate(every_row)), floor
 
-        def rest(at: np.ndarray) -> np.ndarray:
-            total = np.zeros(len(at), np.float32)
-            for model_id in models[1:]:
-                total += np.float32(self.weights[model_id]) * self.indexes[model_id].distances(
-                    query[model_id], at)
-            return total
-
-        vector = np.asarray(query[models[0]], np.float32)
-        squared_query = float(vector @ vector)
-        lead_weight = np.float32(self.weights[models[0]])
-
-        def fused(at: np.ndarray) -> np.ndarray:
-            return lead_weight * lead.distances(vector, at) + rest(at)
-
-        def decide(at: np.ndarray) -> tuple[int, float, float]:
-            total = fused(at)
-            best = int(np.argmin(total))
-            others = lead.person_ids[at] != lead.person_ids[at[best]]
-            second = float(np.min(total[others])) if others.any() else float("inf")
-            return best, float(total[best]), second
-
-        # the rows nearest in the other models too: the second person found is then close to
-        # the true one, so few rows are left in doubt below
-        nearest_rest = np.argpartition(rest_floor, min(len(rest_floor) - 1, len(rows)))[: len(rows)]
-        rows = np.union1d(rows, nearest_rest)
-        best, distance, second = decide(rows)
-        if ceiling > -np.inf:  # rows were left out of the candidates
-            least = float(np.min(lead.squared_norms)) + squared_query - 2.0 * ceiling
-            floor = float(lead_weight) * float(np.sqrt(max(0.0, least)))
-            left_out = np.ones(len(lead), bool)
-            left_out[rows] = False
-            doubtful = np.flatnonzero(left_out & (rest_floor + np.float32(floor)
-                                                  <= np.float32(second + FUSED_BOUND_SLACK)))
-            if len(doubtful) > MAX_DOUBTFUL_ROWS:
-                self.full_scans += 1
-                return None
-            if len(doubtful):
-                rows = np.union1d(rows, doubtful)
-                best, distance, second = decide(rows)
-        person_id = int(lead.person_ids[rows[best]])
-        return Match(person_id, distance, second - distance,
-                     distance < threshold and second - distance >= min_margin,
-                     int(lead.image_ids[rows[best]]))
+    def _decide(self, query: Mapping[str, Embedding], rows: np.ndarray) -> tuple[int, float, float]:
+        """(the position in ``rows`` of the nearest row by the exact fused distance, its
+        distance, the nearest other person's distance over ``rows``)."""
+        total = np.zeros(len(rows), np.float32)
+        for model_id, weight in self.weights.items():
+            total += np.float32(weight) * self.indexes[model_id].distances(query[model_id], rows)
+        best = int(np.argmin(total))
+        person_ids = self.indexes[next(iter(self.weights))].person_ids[rows]
+        others = person_ids != person_ids[best]
+        second = float(np.min(total[others])) if others.any() else float("inf")
+        return best, float(total[best]), second
 
 
-MAX_DOUBTFUL_ROWS = 16_384  # more rows left in doubt by the bound: the exhaustive scan instead
-
+MORE_CANDIDATES = 16  # the second try's candidates, in multiples of the first's
 
 FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor

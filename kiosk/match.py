@@ -52,7 +52,7 @@ CODE_DIM_STEP = 16  # code widths in steps of the scan's SIMD width
 PROJECTION_HEADROOM = 1.25  # code range beyond the sample's largest value, for rows added later
 PROJECTION_SLACK = 1e-3  # added to squared residuals (relative to the squared norms), see Projection
 PROJECT_BLOCK_ROWS = 16_384
-FLOOR_RESIDUAL_LIMIT = 0.15  # distance floors' copy: 99 % of rows keep all but this share of their norm
+FLOOR_RESIDUAL_LIMIT = 0.10  # distance copy (Int8FloorIndex): 99 % of rows keep all but this share of their norm
 
 
 def quantize_int8(embeddings: np.ndarray, scale: float = INT8_SCALE) -> tuple[np.ndarray, np.ndarray]:
@@ -282,12 +282,7 @@ class Int8Prefilter:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.dim = embeddings.shape[1]
-        self.projection = Projection.fit(embeddings)
-        self.code_dim = self.dim if self.projection is None else self.projection.code_dim
-        # a code's value is code / scale: the projection's codes use the whole range
-        self.scale = int8_scale(embeddings) if self.projection is None else 127.0
-        self.max_bound = 0.0  # rounding bound of full-width codes (projection codes carry theirs)
-        self.max_code_norm = 0.0
+        self._fit(embeddings)
         self.stale_rows: set[int] = set()
         self.unfit_rows: set[int] = set()  # rows whose projection code is out of range
         self.threads = threads
@@ -299,7 +294,7 @@ class Int8Prefilter:
         for start, end in zip(starts, starts[1:] + [len(embeddings)]):
             shard = faiss.IndexScalarQuantizer(
                 self.code_dim, faiss.ScalarQuantizer.QT_8bit_direct_signed,
-                faiss.METRIC_INNER_PRODUCT,
+                faiss.METRIC_L2 if self.metric_l2 else faiss.METRIC_INNER_PRODUCT,
             )
             self._shards.append(shard)
             self._fill(shard, embeddings[start:end], start)
@@ -311,6 +306,17 @@ class Int8Prefilter:
             )
             # a matrix dropped without close() still ends its threads
             weakref.finalize(self, self._pool.shutdown, wait=False)
+
+    metric_l2 = False  # the scan's scores: dot products (the largest first)
+
+    def _fit(self, embeddings: np.ndarray) -> None:
+        """Choose the codes of these rows: sets ``code_dim`` and what :meth:`_encode` needs."""
+        self.projection = Projection.fit(embeddings)
+        self.code_dim = self.dim if self.projection is None else self.projection.code_dim
+        # a code's value is code / scale: the projection's codes use the whole range
+        self.scale = int8_scale(embeddings) if self.projection is None else 127.0
+        self.max_bound = 0.0  # rounding bound of full-width codes (projection codes carry theirs)
+        self.max_code_norm = 0.0
 
     def __len__(self) -> int:
         return int(self._starts[-1]) + int(self._shards[-1].ntotal)
@@ -390,66 +396,208 @@ class Int8Prefilter:
         query_scale = 127.0 / max(float(np.abs(query).max()), 1e-12)
         query_codes = np.rint(query * query_scale).astype(np.float32)[None]
         query_error = float(np.linalg.norm(query - query_codes[0] / query_scale)) * self.max_code_norm
-        shards = self._shards
-        per_shard = -(-count // len(shards))
-        _one_openmp_thread()
-        if self._pool is None:
-            results = [_search_shard(shard, query_codes, per_shard) for shard in shards]
-        else:
-            results = self._scan_together(query_codes, per_shard)
+        rows, last_scores = self._scan(query_codes, count)
         ceiling = -np.inf
+        if last_scores:  # rows left out: none above the last candidate of its shard
+            ceiling = (max(last_scores) / (self.scale * query_scale)
+                       + row_error + query_error + BOUND_SLACK)
+        return PrefilterHits(rows, ceiling)
+
+    def _scan(self, query_codes: np.ndarray, count: int) -> tuple[np.ndarray, list[float]]:
+        """Scan every shard for about ``count`` best rows in all: :meth:`_hits_of` of
+        :func:`scan_shards` over :meth:`_jobs`."""
+        return self._hits_of(scan_shards(self._jobs(query_codes, count), self._pool, self.threads))
+
+    def _jobs(self, query_codes: np.ndarray, count: int) -> list[tuple[object, np.ndarray, int]]:
+        """(shard, query codes (1, code_dim), rows wanted) of each shard, ``count`` in all."""
+        per_shard = -(-count // len(self._shards))
+        return [(shard, query_codes, per_shard) for shard in self._shards]
+
+    def _hits_of(self, results: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list[float]]:
+        """The shards' :func:`_search_shard` results as ((K,) the rows found and every row
+        without a valid code (stale or out of range); the last (worst) score of each shard that
+        had more rows than it gave)."""
+        last_scores = []
         rows = [np.fromiter(self.stale_rows | self.unfit_rows, np.int64)]
-        for start, shard, (scores, shard_rows) in zip(self._starts, shards, results):
-            if len(shard_rows) < shard.ntotal:  # rows left out: none above its last candidate
-                ceiling = max(ceiling, float(scores[-1]) / (self.scale * query_scale))
+        for start, shard, (scores, shard_rows) in zip(self._starts, self._shards, results):
+            if len(shard_rows) < shard.ntotal:
+                last_scores.append(float(scores[-1]))
             rows.append(shard_rows + start)
-        if ceiling > -np.inf:
-            ceiling += row_error + query_error + BOUND_SLACK
-        return PrefilterHits(np.concatenate(rows), ceiling)
+        return np.concatenate(rows), last_scores
 
 
-    def _scan_together(self, query_codes: np.ndarray, count: int) -> list:
-        """Every shard's :func:`_search_shard`, scanned by this thread and the pool's.
+def scan_shards(jobs: list[tuple[object, np.ndarray, int]], pool: ThreadPoolExecutor | None,
+                threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every job's :func:`_search_shard` (a shard, its query codes, the rows wanted), scanned
+    by this thread and ``threads - 1`` threads of ``pool`` (this thread alone without one), each
+    claiming the next unscanned job.
 
-        When this thread has no shard left to claim, it waits for the others' at most
-        :data:`TAKEOVER_SHARDS` times its own time per shard, then scans what they have not
-        finished itself: a pool thread the OS has preempted (another process on the core)
-        costs a shard or two, not its whole time slice. Both scans of a shard give the same
-        result, so either may be kept.
+    When this thread has no job left to claim, it waits for the others' at most
+    :data:`TAKEOVER_SHARDS` times its own time per job, then scans what they have not finished
+    itself: a pool thread the OS has preempted (another process on the core) costs a shard or
+    two, not its whole time slice. Both scans of a shard give the same result, so either may
+    be kept.
+    """
+    _one_openmp_thread()
+    if pool is None or threads < 2:
+        return [_search_shard(*job) for job in jobs]
+    results: list = [None] * len(jobs)
+    claims = itertools.count()  # next() is atomic under the GIL: each job claimed once
+    left = [len(jobs)]
+    lock, done = threading.Lock(), threading.Event()
+
+    def scan() -> int:
+        scanned = 0
+        while (i := next(claims)) < len(jobs):
+            try:
+                results[i] = _search_shard(*jobs[i])
+            except BaseException as exc:  # raised again on the calling thread
+                results[i] = exc
+            scanned += 1
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    done.set()
+        return scanned
+
+    for _ in range(threads - 1):
+        pool.submit(scan)
+    started = time.perf_counter()
+    own = scan()
+    if own == 0:
+        done.wait()
+    elif not done.wait(TAKEOVER_SHARDS * (time.perf_counter() - started) / own):
+        results = [_search_shard(*job) if result is None else result
+                   for job, result in zip(jobs, list(results))]
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class FloorHits:
+    """What one scan of an :class:`Int8FloorIndex` found.
+
+    Attributes:
+        rows: (K,) rows taken as candidates (the nearest of each shard by their codes), plus
+            every row whose code is not valid (stale or out of the code's range).
+        floor: the smallest true Euclidean distance any other row can have (inf when every
+            row was taken).
+    """
+
+    rows: np.ndarray
+    floor: float
+
+
+class Int8FloorIndex(Int8Prefilter):
+    """An int8 copy of a matrix whose rows need not be unit vectors (dlib's), scanned for the
+    rows nearest a query and a floor of every other row's distance.
+
+    A row ``x`` becomes ``y = [V^T x, ||x - V V^T x||]`` (float64, ``V`` the ``k``
+    orthonormal directions of largest energy of the rows, :func:`subspace_basis`), and its code
+    ``c = rint((y - centre) * scale)``. For any query ``q`` with ``y_q`` alike,
+    ``||q - x|| >= ||y_q - y||`` (the part in the subspace, and the reverse triangle inequality
+    on the part outside it), and ``||y_q - y|| >= ||y_q - y_c|| - e`` where ``y_c`` is the code
+    read back and ``e`` the largest rounding error of any valid code. faiss scans the codes with
+    Euclidean distances against the query's int8 code, so every row that is not a candidate is
+    at least the last candidate's (scan) distance, less ``e`` and the query's rounding error,
+    away. A code that would be clipped is not valid: its row is re-checked exactly, like a
+    stale row.
+
+    The shards, the threads, appends, stale rows and rebuilds are :class:`Int8Prefilter`'s.
+    """
+
+    metric_l2 = True
+
+    def _fit(self, embeddings: np.ndarray) -> None:
+        dim = self.dim
+        widths = list(range(CODE_DIM_STEP - 1, dim - 1, CODE_DIM_STEP)) + [dim - 1]  # k + 1 bytes
+        found = subspace_basis(embeddings, widths, FLOOR_RESIDUAL_LIMIT)
+        if found is None:  # too few rows to estimate a subspace (or none close): the axes
+            basis, sample = np.eye(dim, dim - 1), np.asarray(embeddings[:BASIS_SAMPLE_ROWS], np.float32)
+        else:
+            basis, sample = found
+        # float64 and orthonormal to its precision: the floor holds up to float64 rounding
+        self.basis64 = np.linalg.qr(np.asarray(basis, np.float64))[0]
+        self.code_dim = self.basis64.shape[1] + 1
+        coordinates = self._coordinates(sample)
+        self.centre = coordinates.mean(axis=0) if len(coordinates) else np.zeros(self.code_dim)
+        # a fixed random rotation spreads the energy evenly over the code's components, so
+        # one scale (the scan's distances must be Euclidean) suits them all
+        random = np.random.default_rng(0).standard_normal((self.code_dim, self.code_dim))
+        self.rotation = np.linalg.qr(random)[0]
+        spread = float(np.abs(self._centred(coordinates)).max()) if len(coordinates) else 1.0
+        self.scale = 127.0 / (PROJECTION_HEADROOM * max(spread, 1e-12))
+        self.max_error = 0.0  # the largest rounding error of a valid code, in distance units
+
+    @property
+    def _block_rows(self) -> int:
+        return PROJECT_BLOCK_ROWS
+
+    def _coordinates(self, embeddings: np.ndarray) -> np.ndarray:
+        """``[V^T x, ||x - V V^T x||]`` of rows, (N, k + 1) float64."""
+        rows = np.asarray(embeddings, np.float64).reshape(-1, self.dim)
+        head = rows @ self.basis64
+        residual = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", head, head)
+        return np.hstack([head, np.sqrt(np.maximum(residual, 0.0))[:, None]])
+
+    def _centred(self, coordinates: np.ndarray) -> np.ndarray:
+        """Coordinates moved to the centre and rotated (distances unchanged)."""
+        return (coordinates - self.centre) @ self.rotation
+
+    def _encode(self, embeddings: np.ndarray, first_row: int) -> np.ndarray:
+        scaled = self._centred(self._coordinates(embeddings)) * self.scale
+        codes = np.rint(scaled)
+        fits = np.all(np.abs(codes) <= 127, axis=1)
+        self.unfit_rows.update((np.flatnonzero(~fits) + first_row).tolist())
+        codes = np.clip(codes, -127, 127)
+        if fits.any():
+            errors = np.linalg.norm(scaled[fits] - codes[fits], axis=1) / self.scale
+            self.max_error = max(self.max_error, float(errors.max()))
+        return codes.astype(np.int8)
+
+    def search(self, embedding: Embedding, count: int) -> FloorHits:  # type: ignore[override]
+        """About ``count`` rows nearest the query by their codes (the nearest
+        ``ceil(count / shards)`` of each shard), and the floor of every other row's distance."""
+        return search_floors([(self, embedding)], count)[0]
+
+    def _query_codes(self, embedding: Embedding) -> tuple[np.ndarray, float]:
+        """The query's int8 code, (1, code_dim) float32 integral values, and its rounding error
+        in distance units.
+
+        faiss scans int8 codes against an int8 query, so the query is rounded here. Moving it
+        into the codes' box first brings it no nearer any code than it was (the box is convex
+        and holds them all), so that costs nothing.
         """
-        shards = self._shards
-        results: list = [None] * len(shards)
-        claims = itertools.count()  # next() is atomic under the GIL: each shard claimed once
-        left = [len(shards)]
-        lock, done = threading.Lock(), threading.Event()
+        scaled = self._centred(self._coordinates(np.asarray(embedding, np.float32)))[0] * self.scale
+        inside = np.clip(scaled, -127.0, 127.0)
+        codes = np.rint(inside)
+        return codes.astype(np.float32)[None], float(np.linalg.norm(inside - codes)) / self.scale
 
-        def scan() -> int:
-            scanned = 0
-            while (i := next(claims)) < len(shards):
-                try:
-                    results[i] = _search_shard(shards[i], query_codes, count)
-                except BaseException as exc:  # raised again on the calling thread
-                    results[i] = exc
-                scanned += 1
-                with lock:
-                    left[0] -= 1
-                    if left[0] == 0:
-                        done.set()
-            return scanned
+    def _floor_hits(self, results: list, query_error: float) -> FloorHits:
+        rows, last_scores = self._hits_of(results)
+        floor = np.inf
+        if last_scores:  # faiss's scores are squared distances, in code units
+            floor = max(0.0, float(np.sqrt(max(min(last_scores), 0.0))) / self.scale
+                        - query_error - self.max_error - BOUND_SLACK)
+        return FloorHits(rows, floor)
 
-        for _ in range(self.threads - 1):
-            self._pool.submit(scan)
-        started = time.perf_counter()
-        own = scan()
-        if own == 0:
-            done.wait()
-        elif not done.wait(TAKEOVER_SHARDS * (time.perf_counter() - started) / own):
-            results = [_search_shard(shard, query_codes, count) if result is None else result
-                       for shard, result in zip(shards, list(results))]
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return results
+
+def search_floors(requests: list[tuple[Int8FloorIndex, Embedding]], count: int) -> list[FloorHits]:
+    """:meth:`Int8FloorIndex.search` of several copies (one query each) in one pass: the
+    shards of all of them are claimed in turn by the threads of the first, so one model's scan
+    never waits for another's to end."""
+    jobs, splits, errors = [], [0], []
+    for index, embedding in requests:
+        codes, error = index._query_codes(embedding)
+        jobs += index._jobs(codes, count)
+        splits.append(len(jobs))
+        errors.append(error)
+    first = requests[0][0]
+    results = scan_shards(jobs, first._pool, first.threads)
+    return [index._floor_hits(results[start:end], error)
+            for (index, _), start, end, error in zip(requests, splits, splits[1:], errors)]
 
 
 HUGE_PAGE_BYTES = 2 << 20
@@ -559,9 +707,8 @@ class GalleryMatrix:
         self._row_of_image: dict[int, int] = {}
         self._squared_norms: np.ndarray | None = None  # per row, computed at first use
         self._prefilter: Int8Prefilter | None = None
+        self._floor_index: Int8FloorIndex | None = None
         self._prefilter_failed = False
-        self._floors: FloorCopy | None = None
-        self._floors_tried_rows = 0  # rows when no subspace was found (tried again at twice as many)
 
     @classmethod
     def adopt(
@@ -581,10 +728,14 @@ class GalleryMatrix:
 
     def close(self) -> None:
         """End the int8 scan threads, if any (the matrix stays usable: a later large query
-        builds the int8 copy again)."""
-        if self._prefilter is not None:
-            self._prefilter.close()
-            self._prefilter = None
+        builds the int8 copies again)."""
+        for copy in self.int8_copies():
+            copy.close()
+        self._prefilter = self._floor_index = None
+
+    def int8_copies(self) -> list[Int8Prefilter]:
+        """The int8 copies built so far (kept row for row with the matrix)."""
+        return [copy for copy in (self._prefilter, self._floor_index) if copy is not None]
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -626,8 +777,6 @@ class GalleryMatrix:
             norms = np.empty(new_capacity, np.float32)
             norms[: self._count] = self._squared_norms[: self._count]
             self._squared_norms = norms
-        if self._floors is not None:
-            self._floors.grow(new_capacity, self._count)
         self._embeddings, self._image_ids, self._person_ids = embeddings, image_ids, person_ids
 
     def add_many(
@@ -643,16 +792,14 @@ class GalleryMatrix:
         self._person_ids[start:end] = person_ids
         if self._squared_norms is not None:
             self._squared_norms[start:end] = np.einsum("ij,ij->i", embeddings, embeddings)
-        if self._floors is not None:
-            self._floors.set_rows(start, embeddings)
         for offset, image_id in enumerate(np.asarray(image_ids).tolist()):
             self._row_of_image[int(image_id)] = start + offset
         self._count = end
-        if self._prefilter is not None:
+        for copy in self.int8_copies():
             # rows past the int8 copy's end (after removals) are overwritten: re-check them
-            for row in range(start, min(end, len(self._prefilter))):
-                self._prefilter.mark_stale(row)
-            self._prefilter.append(embeddings[max(0, len(self._prefilter) - start):])
+            for row in range(start, min(end, len(copy))):
+                copy.mark_stale(row)
+            copy.append(embeddings[max(0, len(copy) - start):])
 
     def add(self, image_id: int, person_id: int, embedding: Embedding) -> None:
         """Append one row."""
@@ -670,11 +817,9 @@ class GalleryMatrix:
             self._person_ids[row] = self._person_ids[last]
             if self._squared_norms is not None:
                 self._squared_norms[row] = self._squared_norms[last]
-            if self._floors is not None:
-                self._floors.move_row(last, row)
             self._row_of_image[int(self._image_ids[row])] = row
-            if self._prefilter is not None:
-                self._prefilter.mark_stale(row)
+            for copy in self.int8_copies():
+                copy.mark_stale(row)
         self._count = last
 
     def remove_person(self, person_id: int) -> None:
@@ -698,18 +843,6 @@ class GalleryMatrix:
             embedding, self.embeddings, self.person_ids, self.image_ids, threshold, min_margin
         )
 
-    def distance_floors(self, embedding: Embedding) -> np.ndarray:
-        """(N,) float32 lower bounds of the Euclidean distance of a query to each row (rows
-        need not be unit vectors): from a float32 copy of the rows in their subspace
-        (:class:`FloorCopy`, a fraction of the bytes) on large matrices whose rows have one,
-        otherwise the exact distances."""
-        floors = self._current_floors()
-        if floors is None:
-            return self.distances(embedding)
-        vector = np.asarray(embedding, np.float32)
-        return _distances_from(self.squared_norms, vector,
-                               floors.similarity_ceilings(vector, self._count))
-
     def distances(self, embedding: Embedding, rows: np.ndarray | None = None) -> np.ndarray:
         """Euclidean distances of a query to each row, or to ``rows``, float32 (rows need not
         be unit vectors: the full formula with the rows' cached squared norms)."""
@@ -718,115 +851,61 @@ class GalleryMatrix:
             return _distances_from(self.squared_norms, vector, self.embeddings @ vector)
         return _distances_from(self.squared_norms[rows], vector, self.embeddings[rows] @ vector)
 
-    def _current_floors(self) -> FloorCopy | None:
-        if self._floors is None and self._count >= max(self.index_min_rows, 2 * self._floors_tried_rows):
-            found = subspace_basis(self.embeddings, range(CODE_DIM_STEP, self.dim // 2 + 1, CODE_DIM_STEP),
-                                   FLOOR_RESIDUAL_LIMIT)
-            if found is None:
-                self._floors_tried_rows = self._count
-            else:
-                self._floors = FloorCopy(found[0], len(self._embeddings))
-                self._floors.set_rows(0, self.embeddings)
-        return self._floors if self._count >= self.index_min_rows else None
-
-    def candidates(self, embedding: Embedding,
-                   count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
-        """The rows an exact re-check must include for this query, and the highest similarity
-        (dot product) any other row can have, through the int8 prefilter; None for a gallery
-        too small for it (or without faiss). See :func:`prefilter_candidates`."""
-        prefilter = self._current_prefilter()
-        if prefilter is None:
-            return None
-        return prefilter_candidates(embedding, prefilter, self._count, count)
+    def distance_candidates(self, embedding: Embedding,
+                            count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
+        """The rows nearest a query by the int8 copy of :class:`Int8FloorIndex` (rows need
+        not be unit vectors), with every row whose code is not valid, sorted, and the smallest
+        Euclidean distance any other row can have (inf when none was left out); None for a
+        gallery too small for it (or without faiss). :func:`distance_candidates_of` does
+        several matrices at once."""
+        found = distance_candidates_of([(self, embedding)], count)
+        return None if found is None else found[0]
 
     def _current_prefilter(self) -> Int8Prefilter | None:
-        """The int8 copy, built at the first query of a large gallery and rebuilt when too
-        many of its rows are stale; None for small galleries or without faiss."""
-        if self._count < self.index_min_rows or self._prefilter_failed:
-            return None
-        if self._prefilter is None or self._prefilter.needs_rebuild():
-            self.close()
-            try:
-                self._prefilter = Int8Prefilter(self.embeddings, self.threads)
-            except ImportError as exc:
-                log.warning("faiss is not installed (%s): matching scans every row", exc)
-                self._prefilter_failed = True
-                return None
+        """The int8 copy for dot products, built at the first query of a large gallery and
+        rebuilt when too many of its rows are stale; None for small galleries or without faiss."""
+        self._prefilter = self._current_copy(self._prefilter, Int8Prefilter)
         return self._prefilter
 
+    def _current_floor_index(self) -> Int8FloorIndex | None:
+        """The int8 copy for distances (:meth:`distance_candidates`), built and rebuilt alike."""
+        self._floor_index = self._current_copy(self._floor_index, Int8FloorIndex)
+        return self._floor_index
 
-class FloorCopy:
-    """A float32 copy of a matrix's rows in their subspace: each row's coordinates ``h = V^T x``,
-    (capacity, k), and its residual bound (:func:`residual_norms`), kept row for row with the
-    matrix. ``q . x <= (V^T q) . h + r_q * r_x`` gives every row's similarity ceiling in one
-    pass over ``k + 1`` floats a row instead of ``dim``.
+    def _current_copy(self, copy: Int8Prefilter | None, kind: type) -> Int8Prefilter | None:
+        if self._count < self.index_min_rows or self._prefilter_failed:
+            return None
+        if copy is not None and not copy.needs_rebuild():
+            return copy
+        if copy is not None:
+            copy.close()
+        try:
+            return kind(self.embeddings, self.threads)
+        except ImportError as exc:
+            log.warning("faiss is not installed (%s): matching scans every row", exc)
+            self._prefilter_failed = True
+            return None
 
-    Args:
-        basis: (dim, k) float32 orthonormal columns.
-        capacity: rows to hold (the matrix's capacity).
-    """
 
-    def __init__(self, basis: np.ndarray, capacity: int) -> None:
-        self.basis = basis
-        self._basis64 = basis.astype(np.float64)
-        self.head = np.empty((capacity, basis.shape[1]), np.float32)
-        self.residuals = np.empty(capacity, np.float32)
-
-    def grow(self, capacity: int, count: int) -> None:
-        """Hold ``capacity`` rows, keeping the first ``count``."""
-        head = np.empty((capacity, self.basis.shape[1]), np.float32)
-        head[:count] = self.head[:count]
-        residuals = np.empty(capacity, np.float32)
-        residuals[:count] = self.residuals[:count]
-        self.head, self.residuals = head, residuals
-
-    def set_rows(self, start: int, embeddings: np.ndarray) -> None:
-        """Rows ``start ..`` of the matrix are now these, (K, dim)."""
-        for offset in range(0, len(embeddings), PROJECT_BLOCK_ROWS):
-            block = embeddings[offset : offset + PROJECT_BLOCK_ROWS]
-            head = block @ self.basis
-            at = start + offset
-            self.head[at : at + len(block)] = head
-            # rounded up to float32: never below the float64 bound
-            residuals = residual_norms(block, head)
-            self.residuals[at : at + len(block)] = np.nextafter(
-                residuals.astype(np.float32), np.float32(np.inf))
-
-    def move_row(self, source: int, target: int) -> None:
-        """The matrix moved a row (a removal fills its hole with the last row)."""
-        self.head[target] = self.head[source]
-        self.residuals[target] = self.residuals[source]
-
-    def similarity_ceilings(self, embedding: np.ndarray, count: int) -> np.ndarray:
-        """(count,) float32: no row's dot product with the query is above its ceiling, up to
-        float32 rounding (which the residual bounds' slack covers)."""
-        head, residual = query_coordinates(embedding, self._basis64)
-        ceilings = row_dot_products(self.head[:count], head.astype(np.float32))
-        ceilings += np.float32(residual) * self.residuals[:count]
-        return ceilings
+def distance_candidates_of(
+    requests: list[tuple[GalleryMatrix, Embedding]], count: int = PREFILTER_CANDIDATES,
+) -> list[tuple[np.ndarray, float]] | None:
+    """:meth:`GalleryMatrix.distance_candidates` of several matrices (one query each),
+    scanned in one pass (:func:`search_floors`); None when any of them is too small for its
+    int8 copy (or without faiss)."""
+    indexes = [matrix._current_floor_index() for matrix, _ in requests]
+    if any(index is None for index in indexes):
+        return None
+    hits = search_floors([(index, embedding) for index, (_, embedding) in zip(indexes, requests)],
+                         count)
+    return [(np.unique(found.rows[found.rows < len(matrix)]), found.floor)
+            for found, (matrix, _) in zip(hits, requests)]
 
 
 def _distances_from(squared_norms: np.ndarray, vector: np.ndarray, dots: np.ndarray) -> np.ndarray:
     """``sqrt(||x||^2 + ||q||^2 - 2 q . x)`` per row, float32, never the root of a negative."""
     squared = squared_norms + np.float32(vector @ vector) - np.float32(2.0) * dots
     return np.sqrt(np.maximum(squared, np.float32(0.0)))
-
-
-def row_dot_products(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """``rows @ vector`` for C-contiguous float32 rows, (N, k), on the calling thread alone
-    (faiss's kernel). BLAS splits a long product over its own threads; on a loaded 2-core
-    machine one of them often waits for a core, and 100,000 x 64 took 1-8 ms instead of 1."""
-    try:
-        import faiss
-    except ImportError:
-        return rows @ vector
-    rows = np.ascontiguousarray(rows, np.float32)
-    vector = np.ascontiguousarray(vector, np.float32)
-    out = np.empty(len(rows), np.float32)
-    if len(rows):
-        faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(vector),
-                                     faiss.swig_ptr(rows), rows.shape[1], len(rows))
-    return out
 
 
 def nearest(

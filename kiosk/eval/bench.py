@@ -479,6 +479,12 @@ def _by_model(row: np.ndarray, model_id: str, unit_width: int,
     return split
 
 
+def _code_bytes(matrix: Any) -> int:
+    """Bytes a query reads per row of a matrix: its int8 copy's code, else the float32 row."""
+    copies = matrix.int8_copies()
+    return copies[0].code_dim if copies else 4 * matrix.dim
+
+
 def _unindexed(matrix: Any) -> Any:
     """A matrix over the same arrays (not copied) that always scans every row."""
     from kiosk.match import GalleryMatrix
@@ -609,7 +615,6 @@ def run_match_bench(
                 matrices = gallery.indexes  # read at first use
                 load_s = time.perf_counter() - started
                 matcher = gallery.matcher
-                lead = gallery.index
                 if threads is not None:
                     for matrix in matrices.values():
                         matrix.threads = threads
@@ -629,16 +634,10 @@ def run_match_bench(
                 started = time.perf_counter()
                 matcher.nearest(probe[0], threshold, margin)
                 first_s = time.perf_counter() - started
-                prefilter = lead._current_prefilter()
-                index_mb = 0.0 if prefilter is None else len(prefilter) * prefilter.code_dim / 1e6
-                code_bytes = lead.dim * 4 if prefilter is None else prefilter.code_dim
-                for model, matrix in matrices.items():
-                    if model == recognition.model_id:
-                        continue
-                    floors = matrix._floors
-                    width = matrix.dim if floors is None else floors.basis.shape[1] + 1
-                    code_bytes += 4 * width
-                    index_mb += 0.0 if floors is None else len(matrix) * 4 * width / 1e6
+                copies = [copy for matrix in matrices.values() for copy in matrix.int8_copies()]
+                index_mb = sum(len(copy) * copy.code_dim for copy in copies) / 1e6
+                # bytes a query reads per image: each model's int8 code, or its float32 row
+                code_bytes = sum(_code_bytes(matrix) for matrix in matrices.values())
                 compare_queries(matcher, probe[:3], threshold, margin,
                                 exhaustive=exhaustive)  # warm the caches and BLAS threads
                 full_scans_before = matcher.full_scans
@@ -654,8 +653,8 @@ def run_match_bench(
             results.append(MatchBench(
                 size, fast_stats.median_ms, fast_stats.p95_ms, slow_stats.median_ms,
                 slow_stats.p95_ms, cold, same, len(probe), full_scans,
-                0 if prefilter is None else prefilter.threads,
-                first_s if prefilter is not None else 0.0, index_mb, matrix_mb, gallery_rss_mb,
+                copies[0].threads if copies else 0,
+                first_s if copies else 0.0, index_mb, matrix_mb, gallery_rss_mb,
                 load_s, code_bytes, "random" if faces is None else "face-like",
                 "facenet" if weights is None else "fused",
             ))

@@ -357,41 +357,74 @@ def test_huge_pages_leave_the_codes_unchanged():
     assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
 
 
-def test_distance_floors_never_exceed_the_distances(monkeypatch):
-    """The floors of a large matrix come from its rows' subspace (half the bytes) and stay
-    below every true distance, for rows far from it too, through removals and growth."""
-    monkeypatch.setattr(kiosk.match, "FLOOR_RESIDUAL_LIMIT", 0.6)  # let large residuals in
+def check_floor_index(matrix, queries, count=32):
+    """Every row a query's scan leaves out is at least the floor away, and the nearest row is a
+    candidate; returns how far below the nearest row left out each floor is."""
+    gaps = []
+    for query in queries:
+        rows, floor = matrix.distance_candidates(query, count)
+        exact = np.linalg.norm(matrix.embeddings.astype(np.float64) - query, axis=1)
+        left_out = np.ones(len(exact), bool)
+        left_out[rows] = False
+        assert left_out.any() and floor <= exact[left_out].min()
+        assert int(np.argmin(exact)) in rows
+        gaps.append(exact[left_out].min() - floor)
+    return np.array(gaps)
+
+
+def test_floor_index_leaves_out_no_row_nearer_than_its_floor():
+    """Rows that are not unit vectors (dlib's) near a subspace: the int8 copy keeps their
+    coordinates in it and the residual, the floor of every row left out holds and stays close,
+    also through removals (stale rows) and additions far from the subspace (re-checked)."""
     rng = np.random.default_rng(26)
     basis = np.linalg.qr(rng.normal(size=(128, 30)))[0]
-    rows = 1.4 * subspace_vectors(rng, 3000, basis, noise=0.03)  # not unit rows, as dlib's
+    rows = 1.4 * subspace_vectors(rng, 3000, basis, noise=0.005)
     matrix = GalleryMatrix(dim=128, index_min_rows=1)
     matrix.add_many(np.arange(3000), np.arange(3000) // 10, rows)
-
-    def check(queries):
-        for query in queries:
-            floors = matrix.distance_floors(query)
-            exact = np.linalg.norm(matrix.embeddings.astype(np.float64) - query, axis=1)
-            assert np.all(floors <= exact + 1e-5)
-
-    check(matrix.embeddings[:20])  # a stored row itself: distance 0, residuals alike
-    copy = matrix._floors
-    assert copy is not None and copy.basis.shape[1] <= 64
+    gaps = check_floor_index(matrix, np.vstack([matrix.embeddings[:10],  # stored rows themselves
+                                                1.4 * subspace_vectors(rng, 10, basis, noise=0.005)]))
+    copy = matrix._floor_index
+    assert copy.code_dim <= 48 and not copy.unfit_rows  # the subspace, not all 128 components
+    assert np.median(gaps) < 0.05
     for image_id in rng.choice(3000, 50, replace=False).tolist():
         matrix.remove_image(image_id)  # the last row moves into the hole
-    far = 1.4 * l2_normalize(rng.normal(size=(2000, 128)).astype(np.float32))
-    matrix.add_many(np.arange(5000, 7000), np.arange(2000), far)  # beyond the capacity
-    assert matrix._floors is copy
-    check(np.vstack([matrix.embeddings[-5:], matrix.embeddings[:5],
-                     1.4 * subspace_vectors(rng, 5, basis)]))
-    gaps = matrix.distance_floors(rows[0]) - np.linalg.norm(matrix.embeddings - rows[0], axis=1)
-    assert np.median(gaps[:2000]) > -0.1  # near the subspace the floors are close
+    far = 3.0 * l2_normalize(rng.normal(size=(200, 128)).astype(np.float32))
+    matrix.add_many(np.arange(5000, 5200), np.arange(200), far)
+    assert matrix._current_floor_index() is copy and copy.unfit_rows and copy.stale_rows
+    check_floor_index(matrix, np.vstack([far[:5], matrix.embeddings[:5],
+                                         1.4 * subspace_vectors(rng, 5, basis, noise=0.005)]))
 
 
-def test_distance_floors_are_exact_without_a_subspace():
+def test_floor_index_without_a_subspace_keeps_every_direction():
     rng = np.random.default_rng(27)
-    rows = l2_normalize(rng.normal(size=(3000, 128)).astype(np.float32))
-    matrix = GalleryMatrix(dim=128, index_min_rows=1)
+    rows = 1.4 * l2_normalize(rng.normal(size=(3000, 128)).astype(np.float32))
+    matrix = GalleryMatrix(dim=128, index_min_rows=1, threads=1)
     matrix.add_many(np.arange(3000), np.arange(3000), rows)
-    floors = matrix.distance_floors(rows[5])
-    assert matrix._floors is None
-    np.testing.assert_allclose(floors, np.linalg.norm(rows - rows[5], axis=1), atol=1e-5)
+    strangers = l2_normalize(rng.normal(size=(30, 128)).astype(np.float32))
+    near = rows[:30] + 0.05 * rng.normal(size=(30, 128)).astype(np.float32)
+    check_floor_index(matrix, np.vstack([rows[:5], near, 1.4 * strangers, 3.0 * strangers]), count=8)
+    assert matrix._floor_index.code_dim == 128
+
+
+def test_several_matrices_scanned_in_one_pass_give_what_each_gives_alone():
+    from kiosk.match import distance_candidates_of
+
+    rng = np.random.default_rng(28)
+    first = random_gallery(rng, 3000, 300, dim=512, threads=2)
+    second = GalleryMatrix(dim=128, index_min_rows=1, threads=2)
+    second.add_many(first.image_ids, first.person_ids,
+                    1.4 * l2_normalize(rng.normal(size=(3000, 128)).astype(np.float32)))
+    queries = [first.embeddings[7], second.embeddings[7] + 0.01]
+    together = distance_candidates_of([(first, queries[0]), (second, queries[1])], 64)
+    for (rows, floor), matrix, query in zip(together, (first, second), queries):
+        alone_rows, alone_floor = matrix.distance_candidates(query, 64)
+        np.testing.assert_array_equal(rows, alone_rows)
+        assert floor == alone_floor and 7 in rows  # the stored row itself
+    assert distance_candidates_of([(first, queries[0]), (make([(1, unit(1))]), unit(1))]) is None
+
+
+def test_floor_index_takes_every_row_of_a_small_matrix():
+    matrix = make([(1, unit(1, 0)), (2, unit(0, 1)), (3, unit(0, 0, 1))])
+    matrix.index_min_rows = 1
+    rows, floor = matrix.distance_candidates(unit(1, 0.1), 8)
+    assert rows.tolist() == [0, 1, 2] and floor == np.inf
