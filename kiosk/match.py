@@ -14,6 +14,12 @@ coordinates in that subspace plus two numbers that bound what is left out
 quarter of the float32 bytes). Either way every score of the copy is an upper bound of the
 true similarity, so the result is that of the exhaustive scan (:func:`nearest`); when the bound
 cannot prove it, the exhaustive scan runs instead.
+
+Fused matching (:mod:`kiosk.fusion`) asks each model's matrix for its nearest rows and a floor
+of every other row's distance instead (:meth:`GalleryMatrix.distance_candidates`, rows need not
+be unit vectors): a second int8 copy, :class:`Int8FloorIndex`, scanned with Euclidean distances
+(80 bytes a row for FaceNet and for dlib), several matrices in one pass
+(:func:`distance_candidates_of`).
 """
 
 from __future__ import annotations
