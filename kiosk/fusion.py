@@ -81,6 +81,7 @@ class FusedMatcher:
         self.indexes = dict(indexes)
         self.weights = dict(weights)
         self.full_scans = 0  # large-gallery queries the bound could not prove (scanned in full)
+        self._aligned_at: tuple[tuple[int, ...] | None, bool] = (None, False)  # (versions, aligned)
 
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
         """The fused open-set decision for one query (model id -> embedding)."""
@@ -92,7 +93,11 @@ class FusedMatcher:
         first = self.indexes[next(iter(self.weights))].image_ids
         # A gallery keeps its matrices row for row (the same images in the same rows): then
         # the distances add up row by row, with no copy of any matrix
-        aligned = all(np.array_equal(self.indexes[m].image_ids, first) for m in self.weights)
+        versions = tuple(self.indexes[m].version for m in self.weights)
+        if versions != self._aligned_at[0]:  # checked again only after a change
+            self._aligned_at = (versions, all(np.array_equal(self.indexes[m].image_ids, first)
+                                              for m in self.weights))
+        aligned = self._aligned_at[1]
         if aligned:
             match = self._nearest_prefiltered(query, threshold, min_margin)
             if match is not None:

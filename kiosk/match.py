@@ -706,6 +706,7 @@ class GalleryMatrix:
         self.index_min_rows = index_min_rows
         self.threads = search_threads() if threads is None else threads
         self.full_scans = 0  # prefiltered queries the bound could not prove (exhaustive instead)
+        self.version = 0  # counts the changes to the rows
         self._embeddings = np.empty((0, dim), np.float32)
         self._image_ids = np.empty(0, np.int64)
         self._person_ids = np.empty(0, np.int64)
@@ -801,6 +802,7 @@ class GalleryMatrix:
         for offset, image_id in enumerate(np.asarray(image_ids).tolist()):
             self._row_of_image[int(image_id)] = start + offset
         self._count = end
+        self.version += 1
         for copy in self.int8_copies():
             # rows past the int8 copy's end (after removals) are overwritten: re-check them
             for row in range(start, min(end, len(copy))):
@@ -827,6 +829,7 @@ class GalleryMatrix:
             for copy in self.int8_copies():
                 copy.mark_stale(row)
         self._count = last
+        self.version += 1
 
     def remove_person(self, person_id: int) -> None:
         """Remove every row of one person."""

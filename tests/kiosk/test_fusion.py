@@ -293,6 +293,26 @@ def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
         assert got.margin == pytest.approx(second - fused[best], abs=1e-4)
 
 
+def test_an_image_removed_from_one_model_only_leaves_fused_matching_at_once():
+    """The matcher remembers that its matrices hold the same images row for row until one of
+    them changes: an image that loses one model's embedding is not matched the next query."""
+    from kiosk.fusion import FusedMatcher, model_weights
+    from kiosk.match import GalleryMatrix
+
+    weights = model_weights("facenet", DLIB, 0.5)
+    facenet, dlib = GalleryMatrix(512), GalleryMatrix(128)
+    for image_id in (1, 2, 3):
+        facenet.add(image_id, image_id, person_embedding(image_id))
+        dlib.add(image_id, image_id, person_embedding(image_id, 128))
+    matcher = FusedMatcher({"facenet": facenet, DLIB: dlib}, weights)
+    query = {"facenet": person_embedding(2), DLIB: person_embedding(2, 128)}
+    assert matcher.nearest(query, 1.02, 0.05).image_id == 2
+    dlib.remove_image(2)
+    assert matcher.nearest(query, 1.02, 0.05).image_id != 2
+    dlib.add(2, 2, person_embedding(2, 128))  # back, in another row
+    assert matcher.nearest(query, 1.02, 0.05).image_id == 2
+
+
 def subspace_faces(rng, rows, people):
     """Two models' rows of the same images, each near a subspace of its own (as FaceNet's and
     dlib's are): unit 512-d rows and 128-d rows of norm about 1.4, and a function drawing new
