@@ -292,7 +292,7 @@ class Int8Prefilter:
         self.stale_rows: set[int] = set()
         self.unfit_rows: set[int] = set()  # rows whose projection code is out of range
         self.threads = threads
-        shards = 1 if threads == 1 else threads * SHARDS_PER_THREAD
+        shards = 1 if threads == 1 else threads * self.shards_per_thread
         shard_rows = -(-len(embeddings) // shards)  # ceiling division; the last may be smaller
         starts = [min(i * shard_rows, len(embeddings)) for i in range(shards)]
         self._starts = np.array(starts, np.int64)
@@ -314,6 +314,7 @@ class Int8Prefilter:
             weakref.finalize(self, self._pool.shutdown, wait=False)
 
     metric_l2 = False  # the scan's scores: dot products (the largest first)
+    shards_per_thread = SHARDS_PER_THREAD
 
     def _fit(self, embeddings: np.ndarray) -> None:
         """Choose the codes of these rows: sets ``code_dim`` and what :meth:`_encode` needs."""
@@ -515,6 +516,8 @@ class Int8FloorIndex(Int8Prefilter):
     """
 
     metric_l2 = True
+    # fused matching scans two models' copies in one pass: as many shards in all as one copy had
+    shards_per_thread = SHARDS_PER_THREAD // 2
 
     def _fit(self, embeddings: np.ndarray) -> None:
         dim = self.dim
@@ -533,7 +536,11 @@ class Int8FloorIndex(Int8Prefilter):
         # one scale (the scan's distances must be Euclidean) suits them all
         random = np.random.default_rng(0).standard_normal((self.code_dim, self.code_dim))
         self.rotation = np.linalg.qr(random)[0]
-        spread = float(np.abs(self._centred(coordinates)).max()) if len(coordinates) else 1.0
+        # _centred in one product a row: x @ (V R_head), the residual times R's last row
+        k = self.basis64.shape[1]
+        self._turned_basis = self.basis64 @ self.rotation[:k]
+        self._turned_centre = self.centre @ self.rotation
+        spread = float(np.abs(self._centred(sample)).max()) if len(sample) else 1.0
         self.scale = 127.0 / (PROJECTION_HEADROOM * max(spread, 1e-12))
         self.max_error = 0.0  # the largest rounding error of a valid code, in distance units
 
@@ -548,12 +555,18 @@ class Int8FloorIndex(Int8Prefilter):
         residual = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", head, head)
         return np.hstack([head, np.sqrt(np.maximum(residual, 0.0))[:, None]])
 
-    def _centred(self, coordinates: np.ndarray) -> np.ndarray:
-        """Coordinates moved to the centre and rotated (distances unchanged)."""
-        return (coordinates - self.centre) @ self.rotation
+    def _centred(self, embeddings: np.ndarray) -> np.ndarray:
+        """Rows' :meth:`_coordinates` moved to the centre and rotated (distances unchanged),
+        (N, k + 1) float64, computed as ``x V R_head + r R_last - centre R`` (the rotation's rows
+        are orthonormal, so ``||x V R_head|| = ||x V||`` gives the residual)."""
+        rows = np.asarray(embeddings, np.float64).reshape(-1, self.dim)
+        turned = rows @ self._turned_basis
+        residual = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", turned, turned)
+        turned += np.sqrt(np.maximum(residual, 0.0))[:, None] * self.rotation[-1]
+        return turned - self._turned_centre
 
     def _encode(self, embeddings: np.ndarray, first_row: int) -> np.ndarray:
-        scaled = self._centred(self._coordinates(embeddings)) * self.scale
+        scaled = self._centred(embeddings) * self.scale
         codes = np.rint(scaled)
         fits = np.all(np.abs(codes) <= 127, axis=1)
         self.unfit_rows.update((np.flatnonzero(~fits) + first_row).tolist())
@@ -576,7 +589,7 @@ class Int8FloorIndex(Int8Prefilter):
         into the codes' box first brings it no nearer any code than it was (the box is convex
         and holds them all), so that costs nothing.
         """
-        scaled = self._centred(self._coordinates(np.asarray(embedding, np.float32)))[0] * self.scale
+        scaled = self._centred(np.asarray(embedding, np.float32))[0] * self.scale
         inside = np.clip(scaled, -127.0, 127.0)
         codes = np.rint(inside)
         return codes.astype(np.float32)[None], float(np.linalg.norm(inside - codes)) / self.scale
