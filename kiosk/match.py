@@ -503,7 +503,9 @@ class Int8FloorIndex(Int8Prefilter):
 
     A row ``x`` becomes ``y = [V^T x, ||x - V V^T x||]`` (float64, ``V`` the ``k``
     orthonormal directions of largest energy of the rows, :func:`subspace_basis`), and its code
-    ``c = rint((y - centre) * scale)``. For any query ``q`` with ``y_q`` alike,
+    ``c = rint((y - centre) R * scale)`` (``R`` a fixed random rotation, which keeps distances
+    and spreads the energy evenly, so one scale suits every component). For any query ``q``
+    with ``y_q`` alike,
     ``||q - x|| >= ||y_q - y||`` (the part in the subspace, and the reverse triangle inequality
     on the part outside it), and ``||y_q - y|| >= ||y_q - y_c|| - e`` where ``y_c`` is the code
     read back and ``e`` the largest rounding error of any valid code. faiss scans the codes with
