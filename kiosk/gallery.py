@@ -117,6 +117,7 @@ class Gallery:
         self._index: GalleryMatrix | None = None
         self._indexes: dict[str, GalleryMatrix] = {}
         self._index_version: int | None = None
+        self._fused_matcher: FusedMatcher | None = None
 
     @property
     def read_only(self) -> bool:
@@ -160,7 +161,12 @@ class Gallery:
         ``{model id: embedding}``)."""
         if self.fusion_weights is None:
             return self.index
-        return FusedMatcher(self.indexes, self.fusion_weights)
+        indexes = self.indexes
+        matcher = self._fused_matcher
+        # kept while the matrices are (it remembers that they hold the same rows)
+        if matcher is None or any(matcher.indexes.get(m) is not x for m, x in indexes.items()):
+            matcher = self._fused_matcher = FusedMatcher(indexes, self.fusion_weights)
+        return matcher
 
     @property
     def index(self) -> GalleryMatrix:

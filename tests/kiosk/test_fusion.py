@@ -293,6 +293,20 @@ def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
         assert got.margin == pytest.approx(second - fused[best], abs=1e-4)
 
 
+def test_gallery_keeps_its_fused_matcher_until_the_matrices_are_read_again(tmp_path, fused_settings):
+    recognition = fused_settings.recognition
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        gallery.add_person("P1", [both(fused_settings, 1)])
+        matcher = gallery.matcher
+        assert gallery.matcher is matcher
+        gallery.add_person("P2", [both(fused_settings, 2)])
+        match = gallery.match(both(fused_settings, 2), match_threshold(recognition), recognition.min_margin)
+        assert match.accepted and gallery.person(match.person_id).name == "P2"
+        gallery.reload()  # new matrices: a matcher over them
+        assert gallery.matcher is not matcher
+        assert gallery.matcher.indexes == gallery.indexes
+
+
 def test_an_image_removed_from_one_model_only_leaves_fused_matching_at_once():
     """The matcher remembers that its matrices hold the same images row for row until one of
     them changes: an image that loses one model's embedding is not matched the next query."""
