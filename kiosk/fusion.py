@@ -83,6 +83,12 @@ class FusedMatcher:
         self.full_scans = 0  # large-gallery queries the bound could not prove (scanned in full)
         self._aligned_at: tuple[tuple[int, ...] | None, bool] = (None, False)  # (versions, aligned)
 
+    def prepare(self) -> None:
+        """Build the int8 copies large galleries' queries will scan, now rather than at the
+        first query (:meth:`GalleryMatrix.prepare`)."""
+        for model_id in self.weights:
+            self.indexes[model_id].prepare(for_distances=True)
+
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
         """The fused open-set decision for one query (model id -> embedding)."""
         missing = set(self.weights) - set(query)

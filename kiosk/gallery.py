@@ -168,6 +168,15 @@ class Gallery:
             matcher = self._fused_matcher = FusedMatcher(indexes, self.fusion_weights)
         return matcher
 
+    def prepare_matching(self) -> None:
+        """Read the matrices and build the int8 copies of a large gallery now, so the first
+        attendee does not wait for them (about 1 s at 100,000 images, 7 s at 1,000,000).
+
+        Raises:
+            GalleryError: the database cannot be read.
+        """
+        self.matcher.prepare()
+
     @property
     def index(self) -> GalleryMatrix:
         """Every stored embedding of this kiosk's model, read on first use.

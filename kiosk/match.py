@@ -875,6 +875,15 @@ class GalleryMatrix:
             return _distances_from(self.squared_norms, vector, self.embeddings @ vector)
         return _distances_from(self.squared_norms[rows], vector, self.embeddings[rows] @ vector)
 
+    def prepare(self, for_distances: bool = False) -> None:
+        """Build the int8 copy a large matrix's queries will scan now (at start-up) rather than
+        at its first query: the dot-product copy of :meth:`nearest`, or with ``for_distances``
+        the copy of :meth:`distance_candidates`. Nothing for small matrices."""
+        if for_distances:
+            self._current_floor_index()
+        else:
+            self._current_prefilter()
+
     def distance_candidates(self, embedding: Embedding,
                             count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
         """The rows nearest a query by the int8 copy of :class:`Int8FloorIndex` (rows need

@@ -147,6 +147,7 @@ class Pipeline:
         self.gallery = gallery
         try:
             notice = missing_embeddings_notice(gallery)
+            gallery.prepare_matching()  # a large gallery's int8 copies, before the first face
         except GalleryError as exc:
             notice = ""
             log.error("cannot read the gallery: %s", exc)

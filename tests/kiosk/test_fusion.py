@@ -307,6 +307,23 @@ def test_gallery_keeps_its_fused_matcher_until_the_matrices_are_read_again(tmp_p
         assert gallery.matcher.indexes == gallery.indexes
 
 
+def test_prepare_matching_builds_the_int8_copies_before_the_first_query(tmp_path, fused_settings):
+    """A large gallery's copies are built when the pipeline starts, not at the first face."""
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
+        for person in range(1, 4):
+            gallery.add_person(f"P{person}", [both(fused_settings, person)])
+        for matrix in gallery.indexes.values():
+            assert matrix.int8_copies() == []
+            matrix.index_min_rows = 1  # as if it held 20,000 images
+        gallery.prepare_matching()
+        copies = [matrix._floor_index for matrix in gallery.indexes.values()]
+        assert all(copy is not None for copy in copies)
+        match = gallery.match(both(fused_settings, 2), match_threshold(fused_settings.recognition),
+                              fused_settings.recognition.min_margin)
+        assert match.accepted and gallery.person(match.person_id).name == "P2"
+        assert [matrix._floor_index for matrix in gallery.indexes.values()] == copies  # reused
+
+
 def test_an_image_removed_from_one_model_only_leaves_fused_matching_at_once():
     """The matcher remembers that its matrices hold the same images row for row until one of
     them changes: an image that loses one model's embedding is not matched the next query."""

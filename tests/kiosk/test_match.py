@@ -423,6 +423,18 @@ def test_several_matrices_scanned_in_one_pass_give_what_each_gives_alone():
     assert distance_candidates_of([(first, queries[0]), (make([(1, unit(1))]), unit(1))]) is None
 
 
+def test_prepare_builds_the_copy_the_queries_scan():
+    rng = np.random.default_rng(29)
+    matrix = random_gallery(rng, 3000, 300, threads=1)
+    matrix.prepare()
+    assert matrix._prefilter is not None and matrix._floor_index is None
+    matrix.prepare(for_distances=True)
+    assert matrix._floor_index is not None
+    small = make([(1, unit(1))])
+    small.prepare()
+    assert small.int8_copies() == []  # under index_min_rows: the exhaustive scan
+
+
 def test_floor_index_takes_every_row_of_a_small_matrix():
     matrix = make([(1, unit(1, 0)), (2, unit(0, 1)), (3, unit(0, 0, 1))])
     matrix.index_min_rows = 1
