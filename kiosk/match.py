@@ -532,8 +532,6 @@ class Int8FloorIndex(Int8Prefilter):
         # float64 and orthonormal to its precision: the floor holds up to float64 rounding
         self.basis64 = np.linalg.qr(np.asarray(basis, np.float64))[0]
         self.code_dim = self.basis64.shape[1] + 1
-        coordinates = self._coordinates(sample)
-        self.centre = coordinates.mean(axis=0) if len(coordinates) else np.zeros(self.code_dim)
         # a fixed random rotation spreads the energy evenly over the code's components, so
         # one scale (the scan's distances must be Euclidean) suits them all
         random = np.random.default_rng(0).standard_normal((self.code_dim, self.code_dim))
@@ -541,8 +539,11 @@ class Int8FloorIndex(Int8Prefilter):
         # _centred in one product a row: x @ (V R_head), the residual times R's last row
         k = self.basis64.shape[1]
         self._turned_basis = self.basis64 @ self.rotation[:k]
-        self._turned_centre = self.centre @ self.rotation
-        spread = float(np.abs(self._centred(sample)).max()) if len(sample) else 1.0
+        self._turned_centre = np.zeros(self.code_dim)
+        turned = self._centred(sample)  # not centred yet: the centre is their mean
+        if len(turned):
+            self._turned_centre = turned.mean(axis=0)
+        spread = float(np.abs(turned - self._turned_centre).max()) if len(turned) else 1.0
         self.scale = 127.0 / (PROJECTION_HEADROOM * max(spread, 1e-12))
         self.max_error = 0.0  # the largest rounding error of a valid code, in distance units
 
@@ -550,17 +551,11 @@ class Int8FloorIndex(Int8Prefilter):
     def _block_rows(self) -> int:
         return PROJECT_BLOCK_ROWS
 
-    def _coordinates(self, embeddings: np.ndarray) -> np.ndarray:
-        """``[V^T x, ||x - V V^T x||]`` of rows, (N, k + 1) float64."""
-        rows = np.asarray(embeddings, np.float64).reshape(-1, self.dim)
-        head = rows @ self.basis64
-        residual = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", head, head)
-        return np.hstack([head, np.sqrt(np.maximum(residual, 0.0))[:, None]])
-
     def _centred(self, embeddings: np.ndarray) -> np.ndarray:
-        """Rows' :meth:`_coordinates` moved to the centre and rotated (distances unchanged),
-        (N, k + 1) float64, computed as ``x V R_head + r R_last - centre R`` (the rotation's rows
-        are orthonormal, so ``||x V R_head|| = ||x V||`` gives the residual)."""
+        """Rows' coordinates ``[V^T x, ||x - V V^T x||]`` moved to the centre and rotated
+        (distances unchanged), (N, k + 1) float64, computed as ``x V R_head + r R_last -
+        centre R`` (the rotation's rows are orthonormal, so ``||x V R_head|| = ||x V||`` gives
+        the residual)."""
         rows = np.asarray(embeddings, np.float64).reshape(-1, self.dim)
         turned = rows @ self._turned_basis
         residual = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", turned, turned)
