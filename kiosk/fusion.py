@@ -96,7 +96,7 @@ class FusedMatcher:
             raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")
         if any(len(self.indexes[m]) == 0 for m in self.weights):
             return Match(None, float("inf"), float("inf"), False)
-        first = self.indexes[next(iter(self.weights))].image_ids
+        first = self._lead.image_ids
         # A gallery keeps its matrices row for row (the same images in the same rows): then
         # the distances add up row by row, with no copy of any matrix
         versions = tuple(self.indexes[m].version for m in self.weights)
@@ -126,13 +126,12 @@ class FusedMatcher:
         if image_ids is None or len(image_ids) == 0:
             return Match(None, float("inf"), float("inf"), False)
         assert person_ids is not None and total is not None
-        best_row = int(np.argmin(total))
-        best_person = int(person_ids[best_row])
-        distance = float(total[best_row])
-        others = person_ids != best_person
-        margin = float(np.min(total[others])) - distance if others.any() else float("inf")
-        accepted = distance < threshold and margin >= min_margin
-        return Match(best_person, distance, margin, accepted, int(image_ids[best_row]))
+        return _match(_decide(total, person_ids), person_ids, image_ids, threshold, min_margin)
+
+    @property
+    def _lead(self) -> GalleryMatrix:
+        """The first model's matrix (FaceNet's), whose person and image ids every path reads."""
+        return self.indexes[next(iter(self.weights))]
 
 
     def _nearest_prefiltered(self, query: Mapping[str, Embedding], threshold: float,
@@ -154,13 +153,12 @@ class FusedMatcher:
             if found is None:
                 return None
             rows, floor = found
-            best, distance, second = self._decide(query, rows)
-            lead = self.indexes[next(iter(self.weights))]
-            if len(rows) == len(lead) or floor > second + FUSED_BOUND_SLACK:
-                person_id = int(lead.person_ids[rows[best]])
-                return Match(person_id, distance, second - distance,
-                             distance < threshold and second - distance >= min_margin,
-                             int(lead.image_ids[rows[best]]))
+            total = self._fused_distances(query, rows)
+            lead = self._lead
+            person_ids = lead.person_ids[rows]
+            decided = _decide(total, person_ids)
+            if len(rows) == len(lead) or floor > decided[2] + FUSED_BOUND_SLACK:  # above the second
+                return _match(decided, person_ids, lead.image_ids[rows], threshold, min_margin)
         self.full_scans += 1
         return None
 
@@ -177,17 +175,31 @@ class FusedMatcher:
         every_row = [rows for rows, _ in found]
         return np.unique(np.concatenate(every_row)), floor
 
-    def _decide(self, query: Mapping[str, Embedding], rows: np.ndarray) -> tuple[int, float, float]:
-        """(the position in ``rows`` of the nearest row by the exact fused distance, its
-        distance, the nearest other person's distance over ``rows``)."""
+    def _fused_distances(self, query: Mapping[str, Embedding], rows: np.ndarray) -> np.ndarray:
+        """The exact fused distances of the query to these rows, float32."""
         total = np.zeros(len(rows), np.float32)
         for model_id, weight in self.weights.items():
             total += np.float32(weight) * self.indexes[model_id].distances(query[model_id], rows)
-        best = int(np.argmin(total))
-        person_ids = self.indexes[next(iter(self.weights))].person_ids[rows]
-        others = person_ids != person_ids[best]
-        second = float(np.min(total[others])) if others.any() else float("inf")
-        return best, float(total[best]), second
+        return total
+
+
+def _decide(total: np.ndarray, person_ids: np.ndarray) -> tuple[int, float, float]:
+    """(the position of the nearest row of (N,) fused distances, N >= 1, its distance, the
+    nearest other person's distance: inf when there is none)."""
+    best = int(np.argmin(total))
+    others = person_ids != person_ids[best]
+    second = float(np.min(total[others])) if others.any() else float("inf")
+    return best, float(total[best]), second
+
+
+def _match(decided: tuple[int, float, float], person_ids: np.ndarray, image_ids: np.ndarray,
+           threshold: float, min_margin: float) -> Match:
+    """The open-set decision from :func:`_decide` over rows with these ids: the nearest row's
+    person, accepted under ``threshold`` with ``min_margin`` to the next person."""
+    best, distance, second = decided
+    margin = second - distance
+    return Match(int(person_ids[best]), distance, margin,
+                 distance < threshold and margin >= min_margin, int(image_ids[best]))
 
 
 MORE_CANDIDATES = 16  # the second try's candidates, in multiples of the first's
