@@ -233,6 +233,11 @@ def tensorflow_needed(graph_path: str | Path, backend: str, flip_average: bool,
     return False
 
 
+def _face_then_mirror(run_face: Any, run_mirror: Any) -> Any:
+    """A runner of a (2, ...) batch (the face, then its mirror) through two one-image runners."""
+    return lambda batch: np.concatenate([run_face(batch[:1]), run_mirror(batch[1:])])
+
+
 class FaceNetEmbedder:
     """FaceNet 20180408-102900 on the CPU.
 
@@ -308,8 +313,7 @@ class FaceNetEmbedder:
                 for kind, batch in tflite_files(self.backend, self.flip_average)]
         if len(runs) == 1:
             return runs[0]
-        run_face, run_mirror = runs  # the face through the float model, its mirror through int8
-        return lambda batch: np.concatenate([run_face(batch[:1]), run_mirror(batch[1:])])
+        return _face_then_mirror(*runs)  # the face through the float model, its mirror through int8
 
     def _openvino_runner(self, graph_path: Path, threads: int, cache_dir: str | Path) -> Any:
         run_float = self._openvino_model(graph_path, threads, cache_dir)
@@ -319,7 +323,7 @@ class FaceNetEmbedder:
             # the face through OpenVINO in float32, its mirror through the int8 TFLite model
             (kind, mirror_batch), = mirror_files
             run_mirror = self._tflite_model(graph_path, kind, mirror_batch, threads, cache_dir)
-            return lambda batch: np.concatenate([run_float(batch[:1]), run_mirror(batch[1:])])
+            return _face_then_mirror(run_float, run_mirror)
         return lambda batch: np.concatenate([run_float(face[None]) for face in batch])
 
     @staticmethod
