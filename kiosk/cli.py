@@ -46,7 +46,7 @@ CALLER_DIR_VARIABLE = "KIOSK_CALLER_DIR"
 PATH_ARGUMENTS = ("settings", "db", "csv", "out", "folder", "images", "manifest", "pairs_file",
                   "root", "video", "enroll", "source")
 
-from kiosk.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UserError  # noqa: F401
+from kiosk.commands.common import EXIT_ERROR, EXIT_USAGE, UserError
 
 
 def build_parser(extra: Sequence[str] = ()) -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ import cv2
 
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.names import is_text, printable
-from kiosk.recognize import ImageError
+from kiosk.images import ImageError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SUFFIX_NUMBER = re.compile(r"^(.+?)_\d+$")
@@ -91,7 +91,7 @@ def enroll_folder(
 
     Args:
         gallery: where to enrol.
-        encoder: a :class:`kiosk.recognize.FaceEncoder` (``encode_file``).
+        encoder: a :class:`kiosk.face_encoder.FaceEncoder` (``encode_file``).
         folder: the folder of photos named by external id.
         distance_threshold: a photo matching another person closer than this is refused.
         min_margin: the matcher's margin.

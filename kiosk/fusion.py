@@ -43,9 +43,14 @@ def fusion_weights_of(recognition: RecognitionSettings) -> dict[str, float] | No
     return model_weights(recognition.model_id, DLIB_MODEL_ID, recognition.dlib_weight)
 
 
+def threshold_setting_key(recognition: RecognitionSettings) -> str:
+    """The ``[recognition]`` key of the threshold in force: the fused one with fusion on."""
+    return "fused_distance_threshold" if recognition.fusion else "distance_threshold"
+
+
 def match_threshold(recognition: RecognitionSettings) -> float:
-    """The distance threshold of the kiosk's decisions: the fused one with fusion on."""
-    return recognition.fused_distance_threshold if recognition.fusion else recognition.distance_threshold
+    """The distance threshold of the kiosk's decisions (the key :func:`threshold_setting_key`)."""
+    return float(getattr(recognition, threshold_setting_key(recognition)))
 
 
 def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float]) -> float:

@@ -23,6 +23,7 @@ owns the rule, plus the index update where images change.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kiosk.config import GallerySettings, Settings
+from kiosk.decision import current_event_id
 from kiosk.fusion import FusedMatcher, fusion_weights_of
 from kiosk.match import GalleryMatrix, Match
 from kiosk.store.base import (
@@ -191,11 +193,6 @@ class Gallery:
 
     matrix = index  # the older name, still used by benchmarks
 
-    @property
-    def index_loaded(self) -> bool:
-        """Whether the matching index has been read (commands that do not match never do)."""
-        return self._index is not None
-
     def reload(self) -> None:
         """Re-read the index from the database (the old one is kept when that fails).
 
@@ -353,6 +350,10 @@ class Gallery:
 
     def events(self) -> list[dict[str, Any]]:
         return self.events_table.events()
+
+    def open_event_id(self, now_s: float | None = None) -> int | None:
+        """The newest event open at ``now_s`` (default: now); the rule is in :mod:`kiosk.decision`."""
+        return current_event_id(self.events(), time.time() if now_s is None else now_s)
 
     def event(self, event_id: int) -> dict[str, Any] | None:
         return self.events_table.event(event_id)

@@ -509,7 +509,7 @@ class LivenessTracker:
             verified) when ``use_texture`` is on.
 
     Raises:
-        kiosk.models.ModelNotFoundError: a texture model file is missing or damaged.
+        kiosk.model_files.ModelNotFoundError: a texture model file is missing or damaged.
     """
 
     def __init__(self, settings: LivenessSettings, texture: TextureScorer | None = None) -> None:

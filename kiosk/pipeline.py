@@ -33,7 +33,6 @@ import numpy as np
 from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
-from kiosk.decision import current_event_id as _current_event_id
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
@@ -43,8 +42,7 @@ from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks
 from kiosk.types import BoxXYXY, FrameBGR, Landmarks
 
-__all__ = ["Decision", "FrameResult", "Outcome", "Pipeline", "Prompt", "box_from_landmarks",
-           "current_event_id"]
+__all__ = ["FrameResult", "Pipeline", "Prompt"]
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +344,3 @@ def _jpeg(face_rgb: np.ndarray | None) -> bytes | None:
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
-
-def current_event_id(gallery: Gallery, now_s: float | None = None) -> int | None:
-    """The newest event open now (the rule of :func:`kiosk.decision.current_event_id`)."""
-    return _current_event_id(gallery.events(), time.time() if now_s is None else now_s)

@@ -46,7 +46,7 @@ class ReembedReport:
     no_crop: list[IncompleteImage] = field(default_factory=list)
     failed: list[tuple[IncompleteImage, str]] = field(default_factory=list)
 
-    def people_to_re_enrol(self) -> list[tuple[int, str]]:
+    def people_to_reenroll(self) -> list[tuple[int, str]]:
         """(person id, name) of everyone with an image that could not be re-embedded, by name."""
         images = self.no_crop + [image for image, _ in self.failed]
         people = {(image.person_id, image.name) for image in images}
@@ -62,7 +62,7 @@ class ReembedReport:
                          "missing": list(i.missing)} for i in self.no_crop],
             "failed": [{"image_id": i.image_id, "person_id": i.person_id, "name": i.name,
                         "reason": reason} for i, reason in self.failed],
-            "re_enrol": [{"person_id": p, "name": n} for p, n in self.people_to_re_enrol()],
+            "re_enrol": [{"person_id": p, "name": n} for p, n in self.people_to_reenroll()],
         }
 
 
@@ -101,7 +101,7 @@ def reembed_gallery(
 
     Args:
         gallery: a :class:`kiosk.gallery.Gallery` (its ``model_ids`` are the models wanted).
-        encoder: a :class:`kiosk.recognize.FaceEncoder` whose models include those
+        encoder: a :class:`kiosk.face_encoder.FaceEncoder` whose models include those
             (``reembed_crop``).
         batch_images: images per transaction.
         progress: called with (images done, images to do) after each batch.
@@ -162,7 +162,7 @@ def migrate_at_start(
 
     Args:
         gallery: a :class:`kiosk.gallery.Gallery` opened with the kiosk's settings.
-        encoder: a :class:`kiosk.recognize.FaceEncoder` over the kiosk's models.
+        encoder: a :class:`kiosk.face_encoder.FaceEncoder` over the kiosk's models.
         progress: called with (images done, images to do) after each batch.
     """
     incomplete = gallery.incomplete_images()

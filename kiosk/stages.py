@@ -81,7 +81,7 @@ def load_models(settings: Settings) -> Models:
     from kiosk.dlib_encoder import DlibResNetEncoder
     from kiosk.embed import FaceNetEmbedder
     from kiosk.landmarks import LandmarkPredictor
-    from kiosk.models import dlib_resnet_path, facenet_graph_path, shape_predictor_path
+    from kiosk.model_files import dlib_resnet_path, facenet_graph_path, shape_predictor_path
 
     recognition = settings.recognition
     embedder = FaceNetEmbedder(

@@ -17,7 +17,7 @@ An undo of a check-in made by staff at this kiosk travels the same way: it is qu
 outbox (``method = 'undo'``) in the transaction of the local undo, and uploaded in order with
 the check-ins (to ``POST /api/v1/checkins/undo``), once per UUID.
 
-A kiosk's enrolment goes to the server (:func:`enrol_on_server`): the person exists at every
+A kiosk's enrolment goes to the server (:func:`enroll_on_server`): the person exists at every
 door or nowhere; the sync that follows brings them here with the server's id.
 """
 
@@ -335,7 +335,7 @@ class SyncClient:
 
     # -- service calls for the staff and enrolment screens ----------------------------------
 
-    def enrol(self, name: str, images: Sequence[tuple[str, bytes]], external_id: str | None = None,
+    def enroll(self, name: str, images: Sequence[tuple[str, bytes]], external_id: str | None = None,
               allow_duplicate: bool = False) -> int:
         """Enrol a person on the server (an admin key is needed); returns the new id.
 
@@ -408,7 +408,7 @@ def with_pending(server_rows: Sequence[dict[str, Any]], store: Store,
     return rows
 
 
-class EnrolmentRefused(ValueError):
+class EnrollmentRefused(ValueError):
     """The server did not enrol the person; nothing was enrolled anywhere.
 
     Attributes:
@@ -428,34 +428,34 @@ class EnrolmentRefused(ValueError):
         self.server_message = server_message
 
 
-def enrolment_refusal(exc: SyncError, url: str) -> EnrolmentRefused:
+def enrollment_refusal(exc: SyncError, url: str) -> EnrollmentRefused:
     """The clear message for a server's refusal of an enrolment."""
     nothing = "nothing was enrolled"
     if exc.unreachable:
-        return EnrolmentRefused(
+        return EnrollmentRefused(
             f"the service {url} cannot be reached, so {nothing}: enrolment at a connected kiosk "
             "goes to the service (a person enrolled only here would never reach the other "
             "doors); try again when the service is back", "unreachable")
     if exc.status_code == 403:
-        return EnrolmentRefused(
+        return EnrollmentRefused(
             f"this kiosk's key may not enrol ({nothing}): enrolment needs an admin key "
             "(`keys create --role admin`) in [server] api_key or --api-key", "not_admin")
     if exc.status_code == 401:
-        return EnrolmentRefused(
+        return EnrollmentRefused(
             f"the service refused this kiosk's key (unknown or revoked), so {nothing}",
             "key_refused")
     found = exc.details.get("lookalike")
     if exc.status_code == 409 and isinstance(found, dict):
-        return EnrolmentRefused(
+        return EnrollmentRefused(
             f"{found.get('file')} looks like person {found.get('person_id')} "
             f"({found.get('name')}), distance {float(found.get('distance', 0.0)):.3f}; {nothing}",
             "lookalike", found)
     message = str(exc.details.get("error") or exc)
-    return EnrolmentRefused(f"the service refused the enrolment: {message}; {nothing}",
+    return EnrollmentRefused(f"the service refused the enrolment: {message}; {nothing}",
                             "refused", server_message=message)
 
 
-def enrol_on_server(
+def enroll_on_server(
     client: SyncClient, name: str, images: Sequence[tuple[str, bytes]],
     external_id: str | None = None, allow_duplicate: bool = False,
 ) -> tuple[int, SyncReport | None]:
@@ -474,14 +474,14 @@ def enrol_on_server(
         the person is on the server and arrives here at the next round).
 
     Raises:
-        EnrolmentRefused: the server did not enrol (see its ``kind``); nothing was enrolled.
+        EnrollmentRefused: the server did not enrol (see its ``kind``); nothing was enrolled.
     """
     if not images:
         raise ValueError("images is empty: give at least one photo")
     try:
-        person_id = client.enrol(name, images, external_id, allow_duplicate)
+        person_id = client.enroll(name, images, external_id, allow_duplicate)
     except SyncError as exc:
-        raise enrolment_refusal(exc, client.settings.url) from exc
+        raise enrollment_refusal(exc, client.settings.url) from exc
     try:
         report: SyncReport | None = client.run_once()
     except (SyncError, StoreError) as exc:

@@ -232,7 +232,7 @@ class TextureScorer:
         last_ms: milliseconds the last scoring took (crops + both models).
 
     Args:
-        model_paths: [(ONNX path, crop scale)], usually :func:`kiosk.models.minifasnet_paths`
+        model_paths: [(ONNX path, crop scale)], usually :func:`kiosk.model_files.minifasnet_paths`
             (which verifies their checksums).
 
     Raises:
@@ -249,8 +249,8 @@ class TextureScorer:
 
     @classmethod
     def from_models_dir(cls, models_dir: str | Path = "") -> TextureScorer:
-        """Load the shipped models (checksums verified; see :func:`kiosk.models.minifasnet_paths`)."""
-        from kiosk.models import minifasnet_paths
+        """Load the shipped models (checksums verified; see :func:`kiosk.model_files.minifasnet_paths`)."""
+        from kiosk.model_files import minifasnet_paths
 
         return cls(minifasnet_paths(models_dir))
 

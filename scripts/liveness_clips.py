@@ -25,7 +25,7 @@ from kiosk.landmarks import LandmarkPredictor  # noqa: E402
 from kiosk.liveness import CUE_NAMES, LiveState, LivenessTracker, evaluation_tracker  # noqa: E402
 from kiosk.texture import TextureScorer  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
-from kiosk.models import shape_predictor_path  # noqa: E402
+from kiosk.model_files import shape_predictor_path  # noqa: E402
 
 
 def main() -> int:

@@ -117,7 +117,8 @@ def main() -> int:
     from PyQt5.QtWidgets import QApplication
 
     from kiosk.config import Settings
-    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
     from kiosk.roster import RosterEntry, import_roster
     from ui.app import build_window, open_gallery
     from ui.i18n import install_translator
@@ -140,7 +141,7 @@ def main() -> int:
     models = load_models(settings)
     load_s = time.monotonic() - t0
     capture = cv2.VideoCapture(str(source))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, args.enrol_frame)
+    capture.set(cv2.CAP_PROP_POS_FRAMES, args.enroll_frame)
     ok, frame = capture.read()
     capture.release()
     if not ok:
@@ -204,7 +205,7 @@ def main() -> int:
         dialog.on_capture_clicked()
         pump(app, 20.0, lambda: len(dialog.samples) >= 3 or dialog.capture_outcome is not None)
         pump(app, 0.4)
-        figures["enrol_png_bytes"] = save_png(dialog, out / f"enrol{args.suffix}.png")
+        figures["enroll_png_bytes"] = save_png(dialog, out / f"enrol{args.suffix}.png")
         dialog.reject()
     window.close()
     print(json.dumps(figures, ensure_ascii=False, indent=2))

@@ -75,8 +75,10 @@ def main() -> int:
     from kiosk.config import Settings
     from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery
-    from kiosk.pipeline import Outcome, Pipeline
-    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.decision import Outcome
+    from kiosk.pipeline import Pipeline
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
     from ui.worker import PipelineWorker, start_worker, stop_worker
 
     app = QCoreApplication(sys.argv[:1])

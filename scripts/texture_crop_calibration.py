@@ -35,7 +35,7 @@ from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
 from kiosk.liveness import evaluation_tracker  # noqa: E402
-from kiosk.models import shape_predictor_path  # noqa: E402
+from kiosk.model_files import shape_predictor_path  # noqa: E402
 from kiosk.texture import TextureScorer, landmark_anchor, reference_box_from_landmarks  # noqa: E402
 
 LFW_IMAGES = 300

@@ -46,7 +46,7 @@ def detector():
 @pytest.fixture(scope="session")
 def landmark_predictor():
     from kiosk.landmarks import LandmarkPredictor
-    from kiosk.models import shape_predictor_path
+    from kiosk.model_files import shape_predictor_path
 
     return LandmarkPredictor(str(shape_predictor_path()))
 
@@ -62,14 +62,14 @@ def settings():
 def models(settings):
     """FaceNet, dlib landmarks, the Haar gate and dlib's encoder (for the fusion tests), loaded
     once for the whole test session."""
-    from kiosk.recognize import load_models
+    from kiosk.stages import load_models
 
     return load_models(settings.replace("recognition", fusion=True))
 
 
 @pytest.fixture(scope="session")
 def encoder(models, settings):
-    from kiosk.recognize import FaceEncoder
+    from kiosk.face_encoder import FaceEncoder
 
     return FaceEncoder(models, settings)
 

@@ -17,8 +17,9 @@ from PyQt5.QtWidgets import QApplication, QMessageBox
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, open_gallery
-from kiosk.pipeline import Pipeline, current_event_id
-from kiosk.recognize import FaceEncoder, Models, load_models
+from kiosk.pipeline import Pipeline
+from kiosk.face_encoder import FaceEncoder
+from kiosk.stages import Models, load_models
 from kiosk.sync import attach_outbox
 from ui.i18n import install_translator
 from ui.main_window import KioskWindow
@@ -27,7 +28,7 @@ from ui.worker import PipelineWorker
 log = logging.getLogger(__name__)
 
 
-def enrolment_models(models: Models, settings: Settings) -> Models:
+def enrollment_models(models: Models, settings: Settings) -> Models:
     """Models for an enrolment worker: its own Haar gate (a cascade must not be shared
     between threads), the shared landmark predictor and FaceNet, and with fusion its own dlib
     encoder (the network keeps per-call buffers: not shared with the pipeline's thread)."""
@@ -100,7 +101,7 @@ def build_early_window(
         attach_outbox(gallery.checkins_table)
     purge_spoof_pictures(gallery, settings)
     if event_id is None:
-        event_id = current_event_id(gallery)
+        event_id = gallery.open_event_id()
     reader = LatestFrameReader(settings.camera, source)
     return KioskWindow(settings, reader, None, gallery, event_id, None, source=source)
 
@@ -122,7 +123,7 @@ def make_encoder_factory(settings: Settings, models: Models) -> Callable[[], Fac
     """Builds FaceEncoders for enrolment workers over the shared models."""
 
     def make_encoder() -> FaceEncoder:
-        return FaceEncoder(enrolment_models(models, settings), settings)
+        return FaceEncoder(enrollment_models(models, settings), settings)
 
     return make_encoder
 
@@ -229,7 +230,7 @@ def preload_native_libraries(settings: Settings) -> None:
     import os
 
     from kiosk.embed import tensorflow_needed
-    from kiosk.models import facenet_graph_path
+    from kiosk.model_files import facenet_graph_path
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

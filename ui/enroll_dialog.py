@@ -24,9 +24,10 @@ from PyQt5.QtWidgets import (
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
-from kiosk.enrol_capture import WANTED_SAMPLES, CaptureOutcome, EnrolCapture
+from kiosk.enroll_capture import WANTED_SAMPLES, CaptureOutcome, EnrollCapture
 from kiosk.fusion import match_threshold
-from kiosk.recognize import FaceSample, ImageError
+from kiosk.face_encoder import FaceSample
+from kiosk.images import ImageError
 from ui.tasks import TaskWorker, start_task, stop_task
 from ui.video_view import VideoView, frame_to_qimage
 
@@ -78,7 +79,7 @@ class CaptureWorker(QObject):
             self.finished.emit()
 
     def _capture(self) -> CaptureOutcome:
-        capture = EnrolCapture(self.encoder, self.settings, self.wanted, time.monotonic())
+        capture = EnrollCapture(self.encoder, self.settings, self.wanted, time.monotonic())
         last_id = 0
         while not self._stop.is_set():
             outcome = capture.timed_out(time.monotonic())
@@ -443,7 +444,7 @@ class EnrollDialog(QDialog):
         shown and kept in :attr:`error_message`, and nothing was enrolled anywhere)."""
         from PyQt5.QtWidgets import QApplication
 
-        from kiosk.sync import EnrolmentRefused, enrol_on_server
+        from kiosk.sync import EnrollmentRefused, enroll_on_server
 
         if self.person_id is not None:
             return self._refuse(self.tr(
@@ -461,9 +462,9 @@ class EnrollDialog(QDialog):
         client = self.server_link.client()
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            person_id, _report = enrol_on_server(client, name, photos, external_id,
+            person_id, _report = enroll_on_server(client, name, photos, external_id,
                                                  allow_duplicate)
-        except EnrolmentRefused as exc:
+        except EnrollmentRefused as exc:
             return self._refuse(self.refusal_text(exc), exc)
         finally:
             QApplication.restoreOverrideCursor()

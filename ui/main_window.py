@@ -24,7 +24,8 @@ from kiosk.camera import CameraState, LatestFrameReader, SourceKind, parse_sourc
 from kiosk.config import LOCAL_SETTINGS, Settings
 from kiosk.decision import window_state
 from kiosk.gallery import Gallery
-from kiosk.pipeline import Decision, Outcome, Prompt
+from kiosk.decision import Decision, Outcome
+from kiosk.pipeline import Prompt
 from ui.text import short_time
 from ui.video_view import VideoView
 from ui.worker import PipelineWorker, WorkerResult, start_worker, stop_worker
@@ -172,16 +173,16 @@ class KioskWindow(QMainWindow):
             button.setStyleSheet("QToolButton { color: white; background: #37474f; padding: 6px 14px;"
                                  " border-radius: 4px; font-size: 14pt; }")
         self.admin_menu = QMenu(self)
-        self.enrol_action = QAction(self)
+        self.enroll_action = QAction(self)
         self.people_action = QAction(self)
         self.folder_action = QAction(self)
         self.events_action = QAction(self)
         self.settings_action = QAction(self)
-        for action in (self.enrol_action, self.people_action, self.folder_action,
+        for action in (self.enroll_action, self.people_action, self.folder_action,
                        self.events_action, self.settings_action):
             self.admin_menu.addAction(action)
         self.admin_button.setMenu(self.admin_menu)
-        self.enrol_action.triggered.connect(self.on_enrol_triggered)
+        self.enroll_action.triggered.connect(self.on_enroll_triggered)
         self.people_action.triggered.connect(self.on_people_triggered)
         self.folder_action.triggered.connect(self.on_folder_triggered)
         self.events_action.triggered.connect(self.on_events_triggered)
@@ -224,7 +225,7 @@ class KioskWindow(QMainWindow):
         self.setWindowTitle(self.tr("Face check-in"))
         self.staff_button.setText(self.tr("Staff"))
         self.admin_button.setText(self.tr("Admin"))
-        self.enrol_action.setText(self.tr("Enrol a person..."))
+        self.enroll_action.setText(self.tr("Enrol a person..."))
         self.people_action.setText(self.tr("People..."))
         self.folder_action.setText(self.tr("Enrol a folder of photos..."))
         self.events_action.setText(self.tr("Events..."))
@@ -473,9 +474,8 @@ class KioskWindow(QMainWindow):
         if report is not None and report.gallery_changed and not self._shut_down:
             self.on_gallery_changed()
             if self.event_id is None:  # the first sync of a new kiosk brings the events
-                from kiosk.pipeline import current_event_id
 
-                chosen = current_event_id(self.gallery)
+                chosen = self.gallery.open_event_id()
                 if chosen is not None:
                     self.set_event(chosen)
             self._show_event_name()
@@ -642,7 +642,7 @@ class KioskWindow(QMainWindow):
         panel.show()
 
     @pyqtSlot()
-    def on_enrol_triggered(self) -> None:
+    def on_enroll_triggered(self) -> None:
         """Admin: enrol one person."""
         if self.models_not_ready() or not self.require_admin():
             return

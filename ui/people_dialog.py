@@ -50,15 +50,15 @@ class PeopleDialog(QDialog):
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
         self.rename_button = QPushButton(self.tr("Rename..."), self)
-        self.reenrol_button = QPushButton(self.tr("Re-enrol..."), self)
+        self.reenroll_button = QPushButton(self.tr("Re-enrol..."), self)
         self.delete_button = QPushButton(self.tr("Delete..."), self)
         close = QPushButton(self.tr("Close"), self)
-        for button in (self.rename_button, self.reenrol_button, self.delete_button):
+        for button in (self.rename_button, self.reenroll_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close)
         self.rename_button.clicked.connect(self.on_rename_clicked)
-        self.reenrol_button.clicked.connect(self.on_reenrol_clicked)
+        self.reenroll_button.clicked.connect(self.on_reenroll_clicked)
         self.delete_button.clicked.connect(self.on_delete_clicked)
         close.clicked.connect(self.accept)
         layout.addLayout(buttons)
@@ -113,7 +113,7 @@ class PeopleDialog(QDialog):
                 QMessageBox.warning(self, self.tr("Rename"), str(exc))
 
     @pyqtSlot()
-    def on_reenrol_clicked(self) -> None:
+    def on_reenroll_clicked(self) -> None:
         """Open the enrolment dialog for the selected person."""
         person_id = self.selected_person_id()
         if person_id is None:

@@ -292,10 +292,6 @@ class StaffPanelWidget(QWidget):
         return export_event_attendance(self.gallery, self.event_id, path, self.operator,
                                        self.settings_files, replace, rows=self.rows)
 
-    def export_csv(self, path: str | Path, replace: bool = False) -> int:
-        """:meth:`export_file` (kept for callers of the CSV-only panel)."""
-        return self.export_file(path, replace)
-
     def import_roster_file(self, path: str | Path) -> int:
         """Replace the event's roster with a CSV or .xlsx file (admin only, audit-logged).
 

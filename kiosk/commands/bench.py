@@ -139,7 +139,9 @@ def face_like_model(folder: str, settings: Settings) -> Any:
     from kiosk.commands.common import UserError
     from kiosk.eval.bench import FaceLikeVectors, similarity_spread
     from kiosk.eval.identify import people_images
-    from kiosk.recognize import FaceEncoder, ImageError, load_models
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.images import ImageError
+    from kiosk.stages import load_models
 
     try:
         people = people_images(folder)
@@ -181,11 +183,12 @@ def face_like_model(folder: str, settings: Settings) -> Any:
     return faces
 
 
-def _enrol(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:
+def _enroll(settings: Settings, models: Any, gallery: Any, args: argparse.Namespace) -> int | None:
     """Enrol the person of --enroll / --enroll-frame and open an event; returns the event id."""
     from kiosk.eval.bench import video_frame
     from kiosk.commands.common import UserError
-    from kiosk.recognize import FaceEncoder, ImageError
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.images import ImageError
 
     encoder = FaceEncoder(models, settings)
     try:
@@ -215,8 +218,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.commands.common import UserError
     from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery
-    from kiosk.pipeline import STAGES, Outcome, Pipeline
-    from kiosk.recognize import load_models
+    from kiosk.decision import Outcome
+    from kiosk.pipeline import STAGES, Pipeline
+    from kiosk.stages import load_models
 
     if not Path(args.video).is_file():
         raise UserError(f"{args.video}: no such file")
@@ -230,7 +234,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     with Gallery(":memory:", settings.recognition.model_id,
                  settings.gallery.max_images_per_person, store_face_crops=False,
                  fusion_weights=fusion_weights_of(settings.recognition)) as gallery:
-        event_id = _enrol(settings, models, gallery, args)
+        event_id = _enroll(settings, models, gallery, args)
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(
             pipeline, video_frames(args.video, args.max_frames, max(0, args.start_frame)),

@@ -11,7 +11,7 @@ class UserError(Exception):
     """An error caused by the input, reported as one line without a traceback."""
 
 
-def enrolment_identity(name: str, external_id: str | None) -> tuple[str, str | None]:
+def enrollment_identity(name: str, external_id: str | None) -> tuple[str, str | None]:
     """``enroll``'s ``--name`` and ``--external-id`` checked and cleaned (local or on a server).
 
     Raises:

@@ -41,11 +41,10 @@ def cmd_events_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_events_list(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.pipeline import current_event_id
 
     with open_gallery(settings) as gallery:
         events = gallery.events()
-        current = current_event_id(gallery)
+        current = gallery.open_event_id()
     if args.json:
         print(json.dumps([{**e, "current": e["id"] == current} for e in events],
                          ensure_ascii=False, indent=2))
@@ -114,7 +113,8 @@ def cmd_checkins_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_enroll_folder(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.enroll_folder import enroll_folder, photo_files
-    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
 
     folder = Path(args.folder)
     try:

@@ -37,7 +37,7 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.landmarks import LandmarkPredictor
     from kiosk.liveness import evaluation_tracker
     from kiosk.eval.liveness import ManifestError, evaluate, read_manifest
-    from kiosk.models import ModelNotFoundError, shape_predictor_path
+    from kiosk.model_files import ModelNotFoundError, shape_predictor_path
 
     try:
         sequences = read_manifest(args.manifest)

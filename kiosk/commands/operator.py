@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kiosk.cli import UserError
+from kiosk.commands.common import UserError
 from kiosk.commands.recognition import open_gallery
 from kiosk.config import Settings
 from kiosk.gallery import GalleryError

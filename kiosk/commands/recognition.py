@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.commands.common import UserError, enrolment_identity
+from kiosk.commands.common import UserError, enrollment_identity
 from kiosk.config import Settings
 from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
@@ -37,15 +37,16 @@ def _with_fusion(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def _encoder(settings: Settings) -> Any:
-    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
 
     return FaceEncoder(load_models(settings), settings)
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.recognize import ImageError, read_image
+    from kiosk.images import ImageError, read_image
 
-    name, external_id = enrolment_identity(args.name, args.external_id)
+    name, external_id = enrollment_identity(args.name, args.external_id)
     frames = []
     for image in args.images:  # every file is checked before the slow models load
         try:
@@ -138,11 +139,11 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
             print(file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        return 0 if not report.people_to_re_enrol() else 1
+        return 0 if not report.people_to_reenroll() else 1
     print(f"{report.reembedded} images re-embedded ({models})")
     for image, reason in report.failed:
         print(f"  image {image.image_id} of {printable(image.name)}: {reason}")
-    people = report.people_to_re_enrol()
+    people = report.people_to_reenroll()
     if people:
         print(f"{len(report.no_crop) + len(report.failed)} images could not be re-embedded "
               "(no stored crop, or an unusable one) and stay out of matching: re-enrol these "
@@ -158,7 +159,7 @@ def identify_images(
 ) -> list[dict[str, Any]]:
     """The identify result of each image (see ``identify --json``); a bad file gets its
     ``error`` and the next one is processed."""
-    from kiosk.recognize import ImageError
+    from kiosk.images import ImageError
 
     results = []
     for image in images:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kiosk.cli import UserError
+from kiosk.commands.common import UserError
 from kiosk.config import Settings
 from kiosk.store.base import StoreError
 

@@ -18,8 +18,8 @@ import logging
 import sys
 from typing import Any
 
-from kiosk.cli import UserError
-from kiosk.commands.common import enrolment_identity
+from kiosk.commands.common import UserError
+from kiosk.commands.common import enrollment_identity
 from kiosk.config import Settings
 
 log = logging.getLogger("kiosk.headless")
@@ -81,14 +81,14 @@ def _close(client: Any) -> None:
     client.store.close()
 
 
-def enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
     """``enroll`` on a connected kiosk: the photos go to ``POST /api/v1/people``."""
     from kiosk.names import printable
-    from kiosk.recognize import ImageError, read_image
+    from kiosk.images import ImageError, read_image
     from kiosk.store.base import StoreError
-    from kiosk.sync import EnrolmentRefused, enrol_on_server
+    from kiosk.sync import EnrollmentRefused, enroll_on_server
 
-    name, external_id = enrolment_identity(args.name, args.external_id)
+    name, external_id = enrollment_identity(args.name, args.external_id)
     images = []
     for image in args.images:  # the same checks as a local enrolment, before any upload
         try:
@@ -101,9 +101,9 @@ def enroll_on_server(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings)
     try:
         try:
-            person_id, report = enrol_on_server(client, name, images, external_id,
+            person_id, report = enroll_on_server(client, name, images, external_id,
                                                 args.allow_duplicate)
-        except EnrolmentRefused as exc:
+        except EnrollmentRefused as exc:
             if exc.kind == "lookalike":
                 raise UserError(
                     f"{exc}. If {name} is another person, enrol again with --allow-duplicate"
@@ -162,8 +162,8 @@ def enroll_folder_on_server(args: argparse.Namespace, settings: Settings) -> int
     )
     from kiosk.gallery import Gallery
     from kiosk.names import is_text, printable
-    from kiosk.recognize import ImageError, read_image
-    from kiosk.sync import EnrolmentRefused, enrol_on_server
+    from kiosk.images import ImageError, read_image
+    from kiosk.sync import EnrollmentRefused, enroll_on_server
 
     try:
         files = photo_files(args.folder)
@@ -198,8 +198,8 @@ def enroll_folder_on_server(args: argparse.Namespace, settings: Settings) -> int
                 continue
             name = roster_name(gallery, external_id) or external_id
             try:
-                person_id, _ = enrol_on_server(client, name, images, external_id)
-            except EnrolmentRefused as exc:
+                person_id, _ = enroll_on_server(client, name, images, external_id)
+            except EnrollmentRefused as exc:
                 if exc.kind in ("unreachable", "not_admin", "key_refused"):
                     done = len(report.enrolled)
                     raise UserError(f"{exc} ({done} people were enrolled before)") from exc
@@ -264,8 +264,9 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     """The pipeline without a window; each decision is logged (and printed)."""
     from kiosk.fusion import fusion_weights_of
     from kiosk.gallery import Gallery, GalleryError
-    from kiosk.pipeline import Pipeline, current_event_id
-    from kiosk.recognize import FaceEncoder, load_models
+    from kiosk.pipeline import Pipeline
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
     from kiosk.reembed import migrate_at_start
     from kiosk.sync import BackgroundSync, attach_outbox
 
@@ -288,7 +289,7 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     if syncer is not None:
         attach_outbox(gallery.checkins_table)
     try:
-        event_id = args.event if args.event is not None else current_event_id(gallery)
+        event_id = args.event if args.event is not None else gallery.open_event_id()
         models = load_models(settings)
         # after an update (another FaceNet back-end, fusion on) stored crops are re-embedded
         notice = migrate_at_start(gallery, FaceEncoder(models, settings))
@@ -343,7 +344,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run.set_defaults(handler=dispatch)
 
-    for command, on_server in (("enroll", enroll_on_server),
+    for command, on_server in (("enroll", cmd_enroll_on_server),
                                ("enroll-folder", enroll_folder_on_server)):
         parser = subparsers.choices.get(command)
         if parser is not None:

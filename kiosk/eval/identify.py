@@ -19,7 +19,7 @@ import numpy as np
 
 from kiosk.fusion import FusedMatcher
 from kiosk.match import GalleryMatrix, Match
-from kiosk.recognize import ImageError
+from kiosk.images import ImageError
 from kiosk.types import Embedding
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

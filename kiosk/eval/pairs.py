@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from kiosk.fusion import fused_distance, model_weights
-from kiosk.recognize import FaceEncoder, ImageError
+from kiosk.face_encoder import FaceEncoder
+from kiosk.images import ImageError
 
 
 class PairsFormatError(ValueError):

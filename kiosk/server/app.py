@@ -135,7 +135,7 @@ def create_app(
     Args:
         database_url: ``postgresql://...``.
         settings: recognition settings (threshold, margin, model id, face crops).
-        encoder_factory: makes the :class:`kiosk.recognize.FaceEncoder` (loaded on the first
+        encoder_factory: makes the :class:`kiosk.face_encoder.FaceEncoder` (loaded on the first
             request with an image; tests pass the session's).
         pool_size: connections for concurrent requests.
 
@@ -158,7 +158,8 @@ def create_app(
             if encoder_factory is not None:
                 encoder_box.append(encoder_factory())
             else:
-                from kiosk.recognize import FaceEncoder, load_models
+                from kiosk.face_encoder import FaceEncoder
+                from kiosk.stages import load_models
 
                 encoder_box.append(FaceEncoder(load_models(settings), settings))
         return encoder_box[0]
@@ -245,7 +246,7 @@ def create_app(
         return data
 
     def encode(data: bytes, name: str, single: bool) -> Any:
-        from kiosk.recognize import ImageError, decode_image
+        from kiosk.images import ImageError, decode_image
 
         try:
             return encoder().encode_photo(decode_image(data, name), name, single=single)
@@ -258,7 +259,7 @@ def create_app(
             return {"status": "ok", "revision": store.data_version()}
 
     @app.post("/api/v1/people", status_code=201)
-    async def enrol(
+    async def enroll(
         name: str = Form(..., max_length=200),
         external_id: str | None = Form(None, max_length=200),
         allow_duplicate: bool = Form(False),

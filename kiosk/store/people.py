@@ -436,14 +436,6 @@ class People:
             matrix = np.empty((0, 512), np.float32)
         return ids[:filled], persons[:filled], matrix[:filled]
 
-    def other_models(self) -> dict[str, int]:
-        """Embedding counts of models other than this kiosk's (an old or foreign gallery)."""
-        rows = self.store.query(
-            "SELECT model_id, count(*) FROM face_embeddings WHERE model_id <> ? GROUP BY model_id",
-            (self.model_id,),
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
-
     def incomplete_images(self) -> list[IncompleteImage]:
         """The stored images that lack an embedding of one of :attr:`model_ids` (enrolled
         before fusion, or under another FaceNet model), oldest first. They take no part in
@@ -500,8 +492,3 @@ class People:
         """The stored aligned crop (JPEG) of one image, or None."""
         row = self.store.query_one("SELECT crop_jpeg FROM faces WHERE id = ?", (face_id,))
         return None if row is None or row[0] is None else bytes(row[0])
-
-
-def as_dicts(rows: list[Any], names: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows as dicts with the given column names."""
-    return [dict(zip(names, row)) for row in rows]

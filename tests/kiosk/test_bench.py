@@ -198,9 +198,9 @@ def test_cli_bench_refuses_missing_and_unreadable_videos(tmp_path: Path, capsys:
 def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         models, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real pipeline on a tiny face-less video: JSON with every key, nothing checked in."""
-    import kiosk.recognize
+    import kiosk.stages
 
-    monkeypatch.setattr(kiosk.recognize, "load_models", lambda settings: models)
+    monkeypatch.setattr(kiosk.stages, "load_models", lambda settings: models)
     from kiosk.cli import main
 
     video = write_video(tmp_path / "clip.avi", frames=8)
@@ -259,7 +259,7 @@ def test_cli_bench_match_draws_galleries_like_real_faces(
     tmp_path: Path, data_dir: Path, models, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import kiosk.recognize
+    import kiosk.stages
     from kiosk.cli import main
 
     people = [folder for folder in sorted((data_dir / "lfw-dev" / "images").iterdir())
@@ -270,7 +270,7 @@ def test_cli_bench_match_draws_galleries_like_real_faces(
         (tmp_path / "people" / folder.name).mkdir(parents=True)
         for image in sorted(folder.glob("*.jpg"))[:3]:
             (tmp_path / "people" / folder.name / image.name).symlink_to(image)
-    monkeypatch.setattr(kiosk.recognize, "load_models", lambda _settings: models)  # shared
+    monkeypatch.setattr(kiosk.stages, "load_models", lambda _settings: models)  # shared
     assert main(["bench-match", "--sizes", "30", "--queries", "4", "--json",
                  "--faces", str(tmp_path / "people")]) == 0
     captured = capsys.readouterr()

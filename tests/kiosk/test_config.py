@@ -104,7 +104,7 @@ def test_configuration_errors_are_one_line_with_file_key_and_fix(tmp_path, text,
 
 
 def test_configured_model_files_that_exist_are_accepted(tmp_path):
-    from kiosk.models import facenet_graph_path, shape_predictor_path
+    from kiosk.model_files import facenet_graph_path, shape_predictor_path
 
     path = write(tmp_path, f'[recognition]\nfacenet_graph = "{facenet_graph_path()}"\n'
                            f'shape_predictor = "{shape_predictor_path()}"\n')

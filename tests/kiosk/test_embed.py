@@ -120,7 +120,7 @@ def test_converted_files_run_without_tensorflow(models, tmp_path):
     import subprocess
     import sys
 
-    from kiosk.models import facenet_graph_path
+    from kiosk.model_files import facenet_graph_path
 
     graph = facenet_graph_path()
     assert embed.tflite_interpreter_class().__module__.startswith("ai_edge_litert")

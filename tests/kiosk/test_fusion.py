@@ -14,7 +14,8 @@ import pytest
 from kiosk.config import Settings
 from kiosk.fusion import fusion_weights_of, match_threshold
 from kiosk.gallery import Gallery
-from kiosk.pipeline import Outcome, Pipeline
+from kiosk.decision import Outcome
+from kiosk.pipeline import Pipeline
 from kiosk.reembed import missing_embeddings_notice, reembed_gallery
 from kiosk.stages import Models
 from tests.kiosk.fakes import (
@@ -39,7 +40,7 @@ def fused_settings():
 @pytest.fixture
 def fused_encoder(models):
     """The session's models (dlib's encoder loaded) with fusion on in the settings."""
-    from kiosk.recognize import FaceEncoder
+    from kiosk.face_encoder import FaceEncoder
 
     return FaceEncoder(models, Settings().replace("recognition", fusion=True))
 
@@ -158,7 +159,7 @@ def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(fused_enco
 @pytest.fixture
 def facenet_encoder(models):
     """The session's models with fusion off: FaceNet embeddings only (a gallery from before)."""
-    from kiosk.recognize import FaceEncoder
+    from kiosk.face_encoder import FaceEncoder
 
     return FaceEncoder(models, Settings().replace("recognition", fusion=False))
 
@@ -183,7 +184,7 @@ def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(
                                  progress=lambda d, t: done.append((d, t)))
         assert (report.incomplete, report.reembedded) == (2, 1)
         assert done == [(1, 1)]
-        assert report.people_to_re_enrol() == [(biden, "Biden")]
+        assert report.people_to_reenroll() == [(biden, "Biden")]
         assert [i.name for i in gallery.incomplete_images()] == ["Biden"]
         match = gallery.match(probe, match_threshold(recognition), recognition.min_margin)
         assert match.accepted and match.person_id == obama
@@ -193,10 +194,10 @@ def test_reembed_migrates_an_old_gallery_and_lists_people_without_crops(
         assert any(row["action"] == "re-embed" for row in gallery.audit_log())
         # a second run has nothing left it can do
         again = reembed_gallery(gallery, fused_encoder)
-        assert (again.reembedded, again.people_to_re_enrol()) == (0, [(biden, "Biden")])
+        assert (again.reembedded, again.people_to_reenroll()) == (0, [(biden, "Biden")])
 
 
-def test_reembed_command_names_people_to_re_enrol(tmp_path, capsys):
+def test_reembed_command_names_people_to_reenroll(tmp_path, capsys):
     from kiosk.cli import main
 
     db = tmp_path / "faces.sqlite"

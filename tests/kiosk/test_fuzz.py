@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from kiosk.config import Settings, SettingsError, load_settings, settings_from_dict, settings_to_toml
 from kiosk.detect import GateResult
-from kiosk.recognize import MAX_IMAGE_PIXELS, ImageError, decode_image, read_image
+from kiosk.images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS, ImageError, decode_image, read_image
 from kiosk.roster import RosterError, name_key, parse_roster_text, read_roster_csv
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

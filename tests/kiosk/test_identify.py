@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.embed import l2_normalize
 from kiosk.eval.identify import evaluate_identification, people_images
-from kiosk.recognize import ImageError
+from kiosk.images import ImageError
 
 
 def make_folder(root: Path, layout: dict[str, list[str]]) -> Path:

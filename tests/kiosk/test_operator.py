@@ -53,7 +53,7 @@ def test_admin_password_and_staff_pin_from_stdin(tmp_path, monkeypatch, capsys):
 
 
 def test_password_prompt_on_a_terminal_asks_twice_without_echo():
-    from kiosk.cli import UserError
+    from kiosk.commands.common import UserError
     from kiosk.commands.operator import read_secret
 
     class Terminal(io.StringIO):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from kiosk.gallery import Gallery
-from kiosk.pipeline import Outcome, Pipeline, Prompt
+from kiosk.decision import Outcome
+from kiosk.pipeline import Pipeline, Prompt
 
 CLIP_FPS = 30.0
 

@@ -14,7 +14,8 @@ from kiosk.decision import MatchPolicy, current_event_id, window_problem
 from kiosk.gallery import Gallery
 from kiosk.liveness import LiveState
 from kiosk.match import Match
-from kiosk.pipeline import RECHECK_INTERVAL_S, Outcome, Pipeline, Prompt
+from kiosk.decision import Outcome
+from kiosk.pipeline import RECHECK_INTERVAL_S, Pipeline, Prompt
 from kiosk.stages import Models
 from tests.kiosk.fakes import (
     FakeClock,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kiosk.config import LivenessSettings
-from kiosk.models import (
+from kiosk.model_files import (
     MINIFASNET_MODELS,
     MODELS_DIR,
     ModelChecksumError,

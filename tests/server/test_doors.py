@@ -17,7 +17,7 @@ from kiosk.server.app import create_app
 from kiosk.server.keys import create_key
 from kiosk.store.postgres import PostgresStore
 from kiosk.store.sqlite import SQLiteStore
-from kiosk.sync import EnrolmentRefused, SyncClient, SyncError, attach_outbox, enrol_on_server
+from kiosk.sync import EnrollmentRefused, SyncClient, SyncError, attach_outbox, enroll_on_server
 from tests.conftest import PROJECT_ROOT
 from tests.server.serving import ServiceThread
 
@@ -101,7 +101,7 @@ def make_kiosk(service, settings, tmp_path):
         kiosk.close()
 
 
-def enrol_obama(service, known_faces):
+def enroll_obama(service, known_faces):
     answer = service.admin.post("/api/v1/people", data={"name": "Barack Obama"},
                                 files={"images": ("o.jpg", (known_faces / "obama.jpg").read_bytes())})
     assert answer.status_code == 201, answer.text
@@ -109,7 +109,7 @@ def enrol_obama(service, known_faces):
 
 
 def test_the_undo_endpoint_is_idempotent_and_audited(service, known_faces):
-    person_id = enrol_obama(service, known_faces)
+    person_id = enroll_obama(service, known_faces)
     event_id = service.admin.post("/api/v1/events", json={"name": "Board"}).json()["id"]
     door = httpx.Client(base_url=service.url, timeout=30,
                         headers={"Authorization": f"Bearer {service.keys['door-1']}"})
@@ -150,7 +150,7 @@ def test_the_undo_endpoint_is_idempotent_and_audited(service, known_faces):
 
 
 def test_an_undo_made_offline_arrives_once(service, make_kiosk, known_faces):
-    person_id = enrol_obama(service, known_faces)
+    person_id = enroll_obama(service, known_faces)
     event_id = service.admin.post("/api/v1/events", json={"name": "Board"}).json()["id"]
     kiosk = make_kiosk("door-1")
     assert kiosk.client.run_once().people == 1
@@ -177,7 +177,7 @@ def test_enrolment_at_a_kiosk_reaches_another_kiosk(service, make_kiosk, known_f
     desk = make_kiosk("desk", key=service.admin_key)
     door = make_kiosk("door-2")
     photo = (known_faces / "obama.jpg").read_bytes()
-    person_id, report = enrol_on_server(desk.client, "Barack Obama", [("obama.jpg", photo)], "E1")
+    person_id, report = enroll_on_server(desk.client, "Barack Obama", [("obama.jpg", photo)], "E1")
     assert report is not None and report.people == 1
     assert desk.gallery.person(person_id).external_id == "E1"  # the server's id, here too
 
@@ -189,22 +189,22 @@ def test_enrolment_at_a_kiosk_reaches_another_kiosk(service, make_kiosk, known_f
     assert match.accepted and match.person_id == person_id
 
     # the same face again under another name: the look-alike refusal, nothing enrolled
-    with pytest.raises(EnrolmentRefused) as refused:
-        enrol_on_server(desk.client, "Someone Else", [("again.jpg", photo)])
+    with pytest.raises(EnrollmentRefused) as refused:
+        enroll_on_server(desk.client, "Someone Else", [("again.jpg", photo)])
     assert refused.value.kind == "lookalike"
     assert str(refused.value).startswith(
         f"again.jpg looks like person {person_id} (Barack Obama), distance ")
     assert str(refused.value).endswith("; nothing was enrolled")
     # a kiosk key may not enrol
-    with pytest.raises(EnrolmentRefused, match="this kiosk's key may not enrol") as refused:
-        enrol_on_server(door.client, "Someone Else", [("again.jpg", photo)], allow_duplicate=True)
+    with pytest.raises(EnrollmentRefused, match="this kiosk's key may not enrol") as refused:
+        enroll_on_server(door.client, "Someone Else", [("again.jpg", photo)], allow_duplicate=True)
     assert refused.value.kind == "not_admin"
     assert len(service.query("SELECT 1 FROM people")) == 1
 
     # the service away: nothing is enrolled anywhere, and the message says why
     service.stop()
-    with pytest.raises(EnrolmentRefused, match="cannot be reached, so nothing was enrolled"):
-        enrol_on_server(desk.client, "Michelle", [("m.jpg", photo)], allow_duplicate=True)
+    with pytest.raises(EnrollmentRefused, match="cannot be reached, so nothing was enrolled"):
+        enroll_on_server(desk.client, "Michelle", [("m.jpg", photo)], allow_duplicate=True)
     assert len(desk.gallery.people()) == 1
     service.start()
 
@@ -276,7 +276,8 @@ def clip_frames(data_dir):
 
 def test_staff_panel_shows_every_door_with_the_door(qtbot, service, make_kiosk, settings,
                                                      models, clip_frames, tmp_path):
-    from kiosk.pipeline import Outcome, Pipeline
+    from kiosk.decision import Outcome
+    from kiosk.pipeline import Pipeline
     from ui.server_link import ServerLink
     from ui.staff_panel import StaffPanelWidget
 

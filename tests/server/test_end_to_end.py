@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from kiosk.gallery import Gallery
-from kiosk.pipeline import Outcome, Pipeline
+from kiosk.decision import Outcome
+from kiosk.pipeline import Pipeline
 from kiosk.server.app import create_app
 from kiosk.server.keys import create_key
 from kiosk.store.postgres import PostgresStore

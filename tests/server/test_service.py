@@ -191,7 +191,7 @@ def test_service_start_migrates_images_stored_before_fusion(pg_url, encoder, set
     import httpx
 
     from kiosk.gallery import Gallery
-    from kiosk.recognize import FaceEncoder
+    from kiosk.face_encoder import FaceEncoder
     from kiosk.server.app import create_app
     from tests.server.serving import ServiceThread
 

@@ -47,7 +47,7 @@ def test_staff_manual_check_in_undo_and_export(qtbot, gallery, enrolled, event_i
     assert (row["method"], row["operator"], row["reason"]) == ("manual", "desk-1", "glasses, not recognised")
 
     out = tmp_path / "attendance.csv"
-    assert panel.export_csv(out) == 2
+    assert panel.export_file(out) == 2
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.pipeline import Outcome
+from kiosk.decision import Outcome
 
 CHECK_IN_TIMEOUT_MS = 20_000  # the clip checks in at about 0.3 s of video; slack for a busy CPU
 
@@ -82,7 +82,7 @@ def test_without_the_admin_password_nothing_admin_opens(qtbot, make_window, even
                          (ui.settings_dialog, "EventsDialog")]:
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: opened.append(_n))
     window = make_window(event_id)
-    for slot in (window.on_enrol_triggered, window.on_people_triggered, window.on_folder_triggered,
+    for slot in (window.on_enroll_triggered, window.on_people_triggered, window.on_folder_triggered,
                  window.on_events_triggered, window.on_settings_triggered):
         slot()
     assert len(asked) == 5 and opened == []

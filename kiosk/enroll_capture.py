@@ -1,6 +1,6 @@
 """Live enrolment capture: quality gates, liveness and sampling of a person's face, frame by frame.
 
-:class:`EnrolCapture` is the logic of the enrolment dialog's live capture without Qt: feed it
+:class:`EnrollCapture` is the logic of the enrolment dialog's live capture without Qt: feed it
 camera frames; it follows the face (:class:`kiosk.tracking.FaceTracker`, the gate on every
 frame so that a second face is noticed), judges liveness, refuses faces that are not good
 enough to enrol (:func:`quality_problem`), and takes a sample every ``SAMPLE_INTERVAL_S`` until
@@ -91,7 +91,7 @@ class CaptureStep:
     Attributes:
         feedback: a gate code for the person ("no_face", "several_faces", "too_small",
             "too_dark", "too_bright", "blurry", "not_frontal", "blink", "ok"), or "" for none.
-        sample: a :class:`kiosk.recognize.FaceSample` taken on this frame, or None.
+        sample: a :class:`kiosk.face_encoder.FaceSample` taken on this frame, or None.
         outcome: set when the capture is over.
     """
 
@@ -100,11 +100,11 @@ class CaptureStep:
     outcome: CaptureOutcome | None = None
 
 
-class EnrolCapture:
+class EnrollCapture:
     """One live capture (see the module docstring).
 
     Args:
-        encoder: a :class:`kiosk.recognize.FaceEncoder` (its models and ``encode_landmarks``).
+        encoder: a :class:`kiosk.face_encoder.FaceEncoder` (its models and ``encode_landmarks``).
         settings: all settings.
         wanted: how many samples to take.
         started_s: the capture's start (monotonic seconds), for the time-out.

@@ -1,4 +1,4 @@
-"""From a photo (or one frame) to an aligned face and its embedding, with clear refusals.
+"""FaceEncoder: a photo (or one frame) to an aligned face and its embeddings, or a clear refusal.
 
 This is the path of enrolment, ``identify`` and the evaluation: face gate, landmarks, alignment,
 embedding. Photos differ from kiosk frames: the face can be any size, so the minimum face size
@@ -25,12 +25,10 @@ from kiosk.align import align_face
 from kiosk.config import Settings
 from kiosk.detect import HaarFaceDetector, box_areas, equalise, scale_to_max_side, to_gray
 from kiosk.dlib_encoder import crop_landmarks_box, crop_to_frame
-# The photo input policy lives in kiosk.images; these names stay importable from here.
-from kiosk.images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS  # noqa: F401
-from kiosk.images import ImageError, _image_size, decode_image, read_image  # noqa: F401
-from kiosk.models import cnn_face_detector_path
+from kiosk.images import ImageError, decode_image, read_image
+from kiosk.model_files import cnn_face_detector_path
 from kiosk.names import printable
-from kiosk.stages import Models, load_models  # noqa: F401 - callers import them from here
+from kiosk.stages import Models
 from kiosk.types import BoxesXYXY, BoxXYXY, Embedding, FaceRGB, FrameBGR, Landmarks
 
 PHOTO_DETECT_MAX_SIDE_PX = 640
@@ -41,10 +39,7 @@ HOG_MAX_SIDE_PX = 1280  # dlib's HOG fallback runs on a copy no larger than this
 CNN_MIN_SIDE_PX = 80  # dlib's MMOD filters need at least this much image
 CNN_MAX_SIDE_PX = 640  # dlib's CNN fallback (about 1 s at this size on 2 cores)
 
-__all__ = [
-    "MAX_IMAGE_PIXELS", "FaceEncoder", "FaceSample", "ImageError", "Models", "_image_size",
-    "decode_image", "inside_image", "load_models", "read_image",
-]
+__all__ = ["FaceEncoder", "FaceSample", "inside_image"]
 
 
 @dataclass(frozen=True, slots=True)

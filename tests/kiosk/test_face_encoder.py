@@ -8,7 +8,7 @@ import pytest
 
 from kiosk.align import align_face, eye_angle_deg
 from kiosk.detect import GateProblem, needs_equalisation, scale_to_max_side, xywh_to_xyxy
-from kiosk.recognize import ImageError, decode_image, read_image
+from kiosk.images import ImageError, decode_image, read_image
 
 
 def test_xywh_to_xyxy_table():
