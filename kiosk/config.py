@@ -248,8 +248,9 @@ class LivenessSettings:
     challenge_after_s: float = 1.0
     challenge_timeout_s: float = 6.0
     challenge_min_turn: float = 0.15
-    challenge_nonplanar_above: float = 0.1
-    challenge_noise_iod: float = 0.02
+    challenge_nonplanar_above: float = 0.01
+    challenge_noise_iod: float = 0.01
+    challenge_min_depth_ratio: float = 0.3
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
@@ -300,6 +301,9 @@ class LivenessSettings:
             0.0 <= self.challenge_nonplanar_above <= 2.0, "challenge_nonplanar_above", "must be in 0..2"
         )
         _check(0.0 <= self.challenge_noise_iod <= 0.2, "challenge_noise_iod", "must be in 0..0.2")
+        _check(
+            0.0 <= self.challenge_min_depth_ratio <= 2.0, "challenge_min_depth_ratio", "must be in 0..2"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,14 @@
 The texture cue (MiniFASNet) is :mod:`kiosk.texture`.
 """
 
-from kiosk.liveness.challenge import HeadTurnChallenge, TurnDirection, TurnResult, head_yaw, judge_turn
+from kiosk.liveness.challenge import (
+    HeadTurnChallenge,
+    TurnDirection,
+    TurnResult,
+    head_yaw,
+    judge_turn,
+    nose_midline_offset,
+)
 from kiosk.liveness.cues import (
     blink_drop,
     chi_square,
@@ -66,6 +73,7 @@ __all__ = [
     "homography_residual_ratio",
     "interocular_px",
     "judge_turn",
+    "nose_midline_offset",
     "patent_eye_boxes",
     "patent_histograms",
     "patent_statistic",

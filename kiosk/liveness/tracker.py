@@ -316,7 +316,7 @@ class LivenessTracker:
             return False
         self._challenge = HeadTurnChallenge.ask(
             landmarks, t_monotonic, s.challenge_timeout_s, s.challenge_min_turn,
-            s.challenge_nonplanar_above, s.challenge_noise_iod, self.rng,
+            s.challenge_nonplanar_above, s.challenge_noise_iod, s.challenge_min_depth_ratio, self.rng,
         )
         return True
 
