@@ -1,6 +1,5 @@
 """Liveness fusion and the head-turn challenge on scripted landmarks: motion and blink never admit,
-a fake texture window anywhere vetoes, the challenge passes only for the asked 3-D turn, and a
-change of the tracked face starts everything over."""
+a fake texture window anywhere vetoes, the challenge passes only for the asked 3-D turn."""
 
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ from kiosk.liveness import (
     judge_turn,
 )
 from kiosk.texture import TextureScore
-from kiosk.tracking import FaceTracker
-from tests.kiosk.fakes import TEMPLATE, FakeLandmarker, face_frame
+from tests.kiosk.fakes import TEMPLATE
 
 STEP_S = 0.1
 FACE_SIDE_PX = 120.0
@@ -262,56 +260,3 @@ def test_an_early_fake_window_is_not_forgotten_when_the_texture_looks_real_later
     verdicts = feed(LivenessTracker(LivenessSettings(), texture), [head(0)] * 15)  # type: ignore[arg-type]
     assert all(v.state is not LiveState.LIVE for v in verdicts)
     assert verdicts[-1].state is LiveState.SPOOF
-
-
-# ---------------------------------------------------------------- one tracked face
-
-
-class TwoSquaresDetector:
-    """The face gate on synthetic frames with several bright squares: each square is a face,
-    the largest first; near a tracked face, the square there is taken first (as the kiosk's
-    gate searches near the track)."""
-
-    def __init__(self) -> None:
-        from kiosk.config import DetectionSettings
-
-        self.settings = DetectionSettings()
-
-    def detect(self, frame_bgr: np.ndarray, near_xyxy: object = None):
-        from kiosk.detect import GateProblem, GateResult
-        from kiosk.types import Face
-
-        mask = (frame_bgr[..., 1] > 150).astype(np.uint8)
-        count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-        boxes = [
-            np.array([x, y, x + w, y + h], np.int32)
-            for x, y, w, h, _ in stats[1:count]
-        ]
-        boxes.sort(key=lambda b: -int((b[2] - b[0]) * (b[3] - b[1])))
-        if near_xyxy is not None:
-            near = np.asarray(near_xyxy)
-            boxes.sort(key=lambda b: not (b[0] < near[2] and near[0] < b[2] and b[1] < near[3] and near[1] < b[3]))
-        if not boxes:
-            return GateResult(None, np.empty((0, 4), np.int32), GateProblem.NO_FACE)
-        return GateResult(Face(boxes[0], 2, False), np.array(boxes), None)
-
-
-def two_faces(big_at: tuple[int, int] | None, small_at: tuple[int, int] | None) -> np.ndarray:
-    frame = face_frame(None)
-    if big_at is not None:
-        frame[big_at[1]:big_at[1] + 200, big_at[0]:big_at[0] + 200] = (20, 200, 200)
-    if small_at is not None:
-        frame[small_at[1]:small_at[1] + 120, small_at[0]:small_at[0] + 120] = (40, 200, 200)
-    return frame
-
-
-def test_the_track_id_follows_one_face_and_changes_with_another() -> None:
-    tracker = FaceTracker(TwoSquaresDetector(), FakeLandmarker(), detect_every_n_frames=1)
-    first = tracker.update(two_faces((40, 100), (420, 60)))
-    moved = tracker.update(two_faces((50, 104), (420, 60)))  # the attendee sways
-    assert first.track_id == moved.track_id
-    assert first.box_xyxy[0] < 100  # the larger face, on the left
-    other = tracker.update(two_faces(None, (420, 60)))  # the attendee stepped aside
-    assert other.track_id != moved.track_id and other.box_xyxy[0] >= 420
-    tracker.reset()
-    assert tracker.update(two_faces(None, (420, 60))).track_id != other.track_id
