@@ -514,6 +514,12 @@ class KioskWindow(QMainWindow):
             Prompt.BLINK: self.tr("Please blink"),
             Prompt.MOVE_A_LITTLE: self.tr("Please move your head a little"),
             Prompt.HOLD_ON: self.tr("Hold on, checking..."),
+            Prompt.TURN_LEFT: self.tr("Please turn your head to your left"),
+            Prompt.TURN_RIGHT: self.tr("Please turn your head to your right"),
+            Prompt.CHALLENGE_TIMED_OUT: self.tr(
+                "Time is up - please step back, then come forward again (or ask the staff)"),
+            Prompt.CHALLENGE_FAILED: self.tr(
+                "Not confirmed - please step back, then come forward again (or ask the staff)"),
         }
         if prompt in texts:
             return texts[prompt], AMBER
