@@ -103,6 +103,9 @@ class SequenceResult:
         judged_box_xyxy: the box of the judged face in the deciding frame (the challenge's
             frame, or the last frame with a face when undecided); None without a face.
         track_changes: how often the tracked face changed (each change restarted the verdict).
+        texture_scores: the texture cue's score after each frame (None before a sample), for
+            the spread check of ``scripts/liveness_spread.py``.
+        times_s: each frame's time from the first frame.
     """
 
     sequence: Sequence
@@ -120,6 +123,8 @@ class SequenceResult:
     challenged: bool = False
     judged_box_xyxy: tuple[int, int, int, int] | None = None
     track_changes: int = 0
+    texture_scores: tuple[float | None, ...] = ()
+    times_s: tuple[float, ...] = ()
 
     @property
     def decision(self) -> str:
@@ -140,6 +145,8 @@ class SequenceResult:
             "challenged": self.challenged,
             "judged_box_xyxy": list(self.judged_box_xyxy) if self.judged_box_xyxy else None,
             "track_changes": self.track_changes,
+            "texture_scores": [None if v is None else round(v, 4) for v in self.texture_scores],
+            "times_s": [round(t, 3) for t in self.times_s],
             "decided_at_s": self.decided_at_s,
             "decided_at_frame": self.decided_at_frame,
             "reason": self.reason,
@@ -350,6 +357,8 @@ def summarise(
         deciding.reason.value if deciding else "no_frames",
         {name: (deciding.cue(name).score if deciding else None) for name in CUE_NAMES},
         later_states, challenged, judged_box, track_changes,
+        tuple(v.texture.score for v in verdicts),
+        tuple(t - times_s[0] for t in times_s) if times_s else (),
     )
 
 
