@@ -178,6 +178,7 @@ class Pipeline:
         self._matches: deque[Match] = deque(maxlen=self.policy.agree_frames)
         self._last_embed_t = -np.inf
         self._decided: Decision | None = None
+        self._decided_verdict: LivenessVerdict | None = None
         self._decided_embedding: np.ndarray | None = None
         self._last_embedding: np.ndarray | None = None
         self._best_embedding: Any = None  # a vector, or {model id: vector} with fusion
@@ -220,9 +221,14 @@ class Pipeline:
         height, width = gray.shape[:2]
         box = box_from_landmarks(landmarks, width, height)
 
-        started = time.perf_counter()
-        verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
-        timings["liveness"] = _ms(started)
+        if self._decided is not None and self._decided_verdict is not None:
+            # this face already has its answer: its liveness is not judged again (the texture
+            # models would keep sampling a face that stays), until another face is tracked
+            verdict = self._decided_verdict
+        else:
+            started = time.perf_counter()
+            verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
+            timings["liveness"] = _ms(started)
 
         if self._decided is not None:  # this attendee already has their answer
             embedded = False
@@ -252,6 +258,7 @@ class Pipeline:
         decision = self._decide(verdict, frame_bgr, box)
         if decision is not None:
             self._decided = decision
+            self._decided_verdict = verdict
             self._decided_embedding = self._last_embedding
             prompt = Prompt.NONE
         else:
