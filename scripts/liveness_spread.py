@@ -4,7 +4,7 @@ Usage: ``python scripts/liveness_spread.py EVAL.json [EVAL.json ...] [--challeng
 where each EVAL.json is the output of ``python main.py eval-liveness ... --json``.
 
 From each sequence's per-frame texture score (the lowest of the last ``texture_frames`` samples,
-the admission statistic) it replays the passive rule for other thresholds: a sequence is
+the admission statistic, measured once the window is complete) it replays the passive rule for other thresholds: a sequence is
 admitted without a challenge when the score reaches the threshold before ``challenge_after_s``
 and before a fake window refused it. (The planar hold-back is not replayed: it only ever delays
 an admission.) It prints

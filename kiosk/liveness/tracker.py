@@ -239,14 +239,14 @@ class LivenessTracker:
     def _texture_cue(self) -> CueResult:
         """Spoof once any window of the approach was fake; live when each of the last
         ``texture_frames`` samples is real; the score is the fake window's median, else the
-        lowest of the last samples."""
+        lowest of the last samples (None until there are ``texture_frames`` samples)."""
         s = self.settings
         if self._fake_window is not None:
             return CueResult(LiveState.SPOOF, self._fake_window)
-        if not self._texture_reals:
+        if len(self._texture_reals) < s.texture_frames:
             return UNDECIDED_CUE
         recent = min(list(self._texture_reals)[-s.texture_frames:])
-        if len(self._texture_reals) >= s.texture_frames and recent >= s.texture_real_above:
+        if recent >= s.texture_real_above:
             return CueResult(LiveState.LIVE, recent)
         return CueResult(LiveState.UNDECIDED, recent)
 

@@ -66,7 +66,8 @@ class LivenessVerdict:
         blink: blink cue (score: largest relative drop of eye opening in the blink window).
         planar: planar-motion cue (score: median homography residual / motion over moving pairs).
         texture: texture cue (score: the lowest of the last ``texture_frames`` samples, the
-            admission statistic; state spoof when any window of the approach was fake).
+            admission statistic, None before that many samples; state spoof, with the fake
+            window's median as score, once any window of the approach was fake).
         eye_rel_chi2: the patent's statistic on motion relative to the head's own motion
             (normalised histograms; median over the moving pairs).
         pairs_used: frame pairs in the window.
