@@ -88,7 +88,8 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
         f"admitted without a challenge: {challenge['live_admitted_without_challenge']} of "
         f"{figures['lives'] + _no_face_lives(figures)} ({_fmt(share)}); attacks admitted: "
         f"{challenge['attacks_admitted']}; live refused as spoof: "
-        f"{challenge['live_refused_as_spoof']}",
+        f"{challenge['live_refused_as_spoof']}; BPCER if the challenged live attendees answer: "
+        f"{_fmt(challenge['bpcer_if_live_answer'])}",
         file=out,
     )
     print("per cue alone (at the configured threshold; threshold for BPCER 5 %):", file=out)

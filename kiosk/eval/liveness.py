@@ -513,6 +513,12 @@ class Evaluation:
             "live_admitted_without_challenge": admitted,
             "live_admitted_without_challenge_share": admitted / len(lives) if lives else None,
             "attacks_admitted": sum(1 for r in self.results if r.sequence.is_attack and r.admitted),
+            # a live attendee at the kiosk answers the challenge: refused then only when the
+            # passive rules refused or never decided (recordings cannot show this)
+            "bpcer_if_live_answer": (
+                sum(1 for r in lives if r.frames_with_face > 0 and not r.admitted and not r.challenged)
+                / max(1, sum(1 for r in lives if r.frames_with_face > 0))
+            ),
             "live_refused_as_spoof": sum(1 for r in lives if r.state is LiveState.SPOOF),
         }
 
