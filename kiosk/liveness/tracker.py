@@ -193,6 +193,8 @@ class LivenessTracker:
             return
         if self._decided and len(self._texture_reals) >= s.texture_frames:
             return
+        if self._challenge is not None and self._challenge.result is not TurnResult.PENDING:
+            return  # the challenge is over for this face: nothing left to decide
         if t_monotonic - self._last_texture_t < s.texture_interval_s - 1e-9:
             return
         self._texture_reals.append(self.texture.score(frame_bgr, landmarks).real)
