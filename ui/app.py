@@ -290,7 +290,8 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
     loader.start()
     _quit_on_signals(app)
     purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour
-    purge_timer.timeout.connect(lambda: purge_spoof_pictures(window.gallery, settings))
+    purge_timer.timeout.connect(  # on a task thread: the picture never waits for the database
+        lambda: window.tasks.run(lambda: purge_spoof_pictures(window.gallery, settings)))
     purge_timer.start(SPOOF_PURGE_INTERVAL_MS)
     code = app.exec_()
     window.shutdown()

@@ -22,7 +22,9 @@ def test_enrol_dialog_enrols_from_a_source(qtbot, kiosk_settings, gallery, encod
         assert dialog.capture_outcome.live, dialog.feedback_label.text()
         assert len(dialog.samples) == 3
         assert dialog.preview.frames_shown > 5
-        person_id = dialog.save()
+        with qtbot.waitSignal(dialog.save_finished, timeout=10_000) as saved:
+            assert dialog.save()
+        person_id = saved.args[0]
         dialog.close()
     finally:
         reader.stop()
