@@ -63,11 +63,13 @@ class EnrollDialog(QDialog):
         person_enrolled(int): saved; the person's id.
         samples_changed(): a face was added or the faces were cleared.
         save_finished(object): a save ended: the person's id, or None (refused).
+        context_loaded(): the person re-enrolled and the event were read (fields filled).
     """
 
     person_enrolled = pyqtSignal(int)
     samples_changed = pyqtSignal()
     save_finished = pyqtSignal(object)
+    context_loaded = pyqtSignal()
 
     def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
                  reader: LatestFrameReader | None, person_id: int | None = None,
@@ -95,7 +97,9 @@ class EnrollDialog(QDialog):
         self._task: TaskWorker | None = None
         self._task_thread: QThread | None = None
         self._last_preview_id = 0
+        self._samples_generation = 0  # a Retake makes earlier look-alike answers stale
         self._build()
+        self.load_context()
         self.preview_timer = QTimer(self)
         self.preview_timer.setInterval(PREVIEW_POLL_MS)
         self.preview_timer.timeout.connect(self.on_preview_timer)
@@ -103,9 +107,7 @@ class EnrollDialog(QDialog):
             self.preview_timer.start()
 
     def _build(self) -> None:
-        person = self.gallery.person(self.person_id) if self.person_id is not None else None
-        self.setWindowTitle(self.tr("Re-enrol {name}").format(name=person.name) if person
-                            else self.tr("Enrol a person"))
+        self.setWindowTitle(self.tr("Enrol a person"))
         self.resize(960, 600)
         layout = QHBoxLayout(self)
         left = QVBoxLayout()
@@ -123,18 +125,13 @@ class EnrollDialog(QDialog):
         form = QFormLayout()
         self.name_edit = QLineEdit(self)
         self.external_id_edit = QLineEdit(self)
-        if person is not None:
-            self.name_edit.setText(person.name)
-            self.external_id_edit.setText(person.external_id or "")
-            self.name_edit.setReadOnly(True)
-            self.external_id_edit.setReadOnly(True)
+        for edit in (self.name_edit, self.external_id_edit):  # until the person is read
+            edit.setReadOnly(self.person_id is not None)
         form.addRow(self.tr("Name:"), self.name_edit)
         form.addRow(self.tr("External id:"), self.external_id_edit)
-        event = self.gallery.event(self.event_id) if self.event_id is not None else None
-        self.roster_check = QCheckBox(self.tr("Add to the roster of {event}").format(
-            event=event["name"] if event else ""), self)
-        self.roster_check.setChecked(event is not None and person is None)
-        self.roster_check.setVisible(event is not None and person is None)
+        self.roster_check = QCheckBox(self)
+        self.roster_check.setChecked(False)
+        self.roster_check.setVisible(False)
         form.addRow(self.roster_check)
         right.addLayout(form)
         self.samples_list = QListWidget(self)
@@ -165,6 +162,30 @@ class EnrollDialog(QDialog):
         self.save_button.clicked.connect(self.on_save_clicked)
         self.cancel_button.clicked.connect(self.reject)
         layout.addLayout(right, 2)
+
+    def load_context(self) -> None:
+        """Read the person being re-enrolled and the current event on a task thread; the
+        name fields and the roster box follow (:attr:`context_loaded`)."""
+        gallery, person_id, event_id = self.gallery, self.person_id, self.event_id
+
+        def read() -> tuple[Any, dict[str, Any] | None]:
+            return (gallery.person(person_id) if person_id is not None else None,
+                    gallery.event(event_id) if event_id is not None else None)
+
+        self.tasks.run(read, lambda found: self.on_context_loaded(*found),
+                       lambda message: self.warning_label.setText(message))
+
+    def on_context_loaded(self, person: Any, event: dict[str, Any] | None) -> None:
+        """Show who is re-enrolled, and offer the event's roster to a new person."""
+        if person is not None:
+            self.setWindowTitle(self.tr("Re-enrol {name}").format(name=person.name))
+            self.name_edit.setText(person.name)
+            self.external_id_edit.setText(person.external_id or "")
+        self.roster_check.setText(self.tr("Add to the roster of {event}").format(
+            event=event["name"] if event else ""))
+        self.roster_check.setChecked(event is not None and self.person_id is None)
+        self.roster_check.setVisible(event is not None and self.person_id is None)
+        self.context_loaded.emit()
 
     def encoder(self) -> Any:
         """This dialog's encoder (built once)."""
@@ -311,22 +332,31 @@ class EnrollDialog(QDialog):
         face_rgb = np.ascontiguousarray(sample.face_rgb)
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
-        recognition = self.settings.recognition
-        found = self.gallery.lookalike(sample.embeddings, match_threshold(recognition),
-                                       recognition.min_margin, except_person_id=self.person_id)
-        if found is not None:
-            match, name = found
-            self.duplicate = (match.person_id, name, match.distance)
-            self.warning_label.setText(self.tr(
-                "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
-            ).format(name=name, id=match.person_id, distance=match.distance))
+        recognition, gallery, person_id = self.settings.recognition, self.gallery, self.person_id
+        generation = self._samples_generation
+        self.tasks.run(
+            lambda: gallery.lookalike(sample.embeddings, match_threshold(recognition),
+                                      recognition.min_margin, except_person_id=person_id),
+            lambda found: self.on_lookalike_checked(found, generation),
+            lambda message: self.warning_label.setText(message))
         self._update_buttons()
         self.samples_changed.emit()
+
+    def on_lookalike_checked(self, found: Any, generation: int) -> None:
+        """The gallery was searched for a face: warn when it matches someone else."""
+        if found is None or generation != self._samples_generation:
+            return
+        match, name = found
+        self.duplicate = (match.person_id, name, match.distance)
+        self.warning_label.setText(self.tr(
+            "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
+        ).format(name=name, id=match.person_id, distance=match.distance))
 
     @pyqtSlot()
     def on_retake_clicked(self) -> None:
         """Forget the faces captured so far."""
         self._join_capture()
+        self._samples_generation += 1
         self.samples.clear()
         self.sample_photos.clear()
         self.samples_list.clear()
@@ -340,7 +370,7 @@ class EnrollDialog(QDialog):
 
     def _update_buttons(self) -> None:
         capturing = self._capture_thread is not None
-        self.save_button.setEnabled(bool(self.samples) and not capturing)
+        self.save_button.setEnabled(bool(self.samples) and not capturing and not self.tasks.busy)
 
     @pyqtSlot()
     def on_save_clicked(self) -> None:
@@ -427,10 +457,12 @@ class EnrollDialog(QDialog):
 
     @pyqtSlot(bool)
     def on_busy_changed(self, busy: bool) -> None:
-        """A save is under way: nothing else may start, and the cursor says so."""
-        for button in (self.capture_button, self.photos_button, self.retake_button):
-            button.setEnabled(not busy and (button is not self.capture_button or
-                                            self.reader is not None))
+        """While the gallery or the service works (a save, a look-alike search), nothing else
+        may start and the cursor says so."""
+        capturing = self._capture_thread is not None
+        self.capture_button.setEnabled(not busy and not capturing and self.reader is not None)
+        self.photos_button.setEnabled(not busy and self._task is None)
+        self.retake_button.setEnabled(not busy)
         if busy:
             self.save_button.setEnabled(False)
             self.setCursor(Qt.WaitCursor)

@@ -136,6 +136,7 @@ def test_enrolment_dialog_puts_a_walk_in_on_the_roster(qtbot, kiosk_settings, ga
 
     dialog = EnrollDialog(kiosk_settings, gallery, lambda: encoder, None, event_id=event_id)
     qtbot.addWidget(dialog)
+    assert dialog.tasks.wait()  # the event is read on a task thread
     assert dialog.roster_check.isChecked()
     assert dialog.roster_check.text() == "Add to the roster of Board meeting"
     dialog.name_edit.setText("王芳 Wang Fang")
