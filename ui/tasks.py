@@ -167,3 +167,30 @@ class TaskRunner(QObject):
             relay.on_done_callback = relay.on_failed_callback = None
             stop_task(worker, thread, timeout_ms)
         self._running.clear()
+
+
+def call_and_wait(function: Callable[[], Any], timeout_ms: int = 60_000) -> Any:
+    """Call ``function()`` on a task thread and wait for it in a local event loop, so the
+    windows keep drawing (for a short check inside a modal flow, such as a password check);
+    returns its result or raises its exception here.
+
+    Raises:
+        TimeoutError: it did not end within ``timeout_ms`` (it is left to finish).
+    """
+    answers: list[Any] = []
+
+    def call() -> tuple[bool, Any]:
+        try:
+            return True, function()
+        except Exception as exc:  # noqa: BLE001 - raised again on the caller's thread
+            return False, exc
+
+    runner = TaskRunner()
+    runner.run(call, answers.append)
+    if not runner.wait(timeout_ms) or not answers:
+        raise TimeoutError(f"no answer within {timeout_ms} ms")
+    runner.deleteLater()
+    ok, value = answers[0]
+    if not ok:
+        raise value
+    return value
