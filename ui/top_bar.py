@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt5.QtCore import QDateTime
+from PyQt5.QtCore import QDateTime, Qt
 from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QWidget
 
@@ -22,6 +22,7 @@ class TopBar(QWidget):
 
     def __init__(self, buttons: list[QWidget], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAttribute(Qt.WA_StyledBackground, True)  # a QWidget subclass paints it only so
         self.setStyleSheet("background: #263238; color: white;")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 8)
