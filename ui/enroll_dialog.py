@@ -25,7 +25,7 @@ from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.enroll_capture import WANTED_SAMPLES, CaptureOutcome, EnrollCapture
-from kiosk.fusion import match_threshold
+from kiosk.matching.rule import match_threshold
 from kiosk.face_encoder import FaceSample
 from kiosk.images import ImageError
 from ui.tasks import TaskWorker, start_task, stop_task

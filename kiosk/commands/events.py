@@ -17,7 +17,7 @@ from typing import Any
 from kiosk.commands.common import UserError
 from kiosk.commands.recognition import open_gallery
 from kiosk.config import Settings
-from kiosk.fusion import match_threshold
+from kiosk.matching.rule import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 
 CHECKIN_FIELDS = ("person_id", "name", "event_id", "at", "method", "distance", "liveness")

@@ -11,9 +11,9 @@ import numpy as np
 
 from kiosk.commands.common import UserError, enrollment_identity
 from kiosk.config import Settings
-from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
+from kiosk.matching.rule import match_threshold
 from kiosk.names import one_line, printable
 
 
@@ -285,16 +285,16 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
         people_images(args.root)  # a bad folder is refused before the models load
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    from kiosk.fusion import model_weights
+    from kiosk.matching.rule import model_weights
 
     encoder = _encoder(settings)
     recognition = settings.recognition
+    fused = encoder.models.dlib_encoder is not None
     weights = None
-    threshold = recognition.distance_threshold
-    if encoder.models.dlib_encoder is not None:
+    if fused:
         weights = model_weights(encoder.models.embedder.model_id,
                                 encoder.models.dlib_encoder.model_id, recognition.dlib_weight)
-        threshold = recognition.fused_distance_threshold
+    threshold = match_threshold(recognition, fused)
     try:
         report = evaluate_identification(
             args.root, lambda path: encoder.encode_file_models(path, single=False),

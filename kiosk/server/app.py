@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from kiosk.config import Settings
-from kiosk.fusion import fusion_weights_of, match_threshold
+from kiosk.matching.rule import fusion_weights_of, match_threshold
 from kiosk.gallery import Gallery
 from kiosk.server.keys import ApiKey, authenticate
 from kiosk.store.base import StoreError, now_iso

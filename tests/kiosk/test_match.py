@@ -5,11 +5,13 @@ import threading
 import numpy as np
 import pytest
 
-import kiosk.match
+import kiosk.matching.prefilter
+import kiosk.matching.quantize
+import kiosk.matching.threads
 from kiosk.embed import l2_normalize
-from kiosk.match import (
-    INT8_SCALE, GalleryMatrix, Projection, nearest, quantize_int8, search_threads,
-)
+from kiosk.matching.matrix import GalleryMatrix, nearest
+from kiosk.matching.quantize import INT8_SCALE, Projection, quantize_int8
+from kiosk.matching.threads import search_threads
 from kiosk.store.people import farthest_row
 
 
@@ -209,7 +211,7 @@ def test_projection_scores_are_never_below_the_true_similarity():
 def test_projection_scores_bound_what_the_subspace_leaves_out(monkeypatch):
     """Rows and queries with a large part outside the subspace (a looser limit lets such a
     projection be fitted): the residual term keeps every score above the true similarity."""
-    monkeypatch.setattr(kiosk.match, "RESIDUAL_LIMIT", 0.6)
+    monkeypatch.setattr(kiosk.matching.quantize, "RESIDUAL_LIMIT", 0.6)
     rng = np.random.default_rng(25)
     basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]
     rows = subspace_vectors(rng, 3000, basis, noise=0.02)  # about 0.4 of each row's norm
@@ -231,7 +233,7 @@ def test_rows_without_a_subspace_keep_every_component():
 
 
 def test_many_rows_far_from_the_subspace_rebuild_the_copy(monkeypatch):
-    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    monkeypatch.setattr(kiosk.matching.prefilter, "MAX_STALE_ROWS", 10)
     rng = np.random.default_rng(24)
     matrix, _ = subspace_gallery(rng, 3000, 300, threads=1)
     matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
@@ -266,7 +268,7 @@ def test_removed_and_moved_rows_are_never_answered_from_the_stale_int8_copy():
 
 
 def test_int8_copy_is_rebuilt_after_many_stale_rows_or_when_it_has_doubled(monkeypatch):
-    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    monkeypatch.setattr(kiosk.matching.prefilter, "MAX_STALE_ROWS", 10)
     before = len(scan_threads())
     rng = np.random.default_rng(8)
     matrix = random_gallery(rng, 500, 50, threads=2)
@@ -319,7 +321,7 @@ def test_gallery_close_ends_the_scan_threads(tmp_path):
 
 
 def test_search_threads_follow_the_machine_and_are_validated():
-    assert 1 <= search_threads() <= kiosk.match.MAX_SEARCH_THREADS
+    assert 1 <= search_threads() <= kiosk.matching.threads.MAX_SEARCH_THREADS
     assert GalleryMatrix(dim=4).threads == search_threads()
     with pytest.raises(ValueError, match="threads"):
         GalleryMatrix(dim=4, threads=0)
@@ -352,9 +354,9 @@ def test_index_min_rows_is_validated():
 def test_huge_pages_leave_the_codes_unchanged():
     codes = np.random.default_rng(11).integers(0, 256, 6 << 20, dtype=np.uint8)
     before = codes.copy()
-    assert isinstance(kiosk.match.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
+    assert isinstance(kiosk.matching.threads.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
     np.testing.assert_array_equal(codes, before)
-    assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
+    assert kiosk.matching.threads.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
 
 
 def check_floor_index(matrix, queries, count=32):
@@ -390,7 +392,7 @@ def test_floor_index_leaves_out_no_row_nearer_than_its_floor():
         matrix.remove_image(image_id)  # the last row moves into the hole
     far = 3.0 * l2_normalize(rng.normal(size=(200, 128)).astype(np.float32))
     matrix.add_many(np.arange(5000, 5200), np.arange(200), far)
-    assert matrix._current_floor_index() is copy and copy.unfit_rows and copy.stale_rows
+    assert matrix.floor_index() is copy and copy.unfit_rows and copy.stale_rows
     check_floor_index(matrix, np.vstack([far[:5], matrix.embeddings[:5],
                                          1.4 * subspace_vectors(rng, 5, basis, noise=0.005)]))
 
@@ -407,7 +409,7 @@ def test_floor_index_without_a_subspace_keeps_every_direction():
 
 
 def test_several_matrices_scanned_in_one_pass_give_what_each_gives_alone():
-    from kiosk.match import distance_candidates_of
+    from kiosk.matching.matrix import distance_candidates_of
 
     rng = np.random.default_rng(28)
     first = random_gallery(rng, 3000, 300, dim=512, threads=2)
