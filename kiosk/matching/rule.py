@@ -68,6 +68,12 @@ def accepts(distance: float, margin: float, threshold: float, min_margin: float)
     return within(distance, threshold) and margin >= min_margin
 
 
+def accepts_many(distances: np.ndarray, margins: np.ndarray, threshold: float,
+                 min_margin: float) -> np.ndarray:
+    """:func:`accepts` of many decisions at once, (N,) bool (evaluation sweeps)."""
+    return (np.asarray(distances) < threshold) & (np.asarray(margins) >= min_margin)
+
+
 def decision(person_id: int, distance: float, second_distance: float, image_id: int,
              threshold: float, min_margin: float) -> Match:
     """The decision for a nearest person at ``distance`` whose nearest other person is at
