@@ -192,7 +192,7 @@ class GalleryMatrix:
     def nearest(self, embedding: Embedding, threshold: float, min_margin: float) -> Match:
         """The open-set decision for one query (see the module docstring): always that of
         the exhaustive :func:`nearest`, through the int8 prefilter on large galleries."""
-        prefilter = self._current_prefilter()
+        prefilter = self.prefilter()
         if prefilter is not None:
             match = nearest_prefiltered(
                 embedding, prefilter, self.embeddings, self.person_ids, self.image_ids,
@@ -220,7 +220,7 @@ class GalleryMatrix:
         if for_distances:
             self.floor_index()
         else:
-            self._current_prefilter()
+            self.prefilter()
 
     def distance_candidates(self, embedding: Embedding,
                             count: int = PREFILTER_CANDIDATES) -> tuple[np.ndarray, float] | None:
@@ -232,9 +232,10 @@ class GalleryMatrix:
         found = distance_candidates_of([(self, embedding)], count)
         return None if found is None else found[0]
 
-    def _current_prefilter(self) -> Int8Prefilter | None:
-        """The int8 copy for dot products, built at the first query of a large gallery and
-        rebuilt when too many of its rows are stale; None for small galleries or without faiss."""
+    def prefilter(self) -> Int8Prefilter | None:
+        """The int8 copy for dot products (:meth:`nearest`), built at the first query of a
+        large gallery and rebuilt when too many of its rows are stale; None for small galleries
+        or without faiss."""
         self._prefilter = self._current_copy(self._prefilter, Int8Prefilter)
         return self._prefilter
 

@@ -318,12 +318,12 @@ def test_prepare_matching_builds_the_int8_copies_before_the_first_query(tmp_path
             assert matrix.int8_copies() == []
             matrix.index_min_rows = 1  # as if it held 20,000 images
         gallery.prepare_matching()
-        copies = [matrix._floor_index for matrix in gallery.indexes.values()]
-        assert all(copy is not None for copy in copies)
+        copies = [copy for matrix in gallery.indexes.values() for copy in matrix.int8_copies()]
+        assert len(copies) == len(gallery.indexes)  # one floor copy each, built before any query
         match = gallery.match(both(fused_settings, 2), match_threshold(fused_settings.recognition),
                               fused_settings.recognition.min_margin)
         assert match.accepted and gallery.person(match.person_id).name == "P2"
-        assert [matrix._floor_index for matrix in gallery.indexes.values()] == copies  # reused
+        assert [c for matrix in gallery.indexes.values() for c in matrix.int8_copies()] == copies  # reused
 
 
 def test_an_image_removed_from_one_model_only_leaves_fused_matching_at_once():
@@ -432,7 +432,7 @@ def test_fused_prefilter_gives_the_exhaustive_answer(threads, layout):
         assert got.margin == pytest.approx(want.margin, abs=1e-4)
     assert fast.full_scans <= 6  # the bound proved the answer, not the fallback
     if layout == "subspace":  # the narrow copies were used
-        assert all(matrix._floor_index.code_dim < matrix.dim / 2 for matrix in fast.indexes.values())
+        assert all(matrix.floor_index().code_dim < matrix.dim / 2 for matrix in fast.indexes.values())
     for m in (fast, exhaustive):
         for matrix in m.indexes.values():
             matrix.close()

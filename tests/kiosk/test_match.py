@@ -10,6 +10,7 @@ import kiosk.matching.quantize
 import kiosk.matching.threads
 from kiosk.embed import l2_normalize
 from kiosk.matching.matrix import GalleryMatrix, nearest
+from kiosk.matching.prefilter import Int8FloorIndex
 from kiosk.matching.quantize import INT8_SCALE, Projection, quantize_int8
 from kiosk.matching.threads import search_threads
 from kiosk.store.people import farthest_row
@@ -148,7 +149,7 @@ def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, peopl
         if step % 10 == 0 and len(matrix) > 3:  # the rolling update: remove a row, add one
             matrix.remove_image(int(rng.choice(matrix.image_ids)))
             matrix.add(10_000 + step, int(rng.integers(1, people + 1)), query)
-    assert matrix._current_prefilter().threads == threads
+    assert matrix.prefilter().threads == threads
     if people > 1 and rows > 1:
         assert matrix.full_scans <= 3  # the bound proves (nearly) every answer on its own
     matrix.close()
@@ -162,7 +163,7 @@ def test_projected_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, 
     rng = np.random.default_rng(seed)
     matrix, basis = subspace_gallery(rng, rows, people, threads=threads)
     matrix.nearest(matrix.embeddings[0], 0.9, 0.05)
-    prefilter = matrix._current_prefilter()
+    prefilter = matrix.prefilter()
     assert prefilter.projection is not None and prefilter.code_dim < matrix.dim // 4
     for step in range(90):
         if step % 3 == 0:  # a stranger: in the subspace, or anywhere
@@ -184,7 +185,7 @@ def test_projected_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, 
             stranger = l2_normalize(rng.normal(size=matrix.dim).astype(np.float32))
             matrix.add(60_000 + step, people + 1 + step, stranger)
             assert matrix.nearest(stranger, 0.5, 0.05).image_id == 60_000 + step
-    assert matrix._current_prefilter() is prefilter and prefilter.unfit_rows
+    assert matrix.prefilter() is prefilter and prefilter.unfit_rows
     assert matrix.full_scans <= 3
     matrix.close()
 
@@ -237,13 +238,13 @@ def test_many_rows_far_from_the_subspace_rebuild_the_copy(monkeypatch):
     rng = np.random.default_rng(24)
     matrix, _ = subspace_gallery(rng, 3000, 300, threads=1)
     matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
-    first = matrix._current_prefilter()
+    first = matrix.prefilter()
     strangers = l2_normalize(rng.normal(size=(11, matrix.dim)).astype(np.float32))
     matrix.add_many(np.arange(10_000, 10_011), np.arange(1000, 1011), strangers)
     assert len(first.unfit_rows) == 11
     match = matrix.nearest(strangers[4], 0.5, 0.05)
     assert match.image_id == 10_004 and match.accepted
-    assert matrix._current_prefilter() is not first  # rebuilt with those rows
+    assert matrix.prefilter() is not first  # rebuilt with those rows
     matrix.close()
 
 
@@ -273,16 +274,16 @@ def test_int8_copy_is_rebuilt_after_many_stale_rows_or_when_it_has_doubled(monke
     rng = np.random.default_rng(8)
     matrix = random_gallery(rng, 500, 50, threads=2)
     matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
-    first = matrix._current_prefilter()
+    first = matrix.prefilter()
     for image_id in matrix.image_ids[:11].tolist():
         matrix.remove_image(image_id)
-    rebuilt = matrix._current_prefilter()
+    rebuilt = matrix.prefilter()
     assert rebuilt is not first and not rebuilt.stale_rows and len(rebuilt) == 489
     vectors = l2_normalize(rng.normal(size=(500, matrix.dim)).astype(np.float32))
     matrix.add_many(np.arange(1000, 1400), rng.integers(1, 51, 400), vectors[:400])
-    assert matrix._current_prefilter() is rebuilt  # appended to the last shard
+    assert matrix.prefilter() is rebuilt  # appended to the last shard
     matrix.add_many(np.arange(1400, 1500), np.ones(100, np.int64), vectors[400:])
-    assert matrix._current_prefilter() is not rebuilt  # doubled: rebalanced
+    assert matrix.prefilter() is not rebuilt  # doubled: rebalanced
     match = matrix.nearest(vectors[3], 0.5, 0.05)
     assert match.image_id == 1003 and match.accepted
     assert len(scan_threads()) == before + 1  # the old copies' threads have ended
@@ -385,7 +386,7 @@ def test_floor_index_leaves_out_no_row_nearer_than_its_floor():
     matrix.add_many(np.arange(3000), np.arange(3000) // 10, rows)
     gaps = check_floor_index(matrix, np.vstack([matrix.embeddings[:10],  # stored rows themselves
                                                 1.4 * subspace_vectors(rng, 10, basis, noise=0.005)]))
-    copy = matrix._floor_index
+    copy = matrix.floor_index()
     assert copy.code_dim <= 48 and not copy.unfit_rows  # the subspace, not all 128 components
     assert np.median(gaps) < 0.05
     for image_id in rng.choice(3000, 50, replace=False).tolist():
@@ -405,7 +406,7 @@ def test_floor_index_without_a_subspace_keeps_every_direction():
     strangers = l2_normalize(rng.normal(size=(30, 128)).astype(np.float32))
     near = rows[:30] + 0.05 * rng.normal(size=(30, 128)).astype(np.float32)
     check_floor_index(matrix, np.vstack([rows[:5], near, 1.4 * strangers, 3.0 * strangers]), count=8)
-    assert matrix._floor_index.code_dim == 128
+    assert matrix.floor_index().code_dim == 128
 
 
 def test_several_matrices_scanned_in_one_pass_give_what_each_gives_alone():
@@ -429,9 +430,10 @@ def test_prepare_builds_the_copy_the_queries_scan():
     rng = np.random.default_rng(29)
     matrix = random_gallery(rng, 3000, 300, threads=1)
     matrix.prepare()
-    assert matrix._prefilter is not None and matrix._floor_index is None
+    copies = matrix.int8_copies()
+    assert len(copies) == 1 and not isinstance(copies[0], Int8FloorIndex)  # the dot-product copy only
     matrix.prepare(for_distances=True)
-    assert matrix._floor_index is not None
+    assert matrix.floor_index() is not None
     small = make([(1, unit(1))])
     small.prepare()
     assert small.int8_copies() == []  # under index_min_rows: the exhaustive scan
