@@ -9,7 +9,8 @@ from pathlib import Path
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from kiosk.camera import CameraState, LatestFrameReader, SourceKind, parse_source
+from kiosk.camera import CameraState, LatestFrameReader
+from kiosk.capture import SourceKind, parse_source
 from kiosk.config import CameraSettings
 
 log = logging.getLogger(__name__)

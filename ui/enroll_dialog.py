@@ -26,7 +26,7 @@ from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.enroll_capture import CaptureOutcome
-from kiosk.fusion import match_threshold
+from kiosk.enrollment import enroll, lookalike_of
 from kiosk.face_encoder import FaceSample
 from kiosk.images import ImageError
 from ui.capture_worker import CaptureWorker
@@ -335,8 +335,8 @@ class EnrollDialog(QDialog):
         recognition, gallery, person_id = self.settings.recognition, self.gallery, self.person_id
         generation = self._samples_generation
         self.tasks.run(
-            lambda: gallery.lookalike(sample.embeddings, match_threshold(recognition),
-                                      recognition.min_margin, except_person_id=person_id),
+            lambda: lookalike_of(gallery, recognition, sample.embeddings,
+                                 except_person_id=person_id),
             lambda found: self.on_lookalike_checked(found, generation),
             lambda message: self.warning_label.setText(message))
         self._update_buttons()
@@ -346,11 +346,10 @@ class EnrollDialog(QDialog):
         """The gallery was searched for a face: warn when it matches someone else."""
         if found is None or generation != self._samples_generation:
             return
-        match, name = found
-        self.duplicate = (match.person_id, name, match.distance)
+        self.duplicate = (found.person_id, found.name, found.distance)
         self.warning_label.setText(self.tr(
             "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
-        ).format(name=name, id=match.person_id, distance=match.distance))
+        ).format(name=found.name, id=found.person_id, distance=found.distance))
 
     @pyqtSlot()
     def on_retake_clicked(self) -> None:
@@ -396,13 +395,13 @@ class EnrollDialog(QDialog):
         """
         roster_event_id = self.event_id if self.roster_check.isChecked() else None
         if self.server_link is None:
-            gallery, person_id = self.gallery, self.person_id
+            gallery, recognition, person_id = self.gallery, self.settings.recognition, \
+                self.person_id
             name, external_id = self.name_edit.text(), self.external_id_edit.text()
-            embeddings = [s.embeddings for s in self.samples]
-            crops = [s.crop_jpeg() for s in self.samples]
+            samples = list(self.samples)
             return self.tasks.run(
-                lambda: enroll_in_gallery(gallery, person_id, name, external_id, embeddings,
-                                          crops, roster_event_id),
+                lambda: enroll_in_gallery(gallery, recognition, person_id, name, external_id,
+                                          samples, allow_duplicate, roster_event_id),
                 self.on_saved, self.on_save_failed)
         refusal = self.service_refusal()
         if refusal:
@@ -514,23 +513,23 @@ class EnrollDialog(QDialog):
         super().done(result)
 
 
-def enroll_in_gallery(gallery: Gallery, person_id: int | None, name: str, external_id: str,
-                      embeddings: list[Any], crops: list[bytes | None],
+def enroll_in_gallery(gallery: Gallery, recognition: Any, person_id: int | None, name: str,
+                      external_id: str, samples: list[Any], allow_duplicate: bool,
                       roster_event_id: int | None) -> tuple[int, str]:
-    """Enrol a new person, or add images to ``person_id``, in this kiosk's gallery (runs on a
-    task thread); a new person is also put on ``roster_event_id``'s roster.
+    """Enrol a new person, or add images to ``person_id``, in this kiosk's gallery through
+    :func:`kiosk.enrollment.enroll` (runs on a task thread); a new person is also put on
+    ``roster_event_id``'s roster.
 
     Returns:
         (the person's id, "").
 
     Raises:
-        ValueError, GalleryError: refused; nothing was stored.
+        LookalikeError, ValueError, StoreError: refused; nothing was stored.
     """
-    if person_id is not None:
-        gallery.add_images(person_id, embeddings, crops, actor="admin")
-        return person_id, ""
-    new_id = gallery.add_person(name, embeddings, crops, external_id=external_id, actor="admin")
-    if roster_event_id is not None:
+    new_id = enroll(gallery, recognition, name, samples, external_id=external_id,
+                    person_id=person_id, allow_duplicate=allow_duplicate,
+                    actor="admin").person_id
+    if person_id is None and roster_event_id is not None:
         gallery.add_to_roster(roster_event_id, name, external_id, actor="admin")
     return new_id, ""
 

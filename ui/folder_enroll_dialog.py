@@ -13,7 +13,6 @@ from PyQt5.QtWidgets import (
 )
 
 from kiosk.config import Settings
-from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery
 from ui.tasks import TaskWorker, start_task, stop_task
 
@@ -91,9 +90,7 @@ class FolderEnrollDialog(QDialog):
             gallery = open_gallery(settings)
             try:
                 return enroll_folder(
-                    gallery, encoder, folder,
-                    distance_threshold=match_threshold(settings.recognition),
-                    min_margin=settings.recognition.min_margin, actor="admin",
+                    gallery, encoder, folder, recognition=settings.recognition, actor="admin",
                     progress=progress, should_cancel=cancelled)
             finally:
                 gallery.close()

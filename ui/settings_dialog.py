@@ -1,6 +1,6 @@
 """Admin settings (thresholds, camera source, language) and the events dialog.
 
-The match threshold edited is the one in force (:func:`kiosk.fusion.threshold_setting_key`:
+The match threshold edited is the one in force (:func:`kiosk.matching.rule.threshold_setting_key`:
 the fused distance's with ``[recognition] fusion`` on). Saving, the events list and creating
 an event (in the gallery or on the service) run on :class:`ui.tasks.TaskRunner` threads.
 """
@@ -18,7 +18,7 @@ from PyQt5.QtWidgets import (
 )
 
 from kiosk.config import LOCAL_SETTINGS, Settings, SettingsError, save_settings_changes
-from kiosk.fusion import match_threshold, threshold_setting_key
+from kiosk.matching.rule import match_threshold, threshold_setting_key
 from kiosk.gallery import Gallery, GalleryError
 from ui.i18n import LANGUAGES, normalise_language
 from ui.tasks import TaskRunner
@@ -32,7 +32,7 @@ class SettingsDialog(QDialog):
     Saves only the changed keys into the site's settings file (``data/settings.local.toml``,
     or the ``--settings`` file), keeping its comments; the shipped settings.toml is not written.
     The threshold shown and saved is the one the kiosk decides with
-    (:func:`kiosk.fusion.threshold_setting_key`).
+    (:func:`kiosk.matching.rule.threshold_setting_key`).
 
     Attributes:
         saved_settings: the settings written (None until saved).
