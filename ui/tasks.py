@@ -161,12 +161,22 @@ class TaskRunner(QObject):
         return not self._running
 
     def stop(self, timeout_ms: int = 10_000) -> None:
-        """Drop the callbacks of running calls and join their threads (idempotent)."""
+        """Drop the callbacks of running calls and join their threads (idempotent). A call
+        still running after ``timeout_ms`` (a request to a service that does not answer) is
+        left to end on its own: its thread is kept alive here, never destroyed while it runs."""
         self._stopped = True
         for relay, (worker, thread) in list(self._running.items()):
             relay.on_done_callback = relay.on_failed_callback = None
             stop_task(worker, thread, timeout_ms)
+            if thread.isRunning():
+                log.warning("a task outlived its window (%d ms); it ends on its own", timeout_ms)
+                thread.setParent(None)
+                _OUTLIVING.add((worker, thread))
+                thread.finished.connect(lambda entry=(worker, thread): _OUTLIVING.discard(entry))
         self._running.clear()
+
+
+_OUTLIVING: set[tuple[TaskWorker, QThread]] = set()  # threads of stopped runners still running
 
 
 def call_and_wait(function: Callable[[], Any], timeout_ms: int = 60_000) -> Any:

@@ -53,3 +53,21 @@ def test_a_stopped_runner_calls_nothing_back(qtbot):
     assert runner.run(lambda: "after stop", answers.append) is False
     qtbot.wait(50)
     assert answers == [] and not runner.busy
+
+
+def test_a_call_that_outlives_its_runner_ends_on_its_own(qtbot):
+    """A dialog closed while the service has not answered: the dialog goes, the call's thread
+    is not destroyed while it runs (Qt would abort the process), nothing is called back."""
+    from ui import tasks
+
+    release = threading.Event()
+    answers = []
+    runner = TaskRunner()
+    runner.run(lambda: release.wait(10) and "late", answers.append)
+    runner.stop(timeout_ms=50)
+    runner.deleteLater()
+    qtbot.wait(50)
+    assert len(tasks._OUTLIVING) == 1
+    release.set()
+    qtbot.waitUntil(lambda: not tasks._OUTLIVING, timeout=5_000)
+    assert answers == []
