@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_POLL_MS = 250  # the camera, the check-in window and the status line are updated this often
+STATE_POLL_MS = 250  # the camera and the check-in window are looked at this often
 
 
 class KioskWindow(QMainWindow):
@@ -95,8 +95,7 @@ class KioskWindow(QMainWindow):
         self.last_decision: Decision | None = None
         self.last_result: WorkerResult | None = None
         self.decision_times: list[tuple[float, Decision]] = []
-        self._banner_until = 0.0
-        self._shut_down = False
+        self._banner_until, self._state_ticks, self._shut_down = 0.0, 0, False
         self.tasks = TaskRunner(self)
         self.event = EventWatch(gallery, event_id, self.tasks, self)
         self.event.loaded.connect(self.on_event_loaded)
@@ -108,7 +107,6 @@ class KioskWindow(QMainWindow):
         self._build()
         self.picture = LivePicture(self.video, lambda: self.camera.reader, self)
         self.picture.first_frame_shown.connect(self.on_first_frame_shown)
-        self.display_timer = self.picture.timer
         self.state_timer = QTimer(self)
         self.state_timer.setInterval(STATE_POLL_MS)
         self.state_timer.timeout.connect(self.on_state_timer)
@@ -123,8 +121,7 @@ class KioskWindow(QMainWindow):
 
     @property
     def reader(self) -> LatestFrameReader:
-        """The current camera reader."""
-        return self.camera.reader
+        return self.camera.reader  # the current one (a missing file is retried with a new one)
 
     @property
     def models_ready(self) -> bool:
@@ -175,8 +172,9 @@ class KioskWindow(QMainWindow):
 
     @pyqtSlot()
     def on_event_loaded(self) -> None:
-        """The event's row was read: the worker, its name and its check-in window follow."""
-        if self.worker is not None:
+        """The event's row was read: its name and check-in window are shown (and the worker
+        told when a first sync chose the event)."""
+        if self.worker is not None and self.worker.event_id != self.event_id:
             self.worker.set_event(self.event_id)
         self.top_bar.show_event(self.event.row, self.event.read)
         self.update_state_banner()
@@ -220,11 +218,13 @@ class KioskWindow(QMainWindow):
 
     @pyqtSlot()
     def on_state_timer(self) -> None:
-        """Every 250 ms: the camera's state (and a missing file retried), the event window,
-        the clock and the status line."""
+        """Every 250 ms: the camera's state (and a missing file retried), the event window;
+        every second the clock and the status line."""
         self.camera.check()
         self.update_state_banner()
-        self.on_clock_timer()
+        self._state_ticks += 1
+        if self._state_ticks % (1000 // STATE_POLL_MS) == 0:
+            self.on_clock_timer()
 
     @pyqtSlot()
     def on_first_frame_shown(self) -> None:
@@ -244,7 +244,7 @@ class KioskWindow(QMainWindow):
         self.worker = worker
         self.encoder_factory = encoder_factory
         self._connect_worker()
-        if self.display_timer.isActive() and not self._shut_down:
+        if self.picture.timer.isActive() and not self._shut_down:
             self.thread = start_worker(self.worker, self)
         self.update_state_banner()
 
@@ -262,7 +262,7 @@ class KioskWindow(QMainWindow):
         self.camera.restart_clock()
         if self.worker is not None:
             self.thread = start_worker(self.worker, self)
-        for timer in (self.display_timer, self.state_timer):
+        for timer in (self.picture.timer, self.state_timer):
             timer.start()
 
     def shutdown(self) -> None:
@@ -271,7 +271,7 @@ class KioskWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
-        for timer in (self.display_timer, self.state_timer):
+        for timer in (self.picture.timer, self.state_timer):
             timer.stop()
         if self.worker is not None and self.thread is not None and \
                 not stop_worker(self.worker, self.thread):
