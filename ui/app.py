@@ -58,8 +58,9 @@ def shared_models(models: Models) -> Models:
 
 def enrollment_models(models: Models, settings: Settings) -> Models:
     """Models for an enrolment worker: its own Haar gate (a cascade must not be shared
-    between threads), the shared landmark predictor and FaceNet, and with fusion its own dlib
-    encoder (the network keeps per-call buffers: not shared with the pipeline's thread)."""
+    between threads), the shared landmark predictor and FaceNet (one call at a time when
+    ``models`` come from :func:`shared_models`), and with fusion its own dlib encoder (the
+    network keeps per-call buffers: not shared with the pipeline's thread)."""
     from kiosk.detect import HaarFaceDetector
     from kiosk.dlib_encoder import DlibResNetEncoder
 
