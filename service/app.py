@@ -94,7 +94,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
-        from service.notify import ChangeListener
+        from service.store.notifications import ChangeListener
 
         state.migrate_gallery()
         listener = ChangeListener(database_url, state.refresh_gallery) if listen else None
