@@ -18,6 +18,7 @@ from PyQt5.QtWidgets import (
 
 from kiosk.auth import Role, require_role
 from kiosk.gallery import Gallery, GalleryError
+from kiosk.store.checkins import MAX_REASON_CHARS
 from kiosk.roster import (
     ExportRefused, RosterError, attendance, attendance_counts, export_event_attendance,
     import_roster, read_roster_file,
@@ -53,6 +54,7 @@ class ManualCheckInDialog(QDialog):
             self.person_combo.setCurrentIndex(max(0, self.person_combo.findData(person_id)))
         layout.addRow(self.tr("Person:"), self.person_combo)
         self.reason_edit = QLineEdit(self)
+        self.reason_edit.setMaxLength(MAX_REASON_CHARS)  # the service's limit (kiosk.store.checkins)
         self.reason_edit.setPlaceholderText(self.tr("e.g. face not recognised, glasses"))
         layout.addRow(self.tr("Reason:"), self.reason_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
@@ -358,7 +360,7 @@ class StaffPanelWidget(QWidget):
         if ok and reason.strip():
             try:
                 self.undo_check_in(int(person_id), reason.strip())
-            except GalleryError as exc:
+            except (ValueError, GalleryError) as exc:  # a reason the service would refuse
                 QMessageBox.warning(self, self.tr("Undo check-in"), str(exc))
 
     @pyqtSlot()
