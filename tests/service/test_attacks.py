@@ -353,10 +353,10 @@ def test_serve_with_two_workers_keeps_each_gallery_current(pg_url, known_faces, 
     with PostgresStore(pg_url) as store:
         admin_key = create_key(store, "office", "admin")[1]
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "main.py", "serve", "--database", pg_url, "--port", str(port),
-         "--workers", "2"], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "w"))
+    with open(tmp_path / "serve.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "main.py", "serve", "--database", pg_url, "--port", str(port),
+             "--workers", "2"], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=120,
