@@ -23,6 +23,7 @@ from PyQt5.QtWidgets import (
 
 from kiosk.auth import Role, require_role
 from kiosk.gallery import Gallery
+from kiosk.store.checkins import MAX_REASON_CHARS
 from kiosk.roster import (
     attendance, attendance_counts, export_event_attendance, import_roster, read_roster_file,
 )
@@ -58,6 +59,7 @@ class ManualCheckInDialog(QDialog):
             self.person_combo.setCurrentIndex(max(0, self.person_combo.findData(person_id)))
         layout.addRow(self.tr("Person:"), self.person_combo)
         self.reason_edit = QLineEdit(self)
+        self.reason_edit.setMaxLength(MAX_REASON_CHARS)  # the service's limit (kiosk.store.checkins)
         self.reason_edit.setPlaceholderText(self.tr("e.g. face not recognised, glasses"))
         layout.addRow(self.tr("Reason:"), self.reason_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
