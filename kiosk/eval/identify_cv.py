@@ -47,7 +47,7 @@ from kiosk.types import Embedding
 
 DLIB_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: FaceNet alone
 THRESHOLDS = tuple(np.round(np.arange(0.70, 1.30, 0.005), 3))
-MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.15)
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25)
 MAX_FPIR = 0.01  # strangers accepted, at most
 MAX_WRONG = 0.0  # genuine probes accepted as someone else, at most
 
