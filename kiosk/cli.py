@@ -34,7 +34,6 @@ COMMAND_MODULES = (
     "kiosk.commands.events",
     "kiosk.commands.bench",
     "kiosk.commands.operator",
-    "kiosk.commands.server",
 )
 
 # Modules that extend subcommands of the others (``run --headless``): registered last.

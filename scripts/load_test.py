@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(url: str, kiosks: int, people: int) -> tuple[list[str], list[int]]:
     from kiosk.gallery import Gallery
-    from kiosk.server.keys import create_key
-    from kiosk.store.postgres import PostgresStore
+    from service.store.keys import create_key
+    from service.store.postgres import PostgresStore
 
     with PostgresStore(url) as store:
         gallery = Gallery(store=store, model_id="facenet-20180408-102900/flip")
@@ -48,6 +48,8 @@ def kiosk_loop(base: str, key: str, event_id: int, person_ids: list[int], batch:
                lock: threading.Lock) -> None:
     import httpx
 
+    from kiosk.store.base import now_iso
+
     next_person = 0
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
                       timeout=30) as client:
@@ -59,7 +61,7 @@ def kiosk_loop(base: str, key: str, event_id: int, person_ids: list[int], batch:
                 person = person_ids[next_person % len(person_ids)]
                 next_person += 1
                 items.append({"uuid": str(uuid.uuid4()), "event_id": event_id,
-                              "person_id": person, "at": "2026-11-23T10:00:00+00:00"})
+                              "person_id": person, "at": now_iso()})
             for kind, call in (
                 ("checkins", lambda: client.post("/api/v1/checkins", json={"checkins": items})),
                 ("sync", lambda: client.get("/api/v1/sync", params={"since": revision})),
@@ -94,14 +96,14 @@ def main() -> int:
 
     cluster = None
     if args.database is None:
-        from tests.server.pgcluster import PostgresCluster
+        from tests.service.pgcluster import PostgresCluster
 
         cluster = PostgresCluster()
         cluster.start()
         url = cluster.url
     else:
         url = args.database
-    from tests.server.pgcluster import free_port
+    from tests.service.pgcluster import free_port
 
     service = None
     try:
@@ -140,7 +142,7 @@ def main() -> int:
         for thread in threads:
             thread.join()
         elapsed_s = time.monotonic() - started
-        from kiosk.store.postgres import PostgresStore
+        from service.store.postgres import PostgresStore
 
         with PostgresStore(url, migrate=False) as store:
             stored = int(store.query_one("SELECT count(*) FROM checkins")[0])

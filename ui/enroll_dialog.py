@@ -25,7 +25,7 @@ from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.enroll_capture import WANTED_SAMPLES, CaptureOutcome, EnrollCapture
-from kiosk.matching.rule import match_threshold
+from kiosk.enrollment import enroll, lookalike_of
 from kiosk.face_encoder import FaceSample
 from kiosk.images import ImageError
 from ui.tasks import TaskWorker, start_task, stop_task
@@ -367,11 +367,10 @@ class EnrollDialog(QDialog):
         face_rgb = np.ascontiguousarray(sample.face_rgb)
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
-        recognition = self.settings.recognition
-        found = self.gallery.lookalike(sample.embeddings, match_threshold(recognition),
-                                       recognition.min_margin, except_person_id=self.person_id)
+        found = lookalike_of(self.gallery, self.settings.recognition, sample.embeddings,
+                             except_person_id=self.person_id)
         if found is not None:
-            match, name = found
+            match, name = found, found.name
             self.duplicate = (match.person_id, name, match.distance)
             self.warning_label.setText(self.tr(
                 "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
@@ -418,16 +417,12 @@ class EnrollDialog(QDialog):
         """
         if self.server_link is not None:
             return self.save_on_server(allow_duplicate)
-        embeddings = [s.embeddings for s in self.samples]
-        crops = [s.crop_jpeg() for s in self.samples]
         try:
-            if self.person_id is not None:
-                self.gallery.add_images(self.person_id, embeddings, crops, actor="admin")
-                person_id = self.person_id
-            else:
-                person_id = self.gallery.add_person(
-                    self.name_edit.text(), embeddings, crops,
-                    external_id=self.external_id_edit.text(), actor="admin")
+            person_id = enroll(
+                self.gallery, self.settings.recognition, self.name_edit.text(), self.samples,
+                external_id=self.external_id_edit.text(), person_id=self.person_id,
+                allow_duplicate=allow_duplicate, actor="admin").person_id
+            if self.person_id is None:
                 if self.event_id is not None and self.roster_check.isChecked():
                     self.gallery.add_to_roster(self.event_id, self.name_edit.text(),
                                                self.external_id_edit.text(), actor="admin")
@@ -597,9 +592,7 @@ class FolderEnrollDialog(QDialog):
             gallery = open_gallery(settings)
             try:
                 return enroll_folder(
-                    gallery, encoder, folder,
-                    distance_threshold=match_threshold(settings.recognition),
-                    min_margin=settings.recognition.min_margin, actor="admin",
+                    gallery, encoder, folder, recognition=settings.recognition, actor="admin",
                     progress=progress, should_cancel=cancelled)
             finally:
                 gallery.close()

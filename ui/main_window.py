@@ -20,7 +20,8 @@ from PyQt5.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from kiosk.camera import CameraState, LatestFrameReader, SourceKind, parse_source
+from kiosk.camera import CameraState, LatestFrameReader
+from kiosk.capture import SourceKind, parse_source
 from kiosk.config import LOCAL_SETTINGS, Settings
 from kiosk.decision import window_state
 from kiosk.gallery import Gallery

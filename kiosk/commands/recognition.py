@@ -60,39 +60,24 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"the external id {external_id!r} is already enrolled")
         if args.event is not None and gallery.event(args.event) is None:
             raise UserError(f"no event with id {args.event} (see `events list`)")
-        encoder = _encoder(settings)
-        samples = []
-        for image, frame_bgr in zip(args.images, frames):
-            try:
-                samples.append(encoder.encode_photo(frame_bgr, printable(image), single=True))
-            except ImageError as exc:
-                raise UserError(f"{exc}; nothing was enrolled") from exc
-        recognition = settings.recognition
-        for sample, image in zip(samples, args.images):
-            found = gallery.lookalike(
-                sample.embeddings, match_threshold(recognition), recognition.min_margin
-            )
-            if found is None:
-                continue
-            match, other_name = found
-            message = (
-                f"{printable(image)} looks like person {match.person_id} ({other_name}), "
-                f"distance {match.distance:.3f}"
-            )
-            if not args.allow_duplicate:
-                raise UserError(
-                    f"{message}; nothing was enrolled. If {name} is another person, enrol again "
-                    "with --allow-duplicate; to add photos of that person, use enroll-folder "
-                    "or the people manager"
-                )
-            print(f"warning: {message}; enrolled as {name} (--allow-duplicate)", file=sys.stderr)
+        from kiosk.enrollment import LookalikeError, encode_photos, enroll
+
+        labels = [printable(image) for image in args.images]
         try:
-            person_id = gallery.add_person(
-                name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
-                external_id=external_id, actor="cli",
-            )
-        except (ValueError, GalleryError) as exc:
+            samples = encode_photos(_encoder(settings), list(zip(frames, labels)))
+            enrolment = enroll(gallery, settings.recognition, name, samples, labels=labels,
+                               external_id=external_id, allow_duplicate=args.allow_duplicate,
+                               actor="cli")
+        except LookalikeError as exc:
+            raise UserError(
+                f"{exc}. If {name} is another person, enrol again with --allow-duplicate; to "
+                "add photos of that person, use enroll-folder or the people manager") from exc
+        except (ImageError, ValueError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
+        for found in enrolment.lookalikes:
+            print(f"warning: {found.describe()}; enrolled as {name} (--allow-duplicate)",
+                  file=sys.stderr)
+        person_id = enrolment.person_id
         if args.event is not None:
             try:
                 added = gallery.add_to_roster(args.event, name, args.external_id, actor="cli")

@@ -105,6 +105,28 @@ def farthest_row(candidates: np.ndarray, embedding: Embedding) -> int:
     return int(np.argmin(np.asarray(candidates, np.float32) @ np.asarray(embedding, np.float32)))
 
 
+def delete_person_rows(tx: Transaction, person_id: int, has_outbox: bool) -> list[int]:
+    """The one deletion of a person, inside the caller's transaction: their embeddings, face
+    images, check-ins, what waits for them in the outbox (a kiosk's file) and the person.
+    Used by :meth:`People.delete_person` and by the replica when the service deleted someone
+    (:mod:`kiosk.store.replica`). The caller calls ``store.forget_deleted()`` after the commit.
+
+    Returns:
+        The ids of the deleted face images (none when there was no such person).
+    """
+    face_ids = [int(r[0]) for r in tx.execute(
+        "SELECT id FROM faces WHERE person_id = ?", (person_id,)
+    ).fetchall()]
+    tx.execute("DELETE FROM face_embeddings WHERE face_id IN "
+               "(SELECT id FROM faces WHERE person_id = ?)", (person_id,))
+    tx.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
+    tx.execute("DELETE FROM checkins WHERE person_id = ?", (person_id,))
+    if has_outbox:
+        tx.execute("DELETE FROM outbox WHERE person_id = ?", (person_id,))
+    tx.execute("DELETE FROM people WHERE id = ?", (person_id,))
+    return face_ids
+
+
 class People:
     """The people and face tables of a store.
 
@@ -244,8 +266,9 @@ class People:
 
     def delete_person(self, person_id: int, actor: str = "admin") -> ImageChange:
         """Delete a person and all their biometric data (images, embeddings, crops,
-        check-ins), in one transaction; then make sure no copy of the deleted bytes is left
-        (``secure_delete`` overwrites the freed pages, the WAL is checkpointed and truncated).
+        check-ins, changes waiting in the outbox), in one transaction (:func:`delete_person_rows`);
+        then make sure no copy of the deleted bytes is left (``secure_delete`` overwrites the
+        freed pages, the WAL is checkpointed and truncated).
 
         Raises:
             ValueError: no such person.
@@ -254,16 +277,7 @@ class People:
         """
         with self.store.transaction() as tx:
             name = require_person(tx, person_id)
-            face_ids = [int(r[0]) for r in tx.execute(
-                "SELECT id FROM faces WHERE person_id = ?", (person_id,)
-            ).fetchall()]
-            tx.execute(
-                "DELETE FROM face_embeddings WHERE face_id IN "
-                "(SELECT id FROM faces WHERE person_id = ?)", (person_id,)
-            )
-            tx.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
-            tx.execute("DELETE FROM checkins WHERE person_id = ?", (person_id,))
-            tx.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            face_ids = delete_person_rows(tx, person_id, self.store.has_outbox)
             tx.audit(actor, "delete person", person_id=person_id, name=name, images=len(face_ids))
         self.store.forget_deleted()
         return ImageChange(removed=tuple(face_ids))

@@ -13,13 +13,15 @@ import httpx
 import pytest
 
 from kiosk.gallery import Gallery
-from kiosk.server.app import create_app
-from kiosk.server.keys import create_key
-from kiosk.store.postgres import PostgresStore
+from service.app import create_app
+from service.store.keys import create_key
+from service.store.postgres import PostgresStore
 from kiosk.store.sqlite import SQLiteStore
+from kiosk.store.base import now_iso
+from kiosk.store.outbox import Outbox
 from kiosk.sync import EnrollmentRefused, SyncClient, SyncError, attach_outbox, enroll_on_server
 from tests.conftest import PROJECT_ROOT
-from tests.server.serving import ServiceThread
+from tests.service.serving import ServiceThread
 
 
 class Service:
@@ -115,11 +117,11 @@ def test_the_undo_endpoint_is_idempotent_and_audited(service, known_faces):
                         headers={"Authorization": f"Bearer {service.keys['door-1']}"})
     try:
         checkin = {"uuid": str(uuid.uuid4()), "event_id": event_id, "person_id": person_id,
-                   "at": "2026-11-23T09:00:00+00:00"}
+                   "at": now_iso()}
         assert door.post("/api/v1/checkins", json={"checkins": [checkin]}).json()[
             "results"][0]["result"] == "stored"
         undo = {"uuid": str(uuid.uuid4()), "event_id": event_id, "person_id": person_id,
-                "at": "2026-11-23T09:05:00+00:00", "operator": "staff:desk", "reason": "wrong person"}
+                "at": now_iso(), "operator": "staff:desk", "reason": "wrong person"}
         results = [door.post("/api/v1/checkins/undo", json={"undos": [undo]}).json()["results"][0]
                    for _ in range(2)]
         assert [r["result"] for r in results] == ["undone", "duplicate"]
@@ -263,25 +265,14 @@ def test_cli_enroll_folder_goes_to_the_service(service, known_faces, tmp_path):
 
 # -- the GUI -------------------------------------------------------------------------------
 
-@pytest.fixture
-def clip_frames(data_dir):
-    path = data_dir / "clips" / "live_selfie_blinks.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    capture = cv2.VideoCapture(str(path))
-    frames = [capture.read()[1] for _ in range(200)]
-    capture.release()
-    return path, frames
-
-
 def test_staff_panel_shows_every_door_with_the_door(qtbot, service, make_kiosk, settings,
-                                                     models, clip_frames, tmp_path):
+                                                     models, selfie_frames, tmp_path):
     from kiosk.decision import Outcome
     from kiosk.pipeline import Pipeline
     from ui.server_link import ServerLink
     from ui.staff_panel import StaffPanelWidget
 
-    clip, frames = clip_frames
+    frames = selfie_frames
     ok, jpeg = cv2.imencode(".jpg", frames[-1])
     answer = service.admin.post("/api/v1/people", data={"name": "Selfie Person",
                                                          "external_id": "S1"},
@@ -323,11 +314,15 @@ def test_staff_panel_shows_every_door_with_the_door(qtbot, service, make_kiosk, 
         lines = out.read_text(encoding="utf-8-sig").splitlines()
         assert lines[0].endswith(",door") and lines[1].endswith(",door-2")
 
-        # undo at door 1 of door 2's check-in: it reaches the service
+        # undo at door 1 of door 2's check-in: the service refuses it (a door's key undoes
+        # only its own door's check-ins); the item leaves door 1's outbox with the reason
         assert panel.undo_check_in(person_id, "wrong event")
         assert panel.arrived_table.rowCount() == 0  # at once, before the upload
-        qtbot.waitUntil(lambda: service.admin.get(
-            f"/api/v1/events/{event_id}/checkins").json() == [], timeout=20_000)
+        qtbot.waitUntil(lambda: Outbox(door1.store).rejected() != [], timeout=20_000)
+        assert "made at door door-2" in Outbox(door1.store).rejected()[0]["rejection"]
+        assert Outbox(door1.store).pending() == 0
+        assert len(service.admin.get(f"/api/v1/events/{event_id}/checkins").json()) == 1
+        qtbot.waitUntil(lambda: panel.arrived_table.rowCount() == 1, timeout=20_000)
 
         # the service away: this door only, said clearly
         service.stop()
@@ -347,11 +342,11 @@ def vars_of(server_settings):
     return {f.name: getattr(server_settings, f.name) for f in dataclasses.fields(server_settings)}
 
 
-def test_status_line_follows_the_service(qtbot, service, settings, models, clip_frames,
+def test_status_line_follows_the_service(qtbot, service, settings, models, selfie_clip,
                                          tmp_path):
     from ui.app import build_window
 
-    clip, _ = clip_frames
+    clip = selfie_clip
     kiosk_settings = settings.replace("gallery", db_path=str(tmp_path / "door-1.sqlite"))
     kiosk_settings = kiosk_settings.replace("camera", source=str(clip), loop_file=True,
                                             pace_file=True)

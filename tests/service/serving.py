@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from tests.server.pgcluster import free_port
+from tests.service.pgcluster import free_port
 
 
 class ServiceThread:

@@ -13,7 +13,7 @@ from kiosk.gallery import Gallery
 from kiosk.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from kiosk.sync import attach_outbox
 from tests.conftest import PROJECT_ROOT
-from tests.server.test_store_backends import vec
+from tests.kiosk.fakes import person_embedding as vec
 
 
 def test_a_version_2_gallery_gets_the_outbox_and_keeps_its_people(tmp_path):
@@ -28,7 +28,7 @@ def test_a_version_2_gallery_gets_the_outbox_and_keeps_its_people(tmp_path):
     store = SQLiteStore(path)
     assert store.migrated_from == 2 and store.backup_path.is_file()
     assert store.query_one("SELECT count(*) FROM outbox") == (0,)
-    assert store.query_one("PRAGMA user_version") == (SCHEMA_VERSION,) == (3,)
+    assert store.query_one("PRAGMA user_version") == (SCHEMA_VERSION,) == (4,)
     assert store.query_one("SELECT name FROM people WHERE id = ?", (person_id,)) == ("Alice",)
     store.close()
 

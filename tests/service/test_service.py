@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.server.keys import create_key, list_keys, revoke_key
-from kiosk.store.postgres import PostgresStore
+from kiosk.store.base import now_iso
+from service.store.keys import create_key, list_keys, revoke_key
+from service.store.postgres import PostgresStore
 
 
 @pytest.fixture
 def service(pg_url, encoder, settings):
     import httpx
 
-    from kiosk.server.app import create_app
-    from tests.server.serving import ServiceThread
+    from service.app import create_app
+    from tests.service.serving import ServiceThread
 
     app = create_app(pg_url, settings, encoder_factory=lambda: encoder, pool_size=2)
     with PostgresStore(pg_url) as store:
@@ -28,6 +29,9 @@ def service(pg_url, encoder, settings):
             yield client, keys, pg_url
     finally:
         running.stop()
+
+
+SERVICE = ("service.commands",)  # main.py adds the service's commands this way
 
 
 def auth(key: str) -> dict[str, str]:
@@ -86,12 +90,13 @@ def test_oversized_and_malformed_uploads_are_refused_and_change_nothing(service,
         client.post("/api/v1/people", headers=admin, data={"name": "No images"}),
         client.post("/api/v1/checkins", headers=admin, content=b"{not json",
                     ),
-        client.post("/api/v1/checkins", headers=admin, json={"checkins": [{"uuid": "x"}]}),
     ]
     statuses = [a.status_code for a in answers]
     assert statuses[0] == 413 and all(400 <= s < 500 for s in statuses), statuses
     assert "not an image" in answers[1].json()["error"]
     assert "empty" in answers[2].json()["error"]
+    item = client.post("/api/v1/checkins", headers=admin, json={"checkins": [{"uuid": "x"}]})
+    assert item.status_code == 200 and item.json()["results"][0]["result"] == "rejected"
     assert count(url, "people") == 0 and count(url, "checkins") == 0
 
 
@@ -125,12 +130,12 @@ def test_checkin_batches_are_idempotent_and_once_per_event(service):
     kiosk, admin = auth(keys["kiosk"]), auth(keys["admin"])
     with PostgresStore(url, migrate=False) as store:
         from kiosk.gallery import Gallery
-        from tests.server.test_store_backends import vec
+        from tests.service.test_store_backends import vec
 
         person = Gallery(store=store, model_id="m").add_person("Alice", [vec(1)])
     event = client.post("/api/v1/events", headers=admin, json={"name": "Meeting"}).json()["id"]
-    first = {"uuid": str(uuid.uuid4()), "event_id": event, "person_id": person, "at": "2026-11-23T10:00:00+00:00"}
-    second = {**first, "uuid": str(uuid.uuid4()), "at": "2026-11-23T10:00:01+00:00"}
+    first = {"uuid": str(uuid.uuid4()), "event_id": event, "person_id": person, "at": now_iso()}
+    second = {**first, "uuid": str(uuid.uuid4()), "at": now_iso()}
     stranger = {**first, "uuid": str(uuid.uuid4()), "person_id": person + 99}
     answer = client.post("/api/v1/checkins", headers=kiosk, json={"checkins": [first, second, stranger]})
     assert [r["result"] for r in answer.json()["results"]] == ["stored", "already", "unknown_person"]
@@ -156,22 +161,23 @@ def test_openapi_and_docs_are_served(service):
 def test_keys_commands_create_list_and_revoke(pg_url, capsys):
     from kiosk.cli import main
 
-    assert main(["keys", "create", "--database", pg_url, "--name", "door-9", "--role", "kiosk"]) == 0
+    assert main(["keys", "create", "--database", pg_url, "--name", "door-9", "--role", "kiosk"],
+                extra=SERVICE) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
     assert key.startswith("kk_")
     with PostgresStore(pg_url, migrate=False) as store:
         stored = store.query_one("SELECT key_hash FROM api_keys")[0]
     assert key not in stored  # only the hash is kept
-    assert main(["keys", "list", "--database", pg_url]) == 0
+    assert main(["keys", "list", "--database", pg_url], extra=SERVICE) == 0
     assert "door-9" in capsys.readouterr().out
-    assert main(["keys", "revoke", "--database", pg_url, "1"]) == 0
-    assert main(["keys", "revoke", "--database", pg_url, "1"]) == 1
+    assert main(["keys", "revoke", "--database", pg_url, "1"], extra=SERVICE) == 0
+    assert main(["keys", "revoke", "--database", pg_url, "1"], extra=SERVICE) == 1
     assert "no active key" in capsys.readouterr().err
 
 
 def test_sync_once_prints_what_moved_and_keeps_the_outbox_when_unreachable(service, tmp_path, capsys):
     from kiosk.cli import main
-    from tests.server.pgcluster import free_port
+    from tests.service.pgcluster import free_port
 
     client, keys, _ = service
     client.post("/api/v1/events", headers=auth(keys["admin"]), json={"name": "Meeting"})
@@ -192,8 +198,8 @@ def test_service_start_migrates_images_stored_before_fusion(pg_url, encoder, set
 
     from kiosk.gallery import Gallery
     from kiosk.face_encoder import FaceEncoder
-    from kiosk.server.app import create_app
-    from tests.server.serving import ServiceThread
+    from service.app import create_app
+    from tests.service.serving import ServiceThread
 
     facenet_only = FaceEncoder(encoder.models, settings.replace("recognition", fusion=False))
     sample = facenet_only.encode_file(known_faces / "obama.jpg")

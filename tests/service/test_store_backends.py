@@ -12,7 +12,7 @@ import pytest
 from kiosk.embed import l2_normalize
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.store.base import audit_log
-from kiosk.store.postgres import SCHEMA_VERSION, PostgresStore, to_pyformat
+from service.store.postgres import SCHEMA_VERSION, PostgresStore, to_pyformat
 from kiosk.store.sqlite import SQLiteStore
 
 MODEL = "test-model"
@@ -187,7 +187,7 @@ def test_postgres_refuses_a_foreign_database_and_leaves_it_alone(pg_url):
 
 
 def test_postgres_unreachable_is_a_clear_error():
-    from tests.server.pgcluster import free_port
+    from tests.service.pgcluster import free_port
 
     with pytest.raises(GalleryError, match="cannot reach the database server"):
         PostgresStore(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", connect_timeout_s=2)

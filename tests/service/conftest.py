@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.server.pgcluster import ClusterUnavailable, PostgresCluster
+from tests.service.pgcluster import ClusterUnavailable, PostgresCluster
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""API keys: created once (only a hash is stored), checked on every request, revoked at once."""
+"""The service's API keys (``api_keys``): created once (only a hash is stored), checked on every
+request, revoked at once. A key has a role: ``kiosk`` (a door) or ``admin``."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ instances starting together migrate once); a newer version is refused. Version 1
 kiosk's tables (those of SQLite schema version 2); version 2 adds the service's own: the change
 log that kiosks sync from (filled by triggers on people, faces, embeddings and events, so that
 every change made through the table modules is logged in its own transaction), API keys and
-check-in receipts.
+check-in receipts; version 3 makes the change log's trigger notify :data:`CHANGES_CHANNEL`, so
+that every service instance keeps its gallery current (:mod:`service.notify`).
 
 A connection that broke (the database server restarted, the network dropped) is replaced at
 the next call; the call that met the broken connection raises :class:`StoreError`.
@@ -30,12 +31,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.store.base import Row, StoreError, now_iso
+from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANGE_LOG_LOCK = 0x4B494F53  # advisory lock that orders change-log revisions by commit
 MIGRATION_LOCK = 0x4B494F54  # advisory lock held while the schema is created or migrated
 CONNECT_TIMEOUT_S = 5
+CHANGES_CHANNEL = "kiosk_changes"  # NOTIFY'd in each transaction that writes the change log
 
 _KIOSK_TABLES = """
 CREATE TABLE people (
@@ -157,8 +159,28 @@ CREATE TABLE checkin_receipts (
 CREATE INDEX checkin_receipts_person ON checkin_receipts(event_id, person_id);
 """
 
+_NOTIFYING_CHANGE_LOG = f"""
+CREATE OR REPLACE FUNCTION kiosk_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    entity BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock({CHANGE_LOG_LOCK});
+    IF TG_TABLE_NAME = 'face_embeddings' THEN
+        IF TG_OP = 'DELETE' THEN entity := OLD.face_id; ELSE entity := NEW.face_id; END IF;
+    ELSE
+        IF TG_OP = 'DELETE' THEN entity := OLD.id; ELSE entity := NEW.id; END IF;
+    END IF;
+    INSERT INTO change_log (kind, entity_id) VALUES (TG_ARGV[0], entity);
+    -- Every service instance listens (service/notify.py); PostgreSQL delivers one
+    -- notification per transaction for identical payloads, at commit.
+    PERFORM pg_notify('{CHANGES_CHANNEL}', '');
+    RETURN NULL;
+END
+$$;
+"""
+
 # MIGRATIONS[v] turns a version-v database into version v+1 (0: an empty database).
-MIGRATIONS: dict[int, str] = {0: _KIOSK_TABLES, 1: _SERVICE_TABLES}
+MIGRATIONS: dict[int, str] = {0: _KIOSK_TABLES, 1: _SERVICE_TABLES, 2: _NOTIFYING_CHANGE_LOG}
 TABLES = ("people", "faces", "face_embeddings", "events", "checkins", "roster", "spoof_attempts",
           "audit_log", "settings_store", "change_log", "api_keys", "checkin_receipts")
 # Tables whose biometric rows :meth:`PostgresStore.forget_deleted` vacuums.
@@ -212,7 +234,7 @@ def _explain(exc: Exception, name: str) -> StoreError:
     return StoreError(f"{name}: database error: {str(exc).strip()}")
 
 
-class _PostgresTransaction:
+class _PostgresTransaction(SqlTransaction):
     """:class:`kiosk.store.base.Transaction` over an open psycopg transaction."""
 
     def __init__(self, conn: Any) -> None:
@@ -243,20 +265,6 @@ class _PostgresTransaction:
             (table,),
         )
 
-    def insert(self, table: str, values: dict[str, Any]) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("%s" for _ in values)
-        row = self.conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", tuple(values.values())
-        ).fetchone()
-        return int(row[0])
-
-    def audit(self, actor: str, action: str, **details: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, details) VALUES (%s, %s, %s, %s)",
-            (now_iso(), actor, action, json.dumps(details, ensure_ascii=False, sort_keys=True)),
-        )
-
 
 class PostgresStore:
     """A PostgreSQL database (see the module docstring); implements
@@ -281,6 +289,8 @@ class PostgresStore:
         StoreError: the server cannot be reached, or the database has a newer schema or is
             not the kiosk service's.
     """
+
+    has_outbox = False
 
     def __init__(self, url: str, connect_timeout_s: float = CONNECT_TIMEOUT_S,
                  migrate: bool = True) -> None:

@@ -12,31 +12,14 @@ import pytest
 from kiosk.gallery import Gallery
 from kiosk.decision import Outcome
 from kiosk.pipeline import Pipeline
-from kiosk.server.app import create_app
-from kiosk.server.keys import create_key
-from kiosk.store.postgres import PostgresStore
+from service.app import create_app
+from service.store.keys import create_key
+from service.store.postgres import PostgresStore
 from kiosk.store.sqlite import SQLiteStore
 from kiosk.sync import SyncClient, SyncError, SyncReport, attach_outbox
-from tests.server.serving import ServiceThread
+from tests.service.serving import ServiceThread
 
-CLIP = "live_selfie_blinks.mp4"
 CLIP_FPS = 30.0
-
-
-@pytest.fixture(scope="module")
-def clip_frames(data_dir):
-    path = data_dir / "clips" / CLIP
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < 200:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 class Door:
@@ -71,7 +54,7 @@ class Door:
 
 
 def test_three_doors_one_attendance_list(pg_cluster, pg_url, settings, models, encoder,
-                                         clip_frames, known_faces, tmp_path):
+                                         selfie_frames, known_faces, tmp_path):
     with PostgresStore(pg_url) as store:
         admin_key = create_key(store, "office", "admin")[1]
         door_keys = [create_key(store, f"door-{i}", "kiosk")[1] for i in (1, 2, 3)]
@@ -82,7 +65,7 @@ def test_three_doors_one_attendance_list(pg_cluster, pg_url, settings, models, e
     doors = []
     try:
         # enrol through the API: the attendee of the clip, and someone else
-        ok, jpeg = cv2.imencode(".jpg", clip_frames[-1])
+        ok, jpeg = cv2.imencode(".jpg", selfie_frames[-1])
         answer = admin.post("/api/v1/people", data={"name": "Selfie Person"},
                             files={"images": ("door.jpg", jpeg.tobytes(), "image/jpeg")})
         assert answer.status_code == 201, answer.text
@@ -102,7 +85,7 @@ def test_three_doors_one_attendance_list(pg_cluster, pg_url, settings, models, e
 
         # doors 1 and 2 recognise the attendee, then upload at the same moment: one check-in
         for i, door in enumerate(doors[:2]):
-            decisions = door.walk_past(clip_frames, morning, start_s=10.0 * i)
+            decisions = door.walk_past(selfie_frames, morning, start_s=10.0 * i)
             assert [d.outcome for d in decisions][:1] == [Outcome.CHECKED_IN]
             assert decisions[0].person_id == person_id
         reports = [SyncReport(), SyncReport()]
@@ -123,7 +106,7 @@ def test_three_doors_one_attendance_list(pg_cluster, pg_url, settings, models, e
 
         # the service is stopped: door 3 keeps checking people in, and catches up later
         service.stop()
-        decisions = doors[2].walk_past(clip_frames, afternoon, start_s=50.0)
+        decisions = doors[2].walk_past(selfie_frames, afternoon, start_s=50.0)
         assert decisions[0].outcome is Outcome.CHECKED_IN
         with pytest.raises(SyncError, match="cannot be reached"):
             doors[2].client.run_once()
