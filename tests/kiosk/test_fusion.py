@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.config import Settings
 from kiosk.fusion import fusion_weights_of, match_threshold
 from kiosk.gallery import Gallery
@@ -29,7 +30,7 @@ from tests.kiosk.fakes import (
 )
 
 FPS = 30.0
-DLIB = "dlib-resnet-v1"
+DLIB = DLIB_MODEL_ID
 
 
 @pytest.fixture
