@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.config import Settings
+from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.fusion import fusion_weights_of, match_threshold
 from kiosk.gallery import Gallery
 from kiosk.decision import Outcome
