@@ -171,14 +171,14 @@ class RecognitionSettings:
     crop_margin: float = 0.17
     flip_average: bool = True
     distance_threshold: float = 0.98
-    min_margin: float = 0.05
+    min_margin: float = 0.15
     agree_frames: int = 2
     tf_threads: int = 2
     new_attendee_distance: float = 1.13
     fusion: bool = True
     dlib_weight: float = 0.5
     dlib_backend: str = "openvino"
-    fused_distance_threshold: float = 1.02
+    fused_distance_threshold: float = 1.07
     max_photo_bytes: int = 50_000_000
     max_photo_pixels: int = 40_000_000
 
