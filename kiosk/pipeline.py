@@ -36,7 +36,7 @@ from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
-from kiosk.matching.rule import Match
+from kiosk.matching.rule import Match, RollingUpdateGate
 from kiosk.reembed import missing_embeddings_notice
 from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks
@@ -159,7 +159,8 @@ class Pipeline:
             log.warning(notice)
         self.event_id = event_id
         self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
-        self.desk = CheckInDesk(gallery, clock)
+        self.desk = CheckInDesk(gallery, clock, RollingUpdateGate.from_settings(
+            settings.recognition, settings.gallery, gallery.fused))
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
         self.tracker = FaceTracker(models.detector, models.landmarks,
                                    settings.detection.detect_every_n_frames)

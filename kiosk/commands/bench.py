@@ -210,6 +210,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.eval.bench import (
         TEXTURE_STAGE,
         face_recognition_available,
+        identification_ms,
         run_face_recognition_bench,
         run_video_bench,
         sample_evenly,
@@ -259,6 +260,11 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             compare["ratio_per_frame_median"] = (
                 round(fr.per_frame.median_ms / ours, 1) if ours > 0 else None
             )
+            identification = identification_ms(bench.stages)
+            compare["identification_ms"] = round(identification, 2)
+            compare["ratio_identification"] = (
+                round(fr.per_frame.median_ms / identification, 2) if identification > 0 else None
+            )
             del frames
         figures["face_recognition"] = compare
     if args.json:
@@ -305,3 +311,7 @@ def _print_bench(f: dict[str, Any]) -> None:
           f"{fr['detect']['median_ms']:.0f} ms + encode {fr['encode']['median_ms']:.0f} ms, "
           f"{fr['per_frame']['median_ms']:.0f} ms/frame median -> "
           f"{fr['ratio_per_frame_median']}x the kiosk pipeline's median per frame", file=out)
+    if fr.get("ratio_identification") is not None:
+        print(f"one identification (median gate + landmarks + align + embed(s) + match): "
+              f"{fr['identification_ms']:.1f} ms -> face_recognition's frame takes "
+              f"{fr['ratio_identification']}x as long", file=out)

@@ -39,6 +39,8 @@ DEFAULT_QUERIES = 50
 COMPARE_BLOCK = 10  # bench-match: queries timed back to back before the other matcher's turn
 IMAGES_PER_PERSON = 10  # bench-match galleries: 10 stored images per person, as in the budget
 GATE_STAGES = ("gate", "landmarks", "liveness")  # the 20 ms budget covers these three
+# One identification: what face_recognition's detect + encode of one frame is compared with
+IDENTIFICATION_STAGES = ("gate", "landmarks", "align", "embed", "embed_dlib", "match")
 # The texture cue runs inside the liveness stage on a few frames; reported as its own stage too.
 TEXTURE_STAGE = "texture"
 
@@ -78,6 +80,13 @@ def stage_table(per_frame_timings: list[dict[str, float]], stages: tuple[str, ..
     return {
         name: percentile_stats([t[name] for t in per_frame_timings if name in t]) for name in stages
     }
+
+
+def identification_ms(stages: dict[str, StageStats]) -> float:
+    """One identification, from the medians of its stages in one run: gate + landmarks + align
+    + embed (+ embed_dlib when fused) + match (the stages that ran; 0 when none did)."""
+    return float(sum(stages[name].median_ms for name in IDENTIFICATION_STAGES
+                     if name in stages and stages[name].calls > 0))
 
 
 def summed_per_frame(per_frame_timings: list[dict[str, float]], stages: tuple[str, ...]) -> np.ndarray:
@@ -703,7 +712,8 @@ class FaceRecognitionBench:
 
 
 def run_face_recognition_bench(frames_bgr: list[FrameBGR]) -> FaceRecognitionBench:
-    """Time ``face_recognition`` (one HOG pass, no upsampling; one encoding jitter) per frame."""
+    """Time ``face_recognition`` per frame: its HOG detection as its default (the image
+    upsampled once), then the encoding of the first face (5-point chip, one jitter)."""
     import face_recognition
 
     detect_ms: list[float] = []

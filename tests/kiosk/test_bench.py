@@ -36,6 +36,23 @@ def test_percentile_stats(samples: list[float], median: float, calls: int) -> No
     assert stats.p95_ms >= stats.median_ms
 
 
+@pytest.mark.parametrize(
+    ("stages", "expected_ms"),
+    [
+        ({}, 0.0),
+        # liveness and the texture cue run every frame, not per identification; dlib only fused
+        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "liveness": (1.0, 9), "align": (1.0, 2),
+          "embed": (30.0, 2), "match": (0.5, 2)}, 44.5),
+        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "align": (1.0, 2), "embed": (30.0, 2),
+          "embed_dlib": (12.0, 2), "match": (0.5, 2), "texture": (7.0, 3)}, 56.5),
+        ({"gate": (10.0, 5), "embed_dlib": (0.0, 0)}, 10.0),
+    ],
+)
+def test_identification_sums_the_medians_of_its_stages(stages, expected_ms) -> None:
+    table = {name: bench.StageStats(median, median, calls) for name, (median, calls) in stages.items()}
+    assert bench.identification_ms(table) == pytest.approx(expected_ms)
+
+
 def test_stage_table_counts_only_frames_where_the_stage_ran() -> None:
     timings = [{"gate": 10.0, "landmarks": 2.0}, {"landmarks": 4.0}, {}]
     table = bench.stage_table(timings, ("gate", "landmarks", "embed"))
