@@ -192,10 +192,15 @@ class DlibResNetEncoder:
             raise ValueError(f"landmarks must be (68, 2), got {landmarks.shape}")
         dlib = self._dlib
         height, width = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+        # The region holds the box and the landmarks, whatever order the box's corners came in.
+        xs = np.concatenate([np.asarray(box_xyxy, np.float64)[[0, 2]], landmarks[:, 0]])
+        ys = np.concatenate([np.asarray(box_xyxy, np.float64)[[1, 3]], landmarks[:, 1]])
+        x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
         margin = CHIP_REGION_MARGIN * max(1.0, x1 - x0)
         left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
         right, bottom = min(width, int(np.ceil(x1 + margin))), min(height, int(np.ceil(y1 + margin)))
+        if right <= left or bottom <= top:  # the face lies outside the frame: the whole frame
+            left, top, right, bottom = 0, 0, width, height
         region_bgr = np.ascontiguousarray(frame_bgr[top:bottom, left:right])
         if region_bgr.ndim == 2:
             region_bgr = cv2.cvtColor(region_bgr, cv2.COLOR_GRAY2BGR)
