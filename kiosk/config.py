@@ -291,13 +291,19 @@ class LivenessSettings:
 
 @dataclass(frozen=True, slots=True)
 class GallerySettings:
-    """The SQLite gallery."""
+    """The SQLite gallery.
+
+    ``min_pass_rate``: the rolling update adds a live check-in's face to the person's images
+    only when it is within the match threshold of at least this share of them
+    (:class:`kiosk.matching.rule.RollingUpdateGate`).
+    """
 
     db_path: str = "data/faces.sqlite"
     max_images_per_person: int = 10
     store_face_crops: bool = True
     busy_timeout_ms: int = 5000
     spoof_retention_days: int = 7
+    min_pass_rate: float = 0.7
 
     def __post_init__(self) -> None:
         _check(self.db_path.strip() != "", "db_path", "must not be empty")
@@ -305,6 +311,7 @@ class GallerySettings:
         _check(1 <= self.max_images_per_person <= 100, "max_images_per_person", "must be in 1..100")
         _check(0 <= self.busy_timeout_ms <= 600_000, "busy_timeout_ms", "must be in 0..600000")
         _check(0 <= self.spoof_retention_days <= 3650, "spoof_retention_days", "must be in 0..3650")
+        _check(0.0 < self.min_pass_rate <= 1.0, "min_pass_rate", "must be in (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.config import RecognitionSettings
-from kiosk.fusion import match_threshold
+from kiosk.matching.rule import match_threshold
 from kiosk.gallery import Gallery
 
 

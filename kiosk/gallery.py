@@ -4,14 +4,14 @@
 :mod:`kiosk.store` (:class:`~kiosk.store.people.People`, :class:`~kiosk.store.events.Events`,
 :class:`~kiosk.store.checkins.CheckIns`, :class:`~kiosk.store.keyvalue.KeyValues`); the database
 itself (connection, schema version, migrations, transactions, audit) is a
-:class:`~kiosk.store.base.Store`. The matching index (:class:`kiosk.match.GalleryMatrix`, every
+:class:`~kiosk.store.base.Store`. The matching index (:class:`kiosk.matching.matrix.GalleryMatrix`, every
 stored embedding of this kiosk's model as one float32 matrix) is read only when something
 matches (:attr:`Gallery.index`), updated together with every change made through the gallery,
 and re-read when another process changed the file (:meth:`Gallery.refresh_if_changed`).
 
 With fusion (``fusion_weights``), every image keeps an embedding of each fused model and the
 gallery holds one matrix per model (:attr:`Gallery.indexes`, the same images in the same rows);
-:attr:`Gallery.matcher` is then a :class:`kiosk.fusion.FusedMatcher` and queries are
+:attr:`Gallery.matcher` is then a :class:`kiosk.matching.fused.FusedMatcher` and queries are
 ``{model id: embedding}``. Images that lack one of the models' embeddings (enrolled before
 fusion) are left out of every matrix until ``python main.py reembed`` fills them in
 (:meth:`Gallery.incomplete_images`): never matched on one model alone.
@@ -32,8 +32,9 @@ import numpy as np
 
 from kiosk.config import GallerySettings, Settings
 from kiosk.decision import current_event_id
-from kiosk.fusion import FusedMatcher, fusion_weights_of
-from kiosk.match import GalleryMatrix, Match
+from kiosk.matching.fused import FusedMatcher
+from kiosk.matching.matrix import GalleryMatrix
+from kiosk.matching.rule import Match, RollingUpdateGate, fusion_weights_of
 from kiosk.store.base import (
     Store,
     StoreError,
@@ -50,6 +51,7 @@ from kiosk.store.keyvalue import KeyValues
 from kiosk.store.people import (
     SOURCE_AUTO,
     SOURCE_ENROL,
+    FaceGate,
     ImageChange,
     ImageEmbeddings,
     IncompleteImage,
@@ -79,8 +81,11 @@ class Gallery:
         busy_timeout_ms: how long to wait for another kiosk's write lock.
         store: an already open store to use instead of ``path``.
         fusion_weights: with fusion, model id -> factor of the fused distance
-            (:func:`kiosk.fusion.model_weights`, ``model_id`` among them); None matches with
+            (:func:`kiosk.matching.rule.model_weights`, ``model_id`` among them); None matches with
             ``model_id`` alone.
+        rolling_update_gate: what a live face must pass to join a person's images
+            (:class:`kiosk.matching.rule.RollingUpdateGate`, :func:`open_gallery` sets the
+            settings'); None adds every face offered (tests, tools).
 
     Attributes:
         store: the database.
@@ -101,6 +106,7 @@ class Gallery:
         busy_timeout_ms: int = 5000,
         store: Store | None = None,
         fusion_weights: Mapping[str, float] | None = None,
+        rolling_update_gate: FaceGate | None = None,
     ) -> None:
         if fusion_weights is not None and model_id not in fusion_weights:
             raise ValueError(f"fusion_weights: no weight for the kiosk's model {model_id!r}")
@@ -120,6 +126,7 @@ class Gallery:
         self._indexes: dict[str, GalleryMatrix] = {}
         self._index_version: int | None = None
         self._fused_matcher: FusedMatcher | None = None
+        self.rolling_update_gate = rolling_update_gate
 
     @property
     def read_only(self) -> bool:
@@ -159,7 +166,7 @@ class Gallery:
     @property
     def matcher(self) -> GalleryMatrix | FusedMatcher:
         """What decides a query: the kiosk model's matrix, or with fusion a
-        :class:`~kiosk.fusion.FusedMatcher` over :attr:`indexes` (queries are then
+        :class:`~kiosk.matching.fused.FusedMatcher` over :attr:`indexes` (queries are then
         ``{model id: embedding}``)."""
         if self.fusion_weights is None:
             return self.index
@@ -191,7 +198,6 @@ class Gallery:
         assert self._index is not None
         return self._index
 
-    matrix = index  # the older name, still used by benchmarks
 
     def reload(self) -> None:
         """Re-read the index from the database (the old one is kept when that fails).
@@ -250,7 +256,7 @@ class Gallery:
         return self.people_table.per_model(embedding, "embedding")
 
     def match(self, embedding: ImageEmbeddings, threshold: float, min_margin: float) -> Match:
-        """The open-set decision against every stored image (see :mod:`kiosk.match`; with
+        """The open-set decision against every stored image (see :mod:`kiosk.matching`; with
         fusion ``embedding`` is ``{model id: embedding}`` and ``threshold`` the fused one)."""
         return self.matcher.nearest(self.query_of(embedding), threshold, min_margin)
 
@@ -305,8 +311,10 @@ class Gallery:
         self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
         quality: float | None = None,
     ) -> int | None:
-        """The rolling update (see :meth:`People.record_match`); returns the new image id."""
-        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality)
+        """The rolling update (see :meth:`People.record_match`), through
+        :attr:`rolling_update_gate`; returns the new image id, None when nothing was added."""
+        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality,
+                                                self.rolling_update_gate)
         self._apply(change)
         return change.added[0][0] if change.added else None
 
@@ -427,4 +435,5 @@ def open_gallery(settings: Settings) -> Gallery:
         store_face_crops=settings.gallery.store_face_crops,
         busy_timeout_ms=settings.gallery.busy_timeout_ms,
         fusion_weights=fusion_weights_of(settings.recognition),
+        rolling_update_gate=RollingUpdateGate.from_settings(settings.recognition, settings.gallery),
     )

@@ -14,7 +14,7 @@ at most once per ``EMBED_INTERVAL_S``; once the attendee is decided, once per
 With ``[recognition] fusion`` (a fused gallery, :attr:`kiosk.gallery.Gallery.fused`), each
 decision embedding also runs dlib's ResNet encoder on the frame and the landmarks already
 found (stage ``embed_dlib``) and the match is taken on the fused distance
-(:class:`kiosk.fusion.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
+(:class:`kiosk.matching.fused.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
 stays on FaceNet alone.
 """
 
@@ -36,7 +36,7 @@ from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
-from kiosk.match import Match
+from kiosk.matching.rule import Match
 from kiosk.reembed import missing_embeddings_notice
 from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from kiosk.config import Settings
-from kiosk.fusion import fusion_weights_of
+from kiosk.matching.rule import fusion_weights_of
 from kiosk.gallery import Gallery
 from service.limits import CPU_QUEUE_PER_WORKER, RETRY_AFTER_S
 from service.store.postgres import PostgresStore

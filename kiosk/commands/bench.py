@@ -216,7 +216,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         video_frames,
     )
     from kiosk.commands.common import UserError
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.decision import Outcome
     from kiosk.pipeline import STAGES, Pipeline

@@ -339,7 +339,7 @@ def _frames(source: str, settings: Settings, exit_at_end: bool) -> Any:
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     """The pipeline without a window; each decision is logged (and printed)."""
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery, GalleryError
     from kiosk.pipeline import Pipeline
     from kiosk.face_encoder import FaceEncoder

@@ -292,10 +292,10 @@ class MatchBench:
     Attributes:
         size: stored images.
         query_ms_median: median milliseconds of one open-set query
-            (:meth:`kiosk.match.GalleryMatrix.nearest`: the int8 prefilter from
-            :data:`kiosk.match.INDEX_MIN_ROWS` images on), queries back to back.
+            (:meth:`kiosk.matching.matrix.GalleryMatrix.nearest`: the int8 prefilter from
+            :data:`kiosk.matching.matrix.INDEX_MIN_ROWS` images on), queries back to back.
         query_ms_p95: 95th percentile.
-        exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.match.nearest`)
+        exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.matching.matrix.nearest`)
             on the same queries, timed in blocks alternating with the matcher's in the same run.
         exhaustive_ms_p95: its 95th percentile.
         cold_query_ms_median: median of the matcher's first query of each block, which follows
@@ -306,7 +306,7 @@ class MatchBench:
         queries: queries timed (half near a stored image, half random).
         full_scans: queries where the prefilter's bound could not prove the answer and the
             matcher scanned every row instead.
-        threads: threads of the int8 scan (:func:`kiosk.match.search_threads`; 0 when not used).
+        threads: threads of the int8 scan (:func:`kiosk.matching.threads.search_threads`; 0 when not used).
         index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
         index_mb: memory of the int8 copy (codes), besides the float32 matrix.
         code_bytes: bytes a query reads per stored image: the int8 copy's code width
@@ -318,7 +318,7 @@ class MatchBench:
         load_s: seconds to open the SQLite gallery and read its matrix.
         gallery: ``"random"`` (random unit vectors) or ``"face-like"`` (:class:`FaceLikeVectors`).
         matcher: ``"facenet"`` (FaceNet's matrix) or ``"fused"`` (with fusion on: FaceNet's
-            and dlib's distances, :class:`kiosk.fusion.FusedMatcher`; the exhaustive scan is
+            and dlib's distances, :class:`kiosk.matching.fused.FusedMatcher`; the exhaustive scan is
             then the fused one over every row).
     """
 
@@ -487,7 +487,7 @@ def _code_bytes(matrix: Any) -> int:
 
 def _unindexed(matrix: Any) -> Any:
     """A matrix over the same arrays (not copied) that always scans every row."""
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.matrix import GalleryMatrix
 
     copy = GalleryMatrix.adopt(matrix.image_ids, matrix.person_ids, matrix.embeddings)
     copy.index_min_rows = 2**62
@@ -547,13 +547,13 @@ def compare_queries(
 
     Args:
         exhaustive: what answers the same queries by scanning every row (with ``nearest``
-            like the matcher's); None: :func:`kiosk.match.nearest` on the matcher's matrix.
+            like the matcher's); None: :func:`kiosk.matching.matrix.nearest` on the matcher's matrix.
 
     Returns:
         ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same, see
         :func:`same_match`).
     """
-    from kiosk.match import nearest
+    from kiosk.matching.matrix import nearest
 
     fast, slow = np.empty(len(queries)), np.empty(len(queries))
     same = 0
@@ -583,14 +583,15 @@ def run_match_bench(
     kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
 
     Args:
-        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
+        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.matching.threads.search_threads`).
         faces: draw the gallery and the queries from this model of real faces' embeddings;
             None: random unit vectors (no subspace: the int8 copy keeps every component) and
             :func:`random_probes`.
     """
     from kiosk.dlib_encoder import DLIB_MODEL_ID
-    from kiosk.fusion import FusedMatcher, fusion_weights_of, match_threshold
     from kiosk.gallery import Gallery
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.rule import fusion_weights_of, match_threshold
 
     recognition = settings.recognition
     weights = fusion_weights_of(recognition)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,20 @@ from kiosk.types import Embedding
 
 SOURCE_ENROL = "enrol"
 SOURCE_AUTO = "auto"
+
+
+class FaceGate(Protocol):
+    """Whether a live face may join a person's images (the rolling update's gate, e.g.
+    :class:`kiosk.matching.rule.RollingUpdateGate`)."""
+
+    @property
+    def weights(self) -> Mapping[str, float]:
+        """The models whose embeddings the gate compares."""
+
+    def admits(self, stored: Mapping[str, np.ndarray], face: Mapping[str, Embedding],
+               pinned: np.ndarray | None = None) -> bool:
+        """``stored``: model id -> (K, dim) the person's images, row for row; ``pinned``: (K,)
+        which of them are enrolment images."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,15 +296,16 @@ class People:
 
     def record_match(
         self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
-        quality: float | None = None,
+        quality: float | None = None, gate: FaceGate | None = None,
     ) -> ImageChange:
         """The rolling update after a confident, live match, in one transaction.
 
         Adds the new face as an unpinned image (with every model's embedding, as
-        :meth:`add_person`). When the person already has the maximum number of images, the
-        unpinned image farthest from the new face (by this kiosk's model) is replaced; when
-        every image is pinned (enrolment), nothing is added. A person deleted meanwhile gets
-        nothing.
+        :meth:`add_person`), when ``gate`` admits it against the person's stored images (all
+        of them, pinned or not, read in the same transaction); None admits every face. When
+        the person already has the maximum number of images, the unpinned image farthest from
+        the new face (by this kiosk's model) is replaced; when every image is pinned
+        (enrolment), nothing is added. A person deleted meanwhile gets nothing.
 
         Raises:
             ValueError: an embedding of one of the kiosk's models is missing.
@@ -301,6 +316,10 @@ class People:
         with self.store.transaction() as tx:
             if not tx.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone():
                 return ImageChange()
+            if gate is not None:
+                stored, pinned = self._stored_embeddings(tx, person_id, tuple(gate.weights))
+                if not gate.admits(stored, embeddings, pinned):
+                    return ImageChange()
             rows = tx.execute(
                 "SELECT f.id, e.embedding, f.pinned FROM faces f JOIN face_embeddings e "
                 "ON e.face_id = f.id AND e.model_id = ? WHERE f.person_id = ?",
@@ -321,6 +340,28 @@ class People:
             added=((face_id, person_id, embeddings),),
             removed=(replaced,) if replaced is not None else (),
         )
+
+    @staticmethod
+    def _stored_embeddings(tx: Transaction, person_id: int, model_ids: Sequence[str],
+                           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A person's images that have an embedding of every model of ``model_ids``: (model id
+        -> (K, dim), row for row; (K,) bool, which are pinned)."""
+        marks = ", ".join("?" * len(model_ids))
+        rows = tx.execute(
+            "SELECT f.id, f.pinned, e.model_id, e.embedding FROM faces f JOIN face_embeddings e "
+            f"ON e.face_id = f.id WHERE f.person_id = ? AND e.model_id IN ({marks}) ORDER BY f.id",
+            (person_id, *model_ids),
+        ).fetchall()
+        by_face: dict[int, dict[str, np.ndarray]] = {}
+        pinned_faces = set()
+        for face_id, pinned, model_id, blob in rows:
+            by_face.setdefault(int(face_id), {})[str(model_id)] = blob_to_embedding(blob)
+            if pinned:
+                pinned_faces.add(int(face_id))
+        complete = [f for f, faces in by_face.items() if len(faces) == len(model_ids)]
+        stored = {m: (np.stack([by_face[f][m] for f in complete]) if complete
+                      else np.empty((0, 0), np.float32)) for m in model_ids}
+        return stored, np.array([f in pinned_faces for f in complete], bool)
 
     def add_many(
         self, people: Sequence[tuple[str, str | None, Any]], actor: str = "admin"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, File, UploadFile
 
-from kiosk.fusion import match_threshold
+from kiosk.matching.rule import match_threshold
 from service.auth import caller
 from service.routes.common import encode_upload, read_upload, service_state
 from service.state import ServiceState

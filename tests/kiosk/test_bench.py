@@ -149,9 +149,9 @@ def test_written_gallery_loads_with_ten_images_per_person(tmp_path: Path, settin
     bench.write_random_gallery(path, 25, settings.recognition.model_id, dim=512)
     gallery = Gallery(path, settings.recognition.model_id)
     try:
-        assert len(gallery.matrix) == 25
-        assert np.bincount(gallery.matrix.person_ids).max() == 10
-        np.testing.assert_allclose(np.linalg.norm(gallery.matrix.embeddings, axis=1), 1.0, rtol=1e-5)
+        assert len(gallery.index) == 25
+        assert np.bincount(gallery.index.person_ids).max() == 10
+        np.testing.assert_allclose(np.linalg.norm(gallery.index.embeddings, axis=1), 1.0, rtol=1e-5)
     finally:
         gallery.close()
 
@@ -228,7 +228,7 @@ def test_video_frames_can_start_later(tmp_path: Path) -> None:
 def test_face_like_galleries_keep_the_subspace_and_the_spread_of_the_faces_they_copy() -> None:
     """Drawn galleries look like the embeddings they were fitted on: the same subspace (the
     int8 copy can use it), about the same similarity between people and within a person."""
-    from kiosk.match import Projection
+    from kiosk.matching.quantize import Projection
 
     rng = np.random.default_rng(30)
     basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]

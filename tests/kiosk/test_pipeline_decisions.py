@@ -11,10 +11,10 @@ import pytest
 
 from kiosk.config import Settings
 from kiosk.decision import MatchPolicy, current_event_id, window_problem
+from kiosk.decision import Outcome
 from kiosk.gallery import Gallery
 from kiosk.liveness import LiveState
-from kiosk.match import Match
-from kiosk.decision import Outcome
+from kiosk.matching.rule import Match
 from kiosk.pipeline import RECHECK_INTERVAL_S, Pipeline, Prompt
 from kiosk.stages import Models
 from tests.kiosk.fakes import (

@@ -1,10 +1,9 @@
-"""Score-level fusion of FaceNet and dlib's ResNet encoder (pure functions, no models).
+"""Fused matching: the open-set decision on the fused distance of FaceNet and dlib's encoder.
 
-Each stored face image keeps one embedding per model id. A query carries the same models. The
-fused distance of a query to a stored image is a weighted sum of the two Euclidean distances,
-dlib's rescaled so that its authors' threshold (0.6) lands on FaceNet's (1.13): the fused
-distance reads like a FaceNet distance, and the kiosk's threshold and margin apply to it
-unchanged in kind (their values come from ``eval-pairs``; docs/RECOGNITION.md).
+Each stored face image keeps one embedding per model id, and a query carries the same models.
+The fused distance of a query to a stored image is the weighted sum of the models' Euclidean
+distances (:func:`kiosk.matching.rule.model_weights`); the accept test and the threshold are
+:mod:`kiosk.matching.rule`'s.
 """
 
 from __future__ import annotations
@@ -13,56 +12,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kiosk.config import RecognitionSettings
-from kiosk.dlib_encoder import DLIB_MODEL_ID
-from kiosk.match import PREFILTER_CANDIDATES, GalleryMatrix, Match, distance_candidates_of
+from kiosk.matching.matrix import GalleryMatrix, distance_candidates_of
+from kiosk.matching.prefilter import PREFILTER_CANDIDATES
+from kiosk.matching.rule import NO_MATCH, Match, decision
 from kiosk.types import Embedding
 
-FACENET_REFERENCE_THRESHOLD = 1.13  # FaceNet's 10-fold threshold on lfw-dev
-DLIB_REFERENCE_THRESHOLD = 0.6  # dlib's authors' threshold
-
-
-def model_weights(facenet_model_id: str, dlib_model_id: str, dlib_weight: float) -> dict[str, float]:
-    """Per-model factors of the fused distance: FaceNet ``1 - w``, dlib ``w * 1.13 / 0.6``.
-
-    Raises:
-        ValueError: ``dlib_weight`` outside [0, 1].
-    """
-    if not 0.0 <= dlib_weight <= 1.0:
-        raise ValueError(f"dlib_weight must be in [0, 1], got {dlib_weight}")
-    return {
-        facenet_model_id: 1.0 - dlib_weight,
-        dlib_model_id: dlib_weight * FACENET_REFERENCE_THRESHOLD / DLIB_REFERENCE_THRESHOLD,
-    }
-
-
-def fusion_weights_of(recognition: RecognitionSettings) -> dict[str, float] | None:
-    """The fused distance's factors of the ``[recognition]`` settings, or None with fusion off."""
-    if not recognition.fusion:
-        return None
-    return model_weights(recognition.model_id, DLIB_MODEL_ID, recognition.dlib_weight)
-
-
-def threshold_setting_key(recognition: RecognitionSettings) -> str:
-    """The ``[recognition]`` key of the threshold in force: the fused one with fusion on."""
-    return "fused_distance_threshold" if recognition.fusion else "distance_threshold"
-
-
-def match_threshold(recognition: RecognitionSettings) -> float:
-    """The distance threshold of the kiosk's decisions (the key :func:`threshold_setting_key`)."""
-    return float(getattr(recognition, threshold_setting_key(recognition)))
-
-
-def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float]) -> float:
-    """The weighted sum of per-model distances (every weighted model must be present).
-
-    Raises:
-        ValueError: a model of ``weights`` has no distance.
-    """
-    missing = set(weights) - set(distances)
-    if missing:
-        raise ValueError(f"distances: no distance for {', '.join(sorted(missing))}")
-    return float(sum(weights[m] * float(distances[m]) for m in weights))
+MORE_CANDIDATES = 16  # the second try's candidates, in multiples of the first's
+FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor
 
 
 class FusedMatcher:
@@ -71,12 +27,11 @@ class FusedMatcher:
     Only images that have an embedding of every weighted model take part (an image enrolled
     before a model was added is left out until it is re-embedded, never compared on one model
     alone). A person's distance is the smallest fused distance over their images; acceptance
-    is as in :func:`kiosk.match.nearest`: under ``threshold`` and ``min_margin`` ahead of the
-    next person.
+    is :func:`kiosk.matching.rule.accepts`.
 
     Args:
         indexes: model id -> the matrix of that model's embeddings (same image ids).
-        weights: model id -> factor (see :func:`model_weights`).
+        weights: model id -> factor (see :func:`kiosk.matching.rule.model_weights`).
     """
 
     def __init__(self, indexes: Mapping[str, GalleryMatrix], weights: Mapping[str, float]) -> None:
@@ -100,7 +55,7 @@ class FusedMatcher:
         if missing:
             raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")
         if any(len(self.indexes[m]) == 0 for m in self.weights):
-            return Match(None, float("inf"), float("inf"), False)
+            return NO_MATCH
         first = self._lead.image_ids
         # A gallery keeps its matrices row for row (the same images in the same rows): then
         # the distances add up row by row, with no copy of any matrix
@@ -129,7 +84,7 @@ class FusedMatcher:
                 image_ids, person_ids = common, person_ids[left]  # type: ignore[index]
                 total = total[left] + distances[right]  # type: ignore[index]
         if image_ids is None or len(image_ids) == 0:
-            return Match(None, float("inf"), float("inf"), False)
+            return NO_MATCH
         assert person_ids is not None and total is not None
         return _match(_decide(total, person_ids), person_ids, image_ids, threshold, min_margin)
 
@@ -137,7 +92,6 @@ class FusedMatcher:
     def _lead(self) -> GalleryMatrix:
         """The first model's matrix (FaceNet's), whose person and image ids every path reads."""
         return self.indexes[next(iter(self.weights))]
-
 
     def _nearest_prefiltered(self, query: Mapping[str, Embedding], threshold: float,
                              min_margin: float) -> Match | None:
@@ -202,11 +156,5 @@ def _match(decided: tuple[int, float, float], person_ids: np.ndarray, image_ids:
     """The open-set decision from :func:`_decide` over rows with these ids: the nearest row's
     person, accepted under ``threshold`` with ``min_margin`` to the next person."""
     best, distance, second = decided
-    margin = second - distance
-    return Match(int(person_ids[best]), distance, margin,
-                 distance < threshold and margin >= min_margin, int(image_ids[best]))
-
-
-MORE_CANDIDATES = 16  # the second try's candidates, in multiples of the first's
-
-FUSED_BOUND_SLACK = 1e-4  # float32 rounding of the distances and of the floor
+    return decision(int(person_ids[best]), distance, second, int(image_ids[best]),
+                    threshold, min_margin)
