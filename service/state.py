@@ -195,15 +195,15 @@ class ServiceState:
                                fusion_weights=fusion_weights_of(settings.recognition))
         self.gallery_lock = threading.Lock()
         workers = cpu_workers or default_cpu_workers()
-        processes = None
-        if encoder_factory is None:
+        def processes() -> concurrent.futures.Executor:
             import multiprocessing
 
-            def processes() -> concurrent.futures.Executor:
-                return concurrent.futures.ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=start_encoding_worker, initargs=(settings,))
-        self.cpu = CpuPool(workers, CPU_QUEUE_PER_WORKER * workers, processes)
+            return concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_encoding_worker, initargs=(settings,))
+
+        self.cpu = CpuPool(workers, CPU_QUEUE_PER_WORKER * workers,
+                           processes if encoder_factory is None else None)
         self._encoder_factory = encoder_factory
         self._encoder: Any = None
         self._encoder_lock = threading.Lock()
