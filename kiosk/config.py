@@ -249,6 +249,13 @@ class LivenessSettings:
     texture_interval_s: float = 0.15
     texture_real_above: float = 0.8
     texture_fake_below: float = 0.3
+    use_challenge: bool = True
+    challenge_after_s: float = 1.0
+    challenge_timeout_s: float = 6.0
+    challenge_min_turn: float = 0.15
+    challenge_nonplanar_above: float = 0.01
+    challenge_noise_iod: float = 0.01
+    challenge_min_depth_ratio: float = 0.3
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
@@ -291,6 +298,16 @@ class LivenessSettings:
             self.texture_fake_below < self.texture_real_above <= 1.0,
             "texture_real_above",
             "must be in (texture_fake_below, 1]",
+        )
+        _check(0.0 <= self.challenge_after_s <= 30.0, "challenge_after_s", "must be in 0..30")
+        _check(1.0 <= self.challenge_timeout_s <= 60.0, "challenge_timeout_s", "must be in 1..60")
+        _check(0.0 < self.challenge_min_turn < 1.0, "challenge_min_turn", "must be in (0, 1)")
+        _check(
+            0.0 <= self.challenge_nonplanar_above <= 2.0, "challenge_nonplanar_above", "must be in 0..2"
+        )
+        _check(0.0 <= self.challenge_noise_iod <= 0.2, "challenge_noise_iod", "must be in 0..0.2")
+        _check(
+            0.0 <= self.challenge_min_depth_ratio <= 2.0, "challenge_min_depth_ratio", "must be in 0..2"
         )
 
 

@@ -39,6 +39,7 @@ DLIB_BACKENDS = ("openvino", "dlib")
 CHIP_SIZE_PX = 150
 CHIP_PADDING = 0.25
 HOG_REGION_MARGIN = 0.5  # the region searched around the face box, per side, of its width
+CHIP_REGION_MARGIN = 1.0  # the part of the frame the chip is cut from, per side, of the box width
 HOG_REGION_SIDE_PX = 200  # the region's width once scaled (the face about 100 px: HOG's range)
 CHECK_TOLERANCE = 1e-4  # largest difference to dlib's own output accepted from OpenVINO
 # Where the face sits in the kiosk's 160x160 FaceNet crop (margin 0.17 of the box width on
@@ -179,6 +180,10 @@ class DlibResNetEncoder:
         """dlib's 150x150 RGB chip of the face with these 68 landmarks (frame pixels), from
         the landmarks found again in the HOG box near ``box_xyxy`` (when HOG finds one).
 
+        Only the part of the frame around the face (:data:`CHIP_REGION_MARGIN`) is converted
+        and searched, at the frame's resolution; the chip lies well inside it, so it is the
+        chip ``dlib.get_face_chip`` cuts from the whole frame.
+
         Raises:
             ValueError: ``landmarks`` is not (68, 2).
         """
@@ -186,18 +191,29 @@ class DlibResNetEncoder:
         if landmarks.shape != (68, 2):
             raise ValueError(f"landmarks must be (68, 2), got {landmarks.shape}")
         dlib = self._dlib
-        frame_rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        hog_box = hog_box_near(self._hog, frame_rgb, box_xyxy)
+        height, width = frame_bgr.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+        margin = CHIP_REGION_MARGIN * max(1.0, x1 - x0)
+        left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
+        right, bottom = min(width, int(np.ceil(x1 + margin))), min(height, int(np.ceil(y1 + margin)))
+        region_bgr = np.ascontiguousarray(frame_bgr[top:bottom, left:right])
+        if region_bgr.ndim == 2:
+            region_bgr = cv2.cvtColor(region_bgr, cv2.COLOR_GRAY2BGR)
+        region_rgb = cv2.cvtColor(region_bgr, cv2.COLOR_BGR2RGB)
+        offset = np.array([left, top, left, top])
+        box_in_region = np.asarray(box_xyxy, np.float64) - offset
+        hog_box = hog_box_near(self._hog, region_rgb, box_in_region)
         if hog_box is not None:
-            shape = self._predictor(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY),
+            shape = self._predictor(cv2.cvtColor(region_bgr, cv2.COLOR_BGR2GRAY),
                                     dlib.rectangle(*(int(v) for v in hog_box)))
         else:
-            x0, y0, x1, y1 = (int(v) for v in box_xyxy)
+            bx0, by0, bx1, by1 = (int(round(v)) for v in box_in_region)
             shape = dlib.full_object_detection(
-                dlib.rectangle(x0, y0, x1, y1),
-                [dlib.point(int(round(float(x))), int(round(float(y)))) for x, y in landmarks],
+                dlib.rectangle(bx0, by0, bx1, by1),
+                [dlib.point(int(round(float(x) - left)), int(round(float(y) - top)))
+                 for x, y in landmarks],
             )
-        return np.asarray(dlib.get_face_chip(frame_rgb, shape, size=CHIP_SIZE_PX,
+        return np.asarray(dlib.get_face_chip(region_rgb, shape, size=CHIP_SIZE_PX,
                                              padding=CHIP_PADDING))
 
     def embed_landmarks(self, frame_bgr: FrameBGR, landmarks: Landmarks, box_xyxy: BoxXYXY) -> Embedding:

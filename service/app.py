@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from kiosk.config import Settings
 from kiosk.store.base import StoreError
 from service.guard import Guard
+from service.limits import BODY_READ_TIMEOUT_S
 from service.routes import checkins, events, health, identify, people, sync
 from service.state import ServiceState
 from service.store.keys import ApiKey, authenticate
@@ -71,6 +72,7 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     cpu_workers: int | None = None,
     listen: bool = True,
+    body_read_timeout_s: float = BODY_READ_TIMEOUT_S,
 ) -> FastAPI:
     """The service over one PostgreSQL database (its schema is created or migrated here).
 
@@ -85,6 +87,7 @@ def create_app(
         cpu_workers: threads for decoding and the models (default: the cores but one).
         listen: keep the gallery current through the database's notifications (several
             instances over one database); False reads it once.
+        body_read_timeout_s: the longest wait for the next piece of a request body.
 
     Raises:
         StoreError: the database cannot be reached or has a newer schema.
@@ -94,7 +97,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
-        from service.notify import ChangeListener
+        from service.store.notifications import ChangeListener
 
         state.migrate_gallery()
         listener = ChangeListener(database_url, state.refresh_gallery) if listen else None
@@ -114,7 +117,7 @@ def create_app(
         with state.pool.borrow() as store:
             return authenticate(store, key)
 
-    app.add_middleware(Guard, authenticate=lookup)
+    app.add_middleware(Guard, authenticate=lookup, read_timeout_s=body_read_timeout_s)
     for router in (*API_ROUTERS, *routers):
         app.include_router(router)
     app.state.service = state

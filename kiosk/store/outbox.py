@@ -71,6 +71,11 @@ class Outbox:
                          rejection=reason[:MAX_ERROR_CHARS])
             tx.executemany("DELETE FROM outbox WHERE uuid = ?", [(uuid,) for uuid in done])
 
+    def rejected_count(self) -> int:
+        """How many items the service refused for good (kept in ``outbox_rejected``)."""
+        row = self.store.query_one("SELECT count(*) FROM outbox_rejected")
+        return int(row[0]) if row else 0
+
     def rejected(self, limit: int = 100) -> list[dict[str, Any]]:
         """What the service refused for good, newest first, with the service's reason."""
         rows = self.store.query(

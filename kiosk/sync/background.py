@@ -36,6 +36,8 @@ class SyncStatus:
     Attributes:
         state: see :class:`LinkState`.
         pending: check-ins and undos waiting in the outbox.
+        rejected: items the service refused for good, kept with its reason
+            (:meth:`kiosk.store.outbox.Outbox.rejected`; ``sync --once`` prints them).
         last_sync_wall_s: ``time.time()`` of the last round that worked (None: never).
         retry_in_s: the wait before the next try after a failure.
         message: the error of a failed round.
@@ -48,12 +50,14 @@ class SyncStatus:
     retry_in_s: float | None = None
     message: str = ""
     report: SyncReport | None = None
+    rejected: int = 0
 
     def line(self) -> str:
         """One line in English (the log and the headless kiosk; the GUI words its own)."""
         if self.state is LinkState.CONNECTED:
             at = time.strftime("%H:%M:%S", time.localtime(self.last_sync_wall_s or 0))
-            return f"server: connected, last sync {at}, {self.pending} waiting"
+            refused = f", {self.rejected} refused by the service" if self.rejected else ""
+            return f"server: connected, last sync {at}, {self.pending} waiting{refused}"
         if self.state is LinkState.OFFLINE:
             return f"server offline: {self.pending} check-ins waiting"
         if self.state is LinkState.REFUSED:
@@ -147,7 +151,8 @@ class BackgroundSync(threading.Thread):
                     self.last_report = report
                     last_ok = time.time()
                     status = SyncStatus(LinkState.CONNECTED, report.pending, last_ok,
-                                        report=report)
+                                        report=report,
+                                        rejected=client.outbox.rejected_count())
                     wait_s = self.settings.retry_initial_s
                     delay_s = self.settings.sync_interval_s
                     if report.uploaded or report.undos or report.gallery_changed:

@@ -14,7 +14,7 @@ kiosk's tables (those of SQLite schema version 2); version 2 adds the service's 
 log that kiosks sync from (filled by triggers on people, faces, embeddings and events, so that
 every change made through the table modules is logged in its own transaction), API keys and
 check-in receipts; version 3 makes the change log's trigger notify :data:`CHANGES_CHANNEL`, so
-that every service instance keeps its gallery current (:mod:`service.notify`).
+that every service instance keeps its gallery current (:mod:`service.store.notifications`).
 
 A connection that broke (the database server restarted, the network dropped) is replaced at
 the next call; the call that met the broken connection raises :class:`StoreError`.
@@ -110,18 +110,15 @@ CREATE TABLE settings_store (
 );
 """
 
-_SERVICE_TABLES = f"""
-CREATE TABLE change_log (
-    revision BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('person', 'face', 'event')),
-    entity_id BIGINT NOT NULL
-);
-CREATE FUNCTION kiosk_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+# Logs each change of people, faces, embeddings and events, one writer at a time (revisions
+# become visible in increasing order, so a kiosk that has seen revision R never misses a smaller
+# one committed later), and notifies every listening service instance (service/store/notifications.py;
+# PostgreSQL delivers one notification per transaction for identical payloads, at commit).
+_LOG_CHANGE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION kiosk_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     entity BIGINT;
 BEGIN
-    -- One writer of the change log at a time: revisions become visible in increasing order,
-    -- so a kiosk that has seen revision R never misses a smaller one committed later.
     PERFORM pg_advisory_xact_lock({CHANGE_LOG_LOCK});
     IF TG_TABLE_NAME = 'face_embeddings' THEN
         IF TG_OP = 'DELETE' THEN entity := OLD.face_id; ELSE entity := NEW.face_id; END IF;
@@ -129,10 +126,19 @@ BEGIN
         IF TG_OP = 'DELETE' THEN entity := OLD.id; ELSE entity := NEW.id; END IF;
     END IF;
     INSERT INTO change_log (kind, entity_id) VALUES (TG_ARGV[0], entity);
+    PERFORM pg_notify('{CHANGES_CHANNEL}', '');
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER people_changed AFTER INSERT OR UPDATE OR DELETE ON people
+"""
+
+_SERVICE_TABLES = f"""
+CREATE TABLE change_log (
+    revision BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('person', 'face', 'event')),
+    entity_id BIGINT NOT NULL
+);
+{_LOG_CHANGE_FUNCTION}CREATE TRIGGER people_changed AFTER INSERT OR UPDATE OR DELETE ON people
     FOR EACH ROW EXECUTE FUNCTION kiosk_log_change('person');
 CREATE TRIGGER faces_changed AFTER INSERT OR UPDATE OR DELETE ON faces
     FOR EACH ROW EXECUTE FUNCTION kiosk_log_change('face');
@@ -159,28 +165,8 @@ CREATE TABLE checkin_receipts (
 CREATE INDEX checkin_receipts_person ON checkin_receipts(event_id, person_id);
 """
 
-_NOTIFYING_CHANGE_LOG = f"""
-CREATE OR REPLACE FUNCTION kiosk_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    entity BIGINT;
-BEGIN
-    PERFORM pg_advisory_xact_lock({CHANGE_LOG_LOCK});
-    IF TG_TABLE_NAME = 'face_embeddings' THEN
-        IF TG_OP = 'DELETE' THEN entity := OLD.face_id; ELSE entity := NEW.face_id; END IF;
-    ELSE
-        IF TG_OP = 'DELETE' THEN entity := OLD.id; ELSE entity := NEW.id; END IF;
-    END IF;
-    INSERT INTO change_log (kind, entity_id) VALUES (TG_ARGV[0], entity);
-    -- Every service instance listens (service/notify.py); PostgreSQL delivers one
-    -- notification per transaction for identical payloads, at commit.
-    PERFORM pg_notify('{CHANGES_CHANNEL}', '');
-    RETURN NULL;
-END
-$$;
-"""
-
 # MIGRATIONS[v] turns a version-v database into version v+1 (0: an empty database).
-MIGRATIONS: dict[int, str] = {0: _KIOSK_TABLES, 1: _SERVICE_TABLES, 2: _NOTIFYING_CHANGE_LOG}
+MIGRATIONS: dict[int, str] = {0: _KIOSK_TABLES, 1: _SERVICE_TABLES, 2: _LOG_CHANGE_FUNCTION}
 TABLES = ("people", "faces", "face_embeddings", "events", "checkins", "roster", "spoof_attempts",
           "audit_log", "settings_store", "change_log", "api_keys", "checkin_receipts")
 # Tables whose biometric rows :meth:`PostgresStore.forget_deleted` vacuums.

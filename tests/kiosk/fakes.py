@@ -122,7 +122,7 @@ class FakeLiveness:
     """A liveness judge whose verdict the test sets (``state``)."""
 
     REASONS = {
-        LiveState.LIVE: LiveReason.NON_PLANAR_MOTION,
+        LiveState.LIVE: LiveReason.TEXTURE_REAL,
         LiveState.SPOOF: LiveReason.PLANAR_MOTION,
         LiveState.UNDECIDED: LiveReason.COLLECTING,
     }

@@ -233,6 +233,24 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
     assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0
     compare = figures["face_recognition"]
     assert "skipped" in compare or compare["frames"] == 2
+    if "skipped" not in compare:  # the kiosk found no face either: no identification timed
+        assert compare["kiosk_identification"]["calls"] == 0
+
+
+def test_the_kiosk_identification_of_a_frame(models, settings, known_faces) -> None:
+    """What the comparison with face_recognition times: a face is found and matched (fused),
+    a frame without a face stops at the gate."""
+    from kiosk.fusion import fusion_weights_of
+    from kiosk.gallery import Gallery
+    from kiosk.images import read_image
+
+    fused = settings.replace("recognition", fusion=True)
+    with Gallery(":memory:", fused.recognition.model_id, 10, store_face_crops=False,
+                 fusion_weights=fusion_weights_of(fused.recognition)) as gallery:
+        identify = bench.kiosk_identifier(models, gallery, fused)
+        assert gallery.fused
+        assert identify(read_image(known_faces / "obama.jpg")) is True
+        assert identify(np.zeros((240, 320, 3), np.uint8)) is False
 
 
 def test_video_frames_can_start_later(tmp_path: Path) -> None:

@@ -73,3 +73,49 @@ def test_import_contracts_hold(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "BROKEN" not in result.stdout
+
+
+SERVER_ONLY = ("fastapi", "starlette", "uvicorn", "psycopg", "multipart", "python_multipart")
+# As if not installed: ``import fastapi`` raises ModuleNotFoundError, find_spec gives None.
+BLOCK_SERVER_PACKAGES = f"""
+import sys
+for name in {SERVER_ONLY!r}:
+    sys.modules[name] = None
+"""
+
+
+def test_the_kiosk_enrolls_and_identifies_without_the_server_extra(tmp_path, known_faces):
+    """``pip install -e .`` (no extra): enroll and identify work with fastapi, uvicorn and
+    psycopg absent, and ``serve`` says which extra to install."""
+    db = tmp_path / "faces.sqlite"
+    code = BLOCK_SERVER_PACKAGES + f"""
+from kiosk.cli import main
+extra = ("service.commands",)
+assert main(["--db", {str(db)!r}, "enroll", "--name", "Barack Obama",
+             {str(known_faces / "obama.jpg")!r}], extra=extra) == 0
+assert main(["--db", {str(db)!r}, "identify", {str(known_faces / "obama2.jpg")!r}],
+            extra=extra) == 0
+assert main(["serve", "--database", "postgresql://nowhere/x"], extra=extra) == 1
+loaded = sorted(m for m, v in sys.modules.items() if v is not None
+                and m.split(".")[0] in {SERVER_ONLY!r})
+print("loaded:", loaded)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Barack Obama" in result.stdout
+    assert "loaded: []" in result.stdout
+    assert "pip install -e '.[server]'" in result.stderr
+
+
+def test_headless_run_is_offered_without_the_server_extra():
+    code = BLOCK_SERVER_PACKAGES + """
+from kiosk.cli import build_parser
+parser = build_parser(("service.commands",))
+args = parser.parse_args(["run", "--headless", "--source", "clip.mp4"])
+print(args.headless, args.handler.__name__)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[0] == "True"

@@ -309,14 +309,19 @@ def test_staff_panel_shows_every_door_with_the_door(qtbot, service, make_kiosk, 
         assert (cells["Name"], cells["ID"], cells["Door"]) == ("Selfie Person", "S1", "door-2")
         assert door1.checkins(event_id) == []  # not this door's own check-in
 
+        def act(action, *args):  # the panel changes the gallery on a task thread
+            with qtbot.waitSignal(panel.action_finished, timeout=20_000) as finished:
+                action(*args)
+            return finished.args[0]
+
         out = tmp_path / "all-doors.csv"
-        assert panel.export_file(out) == 1
+        assert act(panel.export_file, out) == 1
         lines = out.read_text(encoding="utf-8-sig").splitlines()
         assert lines[0].endswith(",door") and lines[1].endswith(",door-2")
 
         # undo at door 1 of door 2's check-in: the service refuses it (a door's key undoes
         # only its own door's check-ins); the item leaves door 1's outbox with the reason
-        assert panel.undo_check_in(person_id, "wrong event")
+        assert act(panel.undo_check_in, person_id, "wrong event")
         assert panel.arrived_table.rowCount() == 0  # at once, before the upload
         qtbot.waitUntil(lambda: Outbox(door1.store).rejected() != [], timeout=20_000)
         assert "made at door door-2" in Outbox(door1.store).rejected()[0]["rejection"]
@@ -395,10 +400,15 @@ def test_enrolment_dialog_enrols_on_the_service(qtbot, monkeypatch, service, mak
         dialog.add_sample(sample, photo)
         return dialog, gallery
 
+    def save(dialog, **options):  # the dialog enrols on a task thread, the answer by signal
+        with qtbot.waitSignal(dialog.save_finished, timeout=30_000) as saved:
+            dialog.save(**options)
+        return saved.args[0]
+
     desk, desk_gallery = dialog_for(service.admin_key, "desk")
     desk.name_edit.setText("Barack Obama")
     desk.external_id_edit.setText("E44")
-    person_id = desk.save()
+    person_id = save(desk)
     assert person_id is not None, desk.error_message
     assert desk_gallery.person(person_id).external_id == "E44"  # synced with the server's id
     door = make_kiosk("door-1")
@@ -406,14 +416,14 @@ def test_enrolment_dialog_enrols_on_the_service(qtbot, monkeypatch, service, mak
 
     again, _ = dialog_for(service.admin_key, "desk2")
     again.name_edit.setText("Someone Else")
-    assert again.save() is None
+    assert save(again) is None
     assert again.error_message == (f"Warning: this face already matches Barack Obama (id "
                                    f"{person_id}, distance 0.00). Nothing was enrolled.")
     assert again.duplicate is not None and again.duplicate[0] == person_id  # Save asks next
 
     by_door, door_gallery = dialog_for(service.keys["door-2"], "door2")
     by_door.name_edit.setText("Someone Else")
-    assert by_door.save(allow_duplicate=True) is None
+    assert save(by_door, allow_duplicate=True) is None
     assert by_door.error_message.startswith("This kiosk's key may not enrol")
     assert shown == [again.error_message, by_door.error_message]
     assert len(service.query("SELECT 1 FROM people")) == 1
@@ -448,7 +458,9 @@ def test_events_of_a_connected_kiosk_are_created_on_the_service(qtbot, service, 
     with Gallery(desk, settings.recognition.model_id) as gallery:
         dialog = EventsDialog(gallery, event_id, server_link=ServerLink(dialog_settings))
         qtbot.addWidget(dialog)
-        created = dialog.create_event("Lunch", None, None)
+        dialog.create_event("Lunch", None, None)  # on a task thread, the answer by signal
+        assert dialog.tasks.wait(30_000)
+        created = dialog.created_event_id
         assert dialog.chosen_event_id() == created
         assert gallery.event(created)["name"] == "Lunch"
     assert {e["name"] for e in service.admin.get("/api/v1/events").json()} >= {"Board", "Lunch"}

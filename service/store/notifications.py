@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
-WAKE_S = 1.0  # how often the thread checks whether it must stop
+WAKE_S = 0.25  # how often the thread looks whether it must stop (no query: a wait on the socket)
 
 
 class ChangeListener(threading.Thread):
