@@ -92,7 +92,7 @@ def prepare(url: str, kiosks: int, people: int) -> tuple[list[str], list[int]]:
     per door, an admin key and a key per door."""
     from kiosk.cli import DEFAULT_SETTINGS
     from kiosk.config import LOCAL_SETTINGS, load_layered_settings
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery, model_dim
     from service.store.keys import create_key
     from service.store.postgres import PostgresStore
