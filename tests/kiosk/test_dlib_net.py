@@ -20,7 +20,7 @@ FACES = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
 
 
 @pytest.fixture(scope="module")
-def dlib_runtime(tmp_path_factory):
+def dlib_runtime():
     """dlib's own runtime of the same network, for reference."""
     return DlibResNetEncoder(dlib_resnet_path(), shape_predictor_path(), backend="dlib")
 
