@@ -215,8 +215,8 @@ class CheckInStore(Protocol):
     def check_in(self, person_id: int, event_id: int, method: str = ..., distance: float | None = ...,
                  liveness: float | None = ...) -> tuple[bool, str]: ...
 
-    def record_match(self, person_id: int, embedding: Any,
-                     crop_jpeg: bytes | None = ...) -> int | None: ...
+    def record_match(self, person_id: int, embedding: Any, crop_jpeg: bytes | None = ...,
+                     quality: float | None = ..., gate: Any = ...) -> int | None: ...
 
 
 class CheckInDesk:
@@ -225,11 +225,14 @@ class CheckInDesk:
     Args:
         gallery: where people, events and check-ins are stored.
         clock: wall-clock seconds since the epoch (tests inject one).
+        rolling_update_gate: what the attendee's face must pass to join their images (rule 5).
     """
 
-    def __init__(self, gallery: CheckInStore, clock: Callable[[], float]) -> None:
+    def __init__(self, gallery: CheckInStore, clock: Callable[[], float],
+                 rolling_update_gate: rule.RollingUpdateGate) -> None:
         self.gallery = gallery
         self.clock = clock
+        self.rolling_update_gate = rolling_update_gate
 
     def check_in(
         self,
@@ -276,7 +279,8 @@ class CheckInDesk:
             return self._storage_error(match, name, exc)
         if new and best_embedding is not None:
             try:
-                self.gallery.record_match(match.person_id, best_embedding, best_crop_jpeg)
+                self.gallery.record_match(match.person_id, best_embedding, best_crop_jpeg,
+                                          gate=self.rolling_update_gate)
             except StoreError as exc:  # the check-in is stored; only the update is lost
                 log.error("rolling update not saved: %s", exc)
         outcome = Outcome.CHECKED_IN if new else Outcome.ALREADY_CHECKED_IN

@@ -34,7 +34,7 @@ from kiosk.config import GallerySettings, Settings
 from kiosk.decision import current_event_id
 from kiosk.matching.fused import FusedMatcher
 from kiosk.matching.matrix import GalleryMatrix
-from kiosk.matching.rule import Match, RollingUpdateGate, fusion_weights_of
+from kiosk.matching.rule import Match, fusion_weights_of
 from kiosk.store.base import (
     Store,
     StoreError,
@@ -83,9 +83,6 @@ class Gallery:
         fusion_weights: with fusion, model id -> factor of the fused distance
             (:func:`kiosk.matching.rule.model_weights`, ``model_id`` among them); None matches with
             ``model_id`` alone.
-        rolling_update_gate: what a live face must pass to join a person's images
-            (:class:`kiosk.matching.rule.RollingUpdateGate`, :func:`open_gallery` sets the
-            settings'); None adds every face offered (tests, tools).
 
     Attributes:
         store: the database.
@@ -106,7 +103,6 @@ class Gallery:
         busy_timeout_ms: int = 5000,
         store: Store | None = None,
         fusion_weights: Mapping[str, float] | None = None,
-        rolling_update_gate: FaceGate | None = None,
     ) -> None:
         if fusion_weights is not None and model_id not in fusion_weights:
             raise ValueError(f"fusion_weights: no weight for the kiosk's model {model_id!r}")
@@ -126,7 +122,6 @@ class Gallery:
         self._indexes: dict[str, GalleryMatrix] = {}
         self._index_version: int | None = None
         self._fused_matcher: FusedMatcher | None = None
-        self.rolling_update_gate = rolling_update_gate
 
     @property
     def read_only(self) -> bool:
@@ -309,12 +304,13 @@ class Gallery:
 
     def record_match(
         self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
-        quality: float | None = None,
+        quality: float | None = None, gate: FaceGate | None = None,
     ) -> int | None:
-        """The rolling update (see :meth:`People.record_match`), through
-        :attr:`rolling_update_gate`; returns the new image id, None when nothing was added."""
-        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality,
-                                                self.rolling_update_gate)
+        """The rolling update (see :meth:`People.record_match`), when ``gate`` admits the face
+        (the kiosk's :class:`~kiosk.decision.CheckInDesk` passes
+        :class:`kiosk.matching.rule.RollingUpdateGate`; None: every face); returns the new
+        image id, None when nothing was added."""
+        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality, gate)
         self._apply(change)
         return change.added[0][0] if change.added else None
 
@@ -435,5 +431,4 @@ def open_gallery(settings: Settings) -> Gallery:
         store_face_crops=settings.gallery.store_face_crops,
         busy_timeout_ms=settings.gallery.busy_timeout_ms,
         fusion_weights=fusion_weights_of(settings.recognition),
-        rolling_update_gate=RollingUpdateGate.from_settings(settings.recognition, settings.gallery),
     )

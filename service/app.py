@@ -130,7 +130,7 @@ def app_from_environment() -> FastAPI:
     URL and the settings file come from :data:`DATABASE_VARIABLE` and
     :data:`SETTINGS_VARIABLE`."""
     from kiosk.cli import DEFAULT_SETTINGS
-    from kiosk.config import LOCAL_SETTINGS, load_layered_settings, load_settings
+    from kiosk.settings_files import LOCAL_SETTINGS, load_layered_settings, load_settings
 
     path = os.environ.get(SETTINGS_VARIABLE)
     settings = (load_settings(path) if path

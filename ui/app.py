@@ -62,11 +62,10 @@ def enrollment_models(models: Models, settings: Settings) -> Models:
     ``models`` come from :func:`shared_models`), and with fusion its own dlib encoder (the
     network keeps per-call buffers: not shared with the pipeline's thread)."""
     from kiosk.detect import HaarFaceDetector
-    from kiosk.dlib_encoder import DlibResNetEncoder
 
     dlib_encoder = None
     if models.dlib_encoder is not None:
-        dlib_encoder = DlibResNetEncoder(models.dlib_encoder.model_path)
+        dlib_encoder = models.dlib_encoder.another()
     return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder,
                   dlib_encoder)
 

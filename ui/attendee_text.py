@@ -52,6 +52,12 @@ PROMPT_TEXTS: dict[str, tuple[str, str]] = {
     "blink": ("Please blink", AMBER),
     "move_a_little": ("Please move your head a little", AMBER),
     "hold_on": ("Hold on, checking...", AMBER),
+    "turn_left": ("Please turn your head to your left", AMBER),
+    "turn_right": ("Please turn your head to your right", AMBER),
+    "challenge_timed_out": (
+        "Time is up - please step back, then come forward again (or ask the staff)", AMBER),
+    "challenge_failed": (
+        "Not confirmed - please step back, then come forward again (or ask the staff)", AMBER),
 }
 CHECKING_TEXT = "Hold on, checking..."
 IDLE_TEXT = "Please look at the camera to check in"

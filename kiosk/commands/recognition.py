@@ -341,8 +341,11 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
     try:
         faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
                              cache, _embeddings_fingerprint(settings, encoder))
-        reports = [cross_validate(faces, args.enrol, n, args.cv, stranger_share=args.stranger_share)
-                   for n in agree]
+        recognition = settings.recognition
+        rule = (recognition.dlib_weight if recognition.fusion else 0.0,
+                match_threshold(recognition), recognition.min_margin)
+        reports = [cross_validate(faces, args.enrol, n, args.cv, stranger_share=args.stranger_share,
+                                  settings_rule=rule) for n in agree]
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if args.json:
@@ -368,6 +371,11 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
               f"{chosen['threshold']:.3f}, min_margin {chosen['min_margin']:.2f} (on everyone: "
               f"right {100 * chosen['dir']:.1f} %, wrong {100 * chosen['wrong_person']:.2f} %, "
               f"strangers {100 * chosen['fpir']:.2f} %)")
+        rule = report["settings"]
+        print(f"  the settings' rule (dlib_weight {rule['dlib_weight']:.2f}, threshold "
+              f"{rule['threshold']:.3f}, min_margin {rule['min_margin']:.2f}) on everyone: right "
+              f"{100 * rule['dir']:.1f} %, wrong {100 * rule['wrong_person']:.2f} % "
+              f"({rule['wrong']}), strangers {100 * rule['fpir']:.2f} % ({rule['stranger_accepted']})")
     return 0
 
 

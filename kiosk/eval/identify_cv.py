@@ -47,7 +47,7 @@ from kiosk.types import Embedding
 
 DLIB_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: FaceNet alone
 THRESHOLDS = tuple(np.round(np.arange(0.70, 1.30, 0.005), 3))
-MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.15)
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25)
 MAX_FPIR = 0.01  # strangers accepted, at most
 MAX_WRONG = 0.0  # genuine probes accepted as someone else, at most
 
@@ -273,6 +273,7 @@ def cross_validate(
     dlib_weights: Sequence[float] = DLIB_WEIGHTS, thresholds: Sequence[float] = THRESHOLDS,
     margins: Sequence[float] = MARGINS, stranger_share: float = 1 / 3,
     max_wrong: float = MAX_WRONG, max_fpir: float = MAX_FPIR,
+    settings_rule: tuple[float, float, float] | None = None,
 ) -> dict[str, Any]:
     """Choose the rule on ``folds - 1`` folds of people, report it on the held-out one, each
     fold in turn; then the rule chosen on every fold (the value to set).
@@ -281,7 +282,8 @@ def cross_validate(
         ``folds`` (per fold: the chosen ``dlib_weight``, ``threshold``, ``min_margin`` and the
         held-out rates), ``held_out`` (the held-out counts summed over the folds, their rates,
         and the mean and standard deviation of the per-fold rates), ``chosen`` (the rule chosen
-        on all people and its rates on them), and the setup.
+        on all people and its rates on them), ``settings`` (the rates of ``settings_rule``,
+        (dlib weight, threshold, margin), on all people; None without it), and the setup.
 
     Raises:
         ValueError: ``folds`` < 2, or see :func:`split_people`.
@@ -294,6 +296,8 @@ def cross_validate(
     fold_of = np.array([name_hash(p, "fold") % folds for p in split.group_person])
     if DLIB_MODEL_ID not in faces.embeddings:
         dlib_weights = [0.0]
+    if settings_rule is not None and settings_rule[0] not in dlib_weights:
+        dlib_weights = [*dlib_weights, settings_rule[0]]
     grids = []  # (weight, decisions)
     for weight in dlib_weights:
         grids.append((weight, decisions(faces, split, names, weight)))
@@ -333,6 +337,12 @@ def cross_validate(
         held_out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
     everyone = np.ones(len(split.group_person), bool)
     chosen = choose(table(everyone), max_wrong, max_fpir)
+    settings = None
+    if settings_rule is not None:
+        weight, threshold, min_margin = settings_rule
+        settings = {"dlib_weight": weight, "threshold": threshold, "min_margin": min_margin,
+                    **held_out_rates({"dlib_weight": weight, "threshold": threshold,
+                                      "min_margin": min_margin}, everyone)}
     return {
         "enrol": enrol, "agree": agree, "folds": folds, "stranger_share": stranger_share,
         "enrolled_people": len(names), "no_face": int((~faces.has_face).sum()),
@@ -340,4 +350,5 @@ def cross_validate(
         "per_fold": per_fold, "held_out": held_out,
         "chosen": {k: chosen[k] for k in ("dlib_weight", "threshold", "min_margin", "dir",
                                            "wrong_person", "fpir", "genuine", "strangers")},
+        "settings": settings,
     }

@@ -173,9 +173,16 @@ class RollingUpdateGate:
     weights: Mapping[str, float]
 
     @classmethod
-    def from_settings(cls, recognition: RecognitionSettings,
-                      gallery: GallerySettings) -> RollingUpdateGate:
-        """The gate of the ``[recognition]`` and ``[gallery]`` settings."""
+    def from_settings(cls, recognition: RecognitionSettings, gallery: GallerySettings,
+                      fused: bool | None = None) -> RollingUpdateGate:
+        """The gate of the ``[recognition]`` and ``[gallery]`` settings.
+
+        Args:
+            fused: whether the gallery decides on the fused distance; default
+                ``recognition.fusion``.
+        """
+        if fused is not None and fused != recognition.fusion:
+            recognition = dataclasses.replace(recognition, fusion=fused)
         weights = fusion_weights_of(recognition) or {recognition.model_id: 1.0}
         return cls(match_threshold(recognition), gallery.min_pass_rate, weights)
 

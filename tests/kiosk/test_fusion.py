@@ -13,6 +13,7 @@ import pytest
 
 from kiosk.config import Settings
 from kiosk.decision import Outcome
+from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.gallery import Gallery
 from kiosk.matching.rule import fusion_weights_of, match_threshold
 from kiosk.pipeline import Pipeline
@@ -29,7 +30,7 @@ from tests.kiosk.fakes import (
 )
 
 FPS = 30.0
-DLIB = "dlib-resnet-v1"
+DLIB = DLIB_MODEL_ID
 
 
 @pytest.fixture

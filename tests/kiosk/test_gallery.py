@@ -189,21 +189,22 @@ def test_lookalike_names_the_enrolled_person_except_the_one_being_re_enrolled(ga
 GATE_THRESHOLD = 1.0
 
 
-def _gated_person(gate):
-    """A gallery with a stranger and Alice: 2 enrolment images, then 8 of her own check-ins."""
+def _gated_person(gated):
+    """A gallery with a stranger and Alice: 2 enrolment images, then 8 of her own check-ins;
+    and the gate her rolling updates go through (None: every face is added)."""
     from kiosk.matching.rule import RollingUpdateGate
 
-    g = Gallery(":memory:", MODEL, max_images_per_person=10,
-                rolling_update_gate=RollingUpdateGate(GATE_THRESHOLD, 0.7, {MODEL: 1.0}) if gate else None)
+    g = Gallery(":memory:", MODEL, max_images_per_person=10)
+    gate = RollingUpdateGate(GATE_THRESHOLD, 0.7, {MODEL: 1.0}) if gated else None
     alice = vec(1)
     g.add_person("Stranger", [vec(3)])
     alice_id = g.add_person("Alice", [near(alice, 10 + i, 0.6) for i in range(2)])
     for i in range(8):
-        g.record_match(alice_id, near(alice, 100 + i, 0.6))
-    return g, alice, alice_id
+        g.record_match(alice_id, near(alice, 100 + i, 0.6), gate=gate)
+    return g, gate, alice, alice_id
 
 
-def _offer(g, person_id, faces):
+def _offer(g, gate, person_id, faces):
     """Offer each face as the kiosk does: only after the matcher accepted it as the person.
     Returns (faces accepted, faces added, the largest count of offered faces among the person's
     images at any time)."""
@@ -213,7 +214,7 @@ def _offer(g, person_id, faces):
         match = g.match(face, GATE_THRESHOLD, 0.05)
         if match.accepted and match.person_id == person_id:
             accepted += 1
-            added += g.record_match(person_id, face) is not None
+            added += g.record_match(person_id, face, gate=gate) is not None
         most = max(most, sum(f.id not in before for f in g.faces_of(person_id)))
     return accepted, added, most
 
@@ -235,11 +236,11 @@ def test_a_lookalike_never_takes_over_a_persons_images(seed):
         bob = _at_distance(alice, 0.95, 2 + 7 * seed)
         return [near(bob, 1000 + i + 100 * seed, 0.6) for i in range(50)]
 
-    ungated, alice, alice_id = _gated_person(gate=False)
-    accepted, added, most = _offer(ungated, alice_id, lookalike_faces(alice))
+    ungated, no_gate, alice, alice_id = _gated_person(gated=False)
+    accepted, added, most = _offer(ungated, no_gate, alice_id, lookalike_faces(alice))
     assert accepted >= 40 and most == 8  # the control: every unpinned image became Bob's
-    gated, alice, alice_id = _gated_person(gate=True)
-    accepted, added, most = _offer(gated, alice_id, lookalike_faces(alice))
+    gated, gate, alice, alice_id = _gated_person(gated=True)
+    accepted, added, most = _offer(gated, gate, alice_id, lookalike_faces(alice))
     assert accepted >= 20  # the kiosk did take him for Alice, often
     assert most <= 3  # at any time at least 70 % of her images are hers
     faces = gated.faces_of(alice_id)
@@ -247,18 +248,9 @@ def test_a_lookalike_never_takes_over_a_persons_images(seed):
 
 
 def test_a_genuine_persons_images_keep_refreshing():
-    g, alice, alice_id = _gated_person(gate=True)
+    g, gate, alice, alice_id = _gated_person(gated=True)
     old_auto = {f.id for f in g.faces_of(alice_id) if not f.pinned}
-    accepted, added, _ = _offer(g, alice_id, [near(alice, 5000 + i, 0.6) for i in range(50)])
+    accepted, added, _ = _offer(g, gate, alice_id, [near(alice, 5000 + i, 0.6) for i in range(50)])
     assert accepted == 50 and added >= 45
     faces = g.faces_of(alice_id)
     assert len(faces) == 10 and not old_auto & {f.id for f in faces}  # every old check-in image rolled
-
-
-def test_open_gallery_gates_the_rolling_update_with_the_settings(tmp_path):
-    from kiosk.config import Settings
-    from kiosk.gallery import open_gallery
-
-    settings = Settings().replace("gallery", db_path=str(tmp_path / "g.sqlite"), min_pass_rate=0.9)
-    with open_gallery(settings) as g:
-        assert g.rolling_update_gate is not None and g.rolling_update_gate.min_pass_rate == 0.9

@@ -46,6 +46,16 @@ def test_separated_people_are_named_right_and_strangers_refused_on_held_out_fold
     assert 0.45 < chosen["threshold"] < 1.3
 
 
+def test_the_settings_rule_is_reported_beside_the_chosen_one():
+    faces = face_set(clusters(60, 4, 0.3))
+    lenient = cross_validate(faces, enrol=1, folds=4, stranger_share=0.25,
+                             settings_rule=(0.0, 1.9, 0.0))["settings"]
+    strict = cross_validate(faces, enrol=1, folds=4, stranger_share=0.25,
+                            settings_rule=(0.0, 0.1, 0.0))["settings"]
+    assert lenient["threshold"] == 1.9 and lenient["fpir"] == 1.0  # every stranger gets a name
+    assert strict["dir"] == 0.0 and strict["fpir"] == 0.0  # nobody does
+
+
 def test_a_rule_tuned_to_some_people_is_judged_on_others():
     # half the people's photos are spread wider: folds that hold them lose right persons,
     # which only held-out figures show (the chosen rule never saw them)

@@ -867,6 +867,22 @@ Loading the face models...</source>
         <translation>请轻轻转动一下头部</translation>
     </message>
     <message>
+        <source>Please turn your head to your left</source>
+        <translation>请把头转向您的左边</translation>
+    </message>
+    <message>
+        <source>Please turn your head to your right</source>
+        <translation>请把头转向您的右边</translation>
+    </message>
+    <message>
+        <source>Time is up - please step back, then come forward again (or ask the staff)</source>
+        <translation>时间到了 - 请先后退一步，再重新走近（或联系工作人员）</translation>
+    </message>
+    <message>
+        <source>Not confirmed - please step back, then come forward again (or ask the staff)</source>
+        <translation>未能确认 - 请先后退一步，再重新走近（或联系工作人员）</translation>
+    </message>
+    <message>
         <source>Please see staff</source>
         <translation>请联系工作人员</translation>
     </message>
