@@ -1,5 +1,7 @@
-"""kiosk/ is the pipeline and storage: it must work without Qt (the GUI depends on it, never the
-reverse)."""
+"""The layering: kiosk/ works without Qt, the window and the service (the GUI and the service
+depend on it, never the reverse), matching never imports the store, ui/ never imports the
+service (import-linter contracts of pyproject.toml), and a kiosk installed without the server
+extra enrolls, identifies and runs headless."""
 
 from __future__ import annotations
 
