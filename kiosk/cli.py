@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "kiosk.commands.bench",
     "kiosk.commands.operator",
     "kiosk.commands.server",
+    "service.console.commands",
 )
 
 # Modules that extend subcommands of the others (``run --headless``): registered last.

@@ -382,6 +382,8 @@ def create_app(
 
     app.state.pool = pool
     app.state.gallery = gallery
+    from service.console import mount_console  # the organisers' web console (docs/CONSOLE.md)
+    mount_console(app, database_url)
     return app
 
 

@@ -1,0 +1,23 @@
+"""The service's own modules that the console uses, imported here only.
+
+These lines name where the central service lives; they are the ones to change when it moves.
+"""
+
+from __future__ import annotations
+
+# --- imports of the central service (change these when the service moves) ----------------
+from kiosk.server.app import CheckInItem, UndoItem  # noqa: F401  (service API models)
+from kiosk.server.app import _store_checkin as store_checkin  # noqa: F401
+from kiosk.server.app import _undo_checkin as undo_checkin  # noqa: F401
+from kiosk.server.keys import ApiKey, hash_key  # noqa: F401
+from kiosk.store.postgres import PostgresStore  # noqa: F401
+# -------------------------------------------------------------------------------------------
+
+
+def enroll_endpoint(app):  # noqa: ANN001, ANN201 - the service's FastAPI app and its handler
+    """The service's own enrolment handler (``POST /api/v1/people``), which the console's
+    enrolment form calls so that photos pass the same quality and look-alike checks."""
+    for route in app.routes:
+        if getattr(route, "path", "") == "/api/v1/people" and "POST" in getattr(route, "methods", ()):
+            return route.endpoint
+    raise RuntimeError("the service has no POST /api/v1/people")
