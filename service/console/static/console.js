@@ -20,10 +20,10 @@
       var key = form.getAttribute("action") + "|" + (person && person.type === "hidden" ? person.value : "");
       form.querySelectorAll("input[name=reason], select").forEach(function (field) {
         state[key + "|" + field.name] = field.value;
+        if (field === document.activeElement) { state.focused = key + "|" + field.name; }
       });
     });
-    var active = document.activeElement;
-    return { values: state, focused: active && root.contains(active) ? active.name : null };
+    return { values: state };
   }
 
   function restoreForms(root, saved) {
@@ -33,6 +33,7 @@
       form.querySelectorAll("input[name=reason], select").forEach(function (field) {
         var value = saved.values[key + "|" + field.name];
         if (value !== undefined) { field.value = value; }
+        if (saved.values.focused === key + "|" + field.name) { field.focus(); }
       });
     });
   }

@@ -4,12 +4,14 @@ Selenium (the browser tests skip, saying why, where it is absent)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,15 +48,17 @@ class Deployment:
         answer.raise_for_status()
         return str(answer.json()["results"][0]["result"])
 
-    def signed_in(self, name: str, password: str):  # noqa: ANN201 - httpx.Client
+    @contextlib.contextmanager
+    def signed_in(self, name: str, password: str) -> Iterator[Any]:
         """An HTTP client signed in through the contract: ``POST /console/login``."""
         import httpx
 
-        client = httpx.Client(base_url=self.url, timeout=30)
-        answer = client.post("/console/login", data={"username": name, "password": password})
-        assert answer.status_code == 303, answer.text
-        assert "console_session" in client.cookies
-        return client
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            answer = client.post("/console/login",
+                                 data={"username": name, "password": password})
+            assert answer.status_code == 303, answer.text
+            assert "console_session" in client.cookies
+            yield client
 
 
 class ConsoleService:
