@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -146,10 +147,13 @@ async def upload_roster(request: Request, event_id: int,
     form = await checked_form(request, session, MAX_ROSTER_BYTES + 64 * 1024, max_files=1)
     upload = form.get("roster")
     back = f"{PREFIX}/events/{event_id}/settings"
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return flash(redirect(back), "roster_error")
-    data = await upload.read(MAX_ROSTER_BYTES + 1)
-    name = Path(upload.filename).name[:100]
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return flash(redirect(back), "roster_error")
+        data = await upload.read(MAX_ROSTER_BYTES + 1)
+        name = Path(upload.filename).name[:100]
+    finally:
+        await form.close()
     try:
         if len(data) > MAX_ROSTER_BYTES:
             raise RosterError(f"{name}: the file is too large for a roster")
@@ -235,6 +239,13 @@ async def enroll(request: Request, session: Session = Depends(admin_session)) ->
     look-alike refusal unless allowed)."""
     form = await checked_form(request, session, MAX_PHOTOS * MAX_PHOTO_BYTES + 64 * 1024,
                               max_files=MAX_PHOTOS)
+    try:
+        return await _enroll(request, session, form)
+    finally:
+        await form.close()
+
+
+async def _enroll(request: Request, session: Session, form: Any) -> Response:
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     back = redirect(f"{PREFIX}/people")
     if not photos:
