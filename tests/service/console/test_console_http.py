@@ -222,3 +222,34 @@ def test_the_language_follows_the_browser_unless_chosen(header, expected):
 
     assert choose_language(None, header) == expected
     assert choose_language("en", header) == "en"
+
+
+def test_admin_enrols_from_photos_with_the_services_checks(pg_url, encoder, settings, known_faces):
+    """The enrolment form goes through the service's own enrolment: a face is found and
+    stored with its thumbnail, a look-alike is refused unless allowed, no face is refused."""
+    from kiosk.server.app import create_app
+    from tests.service.console.conftest import Deployment, populate
+
+    key, event_id, people = populate(pg_url, PEOPLE[:1])
+    service = ConsoleService(create_app(pg_url, settings, encoder_factory=lambda: encoder,
+                                        pool_size=2)).start()
+    try:
+        deployment = Deployment(service.url, pg_url, key, event_id, people)
+        with deployment.signed_in(*ADMIN) as client:
+            token = csrf_of(client.get("/console/people").text)
+
+            def enrol(name: str, photo: str) -> str:
+                data = (known_faces / photo).read_bytes()
+                return client.post("/console/people", data={"csrf": token, "name": name},
+                                   files=[("photos", (photo, data, "image/jpeg"))],
+                                   follow_redirects=True).text
+
+            assert "Barack Obama was enrolled" in enrol("Barack Obama", "obama.jpg")
+            assert "looks like person" in enrol("Barack Obama again", "obama2.jpg")
+            page = client.get("/console/people").text
+            assert "Barack Obama again" not in page
+            thumbnail = re.search(r'src="(/console/people/\d+/thumbnail)"', page).group(1)
+            picture = client.get(thumbnail)
+            assert picture.headers["content-type"] == "image/jpeg" and picture.content[:2] == b"\xff\xd8"
+    finally:
+        service.stop()
