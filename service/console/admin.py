@@ -19,7 +19,7 @@ from kiosk.roster import (
     MAX_ROSTER_BYTES, RosterError, decode_roster_bytes, import_roster, parse_roster_text,
     read_roster_xlsx,
 )
-from kiosk.store.base import Store, StoreError, audit_log, now_iso, parse_time
+from kiosk.store.base import Store, audit_log, now_iso, parse_time
 from kiosk.store.events import Events
 from kiosk.store.people import People
 from service.console.accounts import Session
@@ -315,5 +315,3 @@ async def spoof_thumbnail(request: Request, spoof_id: int,
         raise ConsoleError(404, "not_found")
     return Response(bytes(row[0]), media_type="image/jpeg")
 
-
-__all__ = ["router", "set_event_window", "StoreError"]

@@ -6,12 +6,15 @@ These lines name where the central service lives; they are the ones to change wh
 from __future__ import annotations
 
 # --- imports of the central service (change these when the service moves) ----------------
-from kiosk.server.app import CheckInItem, UndoItem  # noqa: F401  (service API models)
-from kiosk.server.app import _store_checkin as store_checkin  # noqa: F401
-from kiosk.server.app import _undo_checkin as undo_checkin  # noqa: F401
-from kiosk.server.keys import ApiKey, hash_key  # noqa: F401
-from kiosk.store.postgres import PostgresStore  # noqa: F401
+from kiosk.server.app import CheckInItem, UndoItem
+from kiosk.server.app import _store_checkin as store_checkin
+from kiosk.server.app import _undo_checkin as undo_checkin
+from kiosk.server.keys import ApiKey, hash_key
+from kiosk.store.postgres import PostgresStore
 # -------------------------------------------------------------------------------------------
+
+__all__ = ["ApiKey", "CheckInItem", "PostgresStore", "UndoItem", "enroll_endpoint", "hash_key",
+           "store_checkin", "undo_checkin"]
 
 
 def enroll_endpoint(app):  # noqa: ANN001, ANN201 - the service's FastAPI app and its handler

@@ -17,7 +17,7 @@ from service.console.backend import hash_key
 from service.console.i18n import LANGUAGE_COOKIE, LANGUAGES
 from service.console.web import (
     PREFIX, SESSION_COOKIE, Console, checked_form, client_address, console_of, current_session,
-    flash, read_form, redirect, render, safe_next, same_origin, secure_cookie,
+    read_form, redirect, render, safe_next, same_origin, secure_cookie,
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -143,5 +143,3 @@ async def record_door_contact(console: Console, request: Request) -> None:
 
         logging.getLogger(__name__).exception("could not record a door's contact")
 
-
-__all__ = ["router", "record_door_contact", "flash"]
