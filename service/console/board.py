@@ -30,7 +30,9 @@ from service.console.web import (
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_REASON_CHARS = 1000
-MAX_CHOICES = 2000  # people offered in the manual check-in list
+MAX_CHOICES = 300  # people offered in the manual check-in list (narrowed by the search)
+MAX_ROWS = 200  # rows of each list on the board (narrowed by the search)
+MAX_QUERY_CHARS = 200
 CHART_WIDTH, CHART_HEIGHT, MAX_BARS = 640, 150, 24
 BUCKET_MINUTES = (1, 5, 15, 30, 60, 120, 240, 480, 1440)
 DOWNLOADS = {"xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -122,8 +124,14 @@ def arrivals_chart(arrived: list[dict[str, Any]]) -> dict[str, Any]:
             "labels": labels, "width": CHART_WIDTH, "height": CHART_HEIGHT}
 
 
-def board_data(store: Store, event_id: int) -> dict[str, Any]:
-    """Everything the board shows of one event.
+def _matches(row: dict[str, Any], query: str) -> bool:
+    return not query or query in name_key(f"{row['name']} {row['external_id'] or ''}")
+
+
+def board_data(store: Store, event_id: int, query: str = "") -> dict[str, Any]:
+    """Everything the board shows of one event: the counts and the chart of everyone, the
+    newest :data:`MAX_ROWS` arrivals and the first :data:`MAX_ROWS` not yet arrived that
+    match ``query`` (a part of a name or external id), and the people to check in by hand.
 
     Raises:
         ConsoleError: 404 for an unknown event.
@@ -131,25 +139,29 @@ def board_data(store: Store, event_id: int) -> dict[str, Any]:
     event = Events(store).event(event_id)
     if event is None:
         raise ConsoleError(404, "not_found")
+    query = name_key(query)[:MAX_QUERY_CHARS]
     rows = attendance(RosterSource(store), event_id, event_checkins(store, event_id))
-    arrived = sorted((r for r in rows if r["status"] == STATUS_ARRIVED),
-                     key=lambda r: r["at"] or "", reverse=True)
-    missing = [r for r in rows if r["status"] == STATUS_MISSING]
+    arrived_all = sorted((r for r in rows if r["status"] == STATUS_ARRIVED),
+                         key=lambda r: r["at"] or "", reverse=True)
+    arrived = [r for r in arrived_all if _matches(r, query)]
+    missing = [r for r in rows if r["status"] == STATUS_MISSING and _matches(r, query)]
+    shown = {"arrived": len(arrived), "missing": len(missing)}
+    arrived, missing = arrived[:MAX_ROWS], missing[:MAX_ROWS]
     _enrolled_matches(store, missing)
     form_uuid = uuid_module.uuid4()
     for row in arrived:
-        shown = local_time(row["at"])
-        row["time"] = shown.strftime("%H:%M:%S") if shown else ""
-        row["search"] = f"{row['name']} {row['external_id'] or ''}".lower()
+        at = local_time(row["at"])
+        row["time"] = at.strftime("%H:%M:%S") if at else ""
         row["undo_uuid"] = str(uuid_module.uuid5(form_uuid, f"undo {row['person_id']}"))
-    for row in missing:
-        row["search"] = f"{row['name']} {row['external_id'] or ''}".lower()
+    pattern = f"%{query}%"
     choices = store.query(
         "SELECT id, name, external_id FROM people WHERE id NOT IN "
-        "(SELECT person_id FROM checkins WHERE event_id = ?) ORDER BY lower(name), id LIMIT ?",
-        (event_id, MAX_CHOICES))
+        "(SELECT person_id FROM checkins WHERE event_id = ?) AND (lower(name) LIKE ? OR "
+        "lower(coalesce(external_id, '')) LIKE ?) ORDER BY lower(name), id LIMIT ?",
+        (event_id, pattern, pattern, MAX_CHOICES))
     return {"event": event, "counts": attendance_counts(rows), "arrived": arrived,
-            "missing": missing, "chart": arrivals_chart(arrived),
+            "missing": missing, "matching": shown, "query": query, "max_rows": MAX_ROWS,
+            "chart": arrivals_chart(arrived_all),
             "choices": [{"id": int(c[0]), "name": str(c[1]), "external_id": c[2]}
                         for c in choices],
             "form_uuid": str(form_uuid)}
@@ -157,10 +169,11 @@ def board_data(store: Store, event_id: int) -> dict[str, Any]:
 
 async def _board(request: Request, event_id: int) -> dict[str, Any]:
     console = console_of(request)
+    query = request.query_params.get("q", "")[:MAX_QUERY_CHARS]
 
     def load() -> dict[str, Any]:
         with console.pool.borrow() as store:
-            return board_data(store, event_id)
+            return board_data(store, event_id, query)
 
     return await run_in_threadpool(load)
 

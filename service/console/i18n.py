@@ -117,6 +117,7 @@ WORDS: dict[str, tuple[str, str]] = {
                  "表单已过期或来自其他网站，请重试。"),
     "language": ("Language", "语言"),
     "count": ("{n} people", "{n} 人"),
+    "showing": ("Showing {n} of {total}: search to narrow.", "显示 {total} 人中的 {n} 人：请搜索以缩小范围。"),
 }
 
 

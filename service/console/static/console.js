@@ -1,15 +1,11 @@
 // The console's only script: the live board (Server-Sent Events, then the board fetched
-// anew as server-rendered HTML), search, and small form helpers. No build step.
+// anew as server-rendered HTML, narrowed by the search), and small form helpers. No build step.
 (function () {
   "use strict";
 
-  function applySearch() {
+  function searchText() {
     var box = document.getElementById("board-search");
-    if (!box) { return; }
-    var query = box.value.trim().toLowerCase();
-    document.querySelectorAll("#board tr.person").forEach(function (row) {
-      row.hidden = query !== "" && (row.dataset.search || "").indexOf(query) < 0;
-    });
+    return box ? box.value.trim() : "";
   }
 
   function formState(root) {
@@ -51,7 +47,9 @@
     function refresh() {
       if (busy) { again = true; return; }
       busy = true;
-      fetch(board.dataset.board, { credentials: "same-origin", cache: "no-store" })
+      var query = searchText();
+      var url = board.dataset.board + (query ? "?q=" + encodeURIComponent(query) : "");
+      fetch(url, { credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
           if (response.redirected || response.status === 401) { window.location.reload(); return null; }
           return response.ok ? response.text() : null;
@@ -61,7 +59,6 @@
           var saved = formState(board);
           board.innerHTML = html;  // the service's own escaped HTML
           restoreForms(board, saved);
-          applySearch();
           board.dataset.refreshes = String(Number(board.dataset.refreshes) + 1);
         })
         .catch(function () { show(false); })
@@ -86,13 +83,24 @@
       };
     }
     connect();
+    var box = document.getElementById("board-search");
+    var timer = null;
+    box.addEventListener("input", function () {
+      // The search runs on the server (a long list is not all on the page): the board is
+      // fetched again for it, and the address keeps it for a reload.
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        var query = searchText();
+        window.history.replaceState(null, "", window.location.pathname +
+                                    (query ? "?q=" + encodeURIComponent(query) : ""));
+        refresh();
+      }, 250);
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var board = document.getElementById("board");
     if (board) { liveBoard(board); }
-    var box = document.getElementById("board-search");
-    if (box) { box.addEventListener("input", applySearch); }
     document.addEventListener("click", function (event) {
       var pick = event.target.closest ? event.target.closest("button.pick") : null;
       if (!pick) { return; }

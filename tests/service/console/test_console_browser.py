@@ -19,9 +19,11 @@ WAIT_S = 20
 
 
 def wait_for(driver, condition, timeout_s: float = WAIT_S):  # noqa: ANN001, ANN201
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout_s).until(condition)
+    return WebDriverWait(driver, timeout_s, ignored_exceptions=(
+        StaleElementReferenceException,)).until(condition)
 
 
 def sign_in(driver, url: str, account: tuple[str, str], path: str = "/console/") -> None:  # noqa: ANN001
@@ -41,9 +43,9 @@ def wait_live(driver, word: str = "live") -> None:  # noqa: ANN001
 
 
 def arrived_names(driver) -> list[str]:  # noqa: ANN001
-    from selenium.webdriver.common.by import By
-
-    return [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#arrived td.name")]
+    """The names in the board's arrived list, read at one moment (the list is replaced live)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#arrived td.name'), c => c.textContent);")
 
 
 def test_admin_signs_in_and_sees_people_and_doors_with_names_as_text(deployment, browser):
@@ -91,6 +93,12 @@ def test_a_kiosk_upload_appears_on_an_open_board_without_a_reload(deployment, br
     assert browser.execute_script("return window.boardWasNotReloaded === true;")
     assert browser.find_element("id", "count-arrived").text == "2"
     assert "north door" in browser.find_element("id", "arrived").text
+    browser.find_element("id", "board-search").send_keys("GRACE")
+    wait_for(browser, lambda d: arrived_names(d) == ["Grace Hopper"])
+    assert "?q=GRACE" in browser.current_url
+    assert deployment.kiosk_upload(deployment.people["Ada Lovelace"]) == "stored"
+    wait_for(browser, lambda d: d.find_element("id", "count-arrived").text == "3")
+    assert arrived_names(browser) == ["Grace Hopper"]  # the search holds across updates
 
 
 def test_the_board_reconnects_after_the_service_restarts(pg_url, browser):
