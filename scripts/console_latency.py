@@ -32,7 +32,13 @@ new MutationObserver(scan).observe(document.getElementById('board'),
                                    {childList: true, subtree: true});
 scan();
 """
-AT = "2026-11-23T09:00:00+00:00"
+
+
+def now_at() -> str:
+    """The time of a check-in as a kiosk writes it (local, to the second)."""
+    from kiosk.store.base import now_iso
+
+    return now_iso()
 
 
 def background_kiosk(base: str, key: str, event_id: int, people: list[int], rate: float,
@@ -45,7 +51,7 @@ def background_kiosk(base: str, key: str, event_id: int, people: list[int], rate
             if stop.is_set():
                 return
             started = time.monotonic()
-            upload(client, event_id, person, AT)
+            upload(client, event_id, person, now_at())
             sent.append(1)
             time.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))
 
@@ -84,7 +90,7 @@ def main() -> int:
                 for i in range(args.checkins):
                     name = f"Probe {i:03d}"
                     sent_at[name] = time.time()
-                    upload(probe, event_id, ids[name], AT)
+                    upload(probe, event_id, ids[name], now_at())
                     time.sleep(0.3)
             deadline = time.monotonic() + 30
             shown: dict[str, float] = {}
@@ -96,7 +102,8 @@ def main() -> int:
             stop.set()
             for thread in threads:
                 thread.join(timeout=30)
-            arrived = driver.find_element("id", "count-arrived").text
+            arrived = driver.execute_script(
+                "return document.getElementById('count-arrived').textContent;")
     latencies_ms = [shown[name] - sent_at[name] * 1000 for name in sent_at if name in shown]
     missing = len(sent_at) - len(latencies_ms)
     print(f"probe check-ins {len(sent_at)}, shown {len(latencies_ms)}, never shown {missing}")

@@ -126,9 +126,10 @@ def sign_in(driver: Any, base: str, account: tuple[str, str], path: str) -> None
 
 
 def wait_live(driver: Any, timeout_s: float = 30) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout_s).until(
+    WebDriverWait(driver, timeout_s, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: "on" in d.find_element("id", "live-state").get_attribute("class")
         and int(d.find_element("id", "board").get_attribute("data-refreshes")) >= 1)
 
