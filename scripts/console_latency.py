@@ -9,15 +9,18 @@ time at which each name first appears in the arrived list. One probe kiosk then 
 ``--checkins`` check-ins one at a time (``POST /api/v1/checkins`` with its key), 0.3 s apart;
 the latency of each is (time shown) - (time just before the upload was sent). With
 ``--kiosks N``, N more kiosk threads upload to the same event all along, ``--rate`` check-ins
-per second each (the board of a meeting with N busy doors). Prints median, p95 and max.
+per second each, from a process of their own (the board of a meeting with N busy doors).
+Prints median, p95 and max, from when the upload was sent and from when it was answered.
 Figures, not assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +45,7 @@ def now_at() -> str:
 
 
 def background_kiosk(base: str, key: str, event_id: int, people: list[int], rate: float,
-                     stop: threading.Event, sent: list[int]) -> None:
+                     stop: Any, sent: Any) -> None:
     import httpx
 
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
@@ -52,8 +55,20 @@ def background_kiosk(base: str, key: str, event_id: int, people: list[int], rate
                 return
             started = time.monotonic()
             upload(client, event_id, person, now_at())
-            sent.append(1)
+            with sent.get_lock():
+                sent.value += 1
             time.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))
+
+
+def background_kiosks(base: str, keys: list[str], event_id: int, people: list[list[int]],
+                      rate: float, stop: Any, sent: Any) -> None:
+    """The busy doors, in a process of their own (their threads do not slow the probe)."""
+    threads = [threading.Thread(target=background_kiosk, daemon=True, args=(
+        base, key, event_id, mine, rate, stop, sent)) for key, mine in zip(keys, people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def main() -> int:
@@ -76,21 +91,24 @@ def main() -> int:
             sign_in(driver, base, STAFF, f"/console/events/{event_id}")
             wait_live(driver)
             driver.execute_script(WATCH)
-            stop, sent = threading.Event(), []
-            threads = [threading.Thread(target=background_kiosk, daemon=True, args=(
-                base, setup["keys"][k + 1], event_id,
-                [ids[f"Guest {k}-{i}"] for i in range(per_kiosk)], args.rate, stop, sent))
-                for k in range(args.kiosks)]
-            for thread in threads:
-                thread.start()
-            time.sleep(2.0 if threads else 0.0)
+            spawn = multiprocessing.get_context("spawn")
+            stop, sent = spawn.Event(), spawn.Value("i", 0)
+            busy = spawn.Process(target=background_kiosks, daemon=True, args=(
+                base, setup["keys"][1:], event_id,
+                [[ids[f"Guest {k}-{i}"] for i in range(per_kiosk)] for k in range(args.kiosks)],
+                args.rate, stop, sent))
+            if args.kiosks:
+                busy.start()
+                time.sleep(3.0)
             sent_at: dict[str, float] = {}
+            answered_at: dict[str, float] = {}
             with httpx.Client(base_url=base, timeout=30, headers={
                     "Authorization": f"Bearer {setup['keys'][0]}"}) as probe:
                 for i in range(args.checkins):
                     name = f"Probe {i:03d}"
                     sent_at[name] = time.time()
                     upload(probe, event_id, ids[name], now_at())
+                    answered_at[name] = time.time()
                     time.sleep(0.3)
             deadline = time.monotonic() + 30
             shown: dict[str, float] = {}
@@ -100,20 +118,22 @@ def main() -> int:
                     break
                 time.sleep(0.2)
             stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
+            if args.kiosks:
+                busy.join(timeout=60)
             arrived = driver.execute_script(
                 "return document.getElementById('count-arrived').textContent;")
     latencies_ms = [shown[name] - sent_at[name] * 1000 for name in sent_at if name in shown]
+    after_answer_ms = [shown[name] - answered_at[name] * 1000 for name in sent_at if name in shown]
     missing = len(sent_at) - len(latencies_ms)
     print(f"probe check-ins {len(sent_at)}, shown {len(latencies_ms)}, never shown {missing}")
     if args.kiosks:
-        print(f"background: {args.kiosks} kiosks at {args.rate}/s each, {len(sent)} check-ins "
+        print(f"background: {args.kiosks} kiosks at {args.rate}/s each, {sent.value} check-ins "
               f"uploaded; the board's arrived count at the end: {arrived}")
-    if latencies_ms:
-        p50, p95 = np.percentile(latencies_ms, [50, 95])
-        print(f"upload -> board: median {p50:.0f} ms, p95 {p95:.0f} ms, "
-              f"max {max(latencies_ms):.0f} ms")
+    for label, values in (("upload sent -> board", latencies_ms),
+                          ("upload answered -> board", after_answer_ms)):
+        if values:
+            p50, p95 = np.percentile(values, [50, 95])
+            print(f"{label}: median {p50:.0f} ms, p95 {p95:.0f} ms, max {max(values):.0f} ms")
     return 0 if not missing else 1
 
 
