@@ -11,13 +11,15 @@ manual check-in), and writes ``console_{board,people,doors}_{desktop,phone}_{en,
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 
-from console_setup import ADMIN, ROOT, browser, database, prepare, service, sign_in, wait_live
+from console_setup import ADMIN, ROOT, STAFF, browser, database, prepare, service, sign_in, wait_live
 
 NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra",
          "Barbara Liskov", "张伟", "王芳", "李娜", "刘洋", "陈静", "Donald Knuth", "Frances Allen",
@@ -41,7 +43,7 @@ def avatar_jpeg(index: int, name: str) -> bytes:
 
 
 def demo(url: str, base_url: str, setup: dict) -> None:
-    """Three doors upload arrivals over 40 minutes; one manual check-in; doors report in."""
+    """Three doors upload arrivals of the last 40 minutes; one manual check-in; doors report in."""
     import httpx
 
     from kiosk.store.postgres import PostgresStore
@@ -52,7 +54,7 @@ def demo(url: str, base_url: str, setup: dict) -> None:
                        (avatar_jpeg(index, name), setup["people"][name]))
     rng = np.random.default_rng(1)
     arrivals = [name for name in NAMES if rng.random() < 0.7]
-    today = time.strftime("%Y-%m-%d")
+    now = dt.datetime.now().astimezone().replace(microsecond=0)
     for k, key in enumerate(setup["keys"]):
         with httpx.Client(base_url=base_url, headers={
                 "Authorization": f"Bearer {key}", "X-Kiosk-Outbox": str(k * 2),
@@ -60,11 +62,18 @@ def demo(url: str, base_url: str, setup: dict) -> None:
             mine = arrivals[k::len(setup["keys"])]
             items = [{"uuid": str(uuid.uuid4()), "event_id": setup["event_id"],
                       "person_id": setup["people"][name],
-                      "at": f"{today}T09:{int(rng.integers(0, 40)):02d}:{int(rng.integers(0, 60)):02d}"}
+                      "at": (now - dt.timedelta(seconds=int(rng.integers(60, 2400)))).isoformat()}
                      for name in mine]
             client.post("/api/v1/checkins", json={"checkins": items}).raise_for_status()
             client.get("/api/v1/sync", params={"since": 0}).raise_for_status()
-    return None
+    late = next(name for name in NAMES if name not in arrivals)
+    with httpx.Client(base_url=base_url, timeout=30) as staff:
+        staff.post("/console/login", data={"username": STAFF[0], "password": STAFF[1]})
+        page = staff.get(f"/console/events/{setup['event_id']}").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        staff.post(f"/console/events/{setup['event_id']}/checkin", data={
+            "csrf": token, "person_id": setup["people"][late], "reason": "badge forgotten",
+            "uuid": str(uuid.uuid4())})
 
 
 def shoot(driver, path: Path, full_height: bool = True) -> None:  # noqa: ANN001
@@ -91,17 +100,6 @@ def main() -> int:
                     with browser(width, height, accept) as driver:
                         board = f"/console/events/{setup['event_id']}"
                         sign_in(driver, base, ADMIN, board)
-                        if size == "desktop" and language == "en":
-                            driver.find_element("css selector", "#manual-checkin select")
-                            from selenium.webdriver.support.ui import Select
-
-                            form = driver.find_element("id", "manual-checkin")
-                            missing = [o.text for o in Select(form.find_element(
-                                "name", "person_id")).options if o.get_attribute("value")]
-                            Select(form.find_element("name", "person_id")).select_by_visible_text(
-                                missing[0])
-                            form.find_element("name", "reason").send_keys("badge forgotten")
-                            form.find_element("css selector", "button[type=submit]").click()
                         wait_live(driver)
                         shoot(driver, out / f"console_board_{size}_{language}.png")
                         for page in ("people", "doors"):

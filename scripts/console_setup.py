@@ -62,7 +62,9 @@ def prepare(url: str, kiosks: int, people: list[tuple[str, str | None]],
         ids = {str(r[1]): int(r[0]) for r in store.query("SELECT id, name FROM people")}
         event_id = Events(store).create_event(event_name, actor="script")
         if roster:
-            Events(store).replace_roster(event_id, people, actor="script")
+            Events(store).replace_roster(event_id, [(external_id, name)
+                                                    for name, external_id in people],
+                                         actor="script")
     return {"keys": keys, "event_id": event_id, "people": ids}
 
 
