@@ -145,12 +145,14 @@ def choose_language(cookie: str | None, accept_language: str | None) -> str:
 
 
 def translator(language: str):  # noqa: ANN201 - a callable
-    """``_(key, **values)`` in ``language`` (the key itself when unknown)."""
+    """``_(key, **values)`` in ``language``; an unknown key (an error message that has no
+    translation) is returned as it is, never used as a format string."""
     column = LANGUAGES.index(language) if language in LANGUAGES else 0
 
     def translate(key: str, **values: object) -> str:
         words = WORDS.get(key)
-        text = words[column] if words else key
-        return text.format(**values) if values else text
+        if words is None:  # a message of its own (an error's text): shown as it is
+            return key
+        return words[column].format(**values) if values else words[column]
 
     return translate

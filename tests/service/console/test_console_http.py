@@ -253,3 +253,10 @@ def test_admin_enrols_from_photos_with_the_services_checks(pg_url, encoder, sett
             assert picture.headers["content-type"] == "image/jpeg" and picture.content[:2] == b"\xff\xd8"
     finally:
         service.stop()
+
+
+def test_messages_without_a_translation_are_shown_as_they_are():
+    from service.console.i18n import translator
+
+    assert translator("zh_CN")("checked_in", name="{x}") == "{x} 已签到。"
+    assert translator("en")("no such {x.__class__} key", x="y") == "no such {x.__class__} key"
