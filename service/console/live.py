@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0  # a comment line this often keeps proxies and the browser's connection alive
 STREAM_S = 60.0  # a stream ends after this long and the browser reconnects (service shutdown)
 RETRY_MS = 1000  # the browser's wait before it reconnects
+CHECK_S = 1.0  # how often a quiet stream checks whether the client left or the server stops
 RECONNECT_S = 1.0  # the listener's wait before it connects to the database again
 MAX_SUBSCRIBERS = 500  # open boards per service instance
 EVERY_EVENT = 0  # subscribes to every event's changes
@@ -117,22 +119,37 @@ def _put(queue: asyncio.Queue, message: dict[str, Any]) -> None:
     queue.put_nowait(message)
 
 
+def server_stopping() -> bool:
+    """Whether the uvicorn server of this process was told to stop (SIGTERM, Ctrl-C).
+
+    uvicorn waits for open responses before it stops, and a board's stream would hold it for
+    up to :data:`STREAM_S`; its signal handler is a method of its ``Server``, whose
+    ``should_exit`` says it is stopping. (A server run in another thread, as in the tests,
+    installs no handler: its ``timeout_graceful_shutdown`` ends the streams.)"""
+    handler = signal.getsignal(signal.SIGTERM)
+    return bool(getattr(getattr(handler, "__self__", None), "should_exit", False))
+
+
 async def event_stream(feed: CheckinFeed, event_id: int,
                        disconnected: Any) -> AsyncIterator[str]:
     """Server-Sent Events for one board: ``event: change`` with the notification as data,
-    a comment every :data:`HEARTBEAT_S`; ends after :data:`STREAM_S` (the browser reconnects
-    after :data:`RETRY_MS` and fetches the board anew, as after a restart of the service)."""
+    a comment every :data:`HEARTBEAT_S`; ends after :data:`STREAM_S` or when the server
+    stops (the browser reconnects after :data:`RETRY_MS` and fetches the board anew)."""
     subscriber_id, queue = feed.subscribe(event_id)
     try:
         yield f"retry: {RETRY_MS}\nevent: hello\ndata: {{}}\n\n"
         ends = time.monotonic() + STREAM_S
-        while time.monotonic() < ends:
+        quiet_s = 0.0
+        while time.monotonic() < ends and not server_stopping():
             if await disconnected():
                 return
             try:
-                message = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+                message = await asyncio.wait_for(queue.get(), timeout=CHECK_S)
             except asyncio.TimeoutError:
-                yield ": keep-alive\n\n"
+                quiet_s += CHECK_S
+                if quiet_s >= HEARTBEAT_S:
+                    quiet_s = 0.0
+                    yield ": keep-alive\n\n"
                 continue
             yield f"event: change\ndata: {json.dumps(message)}\n\n"
     finally:
