@@ -260,3 +260,36 @@ def test_messages_without_a_translation_are_shown_as_they_are():
 
     assert translator("zh_CN")("checked_in", name="{x}") == "{x} 已签到。"
     assert translator("en")("no such {x.__class__} key", x="y") == "no such {x.__class__} key"
+
+
+def test_doors_show_each_keys_last_contact_and_what_it_reported(deployment):
+    import httpx
+
+    with httpx.Client(base_url=deployment.url, timeout=30, headers={
+            "Authorization": f"Bearer {deployment.kiosk_key}", "X-Kiosk-Outbox": "3",
+            "X-Kiosk-Model": "openvino-mixed"}) as kiosk:
+        assert kiosk.get("/api/v1/sync", params={"since": 0}).status_code == 200
+    deployment.kiosk_upload(deployment.people["Grace Hopper"])
+    with deployment.signed_in(*ADMIN) as client:
+        page = client.get("/console/doors").text
+    row = re.search(r"<tr>\s*<td class=\"name\">north door</td>(.*?)</tr>", page, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[0] == "kiosk" and cells[1] == "online" and cells[3] == "1"
+    assert cells[5] == "3" and cells[6] == "openvino-mixed"
+    assert "kk_" not in page  # a key is never shown
+
+
+def test_audit_and_spoof_pages_show_what_happened_as_text(deployment):
+    from kiosk.store.checkins import CheckIns
+    from kiosk.store.postgres import PostgresStore
+
+    with PostgresStore(deployment.database_url, migrate=False) as store:
+        CheckIns(store).add_spoof_attempt(deployment.event_id, "screen <b>replay</b>",
+                                          b"\xff\xd8\xff\xe0 not really a jpeg")
+    with deployment.signed_in(*ADMIN) as client:
+        audit = client.get("/console/audit").text
+        spoofs = client.get("/console/spoofs").text
+        picture = client.get(re.search(r'src="(/console/spoofs/\d+/thumbnail)"', spoofs).group(1))
+    assert "console sign-in" in audit and "create console account" in audit
+    assert "screen &lt;b&gt;replay&lt;/b&gt;" in spoofs
+    assert picture.content.startswith(b"\xff\xd8")
