@@ -46,7 +46,7 @@ def demo(url: str, base_url: str, setup: dict) -> None:
     """Three doors upload arrivals of the last 40 minutes; one manual check-in; doors report in."""
     import httpx
 
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
 
     with PostgresStore(url, migrate=False) as store, store.transaction() as tx:
         for index, name in enumerate(NAMES):

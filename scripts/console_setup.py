@@ -43,9 +43,9 @@ def prepare(url: str, kiosks: int, people: list[tuple[str, str | None]],
     """Accounts (admin and staff), kiosk keys ``door 1..N``, people (random embeddings), an
     event with them on its roster; returns their keys and ids."""
     from kiosk.gallery import Gallery
-    from kiosk.server.keys import create_key
+    from service.console.backend import create_key
     from kiosk.store.events import Events
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
     from service.console.accounts import create_account, ensure_schema
 
     with PostgresStore(url) as store:

@@ -83,7 +83,7 @@ class ConsoleService:
 
 def make_app(database_url: str):  # noqa: ANN201 - the FastAPI app
     from kiosk.config import Settings
-    from kiosk.server.app import create_app
+    from service.console.backend import create_app
 
     return create_app(database_url, Settings(), pool_size=4)
 
@@ -92,9 +92,9 @@ def populate(database_url: str, names: list[tuple[str, str | None]]) -> tuple[st
     """Accounts, a kiosk key, people (random embeddings) and an event; returns the key,
     the event id and the people's ids by name."""
     from kiosk.gallery import Gallery
-    from kiosk.server.keys import create_key
+    from service.console.backend import create_key
     from kiosk.store.events import Events
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
     from service.console.accounts import create_account, ensure_schema
     from tests.server.test_store_backends import vec
 

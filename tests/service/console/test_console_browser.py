@@ -143,7 +143,7 @@ def test_manual_check_in_with_a_reason_and_undo(deployment, browser):
     assert "was undone" in browser.find_element(By.CSS_SELECTOR, ".flash").text
 
     from kiosk.store.base import audit_log
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
 
     with PostgresStore(deployment.database_url, migrate=False) as store:
         actions = [(row["actor"], row["action"]) for row in audit_log(store, 20)]

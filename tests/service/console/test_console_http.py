@@ -20,7 +20,7 @@ def csrf_of(page: str) -> str:
 
 
 def count(url: str, sql: str, params: tuple = ()) -> int:
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
 
     with PostgresStore(url, migrate=False) as store:
         return int(store.query_one(sql, params)[0])
@@ -135,7 +135,7 @@ def test_roster_upload_shows_the_bad_line_and_keeps_the_old_roster(deployment):
 
 def test_admin_edits_the_event_window_and_closes_it(deployment):
     from kiosk.store.events import Events
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
 
     with deployment.signed_in(*ADMIN) as client:
         token = csrf_of(client.get("/console/").text)
@@ -190,7 +190,7 @@ def test_a_check_in_stored_through_one_instance_reaches_a_board_on_another(deplo
 
 def test_accounts_commands_create_list_and_disable(pg_url, capsys, monkeypatch):
     from kiosk.cli import main
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
     from service.console.accounts import session_of, sign_in
 
     monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
@@ -227,7 +227,7 @@ def test_the_language_follows_the_browser_unless_chosen(header, expected):
 def test_admin_enrols_from_photos_with_the_services_checks(pg_url, encoder, settings, known_faces):
     """The enrolment form goes through the service's own enrolment: a face is found and
     stored with its thumbnail, a look-alike is refused unless allowed, no face is refused."""
-    from kiosk.server.app import create_app
+    from service.console.backend import create_app
     from tests.service.console.conftest import Deployment, populate
 
     key, event_id, people = populate(pg_url, PEOPLE[:1])
@@ -281,7 +281,7 @@ def test_doors_show_each_keys_last_contact_and_what_it_reported(deployment):
 
 def test_audit_and_spoof_pages_show_what_happened_as_text(deployment):
     from kiosk.store.checkins import CheckIns
-    from kiosk.store.postgres import PostgresStore
+    from service.console.backend import PostgresStore
 
     with PostgresStore(deployment.database_url, migrate=False) as store:
         CheckIns(store).add_spoof_attempt(deployment.event_id, "screen <b>replay</b>",
