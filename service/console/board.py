@@ -30,8 +30,8 @@ from service.console.web import (
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_REASON_CHARS = 1000
-MAX_CHOICES = 300  # people offered in the manual check-in list (narrowed by the search)
-MAX_ROWS = 200  # rows of each list on the board (narrowed by the search)
+MAX_CHOICES = 100  # people offered in the manual check-in list (narrowed by the search)
+MAX_ROWS = 100  # rows of each list on the board (narrowed by the search)
 MAX_QUERY_CHARS = 200
 CHART_WIDTH, CHART_HEIGHT, MAX_BARS = 640, 150, 24
 BUCKET_MINUTES = (1, 5, 15, 30, 60, 120, 240, 480, 1440)
