@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the kiosk (installing it into .venv on first use). Arguments go to main.py,
 # for example: ./run.sh run --source rtsp://camera/stream
+# `./run.sh serve ...` and `./run.sh keys ...` (the central service) install the server extra.
 # Before the window starts it checks the system libraries of Qt's xcb platform plugin: as root
 # on Debian it installs .ci/gui-packages.txt (as test.sh does with .ci/system-packages.txt);
 # otherwise it prints the exact install command and stops, instead of letting Qt abort.
@@ -9,6 +10,23 @@ set -euo pipefail
 # the folder run.sh was started from, not the repository it changes into.
 export KIOSK_CALLER_DIR="${KIOSK_CALLER_DIR:-$PWD}"
 cd "$(dirname "$0")"
+
+# The subcommand (after the global options), or nothing.
+subcommand() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --settings|--db) shift 2 || return 0 ;;
+            -*) shift ;;
+            *) echo "$1"; return 0 ;;
+        esac
+    done
+}
+
+# The central service's commands need the server extra (fastapi, uvicorn, psycopg); a kiosk
+# installs without it.
+case "$(subcommand "$@")" in
+    serve|keys) KIOSK_EXTRAS="${KIOSK_EXTRAS:-server}" ;;
+esac
 source scripts/setup-env.sh
 
 # Whether the arguments start the window: no subcommand, or "run" (after the global options).

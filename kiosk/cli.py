@@ -34,8 +34,6 @@ COMMAND_MODULES = (
     "kiosk.commands.events",
     "kiosk.commands.bench",
     "kiosk.commands.operator",
-    "kiosk.commands.server",
-    "service.console.commands",
 )
 
 # Modules that extend subcommands of the others (``run --headless``): registered last.

@@ -155,7 +155,9 @@ class RecognitionSettings:
     decision is taken on the fused distance
     ``(1 - dlib_weight) * facenet + dlib_weight * dlib * 1.13 / 0.6`` against
     ``fused_distance_threshold``; images stored under another model id are matched only after
-    ``python main.py reembed``.
+    ``python main.py reembed``. ``dlib_backend`` runs dlib's encoder on ``openvino`` (its network
+    read from dlib's file and converted once into ``model_cache_dir``: dlib's numbers, about 10x
+    faster) or on ``dlib`` itself (also the fallback, logged, when the conversion fails).
     A photo file (enrolment, ``identify``, folder enrolment) larger than ``max_photo_bytes`` or
     whose header gives more than ``max_photo_pixels`` pixels is refused before it is decoded
     (``kiosk.images``).
@@ -169,13 +171,14 @@ class RecognitionSettings:
     crop_margin: float = 0.17
     flip_average: bool = True
     distance_threshold: float = 0.98
-    min_margin: float = 0.05
+    min_margin: float = 0.15
     agree_frames: int = 2
     tf_threads: int = 2
     new_attendee_distance: float = 1.13
     fusion: bool = True
     dlib_weight: float = 0.5
-    fused_distance_threshold: float = 1.02
+    dlib_backend: str = "openvino"
+    fused_distance_threshold: float = 1.07
     max_photo_bytes: int = 50_000_000
     max_photo_pixels: int = 40_000_000
 
@@ -197,6 +200,8 @@ class RecognitionSettings:
         _check(1 <= self.tf_threads <= 64, "tf_threads", "must be in 1..64")
         _check(0.0 < self.new_attendee_distance < 2.0, "new_attendee_distance", "must be in (0, 2)")
         _check(0.0 <= self.dlib_weight <= 1.0, "dlib_weight", "must be in 0..1")
+        _check(self.dlib_backend in ("openvino", "dlib"), "dlib_backend",
+               "must be 'openvino' or 'dlib'")
         _check(
             0.0 < self.fused_distance_threshold < 2.0, "fused_distance_threshold", "must be in (0, 2)"
         )
@@ -244,6 +249,13 @@ class LivenessSettings:
     texture_interval_s: float = 0.15
     texture_real_above: float = 0.8
     texture_fake_below: float = 0.3
+    use_challenge: bool = True
+    challenge_after_s: float = 1.0
+    challenge_timeout_s: float = 6.0
+    challenge_min_turn: float = 0.15
+    challenge_nonplanar_above: float = 0.01
+    challenge_noise_iod: float = 0.01
+    challenge_min_depth_ratio: float = 0.3
 
     def __post_init__(self) -> None:
         _check(1 <= self.window_pairs <= 300, "window_pairs", "must be in 1..300")
@@ -287,17 +299,33 @@ class LivenessSettings:
             "texture_real_above",
             "must be in (texture_fake_below, 1]",
         )
+        _check(0.0 <= self.challenge_after_s <= 30.0, "challenge_after_s", "must be in 0..30")
+        _check(1.0 <= self.challenge_timeout_s <= 60.0, "challenge_timeout_s", "must be in 1..60")
+        _check(0.0 < self.challenge_min_turn < 1.0, "challenge_min_turn", "must be in (0, 1)")
+        _check(
+            0.0 <= self.challenge_nonplanar_above <= 2.0, "challenge_nonplanar_above", "must be in 0..2"
+        )
+        _check(0.0 <= self.challenge_noise_iod <= 0.2, "challenge_noise_iod", "must be in 0..0.2")
+        _check(
+            0.0 <= self.challenge_min_depth_ratio <= 2.0, "challenge_min_depth_ratio", "must be in 0..2"
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class GallerySettings:
-    """The SQLite gallery."""
+    """The SQLite gallery.
+
+    ``min_pass_rate``: the rolling update adds a live check-in's face to the person's images
+    only when it is within the match threshold of at least this share of them
+    (:class:`kiosk.matching.rule.RollingUpdateGate`).
+    """
 
     db_path: str = "data/faces.sqlite"
     max_images_per_person: int = 10
     store_face_crops: bool = True
     busy_timeout_ms: int = 5000
     spoof_retention_days: int = 7
+    min_pass_rate: float = 0.7
 
     def __post_init__(self) -> None:
         _check(self.db_path.strip() != "", "db_path", "must not be empty")
@@ -305,6 +333,7 @@ class GallerySettings:
         _check(1 <= self.max_images_per_person <= 100, "max_images_per_person", "must be in 1..100")
         _check(0 <= self.busy_timeout_ms <= 600_000, "busy_timeout_ms", "must be in 0..600000")
         _check(0 <= self.spoof_retention_days <= 3650, "spoof_retention_days", "must be in 0..3650")
+        _check(0.0 < self.min_pass_rate <= 1.0, "min_pass_rate", "must be in (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ An attendee in front of the kiosk is checked in when all of these hold:
 1. **Live**: the liveness verdict (:mod:`kiosk.liveness`) is LIVE. A SPOOF verdict refuses the
    attendee and records the attempt; UNDECIDED waits (and prompts).
 2. **Recognised** (:class:`MatchPolicy`): the last ``agree_frames`` embeddings all matched the
-   same person, each with a distance under ``distance_threshold`` and a margin of at least
-   ``min_margin`` to the next person. When as many embeddings all matched nobody, the attendee
-   is UNKNOWN ("please see staff").
+   same person, each accepted by the open-set rule (:mod:`kiosk.matching.rule`: a distance
+   under the threshold in force and a margin of at least ``min_margin`` to the next person).
+   When as many embeddings all matched nobody, the attendee is UNKNOWN ("please see staff").
 3. **The event is open** (:func:`window_problem`): now is inside the event's check-in window.
    An event with only ``opens_at`` is open from then on, one with only ``closes_at`` until
    then; an event with **no window** is open on the local calendar day it was created, and
@@ -17,8 +17,10 @@ An attendee in front of the kiosk is checked in when all of these hold:
    answer "already checked in at HH:MM" and store nothing (a database constraint,
    :mod:`kiosk.store.checkins`). The answer is shown only after the check-in is committed; when
    it cannot be stored the attendee sees "could not be saved".
-5. **Rolling update**: after a new, live, confident check-in the best face of the attendee is
-   added to their images (:meth:`kiosk.gallery.Gallery.record_match`).
+5. **Rolling update**: after a new, live check-in the best face of the attendee is offered to
+   their images (:meth:`kiosk.gallery.Gallery.record_match`); it is added only when it is within
+   the threshold of at least ``[gallery] min_pass_rate`` of them
+   (:class:`kiosk.matching.rule.RollingUpdateGate`).
 
 Each attendee (one face track) gets one decision. After it, the pipeline checks about once a
 second whether the face is still the same person: an embedding farther than
@@ -27,7 +29,6 @@ second whether the face is still the same person: an embedding farther than
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -38,8 +39,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from kiosk.config import RecognitionSettings
-from kiosk.fusion import match_threshold
-from kiosk.match import Match
+from kiosk.matching import rule
+from kiosk.matching.rule import Match
 from kiosk.store.base import StoreError, parse_time
 from kiosk.types import Embedding
 
@@ -91,9 +92,10 @@ class MatchPolicy:
     """The open-set match rule (rule 2 of the module docstring), built once from the settings.
 
     Attributes:
-        distance_threshold: accept only distances below this (the fused distance's threshold
-            with ``[recognition] fusion`` on).
-        min_margin: and only when the next person is at least this much farther.
+        distance_threshold: the threshold in force (:func:`kiosk.matching.rule.match_threshold`:
+            the fused distance's with ``[recognition] fusion`` on).
+        min_margin: the accept test's margin to the next person
+            (:func:`kiosk.matching.rule.accepts`).
         agree_frames: this many consecutive embeddings must agree.
         new_attendee_distance: after a decision, a face this far from the decided one is the
             next attendee.
@@ -112,9 +114,7 @@ class MatchPolicy:
             fused: whether matches are on the fused distance (the gallery's
                 :attr:`~kiosk.gallery.Gallery.fused`); default ``recognition.fusion``.
         """
-        if fused is not None and fused != recognition.fusion:
-            recognition = dataclasses.replace(recognition, fusion=fused)
-        return cls(match_threshold(recognition), recognition.min_margin,
+        return cls(rule.match_threshold(recognition, fused), recognition.min_margin,
                    recognition.agree_frames, recognition.new_attendee_distance)
 
     def match(self, index: MatchIndex, embedding: Any) -> Match:
@@ -124,17 +124,11 @@ class MatchPolicy:
     def agreed(self, matches: Sequence[Match]) -> Match | None:
         """The best match when the last ``agree_frames`` matches are accepted and of one
         person, else None."""
-        recent = list(matches)[-self.agree_frames:]
-        if len(recent) < self.agree_frames:
-            return None
-        if all(m.accepted and m.person_id == recent[0].person_id for m in recent):
-            return min(recent, key=lambda m: m.distance)
-        return None
+        return rule.agreed(matches, self.agree_frames)
 
     def all_unknown(self, matches: Sequence[Match]) -> bool:
         """Whether the last ``agree_frames`` matches all matched nobody (an unknown visitor)."""
-        recent = list(matches)[-self.agree_frames:]
-        return len(recent) >= self.agree_frames and not any(m.accepted for m in recent)
+        return rule.all_unknown(matches, self.agree_frames)
 
     def is_new_attendee(self, embedding: Embedding, decided_embedding: Embedding) -> bool:
         """Whether a face belongs to someone other than the decided attendee."""
@@ -221,8 +215,8 @@ class CheckInStore(Protocol):
     def check_in(self, person_id: int, event_id: int, method: str = ..., distance: float | None = ...,
                  liveness: float | None = ...) -> tuple[bool, str]: ...
 
-    def record_match(self, person_id: int, embedding: Any,
-                     crop_jpeg: bytes | None = ...) -> int | None: ...
+    def record_match(self, person_id: int, embedding: Any, crop_jpeg: bytes | None = ...,
+                     quality: float | None = ..., gate: Any = ...) -> int | None: ...
 
 
 class CheckInDesk:
@@ -231,11 +225,14 @@ class CheckInDesk:
     Args:
         gallery: where people, events and check-ins are stored.
         clock: wall-clock seconds since the epoch (tests inject one).
+        rolling_update_gate: what the attendee's face must pass to join their images (rule 5).
     """
 
-    def __init__(self, gallery: CheckInStore, clock: Callable[[], float]) -> None:
+    def __init__(self, gallery: CheckInStore, clock: Callable[[], float],
+                 rolling_update_gate: rule.RollingUpdateGate) -> None:
         self.gallery = gallery
         self.clock = clock
+        self.rolling_update_gate = rolling_update_gate
 
     def check_in(
         self,
@@ -282,7 +279,8 @@ class CheckInDesk:
             return self._storage_error(match, name, exc)
         if new and best_embedding is not None:
             try:
-                self.gallery.record_match(match.person_id, best_embedding, best_crop_jpeg)
+                self.gallery.record_match(match.person_id, best_embedding, best_crop_jpeg,
+                                          gate=self.rolling_update_gate)
             except StoreError as exc:  # the check-in is stored; only the update is lost
                 log.error("rolling update not saved: %s", exc)
         outcome = Outcome.CHECKED_IN if new else Outcome.ALREADY_CHECKED_IN

@@ -138,7 +138,7 @@ class EnrollCapture:
             self.liveness.update(face.gray, None, t_monotonic)
             return CaptureStep(face.problem.value if face.problem else "no_face")
         box, landmarks = face.box_xyxy, face.landmarks
-        verdict = self.liveness.update(face.gray, landmarks, t_monotonic)
+        verdict = self.liveness.update(face.gray, landmarks, t_monotonic, frame_bgr)
         if verdict.state is LiveState.SPOOF:
             return CaptureStep(outcome=CaptureOutcome(False, True, False))
         self.live = self.live or verdict.state is LiveState.LIVE

@@ -18,6 +18,8 @@ from typing import Any
 
 import cv2
 
+from kiosk.config import RecognitionSettings
+from kiosk.enrollment import enroll, lookalike_of
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.names import is_text, printable
 from kiosk.images import ImageError
@@ -81,8 +83,7 @@ def enroll_folder(
     encoder: Any,
     folder: str | Path,
     *,
-    distance_threshold: float,
-    min_margin: float = 0.0,
+    recognition: RecognitionSettings,
     actor: str = "admin",
     progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
@@ -93,8 +94,8 @@ def enroll_folder(
         gallery: where to enrol.
         encoder: a :class:`kiosk.face_encoder.FaceEncoder` (``encode_file``).
         folder: the folder of photos named by external id.
-        distance_threshold: a photo matching another person closer than this is refused.
-        min_margin: the matcher's margin.
+        recognition: the threshold and margin of the look-alike check (a photo the kiosk
+            would take for another person is refused; :mod:`kiosk.enrollment`).
         actor: who enrols, for the audit log.
         progress: called after each photo with (done, total, file name).
         should_cancel: polled between photos; True stops (people done so far stay enrolled).
@@ -123,13 +124,11 @@ def enroll_folder(
                 return report
             try:
                 sample = encoder.encode_file(path, single=True)
-                found = gallery.lookalike(sample.embeddings, distance_threshold, min_margin,
-                                          except_person_id=existing.id if existing else None)
+                found = lookalike_of(gallery, recognition, sample.embeddings, path.name,
+                                     except_person_id=existing.id if existing else None)
                 if found is not None:
-                    match, name = found
-                    raise ImageError(
-                        f"looks like {name} (person {match.person_id}, distance {match.distance:.2f})"
-                    )
+                    raise ImageError(f"looks like {found.name} (person {found.person_id}, "
+                                     f"distance {found.distance:.2f})")
                 samples.append(sample)
             except ImageError as exc:
                 report.refused.append((path.name, str(exc)))
@@ -140,16 +139,11 @@ def enroll_folder(
                 progress(done, len(files), path.name)
         if not samples:
             continue
-        embeddings = [s.embeddings for s in samples]
-        crops = [s.crop_jpeg() for s in samples]
-        try:
-            if existing is not None:
-                gallery.add_images(existing.id, embeddings, crops, actor=actor)
-                person_id = existing.id
-            else:
-                name = roster_name(gallery, external_id) or external_id
-                person_id = gallery.add_person(name, embeddings, crops, external_id=external_id,
-                                               actor=actor)
+        try:  # each photo was checked above: the look-alikes are refused already
+            person_id = enroll(
+                gallery, recognition, roster_name(gallery, external_id) or external_id, samples,
+                external_id=external_id, person_id=existing.id if existing else None,
+                allow_duplicate=True, actor=actor).person_id
         except (ValueError, GalleryError) as exc:
             report.refused.extend((p.name, str(exc)) for p in paths)
             continue

@@ -257,9 +257,11 @@ class FaceEncoder:
         """``{model_id: embedding}`` of a stored aligned crop (160x160 JPEG), to migrate a
         gallery enrolled before a model was added or changed.
 
-        FaceNet gets the crop as it is. dlib's chip is cut from the crop with landmarks found
-        in it; the crop is stretched, so these dlib embeddings are less accurate than those
-        of live faces (docs/RECOGNITION.md): re-enrolling from photos is better when possible.
+        FaceNet gets the crop as it is. dlib's chip is cut from the crop as from a frame (the
+        HOG box near the face, landmarks in it: :meth:`DlibResNetEncoder.chip`); the crop is
+        stretched (FaceNet's box resized to a square), so these dlib embeddings are less
+        accurate than those of photos or live faces (docs/RECOGNITION.md): re-enrolling from
+        photos is better when possible.
 
         Raises:
             ImageError: not a decodable 160x160 crop.

@@ -4,14 +4,14 @@
 :mod:`kiosk.store` (:class:`~kiosk.store.people.People`, :class:`~kiosk.store.events.Events`,
 :class:`~kiosk.store.checkins.CheckIns`, :class:`~kiosk.store.keyvalue.KeyValues`); the database
 itself (connection, schema version, migrations, transactions, audit) is a
-:class:`~kiosk.store.base.Store`. The matching index (:class:`kiosk.match.GalleryMatrix`, every
+:class:`~kiosk.store.base.Store`. The matching index (:class:`kiosk.matching.matrix.GalleryMatrix`, every
 stored embedding of this kiosk's model as one float32 matrix) is read only when something
 matches (:attr:`Gallery.index`), updated together with every change made through the gallery,
 and re-read when another process changed the file (:meth:`Gallery.refresh_if_changed`).
 
 With fusion (``fusion_weights``), every image keeps an embedding of each fused model and the
 gallery holds one matrix per model (:attr:`Gallery.indexes`, the same images in the same rows);
-:attr:`Gallery.matcher` is then a :class:`kiosk.fusion.FusedMatcher` and queries are
+:attr:`Gallery.matcher` is then a :class:`kiosk.matching.fused.FusedMatcher` and queries are
 ``{model id: embedding}``. Images that lack one of the models' embeddings (enrolled before
 fusion) are left out of every matrix until ``python main.py reembed`` fills them in
 (:meth:`Gallery.incomplete_images`): never matched on one model alone.
@@ -32,8 +32,9 @@ import numpy as np
 
 from kiosk.config import GallerySettings, Settings
 from kiosk.decision import current_event_id
-from kiosk.fusion import FusedMatcher, fusion_weights_of
-from kiosk.match import GalleryMatrix, Match
+from kiosk.matching.fused import FusedMatcher
+from kiosk.matching.matrix import GalleryMatrix
+from kiosk.matching.rule import Match, fusion_weights_of
 from kiosk.store.base import (
     Store,
     StoreError,
@@ -50,6 +51,7 @@ from kiosk.store.keyvalue import KeyValues
 from kiosk.store.people import (
     SOURCE_AUTO,
     SOURCE_ENROL,
+    FaceGate,
     ImageChange,
     ImageEmbeddings,
     IncompleteImage,
@@ -79,7 +81,7 @@ class Gallery:
         busy_timeout_ms: how long to wait for another kiosk's write lock.
         store: an already open store to use instead of ``path``.
         fusion_weights: with fusion, model id -> factor of the fused distance
-            (:func:`kiosk.fusion.model_weights`, ``model_id`` among them); None matches with
+            (:func:`kiosk.matching.rule.model_weights`, ``model_id`` among them); None matches with
             ``model_id`` alone.
 
     Attributes:
@@ -159,7 +161,7 @@ class Gallery:
     @property
     def matcher(self) -> GalleryMatrix | FusedMatcher:
         """What decides a query: the kiosk model's matrix, or with fusion a
-        :class:`~kiosk.fusion.FusedMatcher` over :attr:`indexes` (queries are then
+        :class:`~kiosk.matching.fused.FusedMatcher` over :attr:`indexes` (queries are then
         ``{model id: embedding}``)."""
         if self.fusion_weights is None:
             return self.index
@@ -191,7 +193,6 @@ class Gallery:
         assert self._index is not None
         return self._index
 
-    matrix = index  # the older name, still used by benchmarks
 
     def reload(self) -> None:
         """Re-read the index from the database (the old one is kept when that fails).
@@ -250,7 +251,7 @@ class Gallery:
         return self.people_table.per_model(embedding, "embedding")
 
     def match(self, embedding: ImageEmbeddings, threshold: float, min_margin: float) -> Match:
-        """The open-set decision against every stored image (see :mod:`kiosk.match`; with
+        """The open-set decision against every stored image (see :mod:`kiosk.matching`; with
         fusion ``embedding`` is ``{model id: embedding}`` and ``threshold`` the fused one)."""
         return self.matcher.nearest(self.query_of(embedding), threshold, min_margin)
 
@@ -303,10 +304,13 @@ class Gallery:
 
     def record_match(
         self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
-        quality: float | None = None,
+        quality: float | None = None, gate: FaceGate | None = None,
     ) -> int | None:
-        """The rolling update (see :meth:`People.record_match`); returns the new image id."""
-        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality)
+        """The rolling update (see :meth:`People.record_match`), when ``gate`` admits the face
+        (the kiosk's :class:`~kiosk.decision.CheckInDesk` passes
+        :class:`kiosk.matching.rule.RollingUpdateGate`; None: every face); returns the new
+        image id, None when nothing was added."""
+        change = self.people_table.record_match(person_id, embedding, crop_jpeg, quality, gate)
         self._apply(change)
         return change.added[0][0] if change.added else None
 

@@ -14,7 +14,7 @@ at most once per ``EMBED_INTERVAL_S``; once the attendee is decided, once per
 With ``[recognition] fusion`` (a fused gallery, :attr:`kiosk.gallery.Gallery.fused`), each
 decision embedding also runs dlib's ResNet encoder on the frame and the landmarks already
 found (stage ``embed_dlib``) and the match is taken on the fused distance
-(:class:`kiosk.fusion.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
+(:class:`kiosk.matching.fused.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
 stays on FaceNet alone.
 """
 
@@ -36,7 +36,7 @@ from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
-from kiosk.match import Match
+from kiosk.matching.rule import Match, RollingUpdateGate
 from kiosk.reembed import missing_embeddings_notice
 from kiosk.stages import Clock, Liveness, Models
 from kiosk.tracking import FaceTracker, box_from_landmarks
@@ -64,6 +64,10 @@ class Prompt(enum.Enum):
     BLINK = "blink"
     MOVE_A_LITTLE = "move_a_little"
     HOLD_ON = "hold_on"
+    TURN_LEFT = "turn_left"  # the liveness challenge: turn your head to your left
+    TURN_RIGHT = "turn_right"  # ... to your right
+    CHALLENGE_TIMED_OUT = "challenge_timed_out"  # no turn in time: step back and try again
+    CHALLENGE_FAILED = "challenge_failed"  # turned the other way: step back and try again
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +107,10 @@ def _prompt_for_gate(problem: GateProblem | None) -> Prompt:
 
 def _prompt_for_liveness(verdict: LivenessVerdict) -> Prompt:
     return {
-        LiveReason.BLINK: Prompt.BLINK,
-        LiveReason.MOVE_A_LITTLE: Prompt.MOVE_A_LITTLE,
+        LiveReason.TURN_LEFT: Prompt.TURN_LEFT,
+        LiveReason.TURN_RIGHT: Prompt.TURN_RIGHT,
+        LiveReason.CHALLENGE_TIMED_OUT: Prompt.CHALLENGE_TIMED_OUT,
+        LiveReason.CHALLENGE_WRONG_WAY: Prompt.CHALLENGE_FAILED,
         LiveReason.CONFLICT: Prompt.LOOK_AT_CAMERA,
     }.get(verdict.reason, Prompt.HOLD_ON)
 
@@ -153,7 +159,8 @@ class Pipeline:
             log.warning(notice)
         self.event_id = event_id
         self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
-        self.desk = CheckInDesk(gallery, clock)
+        self.desk = CheckInDesk(gallery, clock, RollingUpdateGate.from_settings(
+            settings.recognition, settings.gallery, gallery.fused))
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
         self.tracker = FaceTracker(models.detector, models.landmarks,
                                    settings.detection.detect_every_n_frames)
@@ -161,11 +168,18 @@ class Pipeline:
         self._reset_track()
 
     def _reset_track(self) -> None:
+        """Forget the face track and the attendee (the next face is a new attendee)."""
         self.tracker.reset()
+        self._reset_attendee()
+
+    def _reset_attendee(self) -> None:
+        """Forget everything judged about the tracked face: liveness, matches, decision."""
+        self._track_id: int | None = None
         self._last_face_t: float | None = None
         self._matches: deque[Match] = deque(maxlen=self.policy.agree_frames)
         self._last_embed_t = -np.inf
         self._decided: Decision | None = None
+        self._decided_verdict: LivenessVerdict | None = None
         self._decided_embedding: np.ndarray | None = None
         self._last_embedding: np.ndarray | None = None
         self._best_embedding: Any = None  # a vector, or {model id: vector} with fusion
@@ -198,13 +212,24 @@ class Pipeline:
                 frame_id, t_monotonic, None, None, _prompt_for_gate(face.problem), None, None,
                 timings,
             )
+        if face.track_id != self._track_id:
+            # Another face (the gate took a face elsewhere): the verdict, the matches and the
+            # check-in belong to one tracked face, so everything starts over for this one.
+            if self._track_id is not None:
+                self._reset_attendee()
+            self._track_id = face.track_id
         self._last_face_t = t_monotonic
         height, width = gray.shape[:2]
         box = box_from_landmarks(landmarks, width, height)
 
-        started = time.perf_counter()
-        verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
-        timings["liveness"] = _ms(started)
+        if self._decided is not None and self._decided_verdict is not None:
+            # this face already has its answer: its liveness is not judged again (the texture
+            # models would keep sampling a face that stays), until another face is tracked
+            verdict = self._decided_verdict
+        else:
+            started = time.perf_counter()
+            verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
+            timings["liveness"] = _ms(started)
 
         if self._decided is not None:  # this attendee already has their answer
             embedded = False
@@ -234,6 +259,7 @@ class Pipeline:
         decision = self._decide(verdict, frame_bgr, box)
         if decision is not None:
             self._decided = decision
+            self._decided_verdict = verdict
             self._decided_embedding = self._last_embedding
             prompt = Prompt.NONE
         else:
@@ -310,9 +336,9 @@ class Pipeline:
         agreed = self.policy.agreed(self._matches)
         if agreed is None:
             return Decision(Outcome.UNKNOWN) if self.policy.all_unknown(self._matches) else None
-        # The check-in's liveness score: that of the cue that found the face live (planar
-        # residual ratio, else the blink's eye-opening drop), else any measured score.
-        cues = [c for c in (verdict.planar, verdict.blink) if c.score is not None]
+        # The check-in's liveness score: the texture cue's (the lowest recent "real"
+        # probability), else the planar residual ratio, else the blink's drop.
+        cues = [c for c in (verdict.texture, verdict.planar, verdict.blink) if c.score is not None]
         live = [c for c in cues if c.state is LiveState.LIVE]
         liveness_score = (live or cues)[0].score if cues else None
         return self.desk.check_in(

@@ -71,7 +71,8 @@ class Models:
 
 def load_models(settings: Settings) -> Models:
     """Load the face gate, the landmark predictor and FaceNet (a few seconds; warm FaceNet up),
-    and dlib's encoder when fusion is on.
+    and dlib's encoder when fusion is on (on OpenVINO unless ``dlib_backend`` says otherwise;
+    converted at the first start; dlib's own runtime, with a logged reason, if that fails).
 
     Raises:
         ValueError: ``[recognition] model_id`` is not the id of the configured FaceNet
@@ -96,9 +97,17 @@ def load_models(settings: Settings) -> Models:
             "under another id are not matched until they are embedded again)"
         )
     embedder.warm_up()
+    landmarks_path = shape_predictor_path(recognition.shape_predictor)
+    dlib_encoder = None
+    if recognition.fusion:
+        dlib_encoder = DlibResNetEncoder(
+            dlib_resnet_path(), landmarks_path, recognition.dlib_backend, recognition.tf_threads,
+            recognition.model_cache_dir,
+        )
+        dlib_encoder.warm_up()
     return Models(
         detector=HaarFaceDetector(settings.detection),
-        landmarks=LandmarkPredictor(str(shape_predictor_path(recognition.shape_predictor))),
+        landmarks=LandmarkPredictor(str(landmarks_path)),
         embedder=embedder,
-        dlib_encoder=DlibResNetEncoder(dlib_resnet_path()) if recognition.fusion else None,
+        dlib_encoder=dlib_encoder,
     )

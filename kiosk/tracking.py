@@ -5,6 +5,11 @@ through frames with :class:`FaceTracker`: the Haar gate runs every ``detect_ever
 frames (or when the track is lost), searching near the tracked face first; in between, the
 previous frame's 68 landmarks are tracked with pyramidal LK (forward-backward checked) and the
 dlib predictor refines them on the box they give.
+
+Every face carries a ``track_id``: it stays the same while the face is followed and changes when
+the gate's face does not overlap the last tracked one (another person, a phone brought forward
+while the attendee stepped aside), so whatever was judged about one face (its liveness, its
+identity) is never carried over to another.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from kiosk.stages import FaceDetector, Landmarker
 from kiosk.types import BoxXYXY, FrameBGR, FrameGray, Landmarks
 
 MIN_TRACKED_FRACTION = 0.6  # LK must keep this share of the landmarks, or the gate runs again
+SAME_FACE_MIN_IOU = 0.3  # a gate box overlapping the last tracked box this much is the same face
 
 
 def box_from_landmarks(landmarks: Landmarks, width: int, height: int) -> BoxXYXY:
@@ -46,6 +52,8 @@ class TrackedFace:
         problem: why there is no face (None when there is one, or when nothing was looked for).
         faces_found: faces the gate's cascade found on this frame (0 on tracked frames).
         detected: whether the gate ran on this frame.
+        track_id: which tracked face this is (1, 2, ...; changes when another face is taken;
+            0 when there is no face).
     """
 
     gray: FrameGray
@@ -54,6 +62,7 @@ class TrackedFace:
     problem: GateProblem | None
     faces_found: int
     detected: bool
+    track_id: int = 0
 
 
 class FaceTracker:
@@ -84,13 +93,17 @@ class FaceTracker:
         self.detect_every_n_frames = detect_every_n_frames
         self.accept_without_eyes = accept_without_eyes
         self.search_near_track = search_near_track
+        self._track_id = 0
         self.reset()
 
     def reset(self) -> None:
-        """Forget the track (the next frame runs the gate on the whole frame)."""
+        """Forget the track (the next frame runs the gate on the whole frame; its face is a new
+        track)."""
         self._prev_gray: FrameGray | None = None
         self._landmarks: Landmarks | None = None
         self._frames_since_detect = 0
+        self._last_box: BoxXYXY | None = None  # kept over frames without a face
+        self._track_id += 1
 
     def update(
         self, frame_bgr: FrameBGR, timings_ms: dict[str, float] | None = None
@@ -120,7 +133,8 @@ class FaceTracker:
                 timings["landmarks"] = _ms(started)
                 self._frames_since_detect += 1
                 self._landmarks = landmarks
-                return TrackedFace(gray, landmarks, box, None, 0, False)
+                self._last_box = box
+                return TrackedFace(gray, landmarks, box, None, 0, False, self._track_id)
         started = time.perf_counter()
         near = None
         if self.search_near_track and prev_landmarks is not None and prev_gray is not None:
@@ -135,11 +149,23 @@ class FaceTracker:
         if box is None:
             self._landmarks = None
             return TrackedFace(gray, None, None, gate.problem, gate.faces_found, True)
+        if self._last_box is not None and box_iou(self._last_box, box) < SAME_FACE_MIN_IOU:
+            self._track_id += 1  # the gate took another face: a new track
+        self._last_box = np.asarray(box, np.int32)
         started = time.perf_counter()
         landmarks = self.landmarker.predict(gray, box)
         timings["landmarks"] = _ms(started)
         self._landmarks = landmarks
-        return TrackedFace(gray, landmarks, box, None, gate.faces_found, True)
+        return TrackedFace(gray, landmarks, box, None, gate.faces_found, True, self._track_id)
+
+
+def box_iou(box_a: BoxXYXY, box_b: BoxXYXY) -> float:
+    """Intersection over union of two ``xyxy`` boxes (0 when either has no area)."""
+    ax0, ay0, ax1, ay1 = (float(v) for v in box_a)
+    bx0, by0, bx1, by1 = (float(v) for v in box_b)
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _ms(started: float) -> float:

@@ -28,7 +28,7 @@ def database(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from tests.server.pgcluster import PostgresCluster
+    from tests.service.pgcluster import PostgresCluster
 
     cluster = PostgresCluster()
     cluster.start()
@@ -73,7 +73,7 @@ def service(url: str) -> Iterator[str]:
     """``python main.py serve`` on a free port of 127.0.0.1; yields its base URL."""
     import httpx
 
-    from tests.server.pgcluster import free_port
+    from tests.service.pgcluster import free_port
 
     port = free_port()
     process = subprocess.Popen(

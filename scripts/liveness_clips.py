@@ -5,8 +5,9 @@ Usage: ``python scripts/liveness_clips.py CLIP.mp4 [CLIP.mp4 ...] [--settings se
 Each clip is read with ``cv2.VideoCapture`` and run through the steps of
 :func:`kiosk.liveness.verdicts_for_frames` (face gate + landmarks + a fresh tracker fed the
 colour frame, so the texture cue runs as in the kiosk), frame by frame. Prints the first decided
-verdict, when it came, each cue's score then, and how the verdict evolved (also after that first
-decision, by restarting the tracker once decided).
+verdict (or the head-turn challenge, which a recording cannot answer), when it came, each cue's
+score then, and how the verdict evolved (also after that first decision, by restarting the
+tracker once decided or challenged).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from kiosk.cli import DEFAULT_SETTINGS  # noqa: E402
 from kiosk.config import Settings, load_settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
-from kiosk.liveness import CUE_NAMES, LiveState, LivenessTracker, evaluation_tracker  # noqa: E402
+from kiosk.liveness import (  # noqa: E402
+    CHALLENGE_PROMPTS,
+    CUE_NAMES,
+    LiveState,
+    LivenessTracker,
+    evaluation_tracker,
+)
 from kiosk.texture import TextureScorer  # noqa: E402
 from kiosk.eval.liveness import read_video  # noqa: E402
 from kiosk.model_files import shape_predictor_path  # noqa: E402
@@ -58,17 +65,16 @@ def main() -> int:
             verdict = tracker.update(gray, landmarks, t_s, frame)
             spent_s += time.perf_counter() - began
             faces += landmarks is not None
-            if verdict.state is not LiveState.UNDECIDED:
+            if verdict.state is not LiveState.UNDECIDED or verdict.reason in CHALLENGE_PROMPTS:
+                outcome = "challenge" if verdict.state is LiveState.UNDECIDED else verdict.state.value
                 if first is None:
-                    first = (i + 1, t_s, verdict.state.value, verdict.reason.value)
+                    first = (i + 1, t_s, outcome, verdict.reason.value)
                     scores = ", ".join(
                         f"{name} {verdict.cue(name).score:.3f}"
                         for name in CUE_NAMES
                         if verdict.cue(name).score is not None
                     )
-                decisions.append(
-                    f"{t_s - t_start:.2f}s->{verdict.state.value}({verdict.reason.value})"
-                )
+                decisions.append(f"{t_s - t_start:.2f}s->{outcome}({verdict.reason.value})")
                 tracker.reset()  # start a new decision, to see how stable the verdict is
                 t_start = t_s
         print(f"{Path(clip).name}: {len(frames)} frames, face in {faces}")

@@ -102,7 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(default_clip()), help="video file")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "docs"), help="folder for the PNGs")
-    parser.add_argument("--enrol-frame", type=int, default=15, help="frame index to enrol from")
+    parser.add_argument("--enroll-frame", type=int, default=15, help="frame index to enrol from")
     parser.add_argument("--language", default="en", help="en or zh_CN")
     parser.add_argument("--suffix", default="", help="added to the PNG names (e.g. _zh)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for check-in")
@@ -167,18 +167,19 @@ def main() -> int:
     window.start()
     decided = pump(app, args.timeout, lambda: window.last_decision is not None)
     figures: dict[str, object] = {"models_load_s": round(load_s, 2), "source": source.name}
-    if decided and window.first_frame_t is not None:
+    picture = window.picture
+    if decided and picture.first_frame_t is not None:
         t_decision, decision = window.decision_times[0]
         figures.update({
             "decision": decision.outcome.value,
-            "first_frame_to_check_in_s": round(t_decision - window.first_frame_t, 2),
+            "first_frame_to_check_in_s": round(t_decision - picture.first_frame_t, 2),
             "decided_frame_video_s": round(window.last_result.result.frame_id / 30.0, 2)
             if window.last_result else None,
         })
-    shown = list(window.display_times)
+    shown = list(picture.display_times)
     if len(shown) > 1:
         figures["display_fps_while_worker_runs"] = round((len(shown) - 1) / (shown[-1] - shown[0]), 1)
-    elapsed = time.monotonic() - (window.first_frame_t or time.monotonic())
+    elapsed = time.monotonic() - (picture.first_frame_t or time.monotonic())
     figures["worker_frames_per_s"] = round(window.worker.frames_processed / max(elapsed, 1e-6), 1)
     figures["camera_fps"] = round(window.reader.stats().fps, 1)
     pump(app, 0.6)
@@ -188,7 +189,9 @@ def main() -> int:
         from ui.staff_panel import StaffPanelWidget
 
         panel = StaffPanelWidget(window.gallery, event_id, operator="screenshot")
-        panel.manual_check_in(other, "face not recognised (scarf)")
+        checked_in: list[object] = []  # the panel checks in on a task thread
+        panel.manual_check_in(other, "face not recognised (scarf)", checked_in.append)
+        pump(app, 10.0, lambda: bool(checked_in))
         panel.resize(900, 560)
         panel.show()
         pump(app, 0.5)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv (Python 3.11) and installs the project into it, once; sourced by run.sh and test.sh.
-# KIOSK_VENV chooses another folder; KIOSK_EXTRAS adds extras (for example "test").
+# KIOSK_VENV chooses another folder; KIOSK_EXTRAS adds extras (for example "test,server").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${KIOSK_VENV:-$root/.venv}"
@@ -11,13 +11,21 @@ stamp="$venv/.installed${extras:+-$extras}"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
-# An install with extras (test.sh: .installed-test) includes the plain one run.sh needs, so the
-# first ./run.sh after ./test.sh (or CI) does not install everything again.
+# An install with more extras counts for one with fewer (test.sh's .installed-test,server
+# includes the plain one run.sh needs and the server one `./run.sh serve` needs), so the first
+# ./run.sh after ./test.sh (or CI) does not install everything again.
+covers() {  # covers STAMP: the stamp's extras include every extra asked for
+    local have=",${1##*/.installed},"; have="${have/,-/,}"
+    local wanted
+    for wanted in ${extras//,/ }; do
+        [[ "$have" == *",$wanted,"* ]] || return 1
+    done
+}
 up_to_date() {
-    local candidate candidates=("$stamp")
-    [ -n "$extras" ] || candidates+=("$venv"/.installed-*)
-    for candidate in "${candidates[@]}"; do
-        if [ -f "$candidate" ] && [ ! "$root/pyproject.toml" -nt "$candidate" ]; then
+    local candidate
+    for candidate in "$stamp" "$venv"/.installed-*; do
+        if [ -f "$candidate" ] && covers "$candidate" \
+           && [ ! "$root/pyproject.toml" -nt "$candidate" ]; then
             return 0
         fi
     done

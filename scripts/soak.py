@@ -73,7 +73,7 @@ def main() -> int:
 
     from kiosk.camera import LatestFrameReader
     from kiosk.config import Settings
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.decision import Outcome
     from kiosk.pipeline import Pipeline

@@ -36,6 +36,31 @@ def known_faces(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def selfie_clip(data_dir: Path) -> Path:
+    """The live selfie clip (a person looking at the camera and blinking)."""
+    path = data_dir / "clips" / "live_selfie_blinks.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+@pytest.fixture(scope="module")
+def selfie_frames(selfie_clip: Path) -> list:
+    """The first 200 frames of :func:`selfie_clip` (BGR), read once per test module."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(selfie_clip))
+    frames = []
+    while len(frames) < 200:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+@pytest.fixture(scope="session")
 def detector():
     from kiosk.config import DetectionSettings
     from kiosk.detect import HaarFaceDetector

@@ -3,6 +3,8 @@
 Both are set by the operator on the command line (``admin set-password``, ``staff set-pin``)
 before the kiosk faces the public; the kiosk never offers to set the admin password to whoever
 touches it first. kiosk.auth stores them hashed; a growing wait follows wrong attempts.
+Reading the secrets and checking a password run on a task thread
+(:func:`ui.tasks.call_and_wait`): the kiosk's picture keeps moving meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PyQt5.QtWidgets import (
 
 from kiosk.auth import AttemptThrottle, Role, authenticate, has_admin_password, has_staff_pin
 from kiosk.gallery import Gallery
+from ui.tasks import call_and_wait
 
 # One throttle per process for each role: the wait grows across dialogs, not per dialog.
 THROTTLES = {Role.ADMIN: AttemptThrottle(), Role.STAFF: AttemptThrottle()}
@@ -64,8 +67,9 @@ def ask_access(parent: QWidget | None, gallery: Gallery, needed: Role) -> Role |
     Nothing is asked (and None returned, with a message) when no secret that could open it is
     set. After wrong attempts the dialog refuses input for a growing number of seconds.
     """
-    admin_set = has_admin_password(gallery)
-    if not admin_set and (needed is Role.ADMIN or not has_staff_pin(gallery)):
+    admin_set, staff_set = call_and_wait(
+        lambda: (has_admin_password(gallery), has_staff_pin(gallery)))
+    if not admin_set and (needed is Role.ADMIN or not staff_set):
         QMessageBox.information(parent, _tr("Admin") if needed is Role.ADMIN else _tr("Staff"),
                                 not_set_message(needed))
         return None
@@ -80,7 +84,8 @@ def ask_access(parent: QWidget | None, gallery: Gallery, needed: Role) -> Role |
         dialog = PasswordDialog(needed, parent)
         if not dialog.exec_():
             return None
-        role = authenticate(gallery, dialog.password_edit.text(), needed)
+        password = dialog.password_edit.text()
+        role = call_and_wait(lambda: authenticate(gallery, password, needed))
         if role is not None:
             throttle.succeeded()
             return role

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PyQt5.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 from PyQt5.QtWidgets import QApplication, QMessageBox
@@ -28,16 +30,42 @@ from ui.worker import PipelineWorker
 log = logging.getLogger(__name__)
 
 
+class SerialEmbedder:
+    """The process's one FaceNet embedder, shared by the pipeline worker and the enrolment
+    workers, called by one thread at a time: an OpenVINO infer request or a LiteRT
+    interpreter refuses a second call while one runs ("Infer Request is busy", seen when an
+    admin enrolled at a running kiosk). Everything but :meth:`embed` is the embedder's own.
+    """
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._lock = threading.Lock()
+
+    def embed(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self.embedder.embed(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.embedder, name)
+
+
+def shared_models(models: Models) -> Models:
+    """``models`` with the embedder made safe to share between threads (idempotent)."""
+    if isinstance(models.embedder, SerialEmbedder):
+        return models
+    return dataclasses.replace(models, embedder=SerialEmbedder(models.embedder))
+
+
 def enrollment_models(models: Models, settings: Settings) -> Models:
     """Models for an enrolment worker: its own Haar gate (a cascade must not be shared
-    between threads), the shared landmark predictor and FaceNet, and with fusion its own dlib
-    encoder (the network keeps per-call buffers: not shared with the pipeline's thread)."""
+    between threads), the shared landmark predictor and FaceNet (one call at a time when
+    ``models`` come from :func:`shared_models`), and with fusion its own dlib encoder (the
+    network keeps per-call buffers: not shared with the pipeline's thread)."""
     from kiosk.detect import HaarFaceDetector
-    from kiosk.dlib_encoder import DlibResNetEncoder
 
     dlib_encoder = None
     if models.dlib_encoder is not None:
-        dlib_encoder = DlibResNetEncoder(models.dlib_encoder.model_path)
+        dlib_encoder = models.dlib_encoder.another()
     return Models(HaarFaceDetector(settings.detection), models.landmarks, models.embedder,
                   dlib_encoder)
 
@@ -73,6 +101,7 @@ def build_window(
     """
     window = build_early_window(settings, source, event_id)
     window.reader.start()
+    models = shared_models(models)
     window.attach_worker(make_worker(settings, models, window.reader, window.event_id),
                          make_encoder_factory(settings, models))
     connect_to_server(window, settings)
@@ -280,6 +309,7 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
     loader = ModelLoader(settings)
 
     def on_loaded(models: Models) -> None:
+        models = shared_models(models)
         window.attach_worker(make_worker(settings, models, window.reader, window.event_id),
                              make_encoder_factory(settings, models))
         log.info("models ready %.2f s after process start", process_age_s())
@@ -290,7 +320,8 @@ def run_kiosk(settings: Settings, source: str | None = None, event_id: int | Non
     loader.start()
     _quit_on_signals(app)
     purge_timer = QTimer(app)  # the kiosk runs all day: purge again every hour
-    purge_timer.timeout.connect(lambda: purge_spoof_pictures(window.gallery, settings))
+    purge_timer.timeout.connect(  # on a task thread: the picture never waits for the database
+        lambda: window.tasks.run(lambda: purge_spoof_pictures(window.gallery, settings)))
     purge_timer.start(SPOOF_PURGE_INTERVAL_MS)
     code = app.exec_()
     window.shutdown()

@@ -1,104 +1,41 @@
-"""Enrolment: one person from live capture (with quality gates) or photos, and a folder in bulk.
+"""Enrolment of one person from live capture (with quality gates) or photos.
 
-Everything slow (the face gate, landmarks, FaceNet) runs in worker threads; the dialog shows the
-live picture, the feedback, the captured faces and a warning when a face matches someone else.
+Everything slow runs off the GUI thread: the face gate, landmarks and FaceNet in
+:class:`ui.capture_worker.CaptureWorker` and a photo task, the enrolment itself (the gallery
+or the service) in a :class:`ui.tasks.TaskRunner` thread through :func:`enroll_in_gallery` or
+:func:`enroll_through_service`. The dialog shows the live picture, the feedback, the captured
+faces and a warning when a face matches someone else. Bulk enrolment from a folder is
+:mod:`ui.folder_enroll_dialog`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from PyQt5.QtCore import QObject, QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import QSize, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
 from PyQt5.QtWidgets import (
     QCheckBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget,
 )
 
 from kiosk.camera import LatestFrameReader
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
-from kiosk.enroll_capture import WANTED_SAMPLES, CaptureOutcome, EnrollCapture
-from kiosk.fusion import match_threshold
+from kiosk.enroll_capture import CaptureOutcome
+from kiosk.enrollment import enroll, lookalike_of
 from kiosk.face_encoder import FaceSample
 from kiosk.images import ImageError
-from ui.tasks import TaskWorker, start_task, stop_task
+from ui.capture_worker import CaptureWorker
+from ui.tasks import TaskRunner, TaskWorker, start_task, stop_task
 from ui.video_view import VideoView, frame_to_qimage
 
 log = logging.getLogger(__name__)
 
 PREVIEW_POLL_MS = 30
-
-
-class CaptureWorker(QObject):
-    """Takes camera frames, applies the quality gates and encodes good faces (own thread).
-
-    Signals:
-        sample_captured(object, object): a :class:`FaceSample` passed every gate, and its
-            camera frame as (file name, JPEG bytes), the photo a service enrols from.
-        feedback(str): a gate code ("no_face", "several_faces", "too_small", "too_dark",
-            "too_bright", "blurry", "not_frontal", "blink", "ok").
-        done(object): a :class:`CaptureOutcome`.
-        finished(): the thread may quit.
-    """
-
-    sample_captured = pyqtSignal(object, object)
-    feedback = pyqtSignal(str)
-    done = pyqtSignal(object)
-    finished = pyqtSignal()
-
-    def __init__(self, reader: LatestFrameReader, encoder: Any, settings: Settings,
-                 wanted: int = WANTED_SAMPLES) -> None:
-        super().__init__()
-        self.reader = reader
-        self.encoder = encoder
-        self.settings = settings
-        self.wanted = wanted
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        """End the capture (direct call)."""
-        self._stop.set()
-
-    @pyqtSlot()
-    def run(self) -> None:
-        """The capture loop."""
-        try:
-            self.done.emit(self._capture())
-        except Exception as exc:  # noqa: BLE001
-            log.exception("capture failed")
-            self.feedback.emit(f"error: {exc}")
-            self.done.emit(CaptureOutcome(False, False, False))
-        finally:
-            self.finished.emit()
-
-    def _capture(self) -> CaptureOutcome:
-        capture = EnrollCapture(self.encoder, self.settings, self.wanted, time.monotonic())
-        last_id = 0
-        while not self._stop.is_set():
-            outcome = capture.timed_out(time.monotonic())
-            if outcome is not None:
-                return outcome
-            frame = self.reader.wait_for_frame(last_id, 0.2)
-            if frame is None:
-                continue
-            last_id = frame.frame_id
-            step = capture.update(frame.frame_bgr, frame.t_monotonic)
-            if step.outcome is not None:
-                return step.outcome
-            if step.sample is not None:
-                ok, jpeg = cv2.imencode(".jpg", frame.frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                photo = (f"capture-{frame.frame_id}.jpg", jpeg.tobytes()) if ok else None
-                self.sample_captured.emit(step.sample, photo)
-            if step.feedback:
-                self.feedback.emit(step.feedback)
-        return CaptureOutcome(capture.live, False, False)
 
 
 class EnrollDialog(QDialog):
@@ -119,14 +56,20 @@ class EnrollDialog(QDialog):
         samples: the faces captured or loaded so far.
         sample_photos: the photo each sample came from, (file name, bytes), or None.
         error_message: why the last save failed ("" after a success).
+        saved_person_id: the person the last successful save enrolled (None before).
+        tasks: the task threads that save.
 
     Signals:
         person_enrolled(int): saved; the person's id.
         samples_changed(): a face was added or the faces were cleared.
+        save_finished(object): a save ended: the person's id, or None (refused).
+        context_loaded(): the person re-enrolled and the event were read (fields filled).
     """
 
     person_enrolled = pyqtSignal(int)
     samples_changed = pyqtSignal()
+    save_finished = pyqtSignal(object)
+    context_loaded = pyqtSignal()
 
     def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
                  reader: LatestFrameReader | None, person_id: int | None = None,
@@ -137,6 +80,9 @@ class EnrollDialog(QDialog):
         self.server_link = server_link
         self.sample_photos: list[tuple[str, bytes] | None] = []
         self.error_message = ""
+        self.saved_person_id: int | None = None
+        self.tasks = TaskRunner(self)
+        self.tasks.busy_changed.connect(self.on_busy_changed)
         self.settings = settings
         self.gallery = gallery
         self.encoder_factory = encoder_factory
@@ -151,7 +97,9 @@ class EnrollDialog(QDialog):
         self._task: TaskWorker | None = None
         self._task_thread: QThread | None = None
         self._last_preview_id = 0
+        self._samples_generation = 0  # a Retake makes earlier look-alike answers stale
         self._build()
+        self.load_context()
         self.preview_timer = QTimer(self)
         self.preview_timer.setInterval(PREVIEW_POLL_MS)
         self.preview_timer.timeout.connect(self.on_preview_timer)
@@ -159,9 +107,7 @@ class EnrollDialog(QDialog):
             self.preview_timer.start()
 
     def _build(self) -> None:
-        person = self.gallery.person(self.person_id) if self.person_id is not None else None
-        self.setWindowTitle(self.tr("Re-enrol {name}").format(name=person.name) if person
-                            else self.tr("Enrol a person"))
+        self.setWindowTitle(self.tr("Enrol a person"))
         self.resize(960, 600)
         layout = QHBoxLayout(self)
         left = QVBoxLayout()
@@ -179,18 +125,13 @@ class EnrollDialog(QDialog):
         form = QFormLayout()
         self.name_edit = QLineEdit(self)
         self.external_id_edit = QLineEdit(self)
-        if person is not None:
-            self.name_edit.setText(person.name)
-            self.external_id_edit.setText(person.external_id or "")
-            self.name_edit.setReadOnly(True)
-            self.external_id_edit.setReadOnly(True)
+        for edit in (self.name_edit, self.external_id_edit):  # until the person is read
+            edit.setReadOnly(self.person_id is not None)
         form.addRow(self.tr("Name:"), self.name_edit)
         form.addRow(self.tr("External id:"), self.external_id_edit)
-        event = self.gallery.event(self.event_id) if self.event_id is not None else None
-        self.roster_check = QCheckBox(self.tr("Add to the roster of {event}").format(
-            event=event["name"] if event else ""), self)
-        self.roster_check.setChecked(event is not None and person is None)
-        self.roster_check.setVisible(event is not None and person is None)
+        self.roster_check = QCheckBox(self)
+        self.roster_check.setChecked(False)
+        self.roster_check.setVisible(False)
         form.addRow(self.roster_check)
         right.addLayout(form)
         self.samples_list = QListWidget(self)
@@ -221,6 +162,30 @@ class EnrollDialog(QDialog):
         self.save_button.clicked.connect(self.on_save_clicked)
         self.cancel_button.clicked.connect(self.reject)
         layout.addLayout(right, 2)
+
+    def load_context(self) -> None:
+        """Read the person being re-enrolled and the current event on a task thread; the
+        name fields and the roster box follow (:attr:`context_loaded`)."""
+        gallery, person_id, event_id = self.gallery, self.person_id, self.event_id
+
+        def read() -> tuple[Any, dict[str, Any] | None]:
+            return (gallery.person(person_id) if person_id is not None else None,
+                    gallery.event(event_id) if event_id is not None else None)
+
+        self.tasks.run(read, lambda found: self.on_context_loaded(*found),
+                       lambda message: self.warning_label.setText(message))
+
+    def on_context_loaded(self, person: Any, event: dict[str, Any] | None) -> None:
+        """Show who is re-enrolled, and offer the event's roster to a new person."""
+        if person is not None:
+            self.setWindowTitle(self.tr("Re-enrol {name}").format(name=person.name))
+            self.name_edit.setText(person.name)
+            self.external_id_edit.setText(person.external_id or "")
+        self.roster_check.setText(self.tr("Add to the roster of {event}").format(
+            event=event["name"] if event else ""))
+        self.roster_check.setChecked(event is not None and self.person_id is None)
+        self.roster_check.setVisible(event is not None and self.person_id is None)
+        self.context_loaded.emit()
 
     def encoder(self) -> Any:
         """This dialog's encoder (built once)."""
@@ -367,22 +332,30 @@ class EnrollDialog(QDialog):
         face_rgb = np.ascontiguousarray(sample.face_rgb)
         image = frame_to_qimage(face_rgb[:, :, ::-1].copy())
         self.samples_list.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), ""))
-        recognition = self.settings.recognition
-        found = self.gallery.lookalike(sample.embeddings, match_threshold(recognition),
-                                       recognition.min_margin, except_person_id=self.person_id)
-        if found is not None:
-            match, name = found
-            self.duplicate = (match.person_id, name, match.distance)
-            self.warning_label.setText(self.tr(
-                "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
-            ).format(name=name, id=match.person_id, distance=match.distance))
+        recognition, gallery, person_id = self.settings.recognition, self.gallery, self.person_id
+        generation = self._samples_generation
+        self.tasks.run(
+            lambda: lookalike_of(gallery, recognition, sample.embeddings,
+                                 except_person_id=person_id),
+            lambda found: self.on_lookalike_checked(found, generation),
+            lambda message: self.warning_label.setText(message))
         self._update_buttons()
         self.samples_changed.emit()
+
+    def on_lookalike_checked(self, found: Any, generation: int) -> None:
+        """The gallery was searched for a face: warn when it matches someone else."""
+        if found is None or generation != self._samples_generation:
+            return
+        self.duplicate = (found.person_id, found.name, found.distance)
+        self.warning_label.setText(self.tr(
+            "Warning: this face already matches {name} (id {id}, distance {distance:.2f})."
+        ).format(name=found.name, id=found.person_id, distance=found.distance))
 
     @pyqtSlot()
     def on_retake_clicked(self) -> None:
         """Forget the faces captured so far."""
         self._join_capture()
+        self._samples_generation += 1
         self.samples.clear()
         self.sample_photos.clear()
         self.samples_list.clear()
@@ -396,7 +369,7 @@ class EnrollDialog(QDialog):
 
     def _update_buttons(self) -> None:
         capturing = self._capture_thread is not None
-        self.save_button.setEnabled(bool(self.samples) and not capturing)
+        self.save_button.setEnabled(bool(self.samples) and not capturing and not self.tasks.busy)
 
     @pyqtSlot()
     def on_save_clicked(self) -> None:
@@ -409,77 +382,92 @@ class EnrollDialog(QDialog):
                 return
         self.save(allow_duplicate=self.duplicate is not None)
 
-    def save(self, allow_duplicate: bool = False) -> int | None:
-        """Enrol (or re-enrol) with the faces so far; returns the person id or None on error.
+    def save(self, allow_duplicate: bool = False) -> bool:
+        """Enrol (or re-enrol) with the faces so far, on a task thread (the dialog shows a busy
+        state meanwhile); False when refused before anything started.
+
+        The outcome arrives on this thread: :attr:`person_enrolled` and the dialog closes, or
+        the reason is shown and kept in :attr:`error_message`; :attr:`save_finished` either way.
 
         Args:
             allow_duplicate: the user confirmed enrolling faces that look like someone
                 enrolled (the service refuses them otherwise).
         """
-        if self.server_link is not None:
-            return self.save_on_server(allow_duplicate)
-        embeddings = [s.embeddings for s in self.samples]
-        crops = [s.crop_jpeg() for s in self.samples]
-        try:
-            if self.person_id is not None:
-                self.gallery.add_images(self.person_id, embeddings, crops, actor="admin")
-                person_id = self.person_id
-            else:
-                person_id = self.gallery.add_person(
-                    self.name_edit.text(), embeddings, crops,
-                    external_id=self.external_id_edit.text(), actor="admin")
-                if self.event_id is not None and self.roster_check.isChecked():
-                    self.gallery.add_to_roster(self.event_id, self.name_edit.text(),
-                                               self.external_id_edit.text(), actor="admin")
-        except (ValueError, GalleryError) as exc:
-            QMessageBox.warning(self, self.tr("Enrol"), str(exc))
-            return None
-        self.person_enrolled.emit(person_id)
-        self.accept()
-        return person_id
+        roster_event_id = self.event_id if self.roster_check.isChecked() else None
+        if self.server_link is None:
+            gallery, recognition, person_id = self.gallery, self.settings.recognition, \
+                self.person_id
+            name, external_id = self.name_edit.text(), self.external_id_edit.text()
+            samples = list(self.samples)
+            return self.tasks.run(
+                lambda: enroll_in_gallery(gallery, recognition, person_id, name, external_id,
+                                          samples, allow_duplicate, roster_event_id),
+                self.on_saved, self.on_save_failed)
+        refusal = self.service_refusal()
+        if refusal:
+            self._refuse(refusal)
+            self.save_finished.emit(None)
+            return False
+        link, gallery = self.server_link, self.gallery
+        photos = [photo for photo in self.sample_photos if photo is not None]
+        name, external_id = self.name_edit.text().strip(), self.external_id_edit.text().strip()
+        return self.tasks.run(
+            lambda: enroll_through_service(link, gallery, name, photos, external_id or None,
+                                           allow_duplicate, roster_event_id),
+            self.on_saved, self.on_save_failed)
 
-    def save_on_server(self, allow_duplicate: bool = False) -> int | None:
-        """Enrol on the service from the photos of the faces so far, then sync, so the person
-        is here (and at every door) with the service's id; None when refused (the reason is
-        shown and kept in :attr:`error_message`, and nothing was enrolled anywhere)."""
-        from PyQt5.QtWidgets import QApplication
-
-        from kiosk.sync import EnrollmentRefused, enroll_on_server
-
+    def service_refusal(self) -> str:
+        """Why the service cannot enrol the faces so far ("" when it can be asked)."""
         if self.person_id is not None:
-            return self._refuse(self.tr(
-                "This kiosk is connected to the service: photos of an enrolled person are "
-                "added on the service."))
+            return self.tr("This kiosk is connected to the service: photos of an enrolled "
+                           "person are added on the service.")
         photos = [photo for photo in self.sample_photos if photo is not None]
         if not photos or len(photos) < len(self.samples):
-            return self._refuse(self.tr(
-                "The service enrols from the photos or camera pictures the faces came from; "
-                "press Retake and capture or add them again."))
-        name = self.name_edit.text().strip()
-        if not name:
-            return self._refuse(self.tr("Give the person's name."))
-        external_id = self.external_id_edit.text().strip() or None
-        client = self.server_link.client()
-        QApplication.setOverrideCursor(Qt.WaitCursor)
-        try:
-            person_id, _report = enroll_on_server(client, name, photos, external_id,
-                                                 allow_duplicate)
-        except EnrollmentRefused as exc:
-            return self._refuse(self.refusal_text(exc), exc)
-        finally:
-            QApplication.restoreOverrideCursor()
-            client.close()
-            client.store.close()
-        try:
-            if self.event_id is not None and self.roster_check.isChecked():
-                self.gallery.add_to_roster(self.event_id, name, external_id, actor="admin")
-        except (ValueError, GalleryError) as exc:
-            QMessageBox.warning(self, self.tr("Enrol"), str(exc))
-        self.server_link.sync_now()
+            return self.tr("The service enrols from the photos or camera pictures the faces "
+                           "came from; press Retake and capture or add them again.")
+        if not self.name_edit.text().strip():
+            return self.tr("Give the person's name.")
+        return ""
+
+    def on_saved(self, outcome: Any) -> None:
+        """The enrolment ended (on this thread): a person id, or the service's refusal."""
+        from kiosk.sync import EnrollmentRefused
+
+        if isinstance(outcome, EnrollmentRefused):
+            self._refuse(self.refusal_text(outcome), outcome)
+            self.save_finished.emit(None)
+            return
+        person_id, roster_error = outcome
+        if roster_error:
+            QMessageBox.warning(self, self.tr("Enrol"), roster_error)
+        if self.server_link is not None:
+            self.server_link.sync_now()
         self.error_message = ""
+        self.saved_person_id = person_id
         self.person_enrolled.emit(person_id)
+        self.save_finished.emit(person_id)
         self.accept()
-        return person_id
+
+    def on_save_failed(self, message: str) -> None:
+        """The gallery refused the enrolment (nothing was stored)."""
+        self.error_message = message
+        QMessageBox.warning(self, self.tr("Enrol"), message)
+        self.save_finished.emit(None)
+
+    @pyqtSlot(bool)
+    def on_busy_changed(self, busy: bool) -> None:
+        """While the gallery or the service works (a save, a look-alike search), nothing else
+        may start and the cursor says so."""
+        capturing = self._capture_thread is not None
+        self.capture_button.setEnabled(not busy and not capturing and self.reader is not None)
+        self.photos_button.setEnabled(not busy and self._task is None)
+        self.retake_button.setEnabled(not busy)
+        if busy:
+            self.save_button.setEnabled(False)
+            self.setCursor(Qt.WaitCursor)
+        else:
+            self.unsetCursor()
+            self._update_buttons()
 
     def refusal_text(self, exc: Any) -> str:
         """The service's refusal of an enrolment, in the user's language."""
@@ -519,131 +507,56 @@ class EnrollDialog(QDialog):
     def done(self, result: int) -> None:  # noqa: A003 (Qt override)
         """Close: stop the preview and every worker first."""
         self.preview_timer.stop()
+        self.tasks.stop()
         self._join_capture()
         stop_task(self._task, self._task_thread)
         super().done(result)
 
 
-class FolderEnrollDialog(QDialog):
-    """Bulk enrolment from a folder of photos named by external id, with progress and a report.
+def enroll_in_gallery(gallery: Gallery, recognition: Any, person_id: int | None, name: str,
+                      external_id: str, samples: list[Any], allow_duplicate: bool,
+                      roster_event_id: int | None) -> tuple[int, str]:
+    """Enrol a new person, or add images to ``person_id``, in this kiosk's gallery through
+    :func:`kiosk.enrollment.enroll` (runs on a task thread); a new person is also put on
+    ``roster_event_id``'s roster.
 
-    Signals:
-        gallery_changed(): people were enrolled.
-        report_ready(object): the :class:`kiosk.enroll_folder.FolderReport`.
+    Returns:
+        (the person's id, "").
+
+    Raises:
+        LookalikeError, ValueError, StoreError: refused; nothing was stored.
     """
+    new_id = enroll(gallery, recognition, name, samples, external_id=external_id,
+                    person_id=person_id, allow_duplicate=allow_duplicate,
+                    actor="admin").person_id
+    if person_id is None and roster_event_id is not None:
+        gallery.add_to_roster(roster_event_id, name, external_id, actor="admin")
+    return new_id, ""
 
-    gallery_changed = pyqtSignal()
-    report_ready = pyqtSignal(object)
 
-    def __init__(self, settings: Settings, gallery: Gallery, encoder_factory: Any,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.gallery = gallery
-        self.encoder_factory = encoder_factory
-        self.report: Any = None
-        self._task: TaskWorker | None = None
-        self._thread: QThread | None = None
-        self.setWindowTitle(self.tr("Enrol a folder of photos"))
-        self.resize(640, 460)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(self.tr(
-            "Photos named by external id (E001.jpg, E001_2.jpg). Names come from an imported "
-            "roster; otherwise the external id is the name."), self))
-        row = QHBoxLayout()
-        self.folder_edit = QLineEdit(self)
-        browse = QPushButton(self.tr("Choose..."), self)
-        browse.clicked.connect(self.on_browse_clicked)
-        row.addWidget(self.folder_edit, 1)
-        row.addWidget(browse)
-        layout.addLayout(row)
-        self.progress_bar = QProgressBar(self)
-        layout.addWidget(self.progress_bar)
-        self.status_label = QLabel(self)
-        layout.addWidget(self.status_label)
-        self.report_text = QPlainTextEdit(self)
-        self.report_text.setReadOnly(True)
-        layout.addWidget(self.report_text, 1)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton(self.tr("Start"), self)
-        self.start_button.clicked.connect(self.on_start_clicked)
-        close = QPushButton(self.tr("Close"), self)
-        close.clicked.connect(self.reject)
-        buttons.addStretch(1)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(close)
-        layout.addLayout(buttons)
+def enroll_through_service(link: Any, gallery: Gallery, name: str, photos: list[tuple[str, bytes]],
+                           external_id: str | None, allow_duplicate: bool,
+                           roster_event_id: int | None) -> Any:
+    """Enrol on the service from the photos, then sync, so the person is here (and at every
+    door) with the service's id (runs on a task thread).
 
-    @pyqtSlot()
-    def on_browse_clicked(self) -> None:
-        """Choose the folder."""
-        folder = QFileDialog.getExistingDirectory(self, self.tr("Folder of photos"))
-        if folder:
-            self.folder_edit.setText(folder)
+    Returns:
+        (the person's id, a roster problem or ""), or the :class:`kiosk.sync.EnrollmentRefused`
+        (nothing was enrolled anywhere).
+    """
+    from kiosk.sync import EnrollmentRefused, enroll_on_server
 
-    @pyqtSlot()
-    def on_start_clicked(self) -> None:
-        """Enrol the folder in a worker (its own gallery connection)."""
-        from kiosk.enroll_folder import enroll_folder
-        from kiosk.gallery import open_gallery
-
-        folder = self.folder_edit.text().strip()
-        if not Path(folder).is_dir():
-            QMessageBox.warning(self, self.windowTitle(), self.tr("Choose a folder first."))
-            return
-        settings, encoder = self.settings, self.encoder_factory()
-
-        def run(progress, cancelled):
-            gallery = open_gallery(settings)
-            try:
-                return enroll_folder(
-                    gallery, encoder, folder,
-                    distance_threshold=match_threshold(settings.recognition),
-                    min_margin=settings.recognition.min_margin, actor="admin",
-                    progress=progress, should_cancel=cancelled)
-            finally:
-                gallery.close()
-
-        self.start_button.setEnabled(False)
-        self.report_text.clear()
-        self._task = TaskWorker(run)
-        self._task.progress.connect(self.on_progress)
-        self._task.done.connect(self.on_done)
-        self._task.failed.connect(self.on_failed)
-        self._thread = start_task(self._task, self)
-
-    @pyqtSlot(int, int, str)
-    def on_progress(self, done: int, total: int, name: str) -> None:
-        """Advance the bar."""
-        self.progress_bar.setMaximum(total)
-        self.progress_bar.setValue(done)
-        self.status_label.setText(f"{done}/{total}  {name}")
-
-    @pyqtSlot(object)
-    def on_done(self, report: Any) -> None:
-        """Show the report."""
-        stop_task(self._task, self._thread)
-        self._task = self._thread = None
-        self.report = report
-        self.start_button.setEnabled(True)
-        lines = [self.tr("{people} people enrolled from {total} photos; {refused} photos refused.")
-                 .format(people=len(report.enrolled), total=report.total, refused=len(report.refused))]
-        lines += [f"  {name}: {reason}" for name, reason in report.refused]
-        self.report_text.setPlainText("\n".join(lines))
-        if report.enrolled:
-            self.gallery.reload()
-            self.gallery_changed.emit()
-        self.report_ready.emit(report)
-
-    @pyqtSlot(str)
-    def on_failed(self, message: str) -> None:
-        """The run failed."""
-        stop_task(self._task, self._thread)
-        self._task = self._thread = None
-        self.start_button.setEnabled(True)
-        self.report_text.setPlainText(message)
-
-    def done(self, result: int) -> None:  # noqa: A003 (Qt override)
-        """Close: cancel and join the worker first."""
-        stop_task(self._task, self._thread)
-        super().done(result)
+    client = link.client()
+    try:
+        person_id, _report = enroll_on_server(client, name, photos, external_id, allow_duplicate)
+    except EnrollmentRefused as exc:
+        return exc
+    finally:
+        client.close()
+        client.store.close()
+    try:
+        if roster_event_id is not None:
+            gallery.add_to_roster(roster_event_id, name, external_id, actor="admin")
+    except (ValueError, GalleryError) as exc:
+        return person_id, str(exc)
+    return person_id, ""

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal
+from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal, pyqtSlot
 
 from kiosk.config import Settings
 from kiosk.store.base import Store
@@ -74,6 +75,49 @@ class ServerLink(QObject):
     def client(self) -> SyncClient:
         """A client of its own for the caller's thread (close it and its store after use)."""
         return SyncClient(self.settings.server, self.open_store())
+
+
+class SyncRounds(QObject):
+    """Takes each sync round in for the kiosk window: new people reach the matchers, a new
+    kiosk's first events choose its event, and only then does :attr:`status` change (so the
+    status line never says "connected" before the round's changes are on screen).
+
+    Args:
+        link: the started or not yet started service link.
+        event: the window's :class:`ui.event_watch.EventWatch`.
+        gallery_changed: called when a round changed people (re-read the matrices).
+
+    Attributes:
+        status: the state after the last round taken in.
+
+    Signals:
+        changed(): :attr:`status` changed.
+    """
+
+    changed = pyqtSignal()
+
+    def __init__(self, link: ServerLink, event: Any, gallery_changed: Callable[[], None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.link = link
+        self.event = event
+        self.gallery_changed = gallery_changed
+        self.status = link.status
+        link.round_done.connect(self.on_round_done)
+
+    @pyqtSlot(object)
+    def on_round_done(self, status: SyncStatus) -> None:
+        """A round ended (on the GUI thread)."""
+        report = status.report
+        if report is None or not report.gallery_changed:
+            self._took_in(status)
+            return
+        self.gallery_changed()
+        self.event.load(choose_open_event=True, then=lambda: self._took_in(status))
+
+    def _took_in(self, status: SyncStatus) -> None:
+        self.status = status
+        self.changed.emit()
 
 
 def status_text(status: SyncStatus | None) -> str:

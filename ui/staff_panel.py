@@ -1,13 +1,18 @@
 """The staff panel: who has arrived and who has not, manual check-in and undo, export (CSV or
-Excel), roster import (admin) and the refused spoof attempts of the current event."""
+Excel), roster import (admin) and the refused spoof attempts of the current event.
+
+Every read and change of the gallery (and the service's attendance) runs on a
+:class:`ui.tasks.TaskRunner` thread; the panel fills its lists when the answer arrives.
+"""
 
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import Qt, QTimer, pyqtSlot
+from PyQt5.QtCore import Qt, QTimer, pyqtSignal, pyqtSlot
 from PyQt5.QtGui import QFont, QIcon, QPixmap
 from PyQt5.QtWidgets import (
     QAbstractItemView,
@@ -17,11 +22,12 @@ from PyQt5.QtWidgets import (
 )
 
 from kiosk.auth import Role, require_role
-from kiosk.gallery import Gallery, GalleryError
+from kiosk.gallery import Gallery
+from kiosk.store.checkins import MAX_REASON_CHARS
 from kiosk.roster import (
-    ExportRefused, RosterError, attendance, attendance_counts, export_event_attendance,
-    import_roster, read_roster_file,
+    attendance, attendance_counts, export_event_attendance, import_roster, read_roster_file,
 )
+from ui.tasks import TaskRunner
 from ui.text import short_time
 
 REFRESH_MS = 5000
@@ -36,9 +42,9 @@ def staff_operator() -> str:
 
 
 class ManualCheckInDialog(QDialog):
-    """Choose a person (enrolled people) and give a reason."""
+    """Choose a person (of ``people``, the enrolled people) and give a reason."""
 
-    def __init__(self, gallery: Gallery, person_id: int | None = None,
+    def __init__(self, people: list[Any], person_id: int | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Manual check-in"))
@@ -46,13 +52,14 @@ class ManualCheckInDialog(QDialog):
         self.person_combo = QComboBox(self)
         self.person_combo.setEditable(True)
         self.person_combo.setInsertPolicy(QComboBox.NoInsert)
-        for person in gallery.people():
+        for person in people:
             label = f"{person.name} ({person.external_id})" if person.external_id else person.name
             self.person_combo.addItem(label, person.id)
         if person_id is not None:
             self.person_combo.setCurrentIndex(max(0, self.person_combo.findData(person_id)))
         layout.addRow(self.tr("Person:"), self.person_combo)
         self.reason_edit = QLineEdit(self)
+        self.reason_edit.setMaxLength(MAX_REASON_CHARS)  # the service's limit (kiosk.store.checkins)
         self.reason_edit.setPlaceholderText(self.tr("e.g. face not recognised, glasses"))
         layout.addRow(self.tr("Reason:"), self.reason_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
@@ -82,7 +89,16 @@ class StaffPanelWidget(QWidget):
         rows: the attendance rows shown (from :func:`kiosk.roster.attendance`).
         operator: the name written to the audit log.
         all_doors: the rows shown are every door's (False: this kiosk's own).
+        tasks: the task threads that read and change the gallery.
+
+    Signals:
+        refreshed(): the lists were filled again.
+        action_finished(object): a manual check-in, undo, export or roster import ended and
+            the lists show its effect: its result, or the exception that refused it.
     """
+
+    refreshed = pyqtSignal()
+    action_finished = pyqtSignal(object)
 
     def __init__(self, gallery: Gallery, event_id: int | None, parent: QWidget | None = None,
                  operator: str | None = None, role: str = Role.STAFF.value,
@@ -96,29 +112,36 @@ class StaffPanelWidget(QWidget):
         self.server_link = server_link
         self.all_doors = False
         self.rows: list[dict[str, Any]] = []
+        self.tasks = TaskRunner(self)
+        self._loading = self._load_again = False
+        self._after_refresh: list[Callable[[], None]] = []
         self.resize(900, 640)
         self._build()
         self.refresh()
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
-        self.refresh_timer.timeout.connect(self.refresh)
+        self.refresh_timer.timeout.connect(self.on_round_done)
         self.refresh_timer.start()
         if server_link is not None:  # every door's list arrives with each sync round
-            server_link.round_done.connect(self.refresh)
+            server_link.round_done.connect(self.on_round_done)
             server_link.watch_event(event_id)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.refresh_timer.stop()
         if self.server_link is not None:
-            self.server_link.round_done.disconnect(self.refresh)
+            self.server_link.round_done.disconnect(self.on_round_done)
             self.server_link.watch_event(None)
+        self.tasks.stop()
         super().closeEvent(event)
 
-    def _build(self) -> None:
-        event = self.gallery.event(self.event_id) if self.event_id is not None else None
+    def _show_event(self, event: dict[str, Any] | None) -> None:
         self.setWindowTitle(self.tr("Staff - {event}").format(
             event=event["name"] if event else self.tr("no event")))
+        self.title_label.setText(event["name"] if event else self.tr("No event is open"))
+
+    def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.title_label = QLabel(event["name"] if event else self.tr("No event is open"), self)
+        self.title_label = QLabel(self)
         self.title_label.setFont(QFont(self.font().family(), 16, QFont.Bold))
         layout.addWidget(self.title_label)
         self.counts_label = QLabel(self)
@@ -182,21 +205,39 @@ class StaffPanelWidget(QWidget):
 
     # -- data --------------------------------------------------------------------------------
 
-    @pyqtSlot()
-    def refresh(self) -> None:
-        """Reload the attendance and spoof attempts from the gallery."""
+    def refresh(self, then: Callable[[], None] | None = None) -> None:
+        """Read the attendance and spoof attempts again on a task thread; ``then`` is called
+        when the lists show them (a read asked for during another starts after it)."""
+        if then is not None:
+            self._after_refresh.append(then)
         if self.event_id is None:
+            self._show_event(None)
             self.counts_label.setText(self.tr("Choose an event in Admin > Events."))
+            self._refreshed()
             return
-        try:
-            checkins = None
-            if self.server_link is not None:
-                checkins = self.server_link.attendance(self.event_id, self.gallery.store)
-            self.all_doors = checkins is not None
-            self.rows = attendance(self.gallery, self.event_id, checkins)
-        except GalleryError as exc:
-            self.counts_label.setText(str(exc))
+        if self._loading:
+            self._load_again = True
             return
+        gallery, event_id, link = self.gallery, self.event_id, self.server_link
+
+        def read() -> tuple[dict[str, Any] | None, bool, list[dict[str, Any]], list[dict]]:
+            checkins = link.attendance(event_id, gallery.store) if link is not None else None
+            rows = attendance(gallery, event_id, checkins)
+            return gallery.event(event_id), checkins is not None, rows, \
+                gallery.spoof_attempts(event_id)
+
+        self._loading = self.tasks.run(read, self.on_loaded, self.on_load_failed)
+
+    def on_loaded(self, loaded: tuple[dict[str, Any] | None, bool, list[dict[str, Any]],
+                                      list[dict]]) -> None:
+        """The attendance arrived: fill the lists (or read again when asked meanwhile)."""
+        self._loading = False
+        if self._load_again:
+            self._load_again = False
+            self.refresh()
+            return
+        event, self.all_doors, self.rows, attempts = loaded
+        self._show_event(event)
         if self.all_doors:
             self.doors_label.setText(self.tr("All doors (from the service)"))
             self.doors_label.setStyleSheet("")
@@ -209,7 +250,20 @@ class StaffPanelWidget(QWidget):
             self.tr("Expected {expected} | Arrived {arrived_expected} of {expected} | "
                     "Not yet arrived {missing} | Not on the roster {walk_ins}").format(**counts))
         self._fill_tables()
-        self._fill_spoofs()
+        self._fill_spoofs(attempts)
+        self._refreshed()
+
+    def on_load_failed(self, message: str) -> None:
+        """The gallery could not be read: say so where the counts are."""
+        self._loading = self._load_again = False
+        self.counts_label.setText(message)
+        self._refreshed()
+
+    def _refreshed(self) -> None:
+        callbacks, self._after_refresh = self._after_refresh, []
+        for callback in callbacks:
+            callback()
+        self.refreshed.emit()
 
     def _matches(self, row: dict[str, Any]) -> bool:
         needle = self.search_edit.text().strip().casefold()
@@ -248,9 +302,7 @@ class StaffPanelWidget(QWidget):
             return self.tr("this door")
         return row.get("door") or self.tr("this door (not uploaded yet)")
 
-    def _fill_spoofs(self) -> None:
-        spoofs = getattr(self.gallery, "spoof_attempts", None)
-        attempts = spoofs(self.event_id) if spoofs is not None else []
+    def _fill_spoofs(self, attempts: list[dict[str, Any]]) -> None:
         self.spoof_list.clear()
         for attempt in attempts:
             pixmap = QPixmap()
@@ -263,47 +315,81 @@ class StaffPanelWidget(QWidget):
 
     # -- actions (called by the buttons; tests call them directly) ---------------------------
 
-    def manual_check_in(self, person_id: int, reason: str) -> bool:
-        """Check a person in by hand (audit-logged); False when they already were."""
-        new, _at = self.gallery.check_in(person_id, self.event_id, "manual",
-                                         operator=self.operator, reason=reason)
-        if self.server_link is not None:
-            self.server_link.sync_now()
-        self.refresh()
-        return new
+    def _act(self, change: Callable[[], Any], then: Callable[[Any], None] | None = None) -> bool:
+        """Run a change of the gallery on a task thread, read the lists again, then call
+        ``then`` with its result or the exception that refused it, and emit
+        :attr:`action_finished`; False when the panel is closing."""
+        def call() -> Any:
+            try:
+                return change()
+            except Exception as exc:  # noqa: BLE001 - handed to the GUI thread, typed
+                return exc
 
-    def undo_check_in(self, person_id: int, reason: str) -> bool:
-        """Remove a check-in (audit-logged)."""
-        removed = self.gallery.undo_check_in(person_id, self.event_id, self.operator, reason)
-        if self.server_link is not None:
-            self.server_link.sync_now()  # the undo waits in the outbox until it is uploaded
-        self.refresh()
-        return removed
+        def changed(result: Any) -> None:
+            if self.server_link is not None and not isinstance(result, Exception):
+                self.server_link.sync_now()  # a manual check-in or undo waits in the outbox
+            self.refresh(then=lambda: finish(result))
 
-    def export_file(self, path: str | Path, replace: bool = False) -> int:
-        """Write the attendance shown (arrived and missing; every door's, with the door, on a
-        connected kiosk) as ``.csv`` or ``.xlsx``; returns the rows.
+        def finish(result: Any) -> None:
+            if then is not None:
+                then(result)
+            self.action_finished.emit(result)
+
+        return self.tasks.run(call, changed)
+
+    def manual_check_in(self, person_id: int, reason: str,
+                        then: Callable[[Any], None] | None = None) -> bool:
+        """Check a person in by hand (audit-logged); the result is True, or False when they
+        already were (or the exception)."""
+        gallery, event_id, operator = self.gallery, self.event_id, self.operator
+        return self._act(lambda: gallery.check_in(person_id, event_id, "manual",
+                                                  operator=operator, reason=reason)[0], then)
+
+    def undo_check_in(self, person_id: int, reason: str,
+                      then: Callable[[Any], None] | None = None) -> bool:
+        """Remove a check-in (audit-logged); the result says whether one was removed."""
+        gallery, event_id, operator = self.gallery, self.event_id, self.operator
+        return self._act(lambda: gallery.undo_check_in(person_id, event_id, operator, reason),
+                         then)
+
+    def export_file(self, path: str | Path, replace: bool = False,
+                    then: Callable[[Any], None] | None = None) -> bool:
+        """Write the attendance (arrived and missing; every door's, with the door, on a
+        connected kiosk) as ``.csv`` or ``.xlsx``, read afresh; the result is the rows written,
+        or :class:`kiosk.roster.ExportRefused` (the gallery, a settings file or a file that is not an
+        export) or :class:`FileExistsError` (an earlier export, ``replace`` False)."""
+        gallery, event_id, operator, link = self.gallery, self.event_id, self.operator, \
+            self.server_link
+        files = self.settings_files
+
+        def export() -> int:
+            checkins = link.attendance(event_id, gallery.store) if link is not None else None
+            rows = attendance(gallery, event_id, checkins)
+            return export_event_attendance(gallery, event_id, path, operator, files, replace,
+                                           rows=rows)
+
+        return self._act(export, then)
+
+    def import_roster_file(self, path: str | Path,
+                           then: Callable[[Any], None] | None = None) -> bool:
+        """Replace the event's roster with a CSV or .xlsx file (admin only, audit-logged); the
+        result is the number of people on it.
 
         Raises:
-            ExportRefused: the gallery, a settings file or a file that is not an export.
-            FileExistsError: an earlier export is there and ``replace`` is False.
-        """
-        self.refresh()
-        return export_event_attendance(self.gallery, self.event_id, path, self.operator,
-                                       self.settings_files, replace, rows=self.rows)
-
-    def import_roster_file(self, path: str | Path) -> int:
-        """Replace the event's roster with a CSV or .xlsx file (admin only, audit-logged).
-
-        Raises:
-            PermissionError: the panel was opened with the staff PIN.
+            PermissionError: the panel was opened with the staff PIN (nothing started).
         """
         require_role(self.role, Role.ADMIN)
-        count = import_roster(self.gallery, self.event_id, read_roster_file(path), actor=self.operator)
-        self.refresh()
-        return count
+        gallery, event_id, operator = self.gallery, self.event_id, self.operator
+        return self._act(lambda: import_roster(gallery, event_id, read_roster_file(path),
+                                               actor=operator), then)
 
     # -- slots -------------------------------------------------------------------------------
+
+    @pyqtSlot()
+    @pyqtSlot(object)
+    def on_round_done(self, _status: object = None) -> None:
+        """A sync round ended (or the refresh timer ticked): read the lists again."""
+        self.refresh()
 
     @pyqtSlot(object)
     def on_check_in_recorded(self, _decision: object) -> None:
@@ -315,22 +401,34 @@ class StaffPanelWidget(QWidget):
         """Filter both lists."""
         self._fill_tables()
 
-    def _selected_missing_person(self) -> int | None:
+    def _selected_missing_row(self) -> dict[str, Any] | None:
         items = self.missing_table.selectedItems()
         if not items or self.tabs.currentIndex() != 1:
             return None
-        row = items[0].data(Qt.UserRole)
-        person = None
-        if row.get("external_id"):
-            person = self.gallery.person_by_external_id(row["external_id"])
-        if person is None:
-            person = next((p for p in self.gallery.people(row["name"]) if p.name == row["name"]), None)
-        return person.id if person else None
+        return items[0].data(Qt.UserRole)
 
     @pyqtSlot()
     def on_checkin_clicked(self) -> None:
-        """Manual check-in of the selected (or a chosen) person, with a reason."""
-        dialog = ManualCheckInDialog(self.gallery, self._selected_missing_person(), self)
+        """Manual check-in of the selected (or a chosen) person, with a reason: the people are
+        read on a task thread, then the dialog opens."""
+        gallery, row = self.gallery, self._selected_missing_row()
+
+        def read() -> tuple[list[Any], int | None]:
+            people = gallery.people()
+            person = None
+            if row is not None and row.get("external_id"):
+                person = gallery.person_by_external_id(row["external_id"])
+            if person is None and row is not None:
+                person = next((p for p in people if p.name == row["name"]), None)
+            return people, (person.id if person else None)
+
+        self.tasks.run(read, lambda found: self.ask_manual_check_in(*found),
+                       lambda message: QMessageBox.warning(self, self.tr("Manual check-in"),
+                                                           message))
+
+    def ask_manual_check_in(self, people: list[Any], person_id: int | None) -> None:
+        """Ask who and why, then check them in."""
+        dialog = ManualCheckInDialog(people, person_id, self)
         if not dialog.exec_():
             return
         person_id, reason = dialog.person_id(), dialog.reason_edit.text().strip()
@@ -338,12 +436,15 @@ class StaffPanelWidget(QWidget):
             QMessageBox.warning(self, self.tr("Manual check-in"),
                                 self.tr("Choose a person and give a reason."))
             return
-        try:
-            if not self.manual_check_in(person_id, reason):
+
+        def said(result: Any) -> None:
+            if isinstance(result, Exception):
+                QMessageBox.warning(self, self.tr("Manual check-in"), str(result))
+            elif not result:
                 QMessageBox.information(self, self.tr("Manual check-in"),
                                         self.tr("This person was already checked in."))
-        except (ValueError, GalleryError) as exc:
-            QMessageBox.warning(self, self.tr("Manual check-in"), str(exc))
+
+        self.manual_check_in(person_id, reason, said)
 
     @pyqtSlot()
     def on_undo_clicked(self) -> None:
@@ -356,10 +457,12 @@ class StaffPanelWidget(QWidget):
         person_id = items[0].data(Qt.UserRole)
         reason, ok = QInputDialog.getText(self, self.tr("Undo check-in"), self.tr("Reason:"))
         if ok and reason.strip():
-            try:
-                self.undo_check_in(int(person_id), reason.strip())
-            except GalleryError as exc:
-                QMessageBox.warning(self, self.tr("Undo check-in"), str(exc))
+            self.undo_check_in(int(person_id), reason.strip(), self.on_undone)
+
+    def on_undone(self, result: Any) -> None:
+        """Say why an undo was refused."""
+        if isinstance(result, Exception):
+            QMessageBox.warning(self, self.tr("Undo check-in"), str(result))
 
     @pyqtSlot()
     def on_roster_clicked(self) -> None:
@@ -375,13 +478,14 @@ class StaffPanelWidget(QWidget):
                                               self.tr("Rosters (*.xlsx *.csv)"))
         if not path:
             return
-        try:
-            count = self.import_roster_file(path)
-        except (RosterError, ValueError, OSError, GalleryError, PermissionError) as exc:
-            QMessageBox.warning(self, self.tr("Import roster"), str(exc))
-            return
-        QMessageBox.information(self, self.tr("Import roster"),
-                                self.tr("{count} people on the roster.").format(count=count))
+        def said(result: Any) -> None:
+            if isinstance(result, Exception):
+                QMessageBox.warning(self, self.tr("Import roster"), str(result))
+            else:
+                QMessageBox.information(self, self.tr("Import roster"), self.tr(
+                    "{count} people on the roster.").format(count=result))
+
+        self.import_roster_file(path, said)
 
     @pyqtSlot()
     def on_export_clicked(self) -> None:
@@ -395,19 +499,21 @@ class StaffPanelWidget(QWidget):
             return
         if Path(path).suffix.lower() not in (".csv", ".xlsx"):
             path += ".csv" if "csv" in chosen else ".xlsx"
-        try:
-            try:
-                count = self.export_file(path)
-            except FileExistsError:
-                answer = QMessageBox.question(
-                    self, self.tr("Export attendance"),
-                    self.tr("{name} exists (an earlier export). Replace it?").format(
-                        name=Path(path).name))
-                if answer != QMessageBox.Yes:
-                    return
-                count = self.export_file(path, replace=True)
-        except (ExportRefused, OSError, GalleryError) as exc:
-            QMessageBox.warning(self, self.tr("Export attendance"), str(exc))
+        self.export_file(path, then=lambda result: self.on_exported(path, result))
+
+    def on_exported(self, path: str, result: Any) -> None:
+        """Say how the export went; ask before replacing an earlier export."""
+        if isinstance(result, FileExistsError):
+            answer = QMessageBox.question(
+                self, self.tr("Export attendance"),
+                self.tr("{name} exists (an earlier export). Replace it?").format(
+                    name=Path(path).name))
+            if answer == QMessageBox.Yes:
+                self.export_file(path, replace=True,
+                                 then=lambda again: self.on_exported(path, again))
+            return
+        if isinstance(result, Exception):
+            QMessageBox.warning(self, self.tr("Export attendance"), str(result))
             return
         QMessageBox.information(self, self.tr("Export attendance"),
-                                self.tr("{count} rows written.").format(count=count))
+                                self.tr("{count} rows written.").format(count=result))

@@ -17,7 +17,6 @@ from typing import Any
 from kiosk.commands.common import UserError
 from kiosk.commands.recognition import open_gallery
 from kiosk.config import Settings
-from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 
 CHECKIN_FIELDS = ("person_id", "name", "event_id", "at", "method", "distance", "liveness")
@@ -134,8 +133,8 @@ def cmd_enroll_folder(args: argparse.Namespace, settings: Settings) -> int:
                       end="", file=sys.stderr, flush=True)
 
         report = enroll_folder(
-            gallery, encoder, folder, distance_threshold=match_threshold(settings.recognition),
-            min_margin=settings.recognition.min_margin, actor="cli", progress=progress,
+            gallery, encoder, folder, recognition=settings.recognition, actor="cli",
+            progress=progress,
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))

@@ -1,4 +1,4 @@
-"""``eval-liveness MANIFEST [--json]``: liveness error rates on labelled sequences."""
+"""``eval-liveness MANIFEST|VIDEO ... [--json]``: liveness error rates on labelled sequences."""
 
 from __future__ import annotations
 
@@ -18,10 +18,19 @@ def register(subparsers: Any) -> None:
         description=(
             "Runs the face gate, landmarks and liveness tracker over labelled sequences: a CSV "
             "path,label,subject,session,frame_no (frames) or path,label (videos), paths "
-            "relative to the manifest. label 'live' is bona fide, anything else an attack."
+            "relative to the manifest, or video files (label --video-label). label 'live' is "
+            "bona fide, anything else an attack. Prints the figures and, per sequence, the "
+            "judged face's box, whether a head-turn challenge was asked (a recording cannot "
+            "answer: not admitted) and the decision."
         ),
     )
-    p.add_argument("manifest", help="the CSV manifest")
+    p.add_argument("manifests", nargs="+", metavar="MANIFEST_OR_VIDEO",
+                   help="CSV manifests, or video files (one sequence each)")
+    p.add_argument("--frame-interval-s", type=float, default=None,
+                   help="seconds between frame_no n and n+1 in frames manifests "
+                        "(default 1/25: camera frames)")
+    p.add_argument("--video-label", default="live",
+                   help="the label of video files given directly (default live)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(handler=cmd_eval_liveness)
 
@@ -36,11 +45,11 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.detect import HaarFaceDetector
     from kiosk.landmarks import LandmarkPredictor
     from kiosk.liveness import evaluation_tracker
-    from kiosk.eval.liveness import ManifestError, evaluate, read_manifest
+    from kiosk.eval.liveness import ManifestError, evaluate, read_sources
     from kiosk.model_files import ModelNotFoundError, shape_predictor_path
 
     try:
-        sequences = read_manifest(args.manifest)
+        sequences = read_sources(args.manifests, args.frame_interval_s, args.video_label)
         predictor = LandmarkPredictor(
             str(shape_predictor_path(settings.recognition.shape_predictor))
         )
@@ -67,8 +76,20 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     print(f"BPCER counting no-face live sequences as refusals: {_fmt(figures['bpcer_with_no_face'])}")
     decision = figures["decision"]
     print(
-        f"decision after: median {decision['median_frames']} frames / {_fmt(decision['median_s'])} s, "
-        f"max {decision['max_frames']} frames / {_fmt(decision['max_s'])} s",
+        f"decision (live or spoof, no challenge) after: median {decision['median_frames']} "
+        f"frames / {_fmt(decision['median_s'])} s, max {decision['max_frames']} frames / "
+        f"{_fmt(decision['max_s'])} s; live admitted: median {_fmt(decision['median_admitted_s'])} s",
+        file=out,
+    )
+    challenge = figures["challenge"]
+    share = challenge["live_admitted_without_challenge_share"]
+    print(
+        f"challenge asked: {challenge['challenged']} (live {challenge['challenged_live']}); live "
+        f"admitted without a challenge: {challenge['live_admitted_without_challenge']} of "
+        f"{figures['lives'] + _no_face_lives(figures)} ({_fmt(share)}); attacks admitted: "
+        f"{challenge['attacks_admitted']}; live refused as spoof: "
+        f"{challenge['live_refused_as_spoof']}; BPCER if the challenged live attendees answer: "
+        f"{_fmt(challenge['bpcer_if_live_answer'])}",
         file=out,
     )
     print("per cue alone (at the configured threshold; threshold for BPCER 5 %):", file=out)
@@ -81,4 +102,24 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
             f"-> APCER {_fmt(at5['apcer'])}",
             file=out,
         )
+    print("per sequence (box: the judged face in the deciding frame, x0 y0 x1 y1):", file=out)
+    print(f"  {'sequence':48s} {'label':20s} {'decision':9s} {'at_s':>6s} {'reason':20s} "
+          f"{'texture':>7s}  box", file=out)
+    for seq in figures["sequences"]:
+        box = " ".join(str(v) for v in seq["judged_box_xyxy"]) if seq["judged_box_xyxy"] else "-"
+        at_s = "-" if seq["decided_at_s"] is None else f"{seq['decided_at_s']:.2f}"
+        print(
+            f"  {_short(seq['id']):48s} {seq['label'][:20]:20s} {seq['decision']:9s} {at_s:>6s} "
+            f"{seq['reason'][:20]:20s} {_fmt(seq['scores'].get('texture')):>7s}  {box}"
+            + (f"  (tracked face changed {seq['track_changes']}x)" if seq["track_changes"] else ""),
+            file=out,
+        )
     return 0
+
+
+def _short(name: str, width: int = 48) -> str:
+    return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+def _no_face_lives(figures: dict[str, Any]) -> int:
+    return sum(1 for s in figures["sequences"] if s["label"] == "live" and s["frames_with_face"] == 0)

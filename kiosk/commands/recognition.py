@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kiosk.commands.common import UserError, enrollment_identity
 from kiosk.config import Settings
-from kiosk.fusion import match_threshold
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
+from kiosk.matching.rule import match_threshold
 from kiosk.names import one_line, printable
 
 
@@ -59,39 +60,24 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"the external id {external_id!r} is already enrolled")
         if args.event is not None and gallery.event(args.event) is None:
             raise UserError(f"no event with id {args.event} (see `events list`)")
-        encoder = _encoder(settings)
-        samples = []
-        for image, frame_bgr in zip(args.images, frames):
-            try:
-                samples.append(encoder.encode_photo(frame_bgr, printable(image), single=True))
-            except ImageError as exc:
-                raise UserError(f"{exc}; nothing was enrolled") from exc
-        recognition = settings.recognition
-        for sample, image in zip(samples, args.images):
-            found = gallery.lookalike(
-                sample.embeddings, match_threshold(recognition), recognition.min_margin
-            )
-            if found is None:
-                continue
-            match, other_name = found
-            message = (
-                f"{printable(image)} looks like person {match.person_id} ({other_name}), "
-                f"distance {match.distance:.3f}"
-            )
-            if not args.allow_duplicate:
-                raise UserError(
-                    f"{message}; nothing was enrolled. If {name} is another person, enrol again "
-                    "with --allow-duplicate; to add photos of that person, use enroll-folder "
-                    "or the people manager"
-                )
-            print(f"warning: {message}; enrolled as {name} (--allow-duplicate)", file=sys.stderr)
+        from kiosk.enrollment import LookalikeError, encode_photos, enroll
+
+        labels = [printable(image) for image in args.images]
         try:
-            person_id = gallery.add_person(
-                name, [s.embeddings for s in samples], [s.crop_jpeg() for s in samples],
-                external_id=external_id, actor="cli",
-            )
-        except (ValueError, GalleryError) as exc:
+            samples = encode_photos(_encoder(settings), list(zip(frames, labels)))
+            enrolment = enroll(gallery, settings.recognition, name, samples, labels=labels,
+                               external_id=external_id, allow_duplicate=args.allow_duplicate,
+                               actor="cli")
+        except LookalikeError as exc:
+            raise UserError(
+                f"{exc}. If {name} is another person, enrol again with --allow-duplicate; to "
+                "add photos of that person, use enroll-folder or the people manager") from exc
+        except (ImageError, ValueError, GalleryError) as exc:
             raise UserError(f"{exc}; nothing was enrolled") from exc
+        for found in enrolment.lookalikes:
+            print(f"warning: {found.describe()}; enrolled as {name} (--allow-duplicate)",
+                  file=sys.stderr)
+        person_id = enrolment.person_id
         if args.event is not None:
             try:
                 added = gallery.add_to_roster(args.event, name, args.external_id, actor="cli")
@@ -285,16 +271,18 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
         people_images(args.root)  # a bad folder is refused before the models load
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    from kiosk.fusion import model_weights
+    from kiosk.matching.rule import model_weights
 
     encoder = _encoder(settings)
+    if args.cv:
+        return _eval_identify_cv(args, settings, encoder)
     recognition = settings.recognition
+    fused = encoder.models.dlib_encoder is not None
     weights = None
-    threshold = recognition.distance_threshold
-    if encoder.models.dlib_encoder is not None:
+    if fused:
         weights = model_weights(encoder.models.embedder.model_id,
                                 encoder.models.dlib_encoder.model_id, recognition.dlib_weight)
-        threshold = recognition.fused_distance_threshold
+    threshold = match_threshold(recognition, fused)
     try:
         report = evaluate_identification(
             args.root, lambda path: encoder.encode_file_models(path, single=False),
@@ -317,6 +305,77 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
     for row in report["trade_off"]:
         print(f"{'':19}{row['threshold']:>9.3f} {100 * row['dir']:>7.2f} "
               f"{100 * row['wrong_person']:>9.2f} {100 * row['fpir']:>8.2f}")
+    return 0
+
+
+def _embeddings_fingerprint(settings: Settings, encoder: Any) -> str:
+    """What photos' embeddings depend on: the models, the encoder settings and the code that
+    turns a photo into embeddings (a change there re-embeds the cached folder)."""
+    import hashlib
+    import importlib
+
+    digest = hashlib.sha256()
+    models = [encoder.models.embedder.model_id]
+    if encoder.models.dlib_encoder is not None:
+        models.append(encoder.models.dlib_encoder.model_id)
+    recognition = settings.recognition
+    digest.update(json.dumps([models, recognition.facenet_backend, recognition.crop_margin,
+                              recognition.flip_average]).encode())
+    for name in ("kiosk.align", "kiosk.detect", "kiosk.dlib_encoder", "kiosk.embed",
+                 "kiosk.face_encoder", "kiosk.landmarks"):
+        module = importlib.import_module(name)
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any) -> int:
+    from kiosk.eval.identify_cv import cross_validate, embed_folder
+
+    try:
+        agree = [int(n) for n in args.agree.split(",")]
+    except ValueError as exc:
+        raise UserError(f"--agree: comma-separated whole numbers, got {args.agree!r}") from exc
+    if args.cv < 2 or min(agree) < 1:
+        raise UserError("--cv needs at least 2 folds and --agree numbers of at least 1")
+    cache = args.cache or None
+    try:
+        faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
+                             cache, _embeddings_fingerprint(settings, encoder))
+        recognition = settings.recognition
+        rule = (recognition.dlib_weight if recognition.fusion else 0.0,
+                match_threshold(recognition), recognition.min_margin)
+        reports = [cross_validate(faces, args.enrol, n, args.cv, stranger_share=args.stranger_share,
+                                  settings_rule=rule) for n in agree]
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(reports, indent=2, ensure_ascii=False))
+        return 0
+    for report in reports:
+        held = report["held_out"]
+        print(f"--enrol {report['enrol']}, {report['agree']} photo(s) of a person must agree; "
+              f"{report['folds']} folds of people; {report['enrolled_people']} enrolled, "
+              f"{held['genuine']} genuine and {held['strangers']} stranger probe groups")
+        print("  fold  dlib_weight  threshold  margin  |  held out: right %  wrong %  strangers %")
+        for fold in report["per_fold"]:
+            print(f"  {fold['fold']:>4} {fold['dlib_weight']:>12.2f} {fold['threshold']:>10.3f} "
+                  f"{fold['min_margin']:>7.2f}  | {100 * fold['dir']:>17.1f} "
+                  f"{100 * fold['wrong_person']:>8.2f} {100 * fold['fpir']:>12.2f}")
+        print(f"  held out, all folds: right {100 * held['dir']:.1f} % "
+              f"(per fold {100 * held['dir_mean']:.1f} +- {100 * held['dir_std']:.1f}), "
+              f"wrong {100 * held['wrong_person']:.2f} % ({held['wrong']}), strangers accepted "
+              f"{100 * held['fpir']:.2f} % ({held['stranger_accepted']} of {held['strangers']}; "
+              f"per fold {100 * held['fpir_mean']:.2f} +- {100 * held['fpir_std']:.2f})")
+        chosen = report["chosen"]
+        print(f"  chosen on everyone: dlib_weight {chosen['dlib_weight']:.2f}, threshold "
+              f"{chosen['threshold']:.3f}, min_margin {chosen['min_margin']:.2f} (on everyone: "
+              f"right {100 * chosen['dir']:.1f} %, wrong {100 * chosen['wrong_person']:.2f} %, "
+              f"strangers {100 * chosen['fpir']:.2f} %)")
+        rule = report["settings"]
+        print(f"  the settings' rule (dlib_weight {rule['dlib_weight']:.2f}, threshold "
+              f"{rule['threshold']:.3f}, min_margin {rule['min_margin']:.2f}) on everyone: right "
+              f"{100 * rule['dir']:.1f} %, wrong {100 * rule['wrong_person']:.2f} % "
+              f"({rule['wrong']}), strangers {100 * rule['fpir']:.2f} % ({rule['stranger_accepted']})")
     return 0
 
 
@@ -391,5 +450,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--enrol", type=int, default=1, metavar="K", help="images enrolled per person (default 1)")
     p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                    help=FUSION_HELP)
+    p.add_argument("--cv", type=int, default=0, metavar="FOLDS",
+                   help="choose dlib's weight, the threshold and the margin by cross-validation "
+                        "over this many folds of people and report the held-out folds "
+                        "(docs/RECOGNITION.md); 0: the settings' rule (default)")
+    p.add_argument("--agree", default="1", metavar="N[,N...]",
+                   help="with --cv: photos of one person taken together that must all accept "
+                        "the same person, like the kiosk's agree_frames (default 1)")
+    p.add_argument("--stranger-share", type=float, default=1 / 3, metavar="SHARE",
+                   help="with --cv: share of the people with enough photos kept back as "
+                        "strangers, so that strangers come with several photos (default 1/3)")
+    p.add_argument("--cache", default="", metavar="FILE",
+                   help="with --cv: an .npz file keeping the photos' embeddings between runs "
+                        "(re-embedded when the models or the encoder code change)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_identify)

@@ -1,5 +1,6 @@
-"""CLI of a connected kiosk: ``sync --once``, ``run --headless --source SRC --event N``, and
-``enroll`` / ``enroll-folder`` through the service.
+"""CLI of a connected kiosk: ``sync --once``, ``run --headless --source SRC --event N``,
+``enroll`` / ``enroll-folder`` through the service, and staff's ``checkins add`` /
+``checkins undo`` (through the outbox when the kiosk is connected).
 
 ``run --headless`` extends the GUI's ``run`` (or is ``run`` itself where the GUI is not
 installed): the pipeline without a window, a door camera without a screen, logging each
@@ -59,14 +60,90 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     client = SyncClient(settings.server, store)
     try:
-        report = client.run_once()
-    except (SyncError, StoreError) as exc:
-        raise UserError(f"{exc}; {client.pending()} check-ins kept in the outbox") from exc
+        try:
+            report = client.run_once()
+        except (SyncError, StoreError) as exc:
+            raise UserError(f"{exc}; {client.pending()} check-ins kept in the outbox") from exc
+        print(report.summary())
+        if report.rejected:
+            _print_rejected(store)
     finally:
         client.close()
         store.close()
-    print(report.summary())
     return 0
+
+
+def _print_rejected(store: Any, since: str | None = None) -> None:
+    """What the service refused for good (kept with its reason), newest first."""
+    from kiosk.names import one_line
+    from kiosk.store.outbox import Outbox
+
+    for item in Outbox(store).rejected():
+        if since is not None and str(item["rejected_at"]) < since:
+            break
+        print(f"refused by the service: {item['method']} of person {item['person_id']} at "
+              f"event {item['event_id']} ({item['at']}): {one_line(str(item['rejection']))}",
+              file=sys.stderr)
+
+
+def _staff_change(args: argparse.Namespace, settings: Settings, change: Any) -> int:
+    """A manual check-in or undo (the staff panel's rules: a reason, the service's limits),
+    queued in the outbox on a connected kiosk and followed by a sync round."""
+    import getpass
+
+    from kiosk.commands.recognition import open_gallery
+    from kiosk.store.base import StoreError, now_iso
+    from kiosk.sync import SyncClient, SyncError, attach_outbox
+
+    settings = _server_settings(args, settings)
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UserError("--reason is required (it is kept in the audit log)")
+    operator = args.operator or f"staff:{getpass.getuser()}"
+    started = now_iso()
+    with open_gallery(settings) as gallery:
+        if gallery.event(args.event) is None:
+            raise UserError(f"no event with id {args.event} (see `events list`)")
+        if settings.server.url:
+            attach_outbox(gallery.checkins_table)
+        try:
+            message = change(gallery, operator, reason)
+        except (ValueError, StoreError) as exc:
+            raise UserError(f"{exc}; nothing was changed") from exc
+    print(message)
+    if settings.server.url:
+        store = _store(settings)
+        client = SyncClient(settings.server, store)
+        try:
+            client.run_once()
+            _print_rejected(store, started)
+        except (SyncError, StoreError) as exc:
+            print(f"warning: not uploaded yet, it waits in the outbox ({exc})", file=sys.stderr)
+        finally:
+            client.close()
+            store.close()
+    return 0
+
+
+def cmd_checkins_add(args: argparse.Namespace, settings: Settings) -> int:
+    def change(gallery: Any, operator: str, reason: str) -> str:
+        if gallery.person(args.person) is None:
+            raise ValueError(f"no person with id {args.person} (see `people list`)")
+        new, at = gallery.check_in(args.person, args.event, "manual", operator=operator,
+                                   reason=reason)
+        return (f"person {args.person} checked in to event {args.event} at {at}" if new else
+                f"person {args.person} was already checked in to event {args.event} at {at}")
+
+    return _staff_change(args, settings, change)
+
+
+def cmd_checkins_undo(args: argparse.Namespace, settings: Settings) -> int:
+    def change(gallery: Any, operator: str, reason: str) -> str:
+        if not gallery.undo_check_in(args.person, args.event, operator, reason):
+            raise ValueError(f"person {args.person} is not checked in to event {args.event}")
+        return f"check-in of person {args.person} at event {args.event} undone"
+
+    return _staff_change(args, settings, change)
 
 
 def _client(settings: Settings) -> Any:
@@ -262,7 +339,7 @@ def _frames(source: str, settings: Settings, exit_at_end: bool) -> Any:
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     """The pipeline without a window; each decision is logged (and printed)."""
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery, GalleryError
     from kiosk.pipeline import Pipeline
     from kiosk.face_encoder import FaceEncoder
@@ -322,6 +399,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--server", default=None, metavar="URL", help="overrides [server] url")
     p.add_argument("--api-key", default=None, help="overrides [server] api_key")
     p.set_defaults(handler=cmd_sync)
+
+    checkins = subparsers.choices.get("checkins")
+    if checkins is not None:
+        for action in checkins._actions:  # noqa: SLF001 - argparse keeps sub-commands there
+            if isinstance(action, argparse._SubParsersAction):
+                for name, handler, what in (
+                    ("add", cmd_checkins_add, "check a person in by hand, with a reason"),
+                    ("undo", cmd_checkins_undo, "undo a check-in, with a reason"),
+                ):
+                    p = action.add_parser(name, help=f"{what} (through the service when "
+                                                     "connected)")
+                    p.add_argument("--event", type=int, required=True)
+                    p.add_argument("--person", type=int, required=True, help="the person's id")
+                    p.add_argument("--reason", required=True)
+                    p.add_argument("--operator", default=None,
+                                   help="who does it, for the audit log (default: staff:USER)")
+                    p.add_argument("--server", default=None, metavar="URL",
+                                   help="overrides [server] url")
+                    p.add_argument("--api-key", default=None, help="overrides [server] api_key")
+                    p.set_defaults(handler=handler)
 
     run = subparsers.choices.get("run")
     if run is None:  # no GUI installed: run is headless only

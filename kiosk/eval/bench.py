@@ -39,6 +39,8 @@ DEFAULT_QUERIES = 50
 COMPARE_BLOCK = 10  # bench-match: queries timed back to back before the other matcher's turn
 IMAGES_PER_PERSON = 10  # bench-match galleries: 10 stored images per person, as in the budget
 GATE_STAGES = ("gate", "landmarks", "liveness")  # the 20 ms budget covers these three
+# One identification: what face_recognition's detect + encode of one frame is compared with
+IDENTIFICATION_STAGES = ("gate", "landmarks", "align", "embed", "embed_dlib", "match")
 # The texture cue runs inside the liveness stage on a few frames; reported as its own stage too.
 TEXTURE_STAGE = "texture"
 
@@ -78,6 +80,13 @@ def stage_table(per_frame_timings: list[dict[str, float]], stages: tuple[str, ..
     return {
         name: percentile_stats([t[name] for t in per_frame_timings if name in t]) for name in stages
     }
+
+
+def identification_ms(stages: dict[str, StageStats]) -> float:
+    """One identification, from the medians of its stages in one run: gate + landmarks + align
+    + embed (+ embed_dlib when fused) + match (the stages that ran; 0 when none did)."""
+    return float(sum(stages[name].median_ms for name in IDENTIFICATION_STAGES
+                     if name in stages and stages[name].calls > 0))
 
 
 def summed_per_frame(per_frame_timings: list[dict[str, float]], stages: tuple[str, ...]) -> np.ndarray:
@@ -292,10 +301,10 @@ class MatchBench:
     Attributes:
         size: stored images.
         query_ms_median: median milliseconds of one open-set query
-            (:meth:`kiosk.match.GalleryMatrix.nearest`: the int8 prefilter from
-            :data:`kiosk.match.INDEX_MIN_ROWS` images on), queries back to back.
+            (:meth:`kiosk.matching.matrix.GalleryMatrix.nearest`: the int8 prefilter from
+            :data:`kiosk.matching.matrix.INDEX_MIN_ROWS` images on), queries back to back.
         query_ms_p95: 95th percentile.
-        exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.match.nearest`)
+        exhaustive_ms_median: median of the exhaustive float32 scan (:func:`kiosk.matching.matrix.nearest`)
             on the same queries, timed in blocks alternating with the matcher's in the same run.
         exhaustive_ms_p95: its 95th percentile.
         cold_query_ms_median: median of the matcher's first query of each block, which follows
@@ -306,7 +315,7 @@ class MatchBench:
         queries: queries timed (half near a stored image, half random).
         full_scans: queries where the prefilter's bound could not prove the answer and the
             matcher scanned every row instead.
-        threads: threads of the int8 scan (:func:`kiosk.match.search_threads`; 0 when not used).
+        threads: threads of the int8 scan (:func:`kiosk.matching.threads.search_threads`; 0 when not used).
         index_build_s: seconds to build the int8 copy (at the first query; 0 when not used).
         index_mb: memory of the int8 copy (codes), besides the float32 matrix.
         code_bytes: bytes a query reads per stored image: the int8 copy's code width
@@ -318,7 +327,7 @@ class MatchBench:
         load_s: seconds to open the SQLite gallery and read its matrix.
         gallery: ``"random"`` (random unit vectors) or ``"face-like"`` (:class:`FaceLikeVectors`).
         matcher: ``"facenet"`` (FaceNet's matrix) or ``"fused"`` (with fusion on: FaceNet's
-            and dlib's distances, :class:`kiosk.fusion.FusedMatcher`; the exhaustive scan is
+            and dlib's distances, :class:`kiosk.matching.fused.FusedMatcher`; the exhaustive scan is
             then the fused one over every row).
     """
 
@@ -487,7 +496,7 @@ def _code_bytes(matrix: Any) -> int:
 
 def _unindexed(matrix: Any) -> Any:
     """A matrix over the same arrays (not copied) that always scans every row."""
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.matrix import GalleryMatrix
 
     copy = GalleryMatrix.adopt(matrix.image_ids, matrix.person_ids, matrix.embeddings)
     copy.index_min_rows = 2**62
@@ -547,13 +556,13 @@ def compare_queries(
 
     Args:
         exhaustive: what answers the same queries by scanning every row (with ``nearest``
-            like the matcher's); None: :func:`kiosk.match.nearest` on the matcher's matrix.
+            like the matcher's); None: :func:`kiosk.matching.matrix.nearest` on the matcher's matrix.
 
     Returns:
         ((Q,) matcher ms, (Q,) exhaustive ms, queries where both decided the same, see
         :func:`same_match`).
     """
-    from kiosk.match import nearest
+    from kiosk.matching.matrix import nearest
 
     fast, slow = np.empty(len(queries)), np.empty(len(queries))
     same = 0
@@ -583,14 +592,15 @@ def run_match_bench(
     kiosk's matcher and with the exhaustive scan, in alternating blocks, in the same run.
 
     Args:
-        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.match.search_threads`).
+        threads: threads of the int8 scan; None: the kiosk's (:func:`kiosk.matching.threads.search_threads`).
         faces: draw the gallery and the queries from this model of real faces' embeddings;
             None: random unit vectors (no subspace: the int8 copy keeps every component) and
             :func:`random_probes`.
     """
     from kiosk.dlib_encoder import DLIB_MODEL_ID
-    from kiosk.fusion import FusedMatcher, fusion_weights_of, match_threshold
     from kiosk.gallery import Gallery
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.rule import fusion_weights_of, match_threshold
 
     recognition = settings.recognition
     weights = fusion_weights_of(recognition)
@@ -687,6 +697,8 @@ class FaceRecognitionBench:
         encode: ``face_encodings`` of the found faces, per frame that had a face.
         per_frame: detect + encode per frame.
         faces_found: frames with at least one face.
+        kiosk_identification: the kiosk's identification of the same frames, each timed just
+            before face_recognition's (so that both see the same load); None when not asked.
     """
 
     frames: int
@@ -694,22 +706,73 @@ class FaceRecognitionBench:
     encode: StageStats
     per_frame: StageStats
     faces_found: int
+    kiosk_identification: StageStats | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"frames": self.frames, "detect": self.detect.as_dict(),
-                "encode": self.encode.as_dict(), "per_frame": self.per_frame.as_dict(),
-                "faces_found": self.faces_found}
+        figures: dict[str, Any] = {
+            "frames": self.frames, "detect": self.detect.as_dict(),
+            "encode": self.encode.as_dict(), "per_frame": self.per_frame.as_dict(),
+            "faces_found": self.faces_found,
+        }
+        if self.kiosk_identification is not None:
+            ours = self.kiosk_identification
+            figures["kiosk_identification"] = ours.as_dict()
+            figures["ratio_interleaved"] = (
+                round(self.per_frame.median_ms / ours.median_ms, 2) if ours.median_ms > 0 else None
+            )
+        return figures
 
 
-def run_face_recognition_bench(frames_bgr: list[FrameBGR]) -> FaceRecognitionBench:
-    """Time ``face_recognition`` (one HOG pass, no upsampling; one encoding jitter) per frame."""
+def kiosk_identifier(models: Any, gallery: Any, settings: Any) -> Callable[[FrameBGR], bool]:
+    """One identification as the pipeline makes it, for a frame: the face gate, landmarks,
+    FaceNet's crop and embedding, dlib's embedding when the gallery is fused, and the match
+    (the kiosk's :class:`~kiosk.decision.MatchPolicy`). Returns whether a face was found."""
+    from kiosk.align import align_face
+    from kiosk.decision import MatchPolicy
+    from kiosk.detect import to_gray
+
+    policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
+
+    def identify(frame_bgr: FrameBGR) -> bool:
+        face = models.detector.detect(frame_bgr).face
+        if face is None:
+            return False
+        landmarks = models.landmarks.predict(to_gray(frame_bgr), face.box_xyxy)
+        face_rgb = align_face(frame_bgr, landmarks, settings.recognition.crop_margin)
+        query: Any = models.embedder.embed(face_rgb)
+        if gallery.fused:
+            dlib_encoder = models.dlib_encoder
+            query = {gallery.model_id: query,
+                     dlib_encoder.model_id: dlib_encoder.embed_landmarks(frame_bgr, landmarks,
+                                                                         face.box_xyxy)}
+        policy.match(gallery.matcher, query)
+        return True
+
+    return identify
+
+
+def run_face_recognition_bench(
+    frames_bgr: list[FrameBGR], kiosk_identify: Callable[[FrameBGR], bool] | None = None,
+) -> FaceRecognitionBench:
+    """Time ``face_recognition`` per frame: its HOG detection as its default (the image
+    upsampled once), then the encoding of the first face (5-point chip, one jitter).
+
+    Args:
+        kiosk_identify: when given (:func:`kiosk_identifier`), the kiosk's identification of
+            each frame is timed right before face_recognition's, frame by frame.
+    """
     import face_recognition
 
     detect_ms: list[float] = []
     encode_ms: list[float] = []
     totals: list[float] = []
+    ours_ms: list[float] = []
     found = 0
     for frame in frames_bgr:
+        if kiosk_identify is not None:
+            started = time.perf_counter()
+            if kiosk_identify(frame):
+                ours_ms.append((time.perf_counter() - started) * 1000.0)
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
         started = time.perf_counter()
         locations = face_recognition.face_locations(rgb, number_of_times_to_upsample=1, model="hog")
@@ -722,8 +785,11 @@ def run_face_recognition_bench(frames_bgr: list[FrameBGR]) -> FaceRecognitionBen
         if locations:
             encode_ms.append((ended - detected) * 1000.0)
         totals.append((ended - started) * 1000.0)
-    return FaceRecognitionBench(len(frames_bgr), percentile_stats(detect_ms),
-                                percentile_stats(encode_ms), percentile_stats(totals), found)
+    return FaceRecognitionBench(
+        len(frames_bgr), percentile_stats(detect_ms), percentile_stats(encode_ms),
+        percentile_stats(totals), found,
+        percentile_stats(ours_ms) if kiosk_identify is not None else None,
+    )
 
 
 def sample_evenly(items: list[Any], count: int) -> list[Any]:

@@ -5,7 +5,7 @@ The folder holds one sub-folder of images per person (LFW's layout). People with
 with the rest (genuine probes); people with ``enrol`` or fewer images are never enrolled and
 are probed with all of theirs (impostor probes). Every probe is matched against the whole
 in-memory gallery with the kiosk's decision (threshold and margin from the settings, the same
-:meth:`kiosk.match.GalleryMatrix.nearest` the kiosk uses).
+:meth:`kiosk.matching.matrix.GalleryMatrix.nearest` the kiosk uses).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.fusion import FusedMatcher
-from kiosk.match import GalleryMatrix, Match
 from kiosk.images import ImageError
+from kiosk.matching.fused import FusedMatcher
+from kiosk.matching.matrix import GalleryMatrix
+from kiosk.matching.rule import Match, accepts
 from kiosk.types import Embedding
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -64,14 +65,15 @@ def people_images(root: str | Path) -> dict[str, list[Path]]:
 
 def rates(probes: Sequence[Probe], person_ids: dict[str, int], threshold: float,
           min_margin: float) -> dict[str, float]:
-    """``dir``, ``wrong_person`` and ``fpir`` of the probes when accepted means
-    ``distance < threshold`` and ``margin >= min_margin`` (a probe with no face is not accepted)."""
+    """``dir``, ``wrong_person`` and ``fpir`` of the probes under the accept test
+    (:func:`kiosk.matching.rule.accepts`) with this threshold and margin (a probe with no face
+    is not accepted)."""
     genuine = [p for p in probes if p.genuine]
     impostor = [p for p in probes if not p.genuine]
 
     def accepted(probe: Probe) -> bool:
         match = probe.match
-        return match is not None and match.distance < threshold and match.margin >= min_margin
+        return match is not None and accepts(match.distance, match.margin, threshold, min_margin)
 
     right = sum(accepted(p) and p.match.person_id == person_ids[p.person] for p in genuine)  # type: ignore[union-attr]
     wrong = sum(accepted(p) and p.match.person_id != person_ids[p.person] for p in genuine)  # type: ignore[union-attr]
@@ -102,9 +104,9 @@ def evaluate_identification(
         threshold: the kiosk's distance threshold.
         min_margin: the kiosk's minimum margin to the next person.
         enrol: images enrolled per person.
-        weights: with fusion, the per-model factors (:func:`kiosk.fusion.model_weights`);
+        weights: with fusion, the per-model factors (:func:`kiosk.matching.rule.model_weights`);
             ``embed_file`` then returns ``{model_id: embedding}`` and decisions are taken on the
-            fused distance (:class:`kiosk.fusion.FusedMatcher`).
+            fused distance (:class:`kiosk.matching.fused.FusedMatcher`).
 
     Returns:
         ``enrolled_people``, ``genuine_probes``, ``impostor_probes``, ``dir`` (genuine probes

@@ -3,16 +3,18 @@
 Two manifest formats, paths relative to the manifest's folder:
 
 - frames: ``path,label,subject,session,frame_no``; the frames of one label+subject+session are
-  one sequence, in ``frame_no`` order. Frame times are ``frame_no / ASSUMED_FPS`` (NUAA stores
-  no timestamps; its windows sample about every 5th camera frame);
+  one sequence, in ``frame_no`` order. Frame times are ``frame_no * frame_interval_s``, by
+  default ``1 / ASSUMED_FPS`` (NUAA's frame numbers are camera frames; a manifest whose
+  ``frame_no`` counts frames spread further apart, as replay-dev's, passes their spacing);
 - videos: ``path,label``; each file is one sequence, read with ``cv2.VideoCapture``.
 
 ``label`` is ``live`` for a bona fide presentation, anything else is an attack.
 
 How verdicts count: a sequence's decision is the first live or spoof verdict the tracker gives
-(a kiosk acts on it at once); a sequence that never decides is *undecided*. Undecided is "not
-checked in": for BPCER an undecided live sequence is a refusal; for APCER an undecided attack is
-not accepted. Sequences in which the face gate never found a face are non-responses: they are
+(a kiosk acts on it at once), or ``challenge`` when the tracker asked for a head turn first: a
+recording cannot answer, so a challenged sequence is not admitted; a sequence that never decides
+is *undecided*. Challenged and undecided are "not checked in": for BPCER such a live sequence is
+a refusal; for APCER such an attack is not accepted. Sequences in which the face gate never found a face are non-responses: they are
 counted apart (``no_face``) and left out of APCER/BPCER, and ``bpcer_with_no_face`` counts them
 as refusals too.
 """
@@ -30,9 +32,9 @@ import cv2
 import numpy as np
 
 from kiosk.config import LivenessSettings
-from kiosk.liveness import CUE_NAMES, LiveState, LivenessVerdict, verdicts_for_frames
+from kiosk.liveness import CHALLENGE_PROMPTS, CUE_NAMES, LiveState, LivenessVerdict, verdicts_for_frames
 from kiosk.texture import TextureScorer
-from kiosk.tracking import FaceTracker, TrackedFace
+from kiosk.tracking import FaceTracker
 from kiosk.types import FrameBGR
 
 ASSUMED_FPS = 25.0
@@ -96,6 +98,14 @@ class SequenceResult:
         cue_scores_at_decision: each cue's score in the deciding verdict (None: not measured).
         later_states: the distinct combined states after the decision (a first verdict that
             the later frames contradict shows up here).
+        challenged: the tracker asked for a head turn before any decision (the sequence is
+            then not admitted: a recording cannot answer).
+        judged_box_xyxy: the box of the judged face in the deciding frame (the challenge's
+            frame, or the last frame with a face when undecided); None without a face.
+        track_changes: how often the tracked face changed (each change restarted the verdict).
+        texture_scores: the texture cue's score after each frame (None before a sample), for
+            the spread check of ``scripts/liveness_spread.py``.
+        times_s: each frame's time from the first frame.
     """
 
     sequence: Sequence
@@ -110,13 +120,33 @@ class SequenceResult:
     reason: str = ""
     cue_scores_at_decision: dict[str, float | None] = field(default_factory=dict)
     later_states: tuple[str, ...] = ()
+    challenged: bool = False
+    judged_box_xyxy: tuple[int, int, int, int] | None = None
+    track_changes: int = 0
+    texture_scores: tuple[float | None, ...] = ()
+    times_s: tuple[float, ...] = ()
+
+    @property
+    def decision(self) -> str:
+        """``live``, ``spoof``, ``challenge`` (asked to turn: not admitted) or ``undecided``."""
+        return "challenge" if self.challenged else self.state.value
+
+    @property
+    def admitted(self) -> bool:
+        """Admitted without a challenge (the only way a recording can be admitted)."""
+        return self.state is LiveState.LIVE and not self.challenged
 
     def as_dict(self) -> dict[str, Any]:
         """One entry of ``eval-liveness --json``'s ``sequences`` list."""
         return {
             "id": self.sequence.name,
             "label": self.sequence.label,
-            "decision": self.state.value,
+            "decision": self.decision,
+            "challenged": self.challenged,
+            "judged_box_xyxy": list(self.judged_box_xyxy) if self.judged_box_xyxy else None,
+            "track_changes": self.track_changes,
+            "texture_scores": [None if v is None else round(v, 4) for v in self.texture_scores],
+            "times_s": [round(t, 3) for t in self.times_s],
             "decided_at_s": self.decided_at_s,
             "decided_at_frame": self.decided_at_frame,
             "reason": self.reason,
@@ -129,8 +159,12 @@ class SequenceResult:
         }
 
 
-def read_manifest(path: str | Path) -> list[Sequence]:
+def read_manifest(path: str | Path, frame_interval_s: float = 1.0 / ASSUMED_FPS) -> list[Sequence]:
     """Read a frames or videos manifest into sequences (see the module docstring).
+
+    Args:
+        path: the CSV manifest.
+        frame_interval_s: the time between ``frame_no`` n and n + 1 of a frames manifest.
 
     Raises:
         ManifestError: missing file, unknown header, bad row, or a named file that is missing.
@@ -146,14 +180,49 @@ def read_manifest(path: str | Path) -> list[Sequence]:
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ManifestError(f"{path}: not a readable CSV file: {exc}") from exc
+    if not frame_interval_s > 0:
+        raise ManifestError(f"frame_interval_s must be > 0, got {frame_interval_s}")
     if all(c in columns for c in FRAME_COLUMNS):
-        return _frame_sequences(path, root, rows)
+        return _frame_sequences(path, root, rows, frame_interval_s)
     if all(c in columns for c in VIDEO_COLUMNS):
         return _video_sequences(path, root, rows)
     raise ManifestError(
         f"{path}: header must be {','.join(FRAME_COLUMNS)} or {','.join(VIDEO_COLUMNS)}, "
         f"got {','.join(columns) or 'nothing'}"
     )
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def read_sources(
+    paths: list[str], frame_interval_s: float | None = None, video_label: str = LIVE_LABEL
+) -> list[Sequence]:
+    """Sequences from several manifests and video files (a video file is one sequence).
+
+    Args:
+        paths: CSV manifests (see :func:`read_manifest`) or video files.
+        frame_interval_s: the time between frame numbers in frames manifests (None: camera
+            frames at ``ASSUMED_FPS``).
+        video_label: the label of the video files given directly.
+
+    Raises:
+        ManifestError: as :func:`read_manifest`; a video file that does not exist.
+    """
+    sequences: list[Sequence] = []
+    for name in paths:
+        path = Path(name)
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            if not path.is_file():
+                raise ManifestError(f"{path}: video not found")
+            sequences.append(Sequence(str(path), video_label.strip() or LIVE_LABEL, (path,),
+                                      is_video=True))
+        else:
+            interval = frame_interval_s if frame_interval_s is not None else 1.0 / ASSUMED_FPS
+            sequences.extend(read_manifest(path, interval))
+    if not sequences:
+        raise ManifestError("no manifest or video given")
+    return sequences
 
 
 def _cell(row: dict[str, Any], key: str, path: Path, line: int) -> str:
@@ -163,7 +232,9 @@ def _cell(row: dict[str, Any], key: str, path: Path, line: int) -> str:
     return str(value).strip()
 
 
-def _frame_sequences(path: Path, root: Path, rows: list[dict[str, Any]]) -> list[Sequence]:
+def _frame_sequences(
+    path: Path, root: Path, rows: list[dict[str, Any]], frame_interval_s: float
+) -> list[Sequence]:
     groups: dict[tuple[str, str, str], list[tuple[int, Path]]] = {}
     for line, row in enumerate(rows, start=2):
         label = _cell(row, "label", path, line)
@@ -184,7 +255,7 @@ def _frame_sequences(path: Path, root: Path, rows: list[dict[str, Any]]) -> list
                 name=f"{label}/{subject}/{session}",
                 label=label,
                 paths=tuple(p for _, p in frames),
-                times_s=tuple(n / ASSUMED_FPS for n, _ in frames),
+                times_s=tuple(n * frame_interval_s for n, _ in frames),
             )
         )
     if not sequences:
@@ -237,17 +308,40 @@ def sequence_frames(sequence: Sequence) -> tuple[list[FrameBGR], list[float]]:
 
 
 def summarise(
-    sequence: Sequence, verdicts: list[LivenessVerdict], times_s: list[float], faces: int
+    sequence: Sequence,
+    verdicts: list[LivenessVerdict],
+    times_s: list[float],
+    faces: int,
+    boxes: list[tuple[int, int, int, int] | None] | None = None,
+    track_changes: int = 0,
 ) -> SequenceResult:
-    """Turn a sequence's per-frame verdicts into its decision (first decided verdict)."""
+    """Turn a sequence's per-frame verdicts into its decision: the first live or spoof verdict,
+    or the first request for a head turn (a recording cannot answer it: not admitted).
+
+    Args:
+        sequence: the input.
+        verdicts: the verdict after each frame.
+        times_s: each frame's time.
+        faces: frames with a face.
+        boxes: the judged face's box in each frame (None where there was no face).
+        track_changes: how often the tracked face changed.
+    """
     state, at_frame, at_s = LiveState.UNDECIDED, None, None
     deciding = verdicts[-1] if verdicts else None
+    challenged = False
     for i, verdict in enumerate(verdicts):
-        if verdict.state is not LiveState.UNDECIDED:
-            state, at_frame, at_s = verdict.state, i + 1, times_s[i] - times_s[0]
+        if verdict.state is not LiveState.UNDECIDED or verdict.reason in CHALLENGE_PROMPTS:
+            at_frame, at_s = i + 1, times_s[i] - times_s[0]
+            challenged = verdict.state is LiveState.UNDECIDED
+            state = verdict.state
             deciding = verdict
             break
-    later = verdicts[at_frame:] if at_frame is not None else []
+    boxes = boxes or [None] * len(verdicts)
+    if at_frame is not None:
+        judged_box = boxes[at_frame - 1]
+    else:
+        judged_box = next((b for b in reversed(boxes) if b is not None), None)
+    later = verdicts[at_frame:] if at_frame is not None and not challenged else []
     later_states = tuple(sorted({v.state.value for v in later} - {LiveState.UNDECIDED.value}))
     cue_states: dict[str, LiveState] = {}
     for name in CUE_NAMES:
@@ -262,24 +356,10 @@ def summarise(
         last.reason.value if last else "no_frames",
         deciding.reason.value if deciding else "no_frames",
         {name: (deciding.cue(name).score if deciding else None) for name in CUE_NAMES},
-        later_states,
+        later_states, challenged, judged_box, track_changes,
+        tuple(v.texture.score for v in verdicts),
+        tuple(t - times_s[0] for t in times_s) if times_s else (),
     )
-
-
-class _CountingTracker:
-    """Wraps a face tracker and counts the frames in which it found a face."""
-
-    def __init__(self, inner: FaceTracker) -> None:
-        self.inner = inner
-        self.faces = 0
-
-    def reset(self) -> None:
-        self.inner.reset()
-
-    def update(self, frame_bgr: FrameBGR) -> TrackedFace:
-        face = self.inner.update(frame_bgr)
-        self.faces += face.landmarks is not None
-        return face
 
 
 def run_sequence(
@@ -289,14 +369,21 @@ def run_sequence(
     texture: TextureScorer | None = None,
 ) -> SequenceResult:
     """Track faces and judge liveness over one sequence with a fresh liveness window (texture
-    models shared)."""
+    models shared); the verdict starts over whenever the tracked face changes, as in the kiosk."""
     frames, times_s = sequence_frames(sequence)
-    counter = _CountingTracker(tracker)
-    verdicts = list(
-        verdicts_for_frames(frames, times_s, counter, settings, texture)  # type: ignore[arg-type]
-    )
-    faces = counter.faces
-    return summarise(sequence, verdicts, times_s, faces)
+    verdicts: list[LivenessVerdict] = []
+    boxes: list[tuple[int, int, int, int] | None] = []
+    track_ids: list[int] = []
+    for face, verdict in verdicts_for_frames(frames, times_s, tracker, settings, texture):
+        verdicts.append(verdict)
+        if face.landmarks is not None and face.box_xyxy is not None:
+            boxes.append(tuple(int(v) for v in face.box_xyxy))  # type: ignore[arg-type]
+            track_ids.append(face.track_id)
+        else:
+            boxes.append(None)
+    changes = sum(1 for a, b in zip(track_ids, track_ids[1:]) if a != b)
+    faces = sum(b is not None for b in boxes)
+    return summarise(sequence, verdicts, times_s, faces, boxes, changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +465,10 @@ class Evaluation:
     def __post_init__(self) -> None:
         counted = [r for r in self.results if r.frames_with_face > 0]
         labels = [r.sequence.is_attack for r in counted]
-        self.combined = error_rates(labels, [r.state for r in counted])
+        # a challenged sequence is not admitted (a recording cannot turn its head on request)
+        self.combined = error_rates(
+            labels, [LiveState.UNDECIDED if r.challenged else r.state for r in counted]
+        )
         self.per_cue = {}
         for name in CUE_NAMES:
             rates = error_rates(labels, [r.cue_states[name] for r in counted])
@@ -395,22 +485,47 @@ class Evaluation:
         return sum(1 for r in self.results if r.frames_with_face == 0)
 
     def decision_times(self) -> dict[str, float | None]:
-        """Median and maximum frames and seconds to a decision, over decided sequences."""
-        frames = [r.decided_at_frame for r in self.results if r.decided_at_frame is not None]
-        seconds = [r.decided_at_s for r in self.results if r.decided_at_s is not None]
+        """Median and maximum frames and seconds to a decision (live or spoof, without a
+        challenge), and the median over the live sequences admitted."""
+        decided = [r for r in self.results if r.decided_at_frame is not None and not r.challenged]
+        frames = [r.decided_at_frame for r in decided]
+        seconds = [r.decided_at_s for r in decided]
+        admitted = [r.decided_at_s for r in decided if r.admitted and not r.sequence.is_attack]
         if not frames:
-            return {"median_frames": None, "max_frames": None, "median_s": None, "max_s": None}
+            return {"median_frames": None, "max_frames": None, "median_s": None, "max_s": None,
+                    "median_admitted_s": None}
         return {
-            "median_frames": float(np.median(frames)),
-            "max_frames": float(max(frames)),
-            "median_s": float(np.median(seconds)),
-            "max_s": float(max(seconds)),
+            "median_frames": float(np.median(frames)),  # type: ignore[arg-type]
+            "max_frames": float(max(frames)),  # type: ignore[type-var]
+            "median_s": float(np.median(seconds)),  # type: ignore[arg-type]
+            "max_s": float(max(seconds)),  # type: ignore[type-var]
+            "median_admitted_s": float(np.median(admitted)) if admitted else None,  # type: ignore[arg-type]
+        }
+
+    def challenge_counts(self) -> dict[str, Any]:
+        """Challenged sequences (live and attack), and the share of live sequences admitted
+        without a challenge (sequences without a face count as not admitted)."""
+        lives = [r for r in self.results if not r.sequence.is_attack]
+        admitted = sum(1 for r in lives if r.admitted)
+        return {
+            "challenged": sum(1 for r in self.results if r.challenged),
+            "challenged_live": sum(1 for r in lives if r.challenged),
+            "live_admitted_without_challenge": admitted,
+            "live_admitted_without_challenge_share": admitted / len(lives) if lives else None,
+            "attacks_admitted": sum(1 for r in self.results if r.sequence.is_attack and r.admitted),
+            # a live attendee at the kiosk answers the challenge: refused then only when the
+            # passive rules refused or never decided (recordings cannot show this)
+            "bpcer_if_live_answer": (
+                sum(1 for r in lives if r.frames_with_face > 0 and not r.admitted and not r.challenged)
+                / max(1, sum(1 for r in lives if r.frames_with_face > 0))
+            ),
+            "live_refused_as_spoof": sum(1 for r in lives if r.state is LiveState.SPOOF),
         }
 
     def as_dict(self) -> dict[str, Any]:
         lives_all = sum(1 for r in self.results if not r.sequence.is_attack)
         refused_all = sum(
-            1 for r in self.results if not r.sequence.is_attack and r.state is not LiveState.LIVE
+            1 for r in self.results if not r.sequence.is_attack and not r.admitted
         )
         return {
             "sequence_count": len(self.results),
@@ -424,6 +539,7 @@ class Evaluation:
             "no_face": self.no_face,
             "bpcer_with_no_face": refused_all / lives_all if lives_all else 0.0,
             "decision": self.decision_times(),
+            "challenge": self.challenge_counts(),
             "per_cue": self.per_cue,
             "sequences": [r.as_dict() for r in self.results],
         }

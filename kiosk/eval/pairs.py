@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.fusion import fused_distance, model_weights
+from kiosk.matching.rule import fused_distance, model_weights
 from kiosk.face_encoder import FaceEncoder
 from kiosk.images import ImageError
 
@@ -249,7 +249,7 @@ def evaluate_pairs(
 
     A pair with an image where no face was found gets distance :data:`NO_FACE_DISTANCE`, so it
     is decided "different" (an error for a same-person pair); the count is reported. With the
-    encoder's fusion on, the figures are those of the fused distance (:mod:`kiosk.fusion`), and
+    encoder's fusion on, the figures are those of the fused distance (:mod:`kiosk.matching.fused`), and
     ``per_model`` gives each model's own accuracy, threshold and TAR in the same run.
 
     Returns:

@@ -13,6 +13,7 @@ implementation of the same two protocols, not a copy of the table code.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -51,10 +52,14 @@ class Store(Protocol):
     Attributes:
         name: what to call the database in messages (a file path or a server address).
         read_only: reading works, every transaction raises :class:`StoreError`.
+        has_outbox: the database keeps an outbox of changes waiting for the central service
+            (a kiosk's file, :mod:`kiosk.store.outbox`); a server database does not.
     """
 
     name: str
     read_only: bool
+    has_outbox: bool
+
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction: committed when the block ends, rolled back on any error.
@@ -80,6 +85,30 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+
+
+class SqlTransaction:
+    """What every backend's transaction shares: :meth:`insert` and :meth:`audit` in portable
+    SQL over the backend's own :meth:`execute` (which translates placeholders if it must)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def insert(self, table: str, values: dict[str, Any]) -> int:
+        """Insert one row and return its new ``id``."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        row = self.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", tuple(values.values())
+        ).fetchone()
+        return int(row[0])
+
+    def audit(self, actor: str, action: str, **details: Any) -> None:
+        """Append one entry to the audit log, inside this transaction."""
+        self.execute(
+            "INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)",
+            (now_iso(), actor, action, json.dumps(details, ensure_ascii=False, sort_keys=True)),
+        )
 
 
 def now_iso() -> str:

@@ -9,10 +9,38 @@ attendee is checked in (liveness, the match policy, the event's window) is decid
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from typing import Any
 
 from kiosk.store.base import Store, now_iso, parse_time, require_person
+
+MAX_OPERATOR_CHARS = 200  # the service refuses longer ones: checked here before anything is queued
+MAX_REASON_CHARS = 1000
+MAX_TIME_CHARS = 64
+_CONTROL = {"Cc", "Zl", "Zp"}  # control characters, line and paragraph separators
+
+
+def clean_note(text: str | None, what: str, max_chars: int) -> str | None:
+    """An operator name or a reason as it is stored and sent to the service: stripped, at
+    most ``max_chars`` characters, on one line without control characters (a NUL cannot be
+    stored by PostgreSQL, an escape would reach every terminal that lists it); None when
+    empty. The service applies the same rule to what doors send.
+
+    Raises:
+        ValueError: too long, or holding a control character (saying which and where).
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    if len(text) > max_chars:
+        raise ValueError(f"{what} is longer than {max_chars} characters ({len(text)})")
+    for position, char in enumerate(text, 1):
+        if unicodedata.category(char) in _CONTROL or 0xD800 <= ord(char) <= 0xDFFF:
+            raise ValueError(f"{what} holds a control character ({ascii(char)}) at character "
+                             f"{position}; write it on one line")
+    return text
+
 
 CHECKIN_COLUMNS = ("person_id", "name", "external_id", "event_id", "at", "method", "distance",
                    "liveness", "operator", "reason")
@@ -45,9 +73,12 @@ class CheckIns:
         committed (durable) when this returns.
 
         Raises:
-            ValueError: no such person.
+            ValueError: no such person, or an operator or reason the service would refuse
+                (:func:`clean_note`); nothing is stored.
             StoreError: it could not be stored.
         """
+        operator = clean_note(operator, "the operator", MAX_OPERATOR_CHARS)
+        reason = clean_note(reason, "the reason", MAX_REASON_CHARS)
         with self.store.transaction() as tx:
             row = tx.execute(
                 "SELECT at FROM checkins WHERE event_id = ? AND person_id = ?",
@@ -91,7 +122,13 @@ class CheckIns:
         With the outbox on (a kiosk connected to the service), the undo is also queued for the
         server in the same transaction, even when the check-in was made at another door and
         is not in this file; it then returns True.
+
+        Raises:
+            ValueError: an operator or reason the service would refuse (:func:`clean_note`);
+                nothing is changed.
         """
+        operator = clean_note(operator, "the operator", MAX_OPERATOR_CHARS) or "staff"
+        reason = clean_note(reason, "the reason", MAX_REASON_CHARS) or ""
         with self.store.transaction() as tx:
             cursor = tx.execute(
                 "DELETE FROM checkins WHERE event_id = ? AND person_id = ?", (event_id, person_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kiosk.names import clean_name
 from kiosk.store.base import Store, now_iso, parse_time, require_event
 
 EVENT_COLUMNS = ("id", "name", "opens_at", "closes_at", "created_at")
@@ -31,11 +32,10 @@ class Events:
         """Create an event with an optional check-in window (ISO times); returns its id.
 
         Raises:
-            ValueError: empty name, unparsable time, or a window that closes before it opens.
+            ValueError: empty name (or one with a control character, see
+                :func:`kiosk.names.clean_name`), unparsable time, or a window that closes before it opens.
         """
-        name = (name or "").strip()
-        if not name:
-            raise ValueError("the event name must not be empty")
+        name = clean_name(name, "the event name")
         opens = parse_time(opens_at) if opens_at else None
         closes = parse_time(closes_at) if closes_at else None
         if opens and closes and closes <= opens:

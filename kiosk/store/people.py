@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,20 @@ from kiosk.types import Embedding
 
 SOURCE_ENROL = "enrol"
 SOURCE_AUTO = "auto"
+
+
+class FaceGate(Protocol):
+    """Whether a live face may join a person's images (the rolling update's gate, e.g.
+    :class:`kiosk.matching.rule.RollingUpdateGate`)."""
+
+    @property
+    def weights(self) -> Mapping[str, float]:
+        """The models whose embeddings the gate compares."""
+
+    def admits(self, stored: Mapping[str, np.ndarray], face: Mapping[str, Embedding],
+               pinned: np.ndarray | None = None) -> bool:
+        """``stored``: model id -> (K, dim) the person's images, row for row; ``pinned``: (K,)
+        which of them are enrolment images."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,28 @@ class IncompleteImage:
 def farthest_row(candidates: np.ndarray, embedding: Embedding) -> int:
     """Index of the row of ``candidates`` (K, dim), unit vectors, farthest from ``embedding``."""
     return int(np.argmin(np.asarray(candidates, np.float32) @ np.asarray(embedding, np.float32)))
+
+
+def delete_person_rows(tx: Transaction, person_id: int, has_outbox: bool) -> list[int]:
+    """The one deletion of a person, inside the caller's transaction: their embeddings, face
+    images, check-ins, what waits for them in the outbox (a kiosk's file) and the person.
+    Used by :meth:`People.delete_person` and by the replica when the service deleted someone
+    (:mod:`kiosk.store.replica`). The caller calls ``store.forget_deleted()`` after the commit.
+
+    Returns:
+        The ids of the deleted face images (none when there was no such person).
+    """
+    face_ids = [int(r[0]) for r in tx.execute(
+        "SELECT id FROM faces WHERE person_id = ?", (person_id,)
+    ).fetchall()]
+    tx.execute("DELETE FROM face_embeddings WHERE face_id IN "
+               "(SELECT id FROM faces WHERE person_id = ?)", (person_id,))
+    tx.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
+    tx.execute("DELETE FROM checkins WHERE person_id = ?", (person_id,))
+    if has_outbox:
+        tx.execute("DELETE FROM outbox WHERE person_id = ?", (person_id,))
+    tx.execute("DELETE FROM people WHERE id = ?", (person_id,))
+    return face_ids
 
 
 class People:
@@ -230,8 +266,9 @@ class People:
 
     def delete_person(self, person_id: int, actor: str = "admin") -> ImageChange:
         """Delete a person and all their biometric data (images, embeddings, crops,
-        check-ins), in one transaction; then make sure no copy of the deleted bytes is left
-        (``secure_delete`` overwrites the freed pages, the WAL is checkpointed and truncated).
+        check-ins, changes waiting in the outbox), in one transaction (:func:`delete_person_rows`);
+        then make sure no copy of the deleted bytes is left (``secure_delete`` overwrites the
+        freed pages, the WAL is checkpointed and truncated).
 
         Raises:
             ValueError: no such person.
@@ -240,16 +277,7 @@ class People:
         """
         with self.store.transaction() as tx:
             name = require_person(tx, person_id)
-            face_ids = [int(r[0]) for r in tx.execute(
-                "SELECT id FROM faces WHERE person_id = ?", (person_id,)
-            ).fetchall()]
-            tx.execute(
-                "DELETE FROM face_embeddings WHERE face_id IN "
-                "(SELECT id FROM faces WHERE person_id = ?)", (person_id,)
-            )
-            tx.execute("DELETE FROM faces WHERE person_id = ?", (person_id,))
-            tx.execute("DELETE FROM checkins WHERE person_id = ?", (person_id,))
-            tx.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            face_ids = delete_person_rows(tx, person_id, self.store.has_outbox)
             tx.audit(actor, "delete person", person_id=person_id, name=name, images=len(face_ids))
         self.store.forget_deleted()
         return ImageChange(removed=tuple(face_ids))
@@ -268,15 +296,16 @@ class People:
 
     def record_match(
         self, person_id: int, embedding: ImageEmbeddings, crop_jpeg: bytes | None = None,
-        quality: float | None = None,
+        quality: float | None = None, gate: FaceGate | None = None,
     ) -> ImageChange:
         """The rolling update after a confident, live match, in one transaction.
 
         Adds the new face as an unpinned image (with every model's embedding, as
-        :meth:`add_person`). When the person already has the maximum number of images, the
-        unpinned image farthest from the new face (by this kiosk's model) is replaced; when
-        every image is pinned (enrolment), nothing is added. A person deleted meanwhile gets
-        nothing.
+        :meth:`add_person`), when ``gate`` admits it against the person's stored images (all
+        of them, pinned or not, read in the same transaction); None admits every face. When
+        the person already has the maximum number of images, the unpinned image farthest from
+        the new face (by this kiosk's model) is replaced; when every image is pinned
+        (enrolment), nothing is added. A person deleted meanwhile gets nothing.
 
         Raises:
             ValueError: an embedding of one of the kiosk's models is missing.
@@ -287,6 +316,10 @@ class People:
         with self.store.transaction() as tx:
             if not tx.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone():
                 return ImageChange()
+            if gate is not None:
+                stored, pinned = self._stored_embeddings(tx, person_id, tuple(gate.weights))
+                if not gate.admits(stored, embeddings, pinned):
+                    return ImageChange()
             rows = tx.execute(
                 "SELECT f.id, e.embedding, f.pinned FROM faces f JOIN face_embeddings e "
                 "ON e.face_id = f.id AND e.model_id = ? WHERE f.person_id = ?",
@@ -307,6 +340,28 @@ class People:
             added=((face_id, person_id, embeddings),),
             removed=(replaced,) if replaced is not None else (),
         )
+
+    @staticmethod
+    def _stored_embeddings(tx: Transaction, person_id: int, model_ids: Sequence[str],
+                           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A person's images that have an embedding of every model of ``model_ids``: (model id
+        -> (K, dim), row for row; (K,) bool, which are pinned)."""
+        marks = ", ".join("?" * len(model_ids))
+        rows = tx.execute(
+            "SELECT f.id, f.pinned, e.model_id, e.embedding FROM faces f JOIN face_embeddings e "
+            f"ON e.face_id = f.id WHERE f.person_id = ? AND e.model_id IN ({marks}) ORDER BY f.id",
+            (person_id, *model_ids),
+        ).fetchall()
+        by_face: dict[int, dict[str, np.ndarray]] = {}
+        pinned_faces = set()
+        for face_id, pinned, model_id, blob in rows:
+            by_face.setdefault(int(face_id), {})[str(model_id)] = blob_to_embedding(blob)
+            if pinned:
+                pinned_faces.add(int(face_id))
+        complete = [f for f, faces in by_face.items() if len(faces) == len(model_ids)]
+        stored = {m: (np.stack([by_face[f][m] for f in complete]) if complete
+                      else np.empty((0, 0), np.float32)) for m in model_ids}
+        return stored, np.array([f in pinned_faces for f in complete], bool)
 
     def add_many(
         self, people: Sequence[tuple[str, str | None, Any]], actor: str = "admin"

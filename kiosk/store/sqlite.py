@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.base import Row, StoreError, now_iso
+from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso
 
 APPLICATION_ID = 0x4B494F53  # "KIOS": marks a file as this kiosk's gallery
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 def _explain(exc: sqlite3.Error, path: str) -> StoreError:
     """A :class:`StoreError` that names the problem in words an operator can act on."""
@@ -145,9 +145,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+""" + """
+CREATE TABLE IF NOT EXISTS outbox_rejected (
+    uuid TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL,
+    person_id INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    operator TEXT,
+    reason TEXT,
+    rejected_at TEXT NOT NULL,
+    rejection TEXT NOT NULL
+);
 """
 TABLES = ("people", "faces", "face_embeddings", "events", "checkins", "roster", "spoof_attempts",
-          "audit_log", "settings_store", "outbox")
+          "audit_log", "settings_store", "outbox", "outbox_rejected")
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -173,17 +185,24 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS outbox"):].split(";")[0])
 
 
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Version 4 adds ``outbox_rejected``: outbox items the service refused for good, with its
+    reason, set aside so that they no longer hold back the queue (:mod:`kiosk.store.outbox`)."""
+    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS outbox_rejected"):].split(";")[0])
+
+
 # MIGRATIONS[v] turns a version-v file into version v+1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3,
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
 }
 # The tables each version must have (a file missing one is damaged, not old).
-_TABLES_2 = tuple(t for t in TABLES if t != "outbox")
+_TABLES_3 = tuple(t for t in TABLES if t != "outbox_rejected")
+_TABLES_2 = tuple(t for t in _TABLES_3 if t != "outbox")
 TABLES_OF_VERSION = {1: tuple(t for t in _TABLES_2 if t != "face_embeddings"), 2: _TABLES_2,
-                     3: TABLES}
+                     3: _TABLES_3, 4: TABLES}
 
 
-class _SQLiteTransaction:
+class _SQLiteTransaction(SqlTransaction):
     """:class:`kiosk.store.base.Transaction` over an open ``BEGIN IMMEDIATE``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -194,20 +213,6 @@ class _SQLiteTransaction:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
-
-    def insert(self, table: str, values: dict[str, Any]) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        row = self.conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", tuple(values.values())
-        ).fetchone()
-        return int(row[0])
-
-    def audit(self, actor: str, action: str, **details: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)",
-            (now_iso(), actor, action, json.dumps(details, ensure_ascii=False, sort_keys=True)),
-        )
 
 
 class SQLiteStore:
@@ -229,6 +234,8 @@ class SQLiteStore:
         StoreError: the folder is missing or read-only, the file is unreadable, damaged, of a
             newer schema version, or not this kiosk's database (it is then left untouched).
     """
+
+    has_outbox = True
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
         self.name = str(path)

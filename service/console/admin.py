@@ -23,7 +23,7 @@ from kiosk.store.base import Store, audit_log, now_iso, parse_time
 from kiosk.store.events import Events
 from kiosk.store.people import People
 from service.console.accounts import Session
-from service.console.backend import ApiKey, enroll_endpoint
+from service.console.backend import ApiKey, enroll_person
 from service.console.board import RosterSource
 from service.console.web import (
     PREFIX, ConsoleError, admin_session, checked_form, console_of, flash, redirect, render,
@@ -250,17 +250,17 @@ async def _enroll(request: Request, session: Session, form: Any) -> Response:
     back = redirect(f"{PREFIX}/people")
     if not photos:
         return flash(back, "no_photo")
-    endpoint = enroll_endpoint(request.app)
     key = ApiKey(id=0, name=f"console ({session.account.name})", role="admin",
                  created_at="", revoked_at=None)
+    state = request.app.state.service
     from fastapi import HTTPException
 
     try:
-        answer = await endpoint(name=str(form.get("name") or "")[:200],
+        answer = await enroll_person(name=str(form.get("name") or "")[:200],
                                 external_id=(str(form.get("external_id") or "").strip()[:200]
                                              or None),
                                 allow_duplicate=form.get("allow_duplicate") == "on",
-                                images=photos, key=key)
+                                images=photos, key=key, state=state)
     except HTTPException as exc:
         return flash(back, str(exc.detail))
     if isinstance(answer, Response):

@@ -7,21 +7,13 @@ These lines name where the central service lives; they are the ones to change wh
 from __future__ import annotations
 
 # --- imports of the central service (change these when the service moves) ----------------
-from kiosk.server.app import CheckInItem, UndoItem, create_app
-from kiosk.server.app import _store_checkin as store_checkin
-from kiosk.server.app import _undo_checkin as undo_checkin
-from kiosk.server.keys import ApiKey, create_key, hash_key
-from kiosk.store.postgres import PostgresStore
+from service.app import create_app
+from service.routes.people import enroll_person
+from service.store.keys import ApiKey, create_key, hash_key
+from service.store.postgres import PostgresStore
+from service.store.receipts import DoorCheckIn, DoorUndo, store_checkin, undo_checkin
 # -------------------------------------------------------------------------------------------
 
-__all__ = ["ApiKey", "CheckInItem", "PostgresStore", "UndoItem", "create_app", "create_key",
-           "enroll_endpoint", "hash_key", "store_checkin", "undo_checkin"]
+__all__ = ["ApiKey", "DoorCheckIn", "DoorUndo", "PostgresStore", "create_app", "create_key",
+           "enroll_person", "hash_key", "store_checkin", "undo_checkin"]
 
-
-def enroll_endpoint(app):  # noqa: ANN001, ANN201 - the service's FastAPI app and its handler
-    """The service's own enrolment handler (``POST /api/v1/people``), which the console's
-    enrolment form calls so that photos pass the same quality and look-alike checks."""
-    for route in app.routes:
-        if getattr(route, "path", "") == "/api/v1/people" and "POST" in getattr(route, "methods", ()):
-            return route.endpoint
-    raise RuntimeError("the service has no POST /api/v1/people")

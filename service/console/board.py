@@ -21,7 +21,7 @@ from kiosk.roster import (
 from kiosk.store.base import Store, now_iso, record_action
 from kiosk.store.events import Events
 from service.console.accounts import Session
-from service.console.backend import ApiKey, CheckInItem, UndoItem, store_checkin, undo_checkin
+from service.console.backend import DoorCheckIn, DoorUndo, store_checkin, undo_checkin
 from service.console.live import TooManyBoards, event_stream
 from service.console.web import (
     PREFIX, ConsoleError, checked_form, console_of, current_session, flash, redirect, render,
@@ -48,10 +48,9 @@ class RosterSource:
         self.events_table = Events(store)
 
 
-def console_key(session: Session) -> ApiKey:
+def console_door(session: Session) -> str:
     """The "door" a console action is recorded under (receipts and audit rows)."""
-    return ApiKey(id=0, name=f"console ({session.account.name})", role=session.account.role,
-                  created_at="", revoked_at=None)
+    return f"console ({session.account.name})"
 
 
 def event_checkins(store: Store, event_id: int) -> list[dict[str, Any]]:
@@ -241,7 +240,7 @@ async def manual_checkin(request: Request, event_id: int,
     back = f"{PREFIX}/events/{event_id}"
     if not reason:
         return flash(redirect(back), "reason_needed")
-    item = CheckInItem(uuid=_form_uuid(form), event_id=event_id, person_id=person_id,
+    item = DoorCheckIn(uuid=_form_uuid(form), event_id=event_id, person_id=person_id,
                        at=now_iso(), method="manual", operator=session.account.name,
                        reason=reason)
     console = console_of(request)
@@ -249,7 +248,7 @@ async def manual_checkin(request: Request, event_id: int,
     def store_it() -> tuple[str, str]:
         with console.pool.borrow() as store:
             with store.transaction() as tx:
-                result = store_checkin(store, item, console_key(session))
+                result = store_checkin(store, item, console_door(session))
                 if result == "stored":
                     tx.audit(f"console:{session.account.name}", "manual check-in",
                              event_id=event_id, person_id=person_id, reason=reason,
@@ -270,7 +269,7 @@ async def undo(request: Request, event_id: int,
     operator and reason; the form's UUID makes a second submission a no-op)."""
     form = await checked_form(request, session)
     person_id = _form_int(form, "person_id")
-    item = UndoItem(uuid=_form_uuid(form), event_id=event_id, person_id=person_id,
+    item = DoorUndo(uuid=_form_uuid(form), event_id=event_id, person_id=person_id,
                     at=now_iso(), operator=session.account.name,
                     reason=_form_text(form, "reason", MAX_REASON_CHARS) or None)
     console = console_of(request)
@@ -278,8 +277,8 @@ async def undo(request: Request, event_id: int,
     def undo_it() -> tuple[str, str]:
         with console.pool.borrow() as store:
             row = store.query_one("SELECT name FROM people WHERE id = ?", (person_id,))
-            return undo_checkin(store, item, console_key(session)), \
-                str(row[0]) if row else str(person_id)
+            result, _reason = undo_checkin(store, item, console_door(session), any_door=True)
+            return result, str(row[0]) if row else str(person_id)
 
     result, name = await run_in_threadpool(undo_it)
     key = "undone" if result in ("undone", "duplicate") else "not_checked_in"

@@ -66,8 +66,8 @@ class Console:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
 
         self.app = app
-        self.pool = app.state.pool
-        self.gallery = app.state.gallery
+        self.pool = app.state.service.pool
+        self.gallery = app.state.service.gallery
         self.feed = CheckinFeed(database_url)
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                      autoescape=select_autoescape(default=True),
@@ -221,7 +221,7 @@ def mount(app: FastAPI, database_url: str) -> None:
 
     from service.console import admin, board, pages
 
-    with app.state.pool.borrow() as store:
+    with app.state.service.pool.borrow() as store:
         ensure_schema(store)
     console = Console(app, database_url)
     app.state.console = console

@@ -14,6 +14,7 @@ import numpy as np
 
 from kiosk.config import DetectionSettings
 from kiosk.detect import GateProblem, GateResult
+from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.liveness import CueResult, LiveReason, LiveState, LivenessVerdict
 from kiosk.types import Face
 
@@ -102,7 +103,7 @@ class FakeDlibEncoder:
     """dlib's encoder on synthetic frames: reads the blue level inside the landmarks' box of the
     frame and returns that person's 128-d unit vector, or ``override``'s person when set."""
 
-    model_id = "dlib-resnet-v1"
+    model_id = DLIB_MODEL_ID
 
     def __init__(self) -> None:
         self.calls = 0
@@ -121,7 +122,7 @@ class FakeLiveness:
     """A liveness judge whose verdict the test sets (``state``)."""
 
     REASONS = {
-        LiveState.LIVE: LiveReason.NON_PLANAR_MOTION,
+        LiveState.LIVE: LiveReason.TEXTURE_REAL,
         LiveState.SPOOF: LiveReason.PLANAR_MOTION,
         LiveState.UNDECIDED: LiveReason.COLLECTING,
     }

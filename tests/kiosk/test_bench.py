@@ -36,6 +36,23 @@ def test_percentile_stats(samples: list[float], median: float, calls: int) -> No
     assert stats.p95_ms >= stats.median_ms
 
 
+@pytest.mark.parametrize(
+    ("stages", "expected_ms"),
+    [
+        ({}, 0.0),
+        # liveness and the texture cue run every frame, not per identification; dlib only fused
+        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "liveness": (1.0, 9), "align": (1.0, 2),
+          "embed": (30.0, 2), "match": (0.5, 2)}, 44.5),
+        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "align": (1.0, 2), "embed": (30.0, 2),
+          "embed_dlib": (12.0, 2), "match": (0.5, 2), "texture": (7.0, 3)}, 56.5),
+        ({"gate": (10.0, 5), "embed_dlib": (0.0, 0)}, 10.0),
+    ],
+)
+def test_identification_sums_the_medians_of_its_stages(stages, expected_ms) -> None:
+    table = {name: bench.StageStats(median, median, calls) for name, (median, calls) in stages.items()}
+    assert bench.identification_ms(table) == pytest.approx(expected_ms)
+
+
 def test_stage_table_counts_only_frames_where_the_stage_ran() -> None:
     timings = [{"gate": 10.0, "landmarks": 2.0}, {"landmarks": 4.0}, {}]
     table = bench.stage_table(timings, ("gate", "landmarks", "embed"))
@@ -149,9 +166,9 @@ def test_written_gallery_loads_with_ten_images_per_person(tmp_path: Path, settin
     bench.write_random_gallery(path, 25, settings.recognition.model_id, dim=512)
     gallery = Gallery(path, settings.recognition.model_id)
     try:
-        assert len(gallery.matrix) == 25
-        assert np.bincount(gallery.matrix.person_ids).max() == 10
-        np.testing.assert_allclose(np.linalg.norm(gallery.matrix.embeddings, axis=1), 1.0, rtol=1e-5)
+        assert len(gallery.index) == 25
+        assert np.bincount(gallery.index.person_ids).max() == 10
+        np.testing.assert_allclose(np.linalg.norm(gallery.index.embeddings, axis=1), 1.0, rtol=1e-5)
     finally:
         gallery.close()
 
@@ -216,6 +233,24 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
     assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0
     compare = figures["face_recognition"]
     assert "skipped" in compare or compare["frames"] == 2
+    if "skipped" not in compare:  # the kiosk found no face either: no identification timed
+        assert compare["kiosk_identification"]["calls"] == 0
+
+
+def test_the_kiosk_identification_of_a_frame(models, settings, known_faces) -> None:
+    """What the comparison with face_recognition times: a face is found and matched (fused),
+    a frame without a face stops at the gate."""
+    from kiosk.fusion import fusion_weights_of
+    from kiosk.gallery import Gallery
+    from kiosk.images import read_image
+
+    fused = settings.replace("recognition", fusion=True)
+    with Gallery(":memory:", fused.recognition.model_id, 10, store_face_crops=False,
+                 fusion_weights=fusion_weights_of(fused.recognition)) as gallery:
+        identify = bench.kiosk_identifier(models, gallery, fused)
+        assert gallery.fused
+        assert identify(read_image(known_faces / "obama.jpg")) is True
+        assert identify(np.zeros((240, 320, 3), np.uint8)) is False
 
 
 def test_video_frames_can_start_later(tmp_path: Path) -> None:
@@ -228,7 +263,7 @@ def test_video_frames_can_start_later(tmp_path: Path) -> None:
 def test_face_like_galleries_keep_the_subspace_and_the_spread_of_the_faces_they_copy() -> None:
     """Drawn galleries look like the embeddings they were fitted on: the same subspace (the
     int8 copy can use it), about the same similarity between people and within a person."""
-    from kiosk.match import Projection
+    from kiosk.matching.quantize import Projection
 
     rng = np.random.default_rng(30)
     basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]

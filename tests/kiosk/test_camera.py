@@ -30,14 +30,11 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.camera import (
+from kiosk.camera import CameraFrame, CameraState, LatestFrameReader, StateChange
+from kiosk.capture import (
     CameraError,
-    CameraFrame,
     CameraSource,
-    CameraState,
-    LatestFrameReader,
     SourceKind,
-    StateChange,
     as_bgr,
     ffmpeg_options,
     mask_url_password,

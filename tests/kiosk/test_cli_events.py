@@ -64,7 +64,7 @@ def test_enroll_folder_reports_refused_photos(tmp_path, known_faces, encoder, ga
     (folder / "E003.jpg").write_bytes(b"not a photo")
     calls = []
     report = enroll_folder(gallery, encoder, folder,
-                           distance_threshold=settings.recognition.distance_threshold,
+                           recognition=settings.replace("recognition", fusion=False).recognition,
                            progress=lambda done, total, name: calls.append((done, total)))
     assert calls[-1] == (4, 4)
     assert sorted((e, n) for e, _, n in report.enrolled) == [("E001", 2), ("E002", 1)]

@@ -134,7 +134,7 @@ def test_missing_file(tmp_path):
 
 
 def fused_gallery(dicts_by_person):
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.matrix import GalleryMatrix
 
     matrices = {}
     image_id = 1
@@ -147,7 +147,8 @@ def fused_gallery(dicts_by_person):
 
 
 def test_fusion_names_known_faces(encoder, known_faces):
-    from kiosk.fusion import FusedMatcher, model_weights
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.rule import model_weights
 
     recognition = encoder.settings.recognition
     models = encoder.models
@@ -164,7 +165,8 @@ def test_fusion_names_known_faces(encoder, known_faces):
 
 
 def test_stored_crops_are_reembedded_for_the_migration(encoder, known_faces):
-    from kiosk.fusion import FusedMatcher, model_weights
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.rule import model_weights
 
     recognition = encoder.settings.recognition
     models = encoder.models
@@ -184,8 +186,9 @@ def test_stored_crops_are_reembedded_for_the_migration(encoder, known_faces):
 
 
 def test_fusion_maths_and_its_guards():
-    from kiosk.fusion import FusedMatcher, fused_distance, model_weights
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.rule import fused_distance, model_weights
+    from kiosk.matching.matrix import GalleryMatrix
 
     weights = model_weights("fn", "dl", 0.5)
     assert weights == pytest.approx({"fn": 0.5, "dl": 0.5 * 1.13 / 0.6})

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from kiosk.config import Settings
-from kiosk.fusion import fusion_weights_of, match_threshold
-from kiosk.gallery import Gallery
 from kiosk.decision import Outcome
+from kiosk.dlib_encoder import DLIB_MODEL_ID
+from kiosk.gallery import Gallery
+from kiosk.matching.rule import fusion_weights_of, match_threshold
 from kiosk.pipeline import Pipeline
 from kiosk.reembed import missing_embeddings_notice, reembed_gallery
 from kiosk.stages import Models
@@ -29,7 +30,7 @@ from tests.kiosk.fakes import (
 )
 
 FPS = 30.0
-DLIB = "dlib-resnet-v1"
+DLIB = DLIB_MODEL_ID
 
 
 @pytest.fixture
@@ -253,8 +254,9 @@ def test_empty_fused_gallery_matched_first_then_enrolled(tmp_path, fused_setting
 def test_fused_matcher_equals_a_float64_brute_force_after_adds_and_removals():
     """The matcher adds each model's distances row by row with cached squared norms; after
     images are added and removed it still gives the brute-force answer."""
-    from kiosk.fusion import FusedMatcher, model_weights
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.matrix import GalleryMatrix
+    from kiosk.matching.rule import model_weights
 
     rng = np.random.default_rng(7)
     weights = model_weights("facenet", DLIB, 0.5)
@@ -317,19 +319,20 @@ def test_prepare_matching_builds_the_int8_copies_before_the_first_query(tmp_path
             assert matrix.int8_copies() == []
             matrix.index_min_rows = 1  # as if it held 20,000 images
         gallery.prepare_matching()
-        copies = [matrix._floor_index for matrix in gallery.indexes.values()]
-        assert all(copy is not None for copy in copies)
+        copies = [copy for matrix in gallery.indexes.values() for copy in matrix.int8_copies()]
+        assert len(copies) == len(gallery.indexes)  # one floor copy each, built before any query
         match = gallery.match(both(fused_settings, 2), match_threshold(fused_settings.recognition),
                               fused_settings.recognition.min_margin)
         assert match.accepted and gallery.person(match.person_id).name == "P2"
-        assert [matrix._floor_index for matrix in gallery.indexes.values()] == copies  # reused
+        assert [c for matrix in gallery.indexes.values() for c in matrix.int8_copies()] == copies  # reused
 
 
 def test_an_image_removed_from_one_model_only_leaves_fused_matching_at_once():
     """The matcher remembers that its matrices hold the same images row for row until one of
     them changes: an image that loses one model's embedding is not matched the next query."""
-    from kiosk.fusion import FusedMatcher, model_weights
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.matrix import GalleryMatrix
+    from kiosk.matching.rule import model_weights
 
     weights = model_weights("facenet", DLIB, 0.5)
     facenet, dlib = GalleryMatrix(512), GalleryMatrix(128)
@@ -373,8 +376,9 @@ def test_fused_prefilter_gives_the_exhaustive_answer(threads, layout):
     row's distance; on random galleries (dlib-like rows: not unit vectors) and on galleries
     near a subspace (the copies then keep its coordinates) the answer is the exhaustive scan's, for attendees, look-alikes and strangers, also after
     removals and additions."""
-    from kiosk.fusion import FusedMatcher, model_weights
-    from kiosk.match import GalleryMatrix
+    from kiosk.matching.fused import FusedMatcher
+    from kiosk.matching.matrix import GalleryMatrix
+    from kiosk.matching.rule import model_weights
 
     rng = np.random.default_rng(11 + threads)
     weights = model_weights("facenet", DLIB, 0.5)
@@ -429,7 +433,7 @@ def test_fused_prefilter_gives_the_exhaustive_answer(threads, layout):
         assert got.margin == pytest.approx(want.margin, abs=1e-4)
     assert fast.full_scans <= 6  # the bound proved the answer, not the fallback
     if layout == "subspace":  # the narrow copies were used
-        assert all(matrix._floor_index.code_dim < matrix.dim / 2 for matrix in fast.indexes.values())
+        assert all(matrix.floor_index().code_dim < matrix.dim / 2 for matrix in fast.indexes.values())
     for m in (fast, exhaustive):
         for matrix in m.indexes.values():
             matrix.close()

@@ -47,10 +47,10 @@ def test_enrol_and_match(gallery):
 def test_matrix_is_reloaded_from_file(tmp_path, gallery):
     alice_id = gallery.add_person("Alice", [vec(1), vec(5)])
     reopened = Gallery(tmp_path / "faces.sqlite", MODEL)
-    assert len(reopened.matrix) == 2
+    assert len(reopened.index) == 2
     assert reopened.match(vec(5), 0.5, 0.0).person_id == alice_id
     other_model = Gallery(tmp_path / "faces.sqlite", "another-model")
-    assert len(other_model.matrix) == 0  # embeddings of another model are never compared
+    assert len(other_model.index) == 0  # embeddings of another model are never compared
     reopened.close()
     other_model.close()
 
@@ -69,7 +69,7 @@ def test_duplicate_external_id_rolls_back_everything(gallery):
         gallery.add_person("Alice again", [vec(2), vec(3)], external_id="E1")
     assert count(gallery, "SELECT count(*) FROM people") == 1
     assert count(gallery, "SELECT count(*) FROM faces") == 1
-    assert len(gallery.matrix) == 1
+    assert len(gallery.index) == 1
 
 
 def test_rolling_update_keeps_ten_replaces_farthest_unpinned_keeps_pinned(gallery):
@@ -89,8 +89,8 @@ def test_rolling_update_keeps_ten_replaces_farthest_unpinned_keeps_pinned(galler
     assert len(faces) == 10 and new_id in ids and outlier_id not in ids
     assert sum(f.pinned for f in faces) == 3  # enrolment images are never replaced
     assert {f.source for f in faces if f.pinned} == {"enrol"}
-    assert len(gallery.matrix) == 10
-    assert set(gallery.matrix.image_ids.tolist()) == set(ids)
+    assert len(gallery.index) == 10
+    assert set(gallery.index.image_ids.tolist()) == set(ids)
 
 
 def test_rolling_update_with_only_pinned_images_adds_nothing(tmp_path):
@@ -182,3 +182,75 @@ def test_lookalike_names_the_enrolled_person_except_the_one_being_re_enrolled(ga
     assert found is not None and found[0].person_id == alice_id and found[1] == "Alice"
     assert gallery.lookalike(near(alice, 10), 1.1, 0.05, except_person_id=alice_id) is None
     assert gallery.lookalike(vec(3), 1.1, 0.05) is None
+
+
+# -- the rolling update's gate (the pass rate) ---------------------------------------------------
+
+GATE_THRESHOLD = 1.0
+
+
+def _gated_person(gated):
+    """A gallery with a stranger and Alice: 2 enrolment images, then 8 of her own check-ins;
+    and the gate her rolling updates go through (None: every face is added)."""
+    from kiosk.matching.rule import RollingUpdateGate
+
+    g = Gallery(":memory:", MODEL, max_images_per_person=10)
+    gate = RollingUpdateGate(GATE_THRESHOLD, 0.7, {MODEL: 1.0}) if gated else None
+    alice = vec(1)
+    g.add_person("Stranger", [vec(3)])
+    alice_id = g.add_person("Alice", [near(alice, 10 + i, 0.6) for i in range(2)])
+    for i in range(8):
+        g.record_match(alice_id, near(alice, 100 + i, 0.6), gate=gate)
+    return g, gate, alice, alice_id
+
+
+def _offer(g, gate, person_id, faces):
+    """Offer each face as the kiosk does: only after the matcher accepted it as the person.
+    Returns (faces accepted, faces added, the largest count of offered faces among the person's
+    images at any time)."""
+    before = {f.id for f in g.faces_of(person_id)}
+    accepted = added = most = 0
+    for face in faces:
+        match = g.match(face, GATE_THRESHOLD, 0.05)
+        if match.accepted and match.person_id == person_id:
+            accepted += 1
+            added += g.record_match(person_id, face, gate=gate) is not None
+        most = max(most, sum(f.id not in before for f in g.faces_of(person_id)))
+    return accepted, added, most
+
+
+def _at_distance(base: np.ndarray, distance: float, seed: int) -> np.ndarray:
+    """A unit vector at this Euclidean distance from the unit vector ``base``."""
+    other = vec(seed)
+    other = other - (other @ base) * base
+    cos = 1.0 - distance * distance / 2.0
+    return (cos * base + np.sqrt(1.0 - cos * cos) * other / np.linalg.norm(other)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_lookalike_never_takes_over_a_persons_images(seed):
+    # Bob's face centre is 0.95 from Alice's: the matcher takes many of his faces for hers
+    # (within the threshold of her nearest image), but each agrees with few of her images.
+    # Without the gate his faces replace all of her unpinned images
+    def lookalike_faces(alice):
+        bob = _at_distance(alice, 0.95, 2 + 7 * seed)
+        return [near(bob, 1000 + i + 100 * seed, 0.6) for i in range(50)]
+
+    ungated, no_gate, alice, alice_id = _gated_person(gated=False)
+    accepted, added, most = _offer(ungated, no_gate, alice_id, lookalike_faces(alice))
+    assert accepted >= 40 and most == 8  # the control: every unpinned image became Bob's
+    gated, gate, alice, alice_id = _gated_person(gated=True)
+    accepted, added, most = _offer(gated, gate, alice_id, lookalike_faces(alice))
+    assert accepted >= 20  # the kiosk did take him for Alice, often
+    assert most <= 3  # at any time at least 70 % of her images are hers
+    faces = gated.faces_of(alice_id)
+    assert len(faces) == 10 and sum(f.pinned for f in faces) == 2
+
+
+def test_a_genuine_persons_images_keep_refreshing():
+    g, gate, alice, alice_id = _gated_person(gated=True)
+    old_auto = {f.id for f in g.faces_of(alice_id) if not f.pinned}
+    accepted, added, _ = _offer(g, gate, alice_id, [near(alice, 5000 + i, 0.6) for i in range(50)])
+    assert accepted == 50 and added >= 45
+    faces = g.faces_of(alice_id)
+    assert len(faces) == 10 and not old_auto & {f.id for f in faces}  # every old check-in image rolled

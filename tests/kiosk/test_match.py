@@ -5,11 +5,14 @@ import threading
 import numpy as np
 import pytest
 
-import kiosk.match
+import kiosk.matching.prefilter
+import kiosk.matching.quantize
+import kiosk.matching.threads
 from kiosk.embed import l2_normalize
-from kiosk.match import (
-    INT8_SCALE, GalleryMatrix, Projection, nearest, quantize_int8, search_threads,
-)
+from kiosk.matching.matrix import GalleryMatrix, nearest
+from kiosk.matching.prefilter import Int8FloorIndex
+from kiosk.matching.quantize import INT8_SCALE, Projection, quantize_int8
+from kiosk.matching.threads import search_threads
 from kiosk.store.people import farthest_row
 
 
@@ -146,7 +149,7 @@ def test_int8_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, peopl
         if step % 10 == 0 and len(matrix) > 3:  # the rolling update: remove a row, add one
             matrix.remove_image(int(rng.choice(matrix.image_ids)))
             matrix.add(10_000 + step, int(rng.integers(1, people + 1)), query)
-    assert matrix._current_prefilter().threads == threads
+    assert matrix.prefilter().threads == threads
     if people > 1 and rows > 1:
         assert matrix.full_scans <= 3  # the bound proves (nearly) every answer on its own
     matrix.close()
@@ -160,7 +163,7 @@ def test_projected_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, 
     rng = np.random.default_rng(seed)
     matrix, basis = subspace_gallery(rng, rows, people, threads=threads)
     matrix.nearest(matrix.embeddings[0], 0.9, 0.05)
-    prefilter = matrix._current_prefilter()
+    prefilter = matrix.prefilter()
     assert prefilter.projection is not None and prefilter.code_dim < matrix.dim // 4
     for step in range(90):
         if step % 3 == 0:  # a stranger: in the subspace, or anywhere
@@ -182,7 +185,7 @@ def test_projected_prefilter_decides_exactly_as_the_exhaustive_scan(seed, rows, 
             stranger = l2_normalize(rng.normal(size=matrix.dim).astype(np.float32))
             matrix.add(60_000 + step, people + 1 + step, stranger)
             assert matrix.nearest(stranger, 0.5, 0.05).image_id == 60_000 + step
-    assert matrix._current_prefilter() is prefilter and prefilter.unfit_rows
+    assert matrix.prefilter() is prefilter and prefilter.unfit_rows
     assert matrix.full_scans <= 3
     matrix.close()
 
@@ -209,7 +212,7 @@ def test_projection_scores_are_never_below_the_true_similarity():
 def test_projection_scores_bound_what_the_subspace_leaves_out(monkeypatch):
     """Rows and queries with a large part outside the subspace (a looser limit lets such a
     projection be fitted): the residual term keeps every score above the true similarity."""
-    monkeypatch.setattr(kiosk.match, "RESIDUAL_LIMIT", 0.6)
+    monkeypatch.setattr(kiosk.matching.quantize, "RESIDUAL_LIMIT", 0.6)
     rng = np.random.default_rng(25)
     basis = np.linalg.qr(rng.normal(size=(512, 40)))[0]
     rows = subspace_vectors(rng, 3000, basis, noise=0.02)  # about 0.4 of each row's norm
@@ -231,17 +234,17 @@ def test_rows_without_a_subspace_keep_every_component():
 
 
 def test_many_rows_far_from_the_subspace_rebuild_the_copy(monkeypatch):
-    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    monkeypatch.setattr(kiosk.matching.prefilter, "MAX_STALE_ROWS", 10)
     rng = np.random.default_rng(24)
     matrix, _ = subspace_gallery(rng, 3000, 300, threads=1)
     matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
-    first = matrix._current_prefilter()
+    first = matrix.prefilter()
     strangers = l2_normalize(rng.normal(size=(11, matrix.dim)).astype(np.float32))
     matrix.add_many(np.arange(10_000, 10_011), np.arange(1000, 1011), strangers)
     assert len(first.unfit_rows) == 11
     match = matrix.nearest(strangers[4], 0.5, 0.05)
     assert match.image_id == 10_004 and match.accepted
-    assert matrix._current_prefilter() is not first  # rebuilt with those rows
+    assert matrix.prefilter() is not first  # rebuilt with those rows
     matrix.close()
 
 
@@ -266,21 +269,21 @@ def test_removed_and_moved_rows_are_never_answered_from_the_stale_int8_copy():
 
 
 def test_int8_copy_is_rebuilt_after_many_stale_rows_or_when_it_has_doubled(monkeypatch):
-    monkeypatch.setattr(kiosk.match, "MAX_STALE_ROWS", 10)
+    monkeypatch.setattr(kiosk.matching.prefilter, "MAX_STALE_ROWS", 10)
     before = len(scan_threads())
     rng = np.random.default_rng(8)
     matrix = random_gallery(rng, 500, 50, threads=2)
     matrix.nearest(matrix.embeddings[0], 0.5, 0.05)
-    first = matrix._current_prefilter()
+    first = matrix.prefilter()
     for image_id in matrix.image_ids[:11].tolist():
         matrix.remove_image(image_id)
-    rebuilt = matrix._current_prefilter()
+    rebuilt = matrix.prefilter()
     assert rebuilt is not first and not rebuilt.stale_rows and len(rebuilt) == 489
     vectors = l2_normalize(rng.normal(size=(500, matrix.dim)).astype(np.float32))
     matrix.add_many(np.arange(1000, 1400), rng.integers(1, 51, 400), vectors[:400])
-    assert matrix._current_prefilter() is rebuilt  # appended to the last shard
+    assert matrix.prefilter() is rebuilt  # appended to the last shard
     matrix.add_many(np.arange(1400, 1500), np.ones(100, np.int64), vectors[400:])
-    assert matrix._current_prefilter() is not rebuilt  # doubled: rebalanced
+    assert matrix.prefilter() is not rebuilt  # doubled: rebalanced
     match = matrix.nearest(vectors[3], 0.5, 0.05)
     assert match.image_id == 1003 and match.accepted
     assert len(scan_threads()) == before + 1  # the old copies' threads have ended
@@ -319,7 +322,7 @@ def test_gallery_close_ends_the_scan_threads(tmp_path):
 
 
 def test_search_threads_follow_the_machine_and_are_validated():
-    assert 1 <= search_threads() <= kiosk.match.MAX_SEARCH_THREADS
+    assert 1 <= search_threads() <= kiosk.matching.threads.MAX_SEARCH_THREADS
     assert GalleryMatrix(dim=4).threads == search_threads()
     with pytest.raises(ValueError, match="threads"):
         GalleryMatrix(dim=4, threads=0)
@@ -352,9 +355,9 @@ def test_index_min_rows_is_validated():
 def test_huge_pages_leave_the_codes_unchanged():
     codes = np.random.default_rng(11).integers(0, 256, 6 << 20, dtype=np.uint8)
     before = codes.copy()
-    assert isinstance(kiosk.match.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
+    assert isinstance(kiosk.matching.threads.use_huge_pages(codes[1:]), bool)  # unaligned start: whole pages only
     np.testing.assert_array_equal(codes, before)
-    assert kiosk.match.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
+    assert kiosk.matching.threads.use_huge_pages(codes[:4096]) is False  # under two huge pages: left alone
 
 
 def check_floor_index(matrix, queries, count=32):
@@ -383,14 +386,14 @@ def test_floor_index_leaves_out_no_row_nearer_than_its_floor():
     matrix.add_many(np.arange(3000), np.arange(3000) // 10, rows)
     gaps = check_floor_index(matrix, np.vstack([matrix.embeddings[:10],  # stored rows themselves
                                                 1.4 * subspace_vectors(rng, 10, basis, noise=0.005)]))
-    copy = matrix._floor_index
+    copy = matrix.floor_index()
     assert copy.code_dim <= 48 and not copy.unfit_rows  # the subspace, not all 128 components
     assert np.median(gaps) < 0.05
     for image_id in rng.choice(3000, 50, replace=False).tolist():
         matrix.remove_image(image_id)  # the last row moves into the hole
     far = 3.0 * l2_normalize(rng.normal(size=(200, 128)).astype(np.float32))
     matrix.add_many(np.arange(5000, 5200), np.arange(200), far)
-    assert matrix._current_floor_index() is copy and copy.unfit_rows and copy.stale_rows
+    assert matrix.floor_index() is copy and copy.unfit_rows and copy.stale_rows
     check_floor_index(matrix, np.vstack([far[:5], matrix.embeddings[:5],
                                          1.4 * subspace_vectors(rng, 5, basis, noise=0.005)]))
 
@@ -403,11 +406,11 @@ def test_floor_index_without_a_subspace_keeps_every_direction():
     strangers = l2_normalize(rng.normal(size=(30, 128)).astype(np.float32))
     near = rows[:30] + 0.05 * rng.normal(size=(30, 128)).astype(np.float32)
     check_floor_index(matrix, np.vstack([rows[:5], near, 1.4 * strangers, 3.0 * strangers]), count=8)
-    assert matrix._floor_index.code_dim == 128
+    assert matrix.floor_index().code_dim == 128
 
 
 def test_several_matrices_scanned_in_one_pass_give_what_each_gives_alone():
-    from kiosk.match import distance_candidates_of
+    from kiosk.matching.matrix import distance_candidates_of
 
     rng = np.random.default_rng(28)
     first = random_gallery(rng, 3000, 300, dim=512, threads=2)
@@ -427,9 +430,10 @@ def test_prepare_builds_the_copy_the_queries_scan():
     rng = np.random.default_rng(29)
     matrix = random_gallery(rng, 3000, 300, threads=1)
     matrix.prepare()
-    assert matrix._prefilter is not None and matrix._floor_index is None
+    copies = matrix.int8_copies()
+    assert len(copies) == 1 and not isinstance(copies[0], Int8FloorIndex)  # the dot-product copy only
     matrix.prepare(for_distances=True)
-    assert matrix._floor_index is not None
+    assert matrix.floor_index() is not None
     small = make([(1, unit(1))])
     small.prepare()
     assert small.int8_copies() == []  # under index_min_rows: the exhaustive scan

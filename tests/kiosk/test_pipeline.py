@@ -15,22 +15,6 @@ from kiosk.pipeline import Pipeline, Prompt
 CLIP_FPS = 30.0
 
 
-@pytest.fixture(scope="module")
-def selfie_frames(data_dir):
-    path = data_dir / "clips" / "live_selfie_blinks.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < 200:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 @pytest.fixture
 def gallery(settings):
     g = Gallery(":memory:", settings.recognition.model_id)

@@ -11,10 +11,10 @@ import pytest
 
 from kiosk.config import Settings
 from kiosk.decision import MatchPolicy, current_event_id, window_problem
+from kiosk.decision import Outcome
 from kiosk.gallery import Gallery
 from kiosk.liveness import LiveState
-from kiosk.match import Match
-from kiosk.decision import Outcome
+from kiosk.matching.rule import Match
 from kiosk.pipeline import RECHECK_INTERVAL_S, Pipeline, Prompt
 from kiosk.stages import Models
 from tests.kiosk.fakes import (
@@ -242,3 +242,17 @@ def test_match_policy_comes_from_the_settings_and_decides_new_attendees():
     assert policy.is_new_attendee(person_embedding(1), person_embedding(2))
     assert not policy.is_new_attendee(person_embedding(1), person_embedding(1))
     assert not np.isnan(policy.new_attendee_distance)
+
+
+def test_the_kiosk_adds_a_checked_in_face_only_when_it_agrees_with_the_persons_images(models, tmp_path):
+    # Alice is enrolled with two images; the kiosk sees her first image's face. Each image it
+    # agrees with counts: with one image of someone else's face among hers, the live face
+    # agrees with half of them, under min_pass_rate, and the check-in stores no new image
+    settings = Settings().replace("recognition", fusion=False)
+    for second_image, added in ((person_embedding(1), True), (person_embedding(2), False)):
+        with Gallery(tmp_path / f"{added}.sqlite", settings.recognition.model_id) as gallery:
+            alice = gallery.add_person("Alice", [person_embedding(1), second_image])
+            event_id = gallery.create_event("Board")
+            decisions, _ = run(make(settings, models, gallery, event_id), [face_frame(1)] * 30)
+            assert [d.outcome for _, d in decisions] == [Outcome.CHECKED_IN]
+            assert len(gallery.faces_of(alice)) == (3 if added else 2)

@@ -127,7 +127,7 @@ def assert_consistent(db: Path, event_id: int, people: set[int], checkins: set[i
     finally:
         conn.close()
     reopened = Gallery(db, MODEL, max_images_per_person=MAX_IMAGES)
-    assert len(reopened.matrix) == faces
+    assert len(reopened.index) == faces
     reopened.close()
 
 
@@ -210,7 +210,7 @@ def snapshot(g: Gallery) -> dict[str, object]:
         "faces": conn.execute("SELECT * FROM faces ORDER BY id").fetchall(),
         "checkins": conn.execute("SELECT * FROM checkins ORDER BY id").fetchall(),
         "audit": conn.execute("SELECT * FROM audit_log ORDER BY id").fetchall(),
-        "matrix": (g.matrix.image_ids.copy(), g.matrix.embeddings.copy()),
+        "matrix": (g.index.image_ids.copy(), g.index.embeddings.copy()),
     }
 
 
@@ -241,7 +241,7 @@ def test_full_disk_mid_enrolment_keeps_stored_data_and_matrix(gallery):
     # space freed: the same enrolment now succeeds
     gallery.store._conn.execute("PRAGMA max_page_count = 1073741823")
     bob = gallery.add_person("Bob", [vec(3), vec(4), vec(5)], big_crops, external_id="E2")
-    assert gallery.person(bob).images == 3 and len(gallery.matrix) == 5
+    assert gallery.person(bob).images == 3 and len(gallery.index) == 5
 
 
 def test_database_turning_read_only_while_running(gallery):
@@ -271,7 +271,7 @@ def test_lock_held_too_long_by_another_program(tmp_path):
         with pytest.raises(GalleryError, match="locked too long; nothing was saved"):
             g.add_person("Bob", [vec(2)])
         assert time.monotonic() - started < 5.0
-        assert len(g.matrix) == 1
+        assert len(g.index) == 1
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -316,8 +316,9 @@ def test_store_face_crops_false_end_to_end(tmp_path):
     g = open_gallery(settings)
     marker = b"FACECROP-MARKER-" * 64
     person_id = g.add_person("Alice", [vec(1)], [marker])
-    g.add_images(person_id, [vec(2)], [marker])
-    g.record_match(person_id, vec(3), crop_jpeg=marker)
+    g.add_images(person_id, [l2_normalize(vec(1) + 0.1 * vec(2))], [marker])
+    # a face like Alice's images: the rolling update's gate admits it
+    assert g.record_match(person_id, l2_normalize(vec(1) + 0.1 * vec(3)), crop_jpeg=marker)
     g.add_spoof_attempt(None, "planar", marker)
     assert g.store._conn.execute("SELECT count(*) FROM faces WHERE crop_jpeg IS NOT NULL").fetchone()[0] == 0
     assert [a["thumbnail_jpeg"] for a in g.spoof_attempts()] == [None]
@@ -411,7 +412,7 @@ try:
 except GalleryError as exc:
     print("open-error:", exc)
     sys.exit(0)
-print("opened: read_only", g.read_only, "people", len(g.people()), "matrix", len(g.matrix))
+print("opened: read_only", g.read_only, "people", len(g.people()), "matrix", len(g.index))
 v = np.ones(512, np.float32) / np.sqrt(512)
 try:
     g.add_person("Bob", [v])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -162,3 +163,59 @@ def test_deletion_leaves_no_bytes_while_another_connection_is_open(tmp_path):
         raw = db.read_bytes() + (db.parent / "faces.sqlite-wal").read_bytes()
         assert secret.astype("<f4").tobytes() not in raw
         assert b"CROP-MARKER-" not in raw
+
+
+SQL_STATEMENT = re.compile(
+    r"""["'](\s*)(SELECT\s|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|CREATE\s|DROP\s|"""
+    r"""ALTER\s|LISTEN\s|VACUUM|PRAGMA\s)""")  # the project writes SQL keywords in capitals
+
+
+def test_no_sql_outside_the_store_modules():
+    """Every read and write of the database goes through the store's modules (kiosk/store/,
+    service/store/): no SQL text anywhere else in the kiosk, the service or the window."""
+    from tests.conftest import PROJECT_ROOT
+
+    offenders = []
+    for folder in ("kiosk", "service", "ui"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            if path.parent.name == "store":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if SQL_STATEMENT.search(line):
+                    offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_documented_sqlite_utils_commands_inspect_and_back_up_a_gallery(tmp_path):
+    """docs/RELIABILITY.md: an operator lists the tables, exports the check-ins and makes a
+    consistent copy with sqlite-utils (the gallery-tools extra) while a kiosk has it open."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = shutil.which("sqlite-utils") or str(Path(sys.executable).parent / "sqlite-utils")
+    if not Path(tool).exists():
+        pytest.skip("sqlite-utils is not installed (pip install -e .[gallery-tools])")
+    db = tmp_path / "faces.sqlite"
+    with Gallery(db, MODEL) as gallery:  # open, as a running kiosk holds it
+        person = gallery.add_person("Ada Lovelace", [unit(1)])
+        event = gallery.create_event("Board")
+        gallery.check_in(person, event, "manual", operator="desk", reason="badge")
+
+        def run(*args: str) -> str:
+            result = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60,
+                                    cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        counts = run("tables", str(db), "--counts", "--csv")
+        assert "people,1" in counts and "checkins,1" in counts
+        rows = run("query", str(db), "SELECT p.name, c.at, c.method, c.operator, c.reason "
+                   "FROM checkins c JOIN people p ON p.id = c.person_id WHERE c.event_id = 1",
+                   "--csv")
+        assert "Ada Lovelace" in rows and "manual,desk,badge" in rows
+        run("query", str(db), "VACUUM INTO 'backup.sqlite'")
+    with Gallery(tmp_path / "backup.sqlite", MODEL) as copy:
+        assert [p.name for p in copy.people()] == ["Ada Lovelace"]
+        assert len(copy.checkins(event)) == 1

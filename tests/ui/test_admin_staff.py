@@ -22,7 +22,9 @@ def test_enrol_dialog_enrols_from_a_source(qtbot, kiosk_settings, gallery, encod
         assert dialog.capture_outcome.live, dialog.feedback_label.text()
         assert len(dialog.samples) == 3
         assert dialog.preview.frames_shown > 5
-        person_id = dialog.save()
+        with qtbot.waitSignal(dialog.save_finished, timeout=10_000) as saved:
+            assert dialog.save()
+        person_id = saved.args[0]
         dialog.close()
     finally:
         reader.stop()
@@ -38,23 +40,33 @@ def test_staff_manual_check_in_undo_and_export(qtbot, gallery, enrolled, event_i
     import_roster(gallery, event_id, [RosterEntry("E001", "Li Wei 李伟"), RosterEntry("E002", "王芳")])
     panel = StaffPanelWidget(gallery, event_id, operator="desk-1")
     qtbot.addWidget(panel)
-    assert panel.missing_table.rowCount() == 2 and panel.arrived_table.rowCount() == 0
 
-    assert panel.manual_check_in(enrolled, "glasses, not recognised")
+    def act(action, *args, **options):
+        """Run a panel action (on its task thread) and return its result once the lists
+        show it."""
+        with qtbot.waitSignal(panel.action_finished, timeout=10_000) as finished:
+            assert action(*args, **options)
+        return finished.args[0]
+
+    qtbot.waitUntil(lambda: panel.missing_table.rowCount() == 2, timeout=5_000)
+    assert panel.arrived_table.rowCount() == 0 and panel.title_label.text() == "Board meeting"
+
+    assert act(panel.manual_check_in, enrolled, "glasses, not recognised") is True
     assert panel.arrived_table.rowCount() == 1 and panel.missing_table.rowCount() == 1
     assert "Arrived 1" in panel.counts_label.text()
     row = gallery.checkins(event_id)[0]
     assert (row["method"], row["operator"], row["reason"]) == ("manual", "desk-1", "glasses, not recognised")
 
     out = tmp_path / "attendance.csv"
-    assert panel.export_file(out) == 2
+    assert act(panel.export_file, out) == 2
+    assert isinstance(act(panel.export_file, out), FileExistsError)  # asks before replacing
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
     assert [(r["name"], r["status"], r["method"]) for r in rows] == [
         ("Li Wei 李伟", "arrived", "manual"), ("王芳", "missing", "")]
 
-    assert panel.undo_check_in(enrolled, "wrong person")
+    assert act(panel.undo_check_in, enrolled, "wrong person") is True
     assert gallery.checkins(event_id) == []
     assert panel.arrived_table.rowCount() == 0
     actions = [entry["action"] for entry in gallery.audit_log()]

@@ -23,11 +23,11 @@ def test_tr_switches_language(qtbot, gallery, event_id):
     assert normalise_language("zh-CN") == "zh_CN"
     try:
         assert install_translator("zh_CN") == "zh_CN"
-        assert QCoreApplication.translate("KioskWindow", "Not recognised - please see staff") == \
+        assert QCoreApplication.translate("AttendeeText", "Not recognised - please see staff") == \
             "未能识别 - 请联系工作人员"
         panel = StaffPanelWidget(gallery, event_id)
         qtbot.addWidget(panel)
         assert panel.export_button.text() == "导出..."
     finally:
         install_translator("en")
-    assert QCoreApplication.translate("KioskWindow", "Staff") == "Staff"
+    assert QCoreApplication.translate("AdminMenu", "Staff") == "Staff"

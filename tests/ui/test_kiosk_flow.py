@@ -71,25 +71,28 @@ def test_without_the_admin_password_nothing_admin_opens(qtbot, make_window, even
     delete), folder enrolment, events and settings all ask for the admin password first."""
     import ui.admin_login
     import ui.enroll_dialog
+    import ui.folder_enroll_dialog
     import ui.people_dialog
     import ui.settings_dialog
 
     asked = []
     opened = []
     monkeypatch.setattr(ui.admin_login, "ask_admin_password", lambda *a: asked.append(1) or False)
-    for module, name in [(ui.enroll_dialog, "EnrollDialog"), (ui.enroll_dialog, "FolderEnrollDialog"),
+    for module, name in [(ui.enroll_dialog, "EnrollDialog"), (ui.folder_enroll_dialog, "FolderEnrollDialog"),
                          (ui.people_dialog, "PeopleDialog"), (ui.settings_dialog, "SettingsDialog"),
                          (ui.settings_dialog, "EventsDialog")]:
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: opened.append(_n))
     window = make_window(event_id)
-    for slot in (window.on_enroll_triggered, window.on_people_triggered, window.on_folder_triggered,
-                 window.on_events_triggered, window.on_settings_triggered):
+    menu = window.admin_menu
+    for slot in (menu.on_enroll_triggered, menu.on_people_triggered, menu.on_folder_triggered,
+                 menu.on_events_triggered, menu.on_settings_triggered):
         slot()
     assert len(asked) == 5 and opened == []
 
     # with the password, the unlock holds for the next admin action, then expires
     monkeypatch.setattr(ui.admin_login, "ask_admin_password", lambda *a: asked.append(1) or True)
-    assert window.require_admin() and window.require_admin()
+    sessions = menu.sessions
+    assert sessions.require_admin() and sessions.require_admin()
     assert len(asked) == 6
-    window._admin_until_s = 0.0  # the session ran out
-    assert window.require_admin() and len(asked) == 7
+    sessions.admin_until_s = 0.0  # the session ran out
+    assert sessions.require_admin() and len(asked) == 7

@@ -41,9 +41,9 @@ def early_window(qtbot, kiosk_settings):
 def test_start_up_shows_the_event_and_the_picture_before_the_models(qtbot, early_window,
                                                                     gallery, event_id):
     window = early_window(event_id)
-    assert window.event_label.text() == "Board meeting"
     assert window.banner.text() == "Starting... face recognition is loading"
-    qtbot.waitUntil(lambda: window.first_frame_t is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.event_label.text() == "Board meeting", timeout=5_000)
+    qtbot.waitUntil(lambda: window.picture.first_frame_t is not None, timeout=5_000)
     assert not window.models_ready and window.video.frames_shown >= 1
 
 
@@ -69,7 +69,7 @@ def test_missing_video_file_is_said_in_both_languages_and_retried(qtbot, early_w
 
 def test_no_usb_camera_names_the_device(qtbot, early_window):
     window = early_window(None, "57")
-    window._started_t -= 10  # as if it had waited past the grace period
+    window.camera.started_t -= 10  # as if it had waited past the grace period
     window.on_state_timer()
     assert window.banner.text() in (
         "Camera not found: /dev/video57 - check the cable or [camera] source in settings",
@@ -100,12 +100,12 @@ def test_the_staff_panel_needs_a_pin_and_admin_setup_is_never_offered(qtbot, ear
     said = []
     monkeypatch.setattr(QMessageBox, "information", lambda *a: said.append(a[2]))
     window = early_window(event_id)
-    window.on_staff_clicked()
-    assert window.require_admin() is False
+    window.admin_menu.on_staff_clicked()
+    assert window.admin_menu.sessions.require_admin() is False
     assert "./run.sh staff set-pin" in said[0] and "./run.sh admin set-password" in said[1]
     set_staff_pin(gallery, "2468", actor="test")
     monkeypatch.setattr(ui.admin_login, "ask_access", lambda parent, g, needed: Role.STAFF)
-    assert window.require_staff() == "staff"
+    assert window.admin_menu.sessions.require_staff() == "staff"
     from ui.staff_panel import StaffPanelWidget
 
     panel = StaffPanelWidget(gallery, event_id, role="staff")
@@ -136,10 +136,13 @@ def test_enrolment_dialog_puts_a_walk_in_on_the_roster(qtbot, kiosk_settings, ga
 
     dialog = EnrollDialog(kiosk_settings, gallery, lambda: encoder, None, event_id=event_id)
     qtbot.addWidget(dialog)
+    assert dialog.tasks.wait()  # the event is read on a task thread
     assert dialog.roster_check.isChecked()
     assert dialog.roster_check.text() == "Add to the roster of Board meeting"
     dialog.name_edit.setText("王芳 Wang Fang")
     dialog.external_id_edit.setText("W7")
     dialog.samples = list(clip_samples[:1])
-    assert dialog.save() is not None
+    with qtbot.waitSignal(dialog.save_finished, timeout=10_000) as saved:
+        dialog.save()
+    assert saved.args[0] is not None, dialog.error_message
     assert [(e.external_id, e.name) for e in roster(gallery, event_id)] == [("W7", "王芳 Wang Fang")]

@@ -309,143 +309,14 @@ Loading the face models...</source>
 <context>
     <name>KioskWindow</name>
     <message>
-        <source>This kiosk is connected to the service: enrol people one by one with &quot;Enrol a person...&quot; (they reach every door), or with enroll / enroll-folder --server on the command line; people are deleted through the service&apos;s API.</source>
-        <translation>本终端已连接到服务：请用“登记一个人...”逐个登记人员（所有入口都能识别），或在命令行使用 enroll / enroll-folder --server；删除人员请通过服务的 API 进行。</translation>
-    </message>
-    <message>
-        <source>stopped</source>
-        <translation>已停止</translation>
-    </message>
-    <message>
-        <source>reconnecting</source>
-        <translation>重新连接中</translation>
-    </message>
-    <message>
-        <source>no event is open</source>
-        <translation>当前没有开放的活动</translation>
-    </message>
-    <message>
-        <source>lost</source>
-        <translation>已断开</translation>
-    </message>
-    <message>
-        <source>live</source>
-        <translation>正常</translation>
-    </message>
-    <message>
-        <source>connecting</source>
-        <translation>连接中</translation>
-    </message>
-    <message>
-        <source>check-in opens at {time}</source>
-        <translation>签到将于 {time} 开始</translation>
-    </message>
-    <message>
-        <source>check-in closed at {time}</source>
-        <translation>签到已于 {time} 结束</translation>
-    </message>
-    <message>
-        <source>Video file not found: {path} - check [camera] source in settings</source>
-        <translation>未找到视频文件：{path} - 请检查设置中的 [camera] source</translation>
-    </message>
-    <message>
-        <source>Video file cannot be read: {path}</source>
-        <translation>无法读取视频文件：{path}</translation>
-    </message>
-    <message>
-        <source>The video file has ended: {path}</source>
-        <translation>视频文件已播放完毕：{path}</translation>
-    </message>
-    <message>
-        <source>The face models are still loading. Try again in a few seconds.</source>
-        <translation>人脸模型仍在加载，请几秒钟后再试。</translation>
-    </message>
-    <message>
-        <source>Starting... face recognition is loading</source>
-        <translation>正在启动……人脸识别加载中</translation>
-    </message>
-    <message>
-        <source>No picture from the camera stream {url} - check the network and [camera] source in settings</source>
-        <translation>摄像头视频流 {url} 没有画面 - 请检查网络和设置中的 [camera] source</translation>
-    </message>
-    <message>
-        <source>Face recognition could not start - please see staff</source>
-        <translation>人脸识别无法启动 - 请联系工作人员</translation>
-    </message>
-    <message>
-        <source>Check-in opens at {time}</source>
-        <translation>签到将于 {time} 开始</translation>
-    </message>
-    <message>
-        <source>Check-in closed (closed at {time})</source>
-        <translation>签到已结束（{time} 截止）</translation>
-    </message>
-    <message>
-        <source>Camera {device} cannot be opened - is another program using it?</source>
-        <translation>无法打开摄像头 {device} - 是否有其他程序正在使用？</translation>
-    </message>
-    <message>
-        <source>Camera source not valid: {source} - check [camera] source in settings</source>
-        <translation>摄像头来源无效：{source} - 请检查设置中的 [camera] source</translation>
-    </message>
-    <message>
-        <source>Camera not found: {device} - check the cable or [camera] source in settings</source>
-        <translation>未找到摄像头：{device} - 请检查连接线或设置中的 [camera] source</translation>
-    </message>
-    <message>
         <location filename="../main_window.py" line="182" />
         <source>Face check-in</source>
         <translation>人脸签到</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="183" />
-        <source>Staff</source>
-        <translation>工作人员</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="184" />
-        <source>Admin</source>
-        <translation>管理</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="185" />
-        <source>Enrol a person...</source>
-        <translation>录入人员...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="186" />
-        <source>People...</source>
-        <translation>人员...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="187" />
-        <source>Enrol a folder of photos...</source>
-        <translation>批量录入照片文件夹...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="188" />
-        <source>Events...</source>
-        <translation>会议...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="189" />
-        <source>Settings...</source>
-        <translation>设置...</translation>
-    </message>
-    <message>
         <location filename="../main_window.py" line="190" />
         <source>Starting the camera...</source>
         <translation>正在启动摄像头...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="305" />
-        <source>Please look at the camera to check in</source>
-        <translation>请看摄像头进行签到</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="199" />
-        <source>No event open - recognition only</source>
-        <translation>当前没有会议 - 仅识别</translation>
     </message>
     <message>
         <location filename="../main_window.py" line="261" />
@@ -456,71 +327,6 @@ Loading the face models...</source>
         <location filename="../main_window.py" line="287" />
         <source>error: {message}</source>
         <translation>错误：{message}</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="294" />
-        <source>Please move closer</source>
-        <translation>请靠近一些</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="295" />
-        <source>Too dark - please face the light</source>
-        <translation>太暗 - 请面向光源</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="296" />
-        <source>Please look at the camera</source>
-        <translation>请看摄像头</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="297" />
-        <source>Please blink</source>
-        <translation>请眨眨眼</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="298" />
-        <source>Please move your head a little</source>
-        <translation>请轻轻转动一下头部</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="304" />
-        <source>Hold on, checking...</source>
-        <translation>请稍候，正在识别...</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="312" />
-        <source>Welcome, {name} - checked in {time}</source>
-        <translation>欢迎，{name} - {time} 签到成功</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="314" />
-        <source>Welcome, {name} - already checked in at {time}</source>
-        <translation>欢迎，{name} - 您已于 {time} 签到</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="317" />
-        <source>Hello, {name} - no event is open for check-in</source>
-        <translation>您好，{name} - 当前没有可签到的会议</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="319" />
-        <source>{name}: check-in is not open now ({detail})</source>
-        <translation>{name}：当前不在签到时间（{detail}）</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="322" />
-        <source>Not recognised - please see staff</source>
-        <translation>未能识别 - 请联系工作人员</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="324" />
-        <source>Photo or screen detected - check-in refused</source>
-        <translation>检测到照片或屏幕 - 拒绝签到</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="325" />
-        <source>Check-in could not be saved - please see staff</source>
-        <translation>签到未能保存 - 请联系工作人员</translation>
     </message>
 </context>
 <context>
@@ -703,6 +509,18 @@ Loading the face models...</source>
 <context>
     <name>SettingsDialog</name>
     <message>
+        <source>A face is taken for a person only when its distance to them is below this number. Lower is stricter: more attendees are refused, fewer are taken for someone else. A refused attendee can try again or be checked in by staff; a wrong name cannot be undone.</source>
+        <translation>只有当人脸与某人的距离低于此数值时，才会被认作此人。数值越低越严格：被拒绝的参会者更多，被认错的更少。被拒绝的参会者可以重试或由工作人员签到；认错的名字无法撤销。</translation>
+    </message>
+    <message>
+        <source>Match threshold (FaceNet distance):</source>
+        <translation>匹配阈值（FaceNet 距离）：</translation>
+    </message>
+    <message>
+        <source>Match threshold (fused distance):</source>
+        <translation>匹配阈值（融合距离）：</translation>
+    </message>
+    <message>
         <location filename="../settings_dialog.py" line="110" />
         <source>Settings</source>
         <translation>设置</translation>
@@ -711,11 +529,6 @@ Loading the face models...</source>
         <location filename="../settings_dialog.py" line="38" />
         <source>Camera source (index, rtsp:// URL or file):</source>
         <translation>摄像头来源（编号、rtsp:// 地址或文件）：</translation>
-    </message>
-    <message>
-        <location filename="../settings_dialog.py" line="43" />
-        <source>Match distance threshold:</source>
-        <translation>匹配距离阈值：</translation>
     </message>
     <message>
         <location filename="../settings_dialog.py" line="48" />
@@ -954,6 +767,214 @@ Loading the face models...</source>
         <location filename="../staff_panel.py" line="328" />
         <source>{count} rows written.</source>
         <translation>已写入 {count} 行。</translation>
+    </message>
+</context>
+<context>
+    <name>AdminMenu</name>
+    <message>
+        <source>Admin</source>
+        <translation>管理</translation>
+    </message>
+    <message>
+        <source>Enrol a folder of photos...</source>
+        <translation>批量录入照片文件夹...</translation>
+    </message>
+    <message>
+        <source>Enrol a person...</source>
+        <translation>录入人员...</translation>
+    </message>
+    <message>
+        <source>Events...</source>
+        <translation>会议...</translation>
+    </message>
+    <message>
+        <source>Face check-in</source>
+        <translation>人脸签到</translation>
+    </message>
+    <message>
+        <source>People...</source>
+        <translation>人员...</translation>
+    </message>
+    <message>
+        <source>Settings...</source>
+        <translation>设置...</translation>
+    </message>
+    <message>
+        <source>Staff</source>
+        <translation>工作人员</translation>
+    </message>
+    <message>
+        <source>The face models are still loading. Try again in a few seconds.</source>
+        <translation>人脸模型仍在加载，请几秒钟后再试。</translation>
+    </message>
+    <message>
+        <source>This kiosk is connected to the service: enrol people one by one with &quot;Enrol a person...&quot; (they reach every door), or with enroll / enroll-folder --server on the command line; people are deleted through the service&apos;s API.</source>
+        <translation>本终端已连接到服务：请用“登记一个人...”逐个登记人员（所有入口都能识别），或在命令行使用 enroll / enroll-folder --server；删除人员请通过服务的 API 进行。</translation>
+    </message>
+</context>
+<context>
+    <name>AttendeeText</name>
+    <message>
+        <source>Check-in closed (closed at {time})</source>
+        <translation>签到已结束（{time} 截止）</translation>
+    </message>
+    <message>
+        <source>Check-in could not be saved - please see staff</source>
+        <translation>签到未能保存 - 请联系工作人员</translation>
+    </message>
+    <message>
+        <source>Check-in opens at {time}</source>
+        <translation>签到将于 {time} 开始</translation>
+    </message>
+    <message>
+        <source>Face recognition could not start - please see staff</source>
+        <translation>人脸识别无法启动 - 请联系工作人员</translation>
+    </message>
+    <message>
+        <source>Hello, {name} - no event is open for check-in</source>
+        <translation>您好，{name} - 当前没有可签到的会议</translation>
+    </message>
+    <message>
+        <source>Hold on, checking...</source>
+        <translation>请稍候，正在识别...</translation>
+    </message>
+    <message>
+        <source>Not recognised - please see staff</source>
+        <translation>未能识别 - 请联系工作人员</translation>
+    </message>
+    <message>
+        <source>Photo or screen detected - check-in refused</source>
+        <translation>检测到照片或屏幕 - 拒绝签到</translation>
+    </message>
+    <message>
+        <source>Please blink</source>
+        <translation>请眨眨眼</translation>
+    </message>
+    <message>
+        <source>Please look at the camera</source>
+        <translation>请看摄像头</translation>
+    </message>
+    <message>
+        <source>Please look at the camera to check in</source>
+        <translation>请看摄像头进行签到</translation>
+    </message>
+    <message>
+        <source>Please move closer</source>
+        <translation>请靠近一些</translation>
+    </message>
+    <message>
+        <source>Please move your head a little</source>
+        <translation>请轻轻转动一下头部</translation>
+    </message>
+    <message>
+        <source>Please turn your head to your left</source>
+        <translation>请把头转向您的左边</translation>
+    </message>
+    <message>
+        <source>Please turn your head to your right</source>
+        <translation>请把头转向您的右边</translation>
+    </message>
+    <message>
+        <source>Time is up - please step back, then come forward again (or ask the staff)</source>
+        <translation>时间到了 - 请先后退一步，再重新走近（或联系工作人员）</translation>
+    </message>
+    <message>
+        <source>Not confirmed - please step back, then come forward again (or ask the staff)</source>
+        <translation>未能确认 - 请先后退一步，再重新走近（或联系工作人员）</translation>
+    </message>
+    <message>
+        <source>Please see staff</source>
+        <translation>请联系工作人员</translation>
+    </message>
+    <message>
+        <source>Starting... face recognition is loading</source>
+        <translation>正在启动……人脸识别加载中</translation>
+    </message>
+    <message>
+        <source>Too dark - please face the light</source>
+        <translation>太暗 - 请面向光源</translation>
+    </message>
+    <message>
+        <source>Welcome, {name} - already checked in at {time}</source>
+        <translation>欢迎，{name} - 您已于 {time} 签到</translation>
+    </message>
+    <message>
+        <source>Welcome, {name} - checked in {time}</source>
+        <translation>欢迎，{name} - {time} 签到成功</translation>
+    </message>
+    <message>
+        <source>check-in closed at {time}</source>
+        <translation>签到已于 {time} 结束</translation>
+    </message>
+    <message>
+        <source>check-in opens at {time}</source>
+        <translation>签到将于 {time} 开始</translation>
+    </message>
+    <message>
+        <source>no event is open</source>
+        <translation>当前没有开放的活动</translation>
+    </message>
+    <message>
+        <source>{name}: check-in is not open now ({detail})</source>
+        <translation>{name}：当前不在签到时间（{detail}）</translation>
+    </message>
+</context>
+<context>
+    <name>CameraWatch</name>
+    <message>
+        <source>Camera not found: {device} - check the cable or [camera] source in settings</source>
+        <translation>未找到摄像头：{device} - 请检查连接线或设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>Camera source not valid: {source} - check [camera] source in settings</source>
+        <translation>摄像头来源无效：{source} - 请检查设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>Camera {device} cannot be opened - is another program using it?</source>
+        <translation>无法打开摄像头 {device} - 是否有其他程序正在使用？</translation>
+    </message>
+    <message>
+        <source>No picture from the camera stream {url} - check the network and [camera] source in settings</source>
+        <translation>摄像头视频流 {url} 没有画面 - 请检查网络和设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>The video file has ended: {path}</source>
+        <translation>视频文件已播放完毕：{path}</translation>
+    </message>
+    <message>
+        <source>Video file cannot be read: {path}</source>
+        <translation>无法读取视频文件：{path}</translation>
+    </message>
+    <message>
+        <source>Video file not found: {path} - check [camera] source in settings</source>
+        <translation>未找到视频文件：{path} - 请检查设置中的 [camera] source</translation>
+    </message>
+    <message>
+        <source>connecting</source>
+        <translation>连接中</translation>
+    </message>
+    <message>
+        <source>live</source>
+        <translation>正常</translation>
+    </message>
+    <message>
+        <source>lost</source>
+        <translation>已断开</translation>
+    </message>
+    <message>
+        <source>reconnecting</source>
+        <translation>重新连接中</translation>
+    </message>
+    <message>
+        <source>stopped</source>
+        <translation>已停止</translation>
+    </message>
+</context>
+<context>
+    <name>TopBar</name>
+    <message>
+        <source>No event open - recognition only</source>
+        <translation>当前没有会议 - 仅识别</translation>
     </message>
 </context>
 </TS>

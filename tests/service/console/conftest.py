@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import pg_cluster, pg_url  # noqa: F401 - the throw-away database
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -35,16 +34,20 @@ class Deployment:
     event_id: int
     people: dict[str, int] = field(default_factory=dict)
 
-    def kiosk_upload(self, person_id: int, at: str = "2026-11-23T09:00:00+00:00",
+    def kiosk_upload(self, person_id: int, at: str | None = None,
                      event_id: int | None = None) -> str:
-        """What a kiosk door does: ``POST /api/v1/checkins`` with its key; the result."""
+        """What a kiosk door does: ``POST /api/v1/checkins`` with its key (now, unless ``at``
+        says when); the result."""
         import httpx
+
+        from kiosk.store.base import now_iso
 
         answer = httpx.post(f"{self.url}/api/v1/checkins", timeout=30,
                             headers={"Authorization": f"Bearer {self.kiosk_key}"},
                             json={"checkins": [{"uuid": str(uuid.uuid4()),
                                                 "event_id": event_id or self.event_id,
-                                                "person_id": person_id, "at": at}]})
+                                                "person_id": person_id,
+                                                "at": at or now_iso()}]})
         answer.raise_for_status()
         return str(answer.json()["results"][0]["result"])
 
@@ -66,7 +69,7 @@ class ConsoleService:
     boards' open event streams longer than a second."""
 
     def __init__(self, app, port: int | None = None) -> None:  # noqa: ANN001
-        from tests.server.serving import ServiceThread
+        from tests.service.serving import ServiceThread
 
         self.running = ServiceThread(app, port)
         self.running.server.config.timeout_graceful_shutdown = 1
@@ -96,7 +99,7 @@ def populate(database_url: str, names: list[tuple[str, str | None]]) -> tuple[st
     from kiosk.store.events import Events
     from service.console.backend import PostgresStore
     from service.console.accounts import create_account, ensure_schema
-    from tests.server.test_store_backends import vec
+    from tests.service.test_store_backends import vec
 
     with PostgresStore(database_url) as store:
         ensure_schema(store)
@@ -116,7 +119,7 @@ PEOPLE = [("Ada Lovelace", "E1"), ("Grace Hopper", "E2"), ("张伟", "E3"),
 
 
 @pytest.fixture
-def deployment(pg_url: str) -> Iterator[Deployment]:  # noqa: F811 - pytest fixture
+def deployment(pg_url: str) -> Iterator[Deployment]:
     key, event_id, people = populate(pg_url, PEOPLE)
     service = ConsoleService(make_app(pg_url)).start()
     try:

@@ -189,7 +189,11 @@ def test_a_check_in_stored_through_one_instance_reaches_a_board_on_another(deplo
 
 
 def test_accounts_commands_create_list_and_disable(pg_url, capsys, monkeypatch):
-    from kiosk.cli import main
+    from functools import partial
+
+    from kiosk.cli import main as kiosk_main
+
+    main = partial(kiosk_main, extra=("service.commands", "service.console.commands"))
     from service.console.backend import PostgresStore
     from service.console.accounts import session_of, sign_in
 

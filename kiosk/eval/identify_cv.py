@@ -1,0 +1,354 @@
+"""``eval-identify --cv``: the open-set rule chosen by cross-validation over folds of people.
+
+Every photo of the folder (one sub-folder per person, LFW's layout) is embedded once (cached,
+:func:`embed_folder`). People are dealt into folds by a hash of their name, so a person is in
+exactly one fold. For each fold, the rule's values (dlib's fusion weight, the threshold, the
+minimum margin) are chosen on the other folds' probes (:func:`choose`: no wrong person,
+strangers accepted at most ``max_fpir``, then the most right persons) and the rates are reported
+on the held-out fold's probes, which took no part in the choice: their spread over the folds says
+how far the figures could move on people nobody tuned to.
+
+Who is enrolled and who is a stranger (:func:`split_people`): people with more than ``enrol``
+photos (with a face) are enrolled with their first ``enrol`` photos, except a share
+(``stranger_share``, chosen by a hash of the name) kept back as strangers so that strangers too
+come with several photos; people with ``enrol`` photos or fewer are strangers. Every probe is
+matched against the gallery of every enrolled person (all folds: the other folds' people are
+distractors, never labels).
+
+Live frames that must agree (``agree``): a kiosk checks an attendee in only when its last N
+decisions accepted the same person (:func:`kiosk.matching.rule.agreed`). N photos of one person
+taken together stand for N frames (a pessimistic stand-in for genuine attendees: photos differ
+far more than consecutive frames); a person's probes are taken in groups of N, in file order.
+
+The accept test itself is :func:`kiosk.matching.rule.accepts` (vectorised as ``accepts_many``);
+the decisions are the kiosk's matchers' (:class:`~kiosk.matching.matrix.GalleryMatrix`,
+:class:`~kiosk.matching.fused.FusedMatcher`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kiosk.dlib_encoder import DLIB_MODEL_ID
+from kiosk.eval.identify import people_images
+from kiosk.images import ImageError
+from kiosk.matching.fused import FusedMatcher
+from kiosk.matching.matrix import GalleryMatrix
+from kiosk.matching.rule import accepts_many, model_weights
+from kiosk.types import Embedding
+
+DLIB_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: FaceNet alone
+THRESHOLDS = tuple(np.round(np.arange(0.70, 1.30, 0.005), 3))
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25)
+MAX_FPIR = 0.01  # strangers accepted, at most
+MAX_WRONG = 0.0  # genuine probes accepted as someone else, at most
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSet:
+    """Every photo of a folder and its embeddings.
+
+    Attributes:
+        people: person (folder name) of each photo, (N,).
+        paths: each photo, relative to the folder, (N,).
+        has_face: whether a face was found, (N,) bool.
+        embeddings: model id -> (N, dim) float32 (zeros where no face).
+    """
+
+    people: list[str]
+    paths: list[str]
+    has_face: np.ndarray
+    embeddings: dict[str, np.ndarray]
+
+
+def embed_folder(
+    root: str | Path, embed_file: Callable[[Path], Mapping[str, Embedding]],
+    cache_path: str | Path | None = None, fingerprint: str = "",
+) -> FaceSet:
+    """Embed every photo of ``root`` once (:func:`kiosk.eval.identify.people_images` order).
+
+    Args:
+        embed_file: ``{model id: embedding}`` of the face of one photo; raises
+            :class:`ImageError` when there is none.
+        cache_path: an ``.npz`` file kept between runs: reused when it holds the same photos
+            and ``fingerprint``, else written anew.
+        fingerprint: what the embeddings depend on (models, code): a change re-embeds.
+    """
+    root = Path(root)
+    people = people_images(root)
+    paths = [str(p.relative_to(root)) for images in people.values() for p in images]
+    names = [name for name, images in people.items() for _ in images]
+    key = hashlib.sha256(json.dumps([fingerprint, paths]).encode()).hexdigest()
+    if cache_path is not None and Path(cache_path).is_file():
+        with np.load(cache_path, allow_pickle=False) as cached:
+            if str(cached["key"]) == key:
+                models = [str(m) for m in cached["models"]]
+                return FaceSet(names, paths, cached["has_face"].astype(bool),
+                               {m: cached[f"embedding_{i}"] for i, m in enumerate(models)})
+    found: list[Mapping[str, Embedding] | None] = []
+    for path in paths:
+        try:
+            found.append(embed_file(root / path))
+        except ImageError:
+            found.append(None)
+    first = next((f for f in found if f is not None), None)
+    if first is None:
+        raise ValueError(f"{root}: no face found in any photo")
+    embeddings = {m: np.zeros((len(paths), len(np.asarray(v).ravel())), np.float32)
+                  for m, v in first.items()}
+    for row, face in enumerate(found):
+        if face is not None:
+            for model_id, vector in face.items():
+                embeddings[model_id][row] = np.asarray(vector, np.float32).ravel()
+    has_face = np.array([f is not None for f in found], bool)
+    if cache_path is not None:
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        models = list(embeddings)
+        with open(cache_path, "wb") as out:
+            np.savez(out, key=np.array(key), models=np.array(models), has_face=has_face,
+                     **{f"embedding_{i}": embeddings[m] for i, m in enumerate(models)})
+    return FaceSet(names, paths, has_face, embeddings)
+
+
+def name_hash(name: str, salt: str) -> int:
+    """A stable hash of a person's name (the same on every machine and run)."""
+    return zlib.crc32(f"{salt}:{name}".encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Who is enrolled with which photos, and the probe groups.
+
+    Attributes:
+        enrolled: person -> rows of their enrolment photos.
+        groups: (G, agree) rows of the photos taken together (one person each).
+        group_person: (G,) the person of each group.
+        group_genuine: (G,) whether that person is enrolled.
+    """
+
+    enrolled: dict[str, list[int]]
+    groups: np.ndarray
+    group_person: list[str]
+    group_genuine: np.ndarray
+
+
+def split_people(faces: FaceSet, enrol: int, agree: int = 1, stranger_share: float = 1 / 3) -> Split:
+    """The enrolment and the probe groups of a :class:`FaceSet` (see the module docstring).
+
+    Raises:
+        ValueError: ``enrol`` or ``agree`` < 1, ``stranger_share`` outside [0, 1).
+    """
+    if enrol < 1 or agree < 1:
+        raise ValueError(f"enrol and agree must be >= 1, got {enrol} and {agree}")
+    if not 0.0 <= stranger_share < 1.0:
+        raise ValueError(f"stranger_share must be in [0, 1), got {stranger_share}")
+    rows_of: dict[str, list[int]] = {}
+    for row, (name, face) in enumerate(zip(faces.people, faces.has_face)):
+        if face:
+            rows_of.setdefault(name, []).append(row)
+    enrolled: dict[str, list[int]] = {}
+    groups, group_person, group_genuine = [], [], []
+    for name, rows in rows_of.items():
+        held_back = name_hash(name, "stranger") % 10_000 < stranger_share * 10_000
+        genuine = len(rows) > enrol and not held_back
+        probes = rows[enrol:] if genuine else rows
+        if genuine:
+            enrolled[name] = rows[:enrol]
+        for start in range(0, len(probes) - agree + 1, agree):
+            groups.append(probes[start : start + agree])
+            group_person.append(name)
+            group_genuine.append(genuine)
+    if not enrolled:
+        raise ValueError(f"nobody has more than {enrol} photo(s) with a face to enrol")
+    return Split(enrolled, np.array(groups, np.int64).reshape(-1, agree), group_person,
+                 np.array(group_genuine, bool))
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """Each photo's nearest enrolled person, distance and margin under one fusion weight.
+
+    Attributes:
+        person: (N,) index into the enrolled people's names (-1 where no face).
+        distance, margin: (N,) as :class:`kiosk.matching.rule.Match` (inf where no face).
+    """
+
+    person: np.ndarray
+    distance: np.ndarray
+    margin: np.ndarray
+
+
+def decisions(faces: FaceSet, split: Split, names: Sequence[str], dlib_weight: float) -> Decisions:
+    """Every photo matched against the enrolled people with the kiosk's matcher (FaceNet's
+    matrix alone at weight 0, else :class:`FusedMatcher`)."""
+    facenet = next(m for m in faces.embeddings if m != DLIB_MODEL_ID)
+    dlib = DLIB_MODEL_ID if DLIB_MODEL_ID in faces.embeddings else None
+    used = [facenet] if dlib_weight == 0.0 or dlib is None else [facenet, dlib]
+    index_of = {name: i for i, name in enumerate(names)}
+    rows = [r for name in names for r in split.enrolled[name]]
+    person_ids = np.array([index_of[n] for n in names for _ in split.enrolled[n]], np.int64)
+    matrices = {}
+    for model_id in used:
+        matrix = GalleryMatrix(faces.embeddings[model_id].shape[1])
+        matrix.add_many(np.arange(len(rows)), person_ids, faces.embeddings[model_id][rows])
+        matrices[model_id] = matrix
+    matcher: Any = matrices[facenet]
+    if len(used) == 2:
+        matcher = FusedMatcher(matrices, model_weights(facenet, dlib, dlib_weight))
+    count = len(faces.people)
+    person = np.full(count, -1, np.int64)
+    distance = np.full(count, np.inf)
+    margin = np.full(count, np.inf)
+    for row in np.flatnonzero(faces.has_face):
+        query = {m: faces.embeddings[m][row] for m in used}
+        match = matcher.nearest(query if len(used) == 2 else query[facenet], 0.0, 0.0)
+        person[row], distance[row], margin[row] = match.person_id, match.distance, match.margin
+    return Decisions(person, distance, margin)
+
+
+def group_truth(split: Split, names: Sequence[str]) -> np.ndarray:
+    """(G,) the index in ``names`` of each group's person, -2 for strangers."""
+    index_of = {name: i for i, name in enumerate(names)}
+    return np.array([index_of[p] if g else -2
+                     for p, g in zip(split.group_person, split.group_genuine)], np.int64)
+
+
+def group_rates(found: Decisions, split: Split, truth: np.ndarray, chosen: np.ndarray,
+                threshold: float, min_margin: float) -> dict[str, float]:
+    """Counts and rates of the groups selected by ``chosen`` (G,) bool under the rule: a group
+    is accepted as a person when every photo of it is accepted as that person
+    (:func:`kiosk.matching.rule.agreed`); ``truth``: :func:`group_truth`."""
+    accepted = accepts_many(found.distance, found.margin, threshold, min_margin)
+    persons = found.person[split.groups]
+    agreed = accepted[split.groups].all(axis=1) & (persons == persons[:, :1]).all(axis=1)
+    right = agreed & (persons[:, 0] == truth)
+    genuine, strangers = chosen & split.group_genuine, chosen & ~split.group_genuine
+    n_genuine, n_strangers = int(genuine.sum()), int(strangers.sum())
+    return {
+        "genuine": n_genuine, "strangers": n_strangers,
+        "right": int((right & genuine).sum()),
+        "wrong": int((agreed & ~right & genuine).sum()),
+        "stranger_accepted": int((agreed & strangers).sum()),
+        "dir": float((right & genuine).sum() / n_genuine) if n_genuine else float("nan"),
+        "wrong_person": float((agreed & ~right & genuine).sum() / n_genuine) if n_genuine else float("nan"),
+        "fpir": float((agreed & strangers).sum() / n_strangers) if n_strangers else float("nan"),
+    }
+
+
+def choose(table: Sequence[dict[str, Any]], max_wrong: float = MAX_WRONG,
+           max_fpir: float = MAX_FPIR) -> dict[str, Any]:
+    """The rule to keep among rows of (``dlib_weight``, ``threshold``, ``min_margin``, rates):
+    no more wrong persons than ``max_wrong`` and strangers accepted at most ``max_fpir``, then
+    the most right persons, then the fewest strangers, then the middle threshold of the rows
+    that tie. When no row meets both limits: the fewest wrong persons and strangers beyond the
+    limits, then the most right persons."""
+    def rate(row: dict[str, Any], key: str) -> float:
+        return 0.0 if np.isnan(row[key]) else float(row[key])  # nan: no such probe counted
+
+    def excess(row: dict[str, Any]) -> float:
+        return (max(0.0, rate(row, "wrong_person") - max_wrong)
+                + max(0.0, rate(row, "fpir") - max_fpir))
+
+    def score(row: dict[str, Any]) -> tuple[float, float]:
+        return rate(row, "dir"), -rate(row, "fpir")
+
+    least = min(excess(row) for row in table)
+    pool = [row for row in table if excess(row) <= least + 1e-12]
+    best = max(score(row) for row in pool)
+    ties = sorted((row for row in pool if score(row) == best),
+                  key=lambda row: (row["dlib_weight"], row["min_margin"], row["threshold"]))
+    return ties[len(ties) // 2]
+
+
+def cross_validate(
+    faces: FaceSet, enrol: int, agree: int = 1, folds: int = 5,
+    dlib_weights: Sequence[float] = DLIB_WEIGHTS, thresholds: Sequence[float] = THRESHOLDS,
+    margins: Sequence[float] = MARGINS, stranger_share: float = 1 / 3,
+    max_wrong: float = MAX_WRONG, max_fpir: float = MAX_FPIR,
+    settings_rule: tuple[float, float, float] | None = None,
+) -> dict[str, Any]:
+    """Choose the rule on ``folds - 1`` folds of people, report it on the held-out one, each
+    fold in turn; then the rule chosen on every fold (the value to set).
+
+    Returns:
+        ``folds`` (per fold: the chosen ``dlib_weight``, ``threshold``, ``min_margin`` and the
+        held-out rates), ``held_out`` (the held-out counts summed over the folds, their rates,
+        and the mean and standard deviation of the per-fold rates), ``chosen`` (the rule chosen
+        on all people and its rates on them), ``settings`` (the rates of ``settings_rule``,
+        (dlib weight, threshold, margin), on all people; None without it), and the setup.
+
+    Raises:
+        ValueError: ``folds`` < 2, or see :func:`split_people`.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    split = split_people(faces, enrol, agree, stranger_share)
+    names = sorted(split.enrolled)
+    truth = group_truth(split, names)
+    fold_of = np.array([name_hash(p, "fold") % folds for p in split.group_person])
+    if DLIB_MODEL_ID not in faces.embeddings:
+        dlib_weights = [0.0]
+    if settings_rule is not None and settings_rule[0] not in dlib_weights:
+        dlib_weights = [*dlib_weights, settings_rule[0]]
+    grids = []  # (weight, decisions)
+    for weight in dlib_weights:
+        grids.append((weight, decisions(faces, split, names, weight)))
+
+    def table(chosen: np.ndarray) -> list[dict[str, Any]]:
+        rows = []
+        for weight, found in grids:
+            for min_margin in margins:
+                for threshold in thresholds:
+                    rates = group_rates(found, split, truth, chosen, float(threshold), min_margin)
+                    rows.append({"dlib_weight": weight, "threshold": float(threshold),
+                                 "min_margin": min_margin, **rates})
+        return rows
+
+    def held_out_rates(rule: dict[str, Any], chosen: np.ndarray) -> dict[str, Any]:
+        found = dict(grids)[rule["dlib_weight"]]
+        return group_rates(found, split, truth, chosen, rule["threshold"], rule["min_margin"])
+
+    per_fold = []
+    for fold in range(folds):
+        rule = choose(table(fold_of != fold), max_wrong, max_fpir)
+        tested = held_out_rates(rule, fold_of == fold)
+        per_fold.append({"fold": fold, "dlib_weight": rule["dlib_weight"],
+                         "threshold": rule["threshold"], "min_margin": rule["min_margin"],
+                         "train_dir": rule["dir"], **tested})
+    totals = {k: sum(f[k] for f in per_fold)
+              for k in ("genuine", "strangers", "right", "wrong", "stranger_accepted")}
+    held_out: dict[str, Any] = dict(totals)
+    held_out["dir"] = totals["right"] / totals["genuine"] if totals["genuine"] else float("nan")
+    held_out["wrong_person"] = totals["wrong"] / totals["genuine"] if totals["genuine"] else float("nan")
+    held_out["fpir"] = (totals["stranger_accepted"] / totals["strangers"]
+                        if totals["strangers"] else float("nan"))
+    for key in ("dir", "wrong_person", "fpir"):
+        values = np.array([f[key] for f in per_fold], float)
+        values = values[~np.isnan(values)]
+        held_out[f"{key}_mean"] = float(values.mean()) if len(values) else float("nan")
+        held_out[f"{key}_std"] = float(values.std()) if len(values) else float("nan")
+    everyone = np.ones(len(split.group_person), bool)
+    chosen = choose(table(everyone), max_wrong, max_fpir)
+    settings = None
+    if settings_rule is not None:
+        weight, threshold, min_margin = settings_rule
+        settings = {"dlib_weight": weight, "threshold": threshold, "min_margin": min_margin,
+                    **held_out_rates({"dlib_weight": weight, "threshold": threshold,
+                                      "min_margin": min_margin}, everyone)}
+    return {
+        "enrol": enrol, "agree": agree, "folds": folds, "stranger_share": stranger_share,
+        "enrolled_people": len(names), "no_face": int((~faces.has_face).sum()),
+        "max_wrong": max_wrong, "max_fpir": max_fpir,
+        "per_fold": per_fold, "held_out": held_out,
+        "chosen": {k: chosen[k] for k in ("dlib_weight", "threshold", "min_margin", "dir",
+                                           "wrong_person", "fpir", "genuine", "strangers")},
+        "settings": settings,
+    }

@@ -1,1 +1,0 @@
-"""The central service: FastAPI over PostgreSQL (see :func:`kiosk.server.app.create_app`)."""

@@ -1,0 +1,1 @@
+"""The service's HTTP API, one FastAPI router per resource, all under ``/api/v1``."""
