@@ -23,9 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiosk.config import (
-    LOCAL_SETTINGS, Settings, SettingsError, load_layered_settings, load_settings,
-)
+from kiosk.config import Settings, SettingsError
+from kiosk.settings_files import LOCAL_SETTINGS, load_layered_settings, load_settings
 
 COMMAND_MODULES = (
     "kiosk.commands.recognition",

@@ -77,8 +77,9 @@ class NetLayer:
     Attributes:
         spec: what the declared network says it is.
         padding: (rows, columns) zero padding of a convolution or pooling.
-        weights: ``con``: (filters, channels, k, k) and ``bias`` (filters,); ``affine``:
-            ``scale`` and ``shift`` (channels,); ``fc``: (inputs, outputs).
+        weights: ``con``: ``filters`` (filters, channels, k, k) and ``bias`` (filters,);
+            ``affine``: ``scale`` and ``shift`` (channels,); ``fc``: ``weights`` (inputs,
+            outputs) and ``bias`` (outputs,).
     """
 
     spec: LayerSpec
@@ -285,6 +286,7 @@ def _read_fc(stream: _Stream, spec: LayerSpec) -> NetLayer:
     if version == "fc_3":
         has_bias = stream.bool() and has_bias
     stream.expect(outputs, spec.size, "fully connected outputs")
+    stream.expect(weights_shape[:2], (inputs, outputs), "fully connected weights")
     count = inputs * outputs
     weights = {"weights": params[:count].reshape(inputs, outputs)}
     weights["bias"] = params[count:count + outputs] if has_bias else np.zeros(outputs, np.float32)

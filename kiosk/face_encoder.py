@@ -257,11 +257,11 @@ class FaceEncoder:
         """``{model_id: embedding}`` of a stored aligned crop (160x160 JPEG), to migrate a
         gallery enrolled before a model was added or changed.
 
-        FaceNet gets the crop as it is. dlib's chip is cut from the crop as from a frame (the
-        HOG box near the face, landmarks in it: :meth:`DlibResNetEncoder.chip`); the crop is
-        stretched (FaceNet's box resized to a square), so these dlib embeddings are less
-        accurate than those of photos or live faces (docs/RECOGNITION.md): re-enrolling from
-        photos is better when possible.
+        FaceNet gets the crop as it is. For dlib the crop (FaceNet's box squashed to a square)
+        is first stretched back to a typical face box's height (:func:`kiosk.dlib_encoder.
+        crop_to_frame`), then its chip is cut as from a frame (the HOG box near the face,
+        landmarks in it). These dlib embeddings are a little less accurate than those of photos
+        or live faces (docs/RECOGNITION.md): re-enrolling from photos is better when possible.
 
         Raises:
             ImageError: not a decodable 160x160 crop.
@@ -273,8 +273,9 @@ class FaceEncoder:
         embeddings = {self.models.embedder.model_id: self.models.embedder.embed(face_rgb)}
         if self.models.dlib_encoder is not None:
             box = crop_landmarks_box()
-            landmarks = self.models.landmarks.predict(to_gray(crop_to_frame(face_rgb)), box)
+            unstretched_bgr = crop_to_frame(face_rgb)
+            landmarks = self.models.landmarks.predict(to_gray(unstretched_bgr), box)
             embeddings[self.models.dlib_encoder.model_id] = self.models.dlib_encoder.embed_landmarks(
-                frame_bgr, landmarks, box
+                unstretched_bgr, landmarks, box
             )
         return embeddings

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import LOCAL_SETTINGS
+from kiosk.settings_files import LOCAL_SETTINGS
 from kiosk.files import atomic_write
 from kiosk.gallery import Gallery, parse_time
 from kiosk.names import clean_name

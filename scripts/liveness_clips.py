@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kiosk.cli import DEFAULT_SETTINGS  # noqa: E402
-from kiosk.config import Settings, load_settings  # noqa: E402
+from kiosk.config import Settings  # noqa: E402
+from kiosk.settings_files import load_settings  # noqa: E402
 from kiosk.detect import HaarFaceDetector  # noqa: E402
 from kiosk.landmarks import LandmarkPredictor  # noqa: E402
 from kiosk.liveness import (  # noqa: E402

@@ -91,8 +91,8 @@ def prepare(url: str, kiosks: int, people: int) -> tuple[list[str], list[int]]:
     """``people`` random people with an embedding of each model of the settings, an event
     per door, an admin key and a key per door."""
     from kiosk.cli import DEFAULT_SETTINGS
-    from kiosk.config import LOCAL_SETTINGS, load_layered_settings
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.settings_files import LOCAL_SETTINGS, load_layered_settings
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery, model_dim
     from service.store.keys import create_key
     from service.store.postgres import PostgresStore

@@ -84,7 +84,8 @@ def create_app(
         pool_size: connections for concurrent requests.
         routers: further routers, mounted after the API's (they find the shared state in
             ``request.app.state.service``).
-        cpu_workers: threads for decoding and the models (default: the cores but one).
+        cpu_workers: processes that decode photos and run the models (threads when
+            ``encoder_factory`` is given; default: the cores but one).
         listen: keep the gallery current through the database's notifications (several
             instances over one database); False reads it once.
         body_read_timeout_s: the longest wait for the next piece of a request body.
@@ -131,7 +132,7 @@ def app_from_environment() -> FastAPI:
     URL and the settings file come from :data:`DATABASE_VARIABLE` and
     :data:`SETTINGS_VARIABLE`."""
     from kiosk.cli import DEFAULT_SETTINGS
-    from kiosk.config import LOCAL_SETTINGS, load_layered_settings, load_settings
+    from kiosk.settings_files import LOCAL_SETTINGS, load_layered_settings, load_settings
 
     path = os.environ.get(SETTINGS_VARIABLE)
     settings = (load_settings(path) if path

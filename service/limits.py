@@ -35,7 +35,8 @@ MAX_DECODE_PIXELS = 16_000_000
 CHECKIN_MAX_AHEAD_S = 10 * 60
 CHECKIN_MAX_AGE_S = 7 * 24 * 3600
 
-# CPU work (decoding, the models, matching) runs in a pool of its own, never on the event loop;
-# when that many requests wait already, the service answers 503 with Retry-After.
+# Decoding and the models run in processes of their own (service/state.py), never on the
+# event loop; when that many requests per process wait already, the answer is 503 with
+# Retry-After.
 CPU_QUEUE_PER_WORKER = 2
 RETRY_AFTER_S = 2

@@ -1,6 +1,12 @@
 """What every request of one service process shares: the pool of database connections, the
-gallery (the matching index, kept current by the database's notifications), the encoder, and
-the bounded pool that runs CPU work off the event loop."""
+gallery (the matching index, kept current by the database's notifications), and the bounded
+pool that decodes photos and runs the models off the event loop.
+
+The photos are decoded and encoded in processes of their own (:func:`encode_in_worker`), at a
+lower scheduling priority (nice 10): the models neither hold this process's GIL nor take the CPU
+from the event loop, the database work and the other requests; matching (milliseconds) runs in
+a thread here. Tests that pass their own encoder (``encoder_factory``) encode in threads.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from fastapi import HTTPException
 from kiosk.config import Settings
 from kiosk.matching.rule import fusion_weights_of
 from kiosk.gallery import Gallery
-from service.limits import CPU_QUEUE_PER_WORKER, RETRY_AFTER_S
+from service.limits import (
+    CPU_QUEUE_PER_WORKER, MAX_DECODE_PIXELS, MAX_IMAGE_BYTES, RETRY_AFTER_S,
+)
 from service.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -63,22 +71,74 @@ class StorePool:
             store.close()
 
 
+WORKER_NICENESS = 10
+_worker_encoder: Any = None  # the encoder of an encoding process (see start_encoding_worker)
+
+
+def start_encoding_worker(settings: Settings) -> None:
+    """The initializer of an encoding process: a lower priority, the end of the process with
+    its parent (Linux), the models loaded once."""
+    global _worker_encoder
+    import signal
+
+    from kiosk.face_encoder import FaceEncoder
+    from kiosk.stages import load_models
+
+    os.nice(WORKER_NICENESS)
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the process ends when its queue closes
+        pass
+    _worker_encoder = FaceEncoder(load_models(settings), settings)
+
+
+def encode_in_worker(data: bytes, name: str, single: bool) -> Any:
+    """Decode a photo and encode its face, in an encoding process (:func:`decode_and_encode`)."""
+    return decode_and_encode(_worker_encoder, data, name, single)
+
+
+def decode_and_encode(encoder: Any, data: bytes, name: str, single: bool) -> Any:
+    """Decode a photo (its header checked first: at most :data:`MAX_DECODE_PIXELS`) and encode
+    its one face (or the largest, ``single=False``).
+
+    Raises:
+        kiosk.images.ImageError: not a photo, too large, no usable face.
+    """
+    from kiosk.images import decode_image
+
+    frame_bgr = decode_image(data, name, max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_DECODE_PIXELS)
+    return encoder.encode_photo(frame_bgr, name, single=single)
+
+
 class CpuPool:
-    """A bounded pool of threads for CPU work (image decoding, the models, matching).
+    """A bounded pool for CPU work (decoding photos, the models): threads, or processes.
 
     At most ``workers`` jobs run at once and ``queue_limit`` more wait; beyond that
     :meth:`run` answers 503 with ``Retry-After`` at once, so a burst of ``identify`` calls
     neither blocks the event loop (sync and check-in batches keep being answered) nor piles up
     without bound.
+
+    Args:
+        workers: jobs at once.
+        queue_limit: jobs that may wait.
+        executor_factory: makes the executor the jobs run in (default: a pool of ``workers``
+            threads); called again when a process of a process pool died (the job that was
+            running answers 503).
     """
 
-    def __init__(self, workers: int, queue_limit: int) -> None:
+    def __init__(self, workers: int, queue_limit: int,
+                 executor_factory: Callable[[], concurrent.futures.Executor] | None = None
+                 ) -> None:
         if workers < 1 or queue_limit < 0:
             raise ValueError(f"workers must be >= 1 and queue_limit >= 0, got {workers}, "
                              f"{queue_limit}")
         self.workers = workers
         self.queue_limit = queue_limit
-        self._executor = concurrent.futures.ThreadPoolExecutor(workers, "service-cpu")
+        self._executor_factory = executor_factory or (
+            lambda: concurrent.futures.ThreadPoolExecutor(workers, "service-cpu"))
+        self._executor = self._executor_factory()
         self._admitted = 0  # changed on the event loop only
 
     async def run(self, job: Callable[..., Any], *args: Any) -> Any:
@@ -88,6 +148,12 @@ class CpuPool:
         self._admitted += 1
         try:
             return await asyncio.wrap_future(self._executor.submit(job, *args))
+        except concurrent.futures.BrokenExecutor as exc:
+            log.error("a worker of the CPU pool died (%s); starting new ones", exc)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._executor_factory()
+            raise HTTPException(503, "the service restarted its photo workers; try again",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
         finally:
             self._admitted -= 1
 
@@ -96,7 +162,7 @@ class CpuPool:
 
 
 def default_cpu_workers() -> int:
-    """One core is left to the event loop and the database work."""
+    """Encoding processes: the cores but one (at least one)."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
@@ -109,7 +175,8 @@ class ServiceState:
         encoder_factory: makes the :class:`kiosk.face_encoder.FaceEncoder` (loaded on first
             use; tests pass the session's).
         pool_size: connections for concurrent requests.
-        cpu_workers: threads for CPU work (default: the cores but one).
+        cpu_workers: processes (threads with ``encoder_factory``) that decode and encode
+            photos (default: the cores but one).
 
     Raises:
         StoreError: the database cannot be reached or has a newer schema.
@@ -128,13 +195,33 @@ class ServiceState:
                                fusion_weights=fusion_weights_of(settings.recognition))
         self.gallery_lock = threading.Lock()
         workers = cpu_workers or default_cpu_workers()
-        self.cpu = CpuPool(workers, CPU_QUEUE_PER_WORKER * workers)
+        def processes() -> concurrent.futures.Executor:
+            import multiprocessing
+
+            return concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_encoding_worker, initargs=(settings,))
+
+        self.cpu = CpuPool(workers, CPU_QUEUE_PER_WORKER * workers,
+                           processes if encoder_factory is None else None)
         self._encoder_factory = encoder_factory
         self._encoder: Any = None
         self._encoder_lock = threading.Lock()
 
+    async def encode(self, data: bytes, name: str, single: bool) -> Any:
+        """One photo's face sample, decoded and encoded in the CPU pool.
+
+        Raises:
+            HTTPException: 503 when the pool is full.
+            kiosk.images.ImageError: not a photo, too large, no usable face.
+        """
+        if self._encoder_factory is None:
+            return await self.cpu.run(encode_in_worker, data, name, single)
+        return await self.cpu.run(lambda: decode_and_encode(self.encoder(), data, name, single))
+
     def encoder(self) -> Any:
-        """The face encoder, loaded on first use."""
+        """The face encoder of this process (the tests', or loaded on first use: the start-up
+        re-embedding of stored crops)."""
         with self._encoder_lock:
             if self._encoder is None:
                 if self._encoder_factory is not None:

@@ -19,7 +19,8 @@ from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import QAction, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from kiosk.camera import LatestFrameReader
-from kiosk.config import LOCAL_SETTINGS, Settings
+from kiosk.config import Settings
+from kiosk.settings_files import LOCAL_SETTINGS
 from kiosk.decision import Decision, Outcome
 from kiosk.gallery import Gallery
 from ui.admin_menu import AdminMenu

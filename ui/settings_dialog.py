@@ -17,7 +17,8 @@ from PyQt5.QtWidgets import (
     QSpinBox, QVBoxLayout, QWidget,
 )
 
-from kiosk.config import LOCAL_SETTINGS, Settings, SettingsError, save_settings_changes
+from kiosk.config import Settings, SettingsError
+from kiosk.settings_files import LOCAL_SETTINGS, save_settings_changes
 from kiosk.matching.rule import match_threshold, threshold_setting_key
 from kiosk.gallery import Gallery, GalleryError
 from ui.i18n import LANGUAGES, normalise_language

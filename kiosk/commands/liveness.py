@@ -69,8 +69,8 @@ def cmd_eval_liveness(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"combined: APCER {_fmt(figures['apcer'])}  BPCER {_fmt(figures['bpcer'])}  "
-        f"ACER {_fmt(figures['acer'])}  undecided {figures['undecided']} "
-        f"(live {figures['undecided_live']}; undecided = not checked in)",
+        f"ACER {_fmt(figures['acer'])}  undecided or challenged {figures['undecided']} "
+        f"(live {figures['undecided_live']}; both = not checked in)",
         file=out,
     )
     print(f"BPCER counting no-face live sequences as refusals: {_fmt(figures['bpcer_with_no_face'])}")

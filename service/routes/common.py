@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, UploadFile
 
-from service.limits import MAX_DECODE_PIXELS, MAX_IMAGE_BYTES
+from service.limits import MAX_IMAGE_BYTES
 from service.state import ServiceState
 
 
@@ -28,18 +28,16 @@ async def read_upload(upload: UploadFile) -> tuple[bytes, str]:
     return data, name
 
 
-def encode_upload(state: ServiceState, data: bytes, name: str, single: bool) -> Any:
-    """Decode a photo (its header checked first: at most :data:`MAX_DECODE_PIXELS`) and encode
-    its face; runs in the CPU pool.
+async def encode_upload(state: ServiceState, data: bytes, name: str, single: bool) -> Any:
+    """The face sample of one uploaded photo, decoded and encoded in the CPU pool.
 
     Raises:
-        HTTPException: 422 for a photo without a usable face, or not a photo.
+        HTTPException: 422 for a photo without a usable face, or not a photo; 503 when the
+            pool is full.
     """
-    from kiosk.images import ImageError, decode_image
+    from kiosk.images import ImageError
 
     try:
-        frame_bgr = decode_image(data, name, max_bytes=MAX_IMAGE_BYTES,
-                                 max_pixels=MAX_DECODE_PIXELS)
-        return state.encoder().encode_photo(frame_bgr, name, single=single)
+        return await state.encode(data, name, single)
     except ImageError as exc:
         raise HTTPException(422, str(exc)) from exc

@@ -1,10 +1,11 @@
-"""``POST /api/v1/identify``: who is in a photo (any key). Decoding, the models and matching
-run in the CPU pool, never on the event loop."""
+"""``POST /api/v1/identify``: who is in a photo (any key). Decoding and the models run in the
+CPU pool, matching in a thread: never on the event loop."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import APIRouter, Depends, File, UploadFile
 
@@ -27,8 +28,9 @@ async def identify(image: UploadFile = File(...), _key: ApiKey = Depends(caller)
     data, name = await read_upload(image)
     recognition = state.settings.recognition
 
+    sample = await encode_upload(state, data, name, False)
+
     def work() -> dict[str, Any]:
-        sample = encode_upload(state, data, name, False)
         with state.gallery_lock:
             match = state.gallery.match(sample.embeddings, match_threshold(recognition),
                                         recognition.min_margin)
@@ -42,4 +44,4 @@ async def identify(image: UploadFile = File(...), _key: ApiKey = Depends(caller)
             "accepted": bool(match.accepted),
         }]}
 
-    return await state.cpu.run(work)
+    return await anyio.to_thread.run_sync(work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, UploadFile
 from fastapi.responses import JSONResponse
 
@@ -33,8 +34,9 @@ async def enroll_person(
         raise HTTPException(413, f"at most {MAX_IMAGES} images per enrolment")
     photos = [await read_upload(image) for image in images]
 
+    samples = [await encode_upload(state, data, label, True) for data, label in photos]
+
     def work() -> Any:
-        samples = [encode_upload(state, data, label, True) for data, label in photos]
         with state.gallery_lock:
             try:
                 return enroll(state.gallery, state.settings.recognition, name, samples,
@@ -50,7 +52,7 @@ async def enroll_person(
             except ValueError as exc:
                 raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from exc
 
-    result = await state.cpu.run(work)
+    result = await anyio.to_thread.run_sync(work)
     if isinstance(result, JSONResponse):
         return result
     return {"id": result.person_id, "name": name.strip(), "images": result.images}

@@ -240,7 +240,7 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
 def test_the_kiosk_identification_of_a_frame(models, settings, known_faces) -> None:
     """What the comparison with face_recognition times: a face is found and matched (fused),
     a frame without a face stops at the gate."""
-    from kiosk.fusion import fusion_weights_of
+    from kiosk.matching.rule import fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.images import read_image
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.config import Settings, SettingsError, load_settings, settings_to_toml
+from kiosk.config import Settings, SettingsError
+from kiosk.settings_files import load_settings, settings_to_toml
 
 PROJECT_SETTINGS = Path(__file__).resolve().parents[2] / "settings.toml"
 

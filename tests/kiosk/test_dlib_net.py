@@ -123,3 +123,16 @@ def test_the_chip_comes_from_the_hog_box_as_dlib_makes_it(models, known_faces):
     assert blank_chip.shape == (150, 150, 3) and (blank_chip == 128).all()
     assert hog_box_near(dlib.get_frontal_face_detector(), blank, haar_box) is None
     assert encoder.model_id == DLIB_MODEL_ID != "dlib-resnet-v1"
+
+
+def test_a_stored_crop_is_re_embedded_close_to_the_photo(encoder, known_faces):
+    """The migration's dlib embedding, from the stored 160x160 crop (stretched back), stays
+    within dlib's threshold of the person's photos and beyond it from another person's."""
+    def dlib_of(name):
+        return encoder.encode_file_models(known_faces / name, single=False)[DLIB_MODEL_ID]
+
+    sample = encoder.encode_file(known_faces / "obama.jpg")
+    migrated = encoder.reembed_crop(sample.crop_jpeg())[DLIB_MODEL_ID]
+    assert np.linalg.norm(migrated - dlib_of("obama.jpg")) < 0.6
+    assert np.linalg.norm(migrated - dlib_of("obama2.jpg")) < 0.6
+    assert np.linalg.norm(migrated - dlib_of("biden.jpg")) > 0.6

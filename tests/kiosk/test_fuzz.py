@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.config import Settings, SettingsError, load_settings, settings_from_dict, settings_to_toml
+from kiosk.config import Settings, SettingsError, settings_from_dict
+from kiosk.settings_files import load_settings, settings_to_toml
 from kiosk.detect import GateResult
 from kiosk.images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS, ImageError, decode_image, read_image
 from kiosk.roster import RosterError, name_key, parse_roster_text, read_roster_csv

@@ -59,7 +59,7 @@ def test_import_contracts_hold(tmp_path):
         pytest.skip("import-linter is not installed (pip install -e .[test])")
     config = present_contracts(ROOT / "pyproject.toml")
     assert len(config["contracts"]) >= 3
-    lines = ["[importlinter]", f"root_packages =\n    " + "\n    ".join(config["root_packages"]),
+    lines = ["[importlinter]", "root_packages =\n    " + "\n    ".join(config["root_packages"]),
              f"include_external_packages = {config.get('include_external_packages', False)}"]
     for number, contract in enumerate(config["contracts"], 1):
         lines.append(f"\n[importlinter:contract:{number}]")

@@ -96,7 +96,7 @@ language = "en"
 
 def test_site_settings_override_the_shipped_file_and_save_keeps_comments(tmp_path, monkeypatch):
     from kiosk.cli import build_parser, resolve_settings
-    from kiosk.config import load_layered_settings, save_settings_changes
+    from kiosk.settings_files import load_layered_settings, save_settings_changes
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "settings.toml").write_text(BASE, encoding="utf-8")
@@ -127,7 +127,8 @@ def test_site_settings_override_the_shipped_file_and_save_keeps_comments(tmp_pat
 
 
 def test_a_bad_site_value_names_the_site_file(tmp_path):
-    from kiosk.config import SettingsError, load_layered_settings
+    from kiosk.config import SettingsError
+    from kiosk.settings_files import load_layered_settings
 
     local = tmp_path / "settings.local.toml"
     local.write_text("[ui]\nlanguage = \"fr\"\n", encoding="utf-8")

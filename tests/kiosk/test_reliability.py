@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.config import load_settings
+from kiosk.settings_files import load_settings
 from kiosk.embed import l2_normalize
 from kiosk.gallery import Gallery, GalleryError, embedding_to_blob
 

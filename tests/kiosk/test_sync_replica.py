@@ -67,3 +67,28 @@ def test_headless_kiosk_logs_its_decision_on_a_clip(tmp_path, encoder, data_dir)
     assert f"outcome=checked_in person={person_id} name=Selfie Person" in result.stdout
     with Gallery(db, "m") as gallery:
         assert len(gallery.checkins(event_id)) == 1
+
+
+def test_the_kiosk_applies_the_services_limits_before_it_queues_anything(tmp_path):
+    """A reason pasted into the staff panel that the service would refuse is refused here,
+    before anything is stored or queued (it would otherwise wait in the outbox for ever)."""
+    import pytest
+
+    from kiosk.store.checkins import MAX_REASON_CHARS
+    from kiosk.store.outbox import Outbox
+
+    with Gallery(tmp_path / "faces.sqlite", "m") as gallery:
+        attach_outbox(gallery.checkins_table)
+        person_id = gallery.add_person("Alice", [vec(1)])
+        event_id = gallery.create_event("Board")
+        with pytest.raises(ValueError, match="longer than 1000 characters"):
+            gallery.check_in(person_id, event_id, "manual", operator="desk",
+                             reason="x" * (MAX_REASON_CHARS + 1))
+        with pytest.raises(ValueError, match="control character"):
+            gallery.undo_check_in(person_id, event_id, "desk\x00", "wrong person")
+        with pytest.raises(ValueError, match="control character"):
+            gallery.create_event("Board\x1b[2J")
+        assert gallery.checkins(event_id) == [] and Outbox(gallery.store).pending() == 0
+        assert gallery.check_in(person_id, event_id, "manual", operator="desk",
+                                reason="x" * MAX_REASON_CHARS)[0]
+        assert Outbox(gallery.store).pending() == 1

@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import time
 import uuid
-from pathlib import Path
 
 import cv2
 import httpx

@@ -467,3 +467,27 @@ def test_events_of_a_connected_kiosk_are_created_on_the_service(qtbot, service, 
     door = make_kiosk("door-1")
     door.client.run_once()
     assert door.gallery.event(created)["name"] == "Lunch"
+
+
+def test_checkins_add_and_undo_on_the_command_line_go_through_the_outbox(service, known_faces,
+                                                                         tmp_path, capsys):
+    from kiosk.cli import main
+
+    person_id = enroll_obama(service, known_faces)
+    event_id = service.admin.post("/api/v1/events", json={"name": "Board"}).json()["id"]
+    db = str(tmp_path / "door-1.sqlite")
+    door = ["--server", service.url, "--api-key", service.keys["door-1"]]
+    assert main(["--db", db, "sync", "--once", *door]) == 0
+    assert main(["--db", db, "checkins", "add", "--event", str(event_id), "--person",
+                 str(person_id), "--reason", "badge", "--operator", "desk", *door]) == 0
+    rows = service.admin.get(f"/api/v1/events/{event_id}/checkins").json()
+    assert [(r["person_id"], r["method"], r["reason"], r["door"]) for r in rows] == [
+        (person_id, "manual", "badge", "door-1")]
+    assert main(["--db", db, "checkins", "undo", "--event", str(event_id), "--person",
+                 str(person_id), "--reason", "x" * 1001, *door]) == 1
+    assert "longer than 1000 characters" in capsys.readouterr().err
+    assert main(["--db", db, "checkins", "undo", "--event", str(event_id), "--person",
+                 str(person_id), "--reason", "wrong person", *door]) == 0
+    assert service.admin.get(f"/api/v1/events/{event_id}/checkins").json() == []
+    audit = service.query("SELECT details FROM audit_log WHERE action = 'undo check-in'")
+    assert len(audit) == 1 and "wrong person" in audit[0][0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.config import load_layered_settings
+from kiosk.settings_files import load_layered_settings
 from kiosk.decision import MatchPolicy
 from kiosk.gallery import model_dim, open_gallery
 
