@@ -8,4 +8,4 @@ import sys
 from kiosk.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], extra=("ui.commands", "service.commands")))
+    sys.exit(main(sys.argv[1:], extra=("ui.commands", "service.commands", "service.console.commands")))

@@ -6,7 +6,7 @@
 # server (the central service), and gallery-tools (sqlite-utils). Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
-for list in .ci/system-packages.txt .ci/server-packages.txt; do
+for list in .ci/system-packages.txt .ci/server-packages.txt .ci/browser-packages.txt; do
     if [ -f "$list" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         packages=$(grep -v '^#' "$list" | tr '\n' ' ')
         if ! dpkg -s $packages >/dev/null 2>&1; then

@@ -306,12 +306,15 @@ def attendance(
     """
     if checkins is None:
         checkins = gallery.checkins(event_id)
-    unused = list(range(len(checkins)))
+    unused = dict.fromkeys(range(len(checkins)))  # in check-in order, O(1) to test and remove
     by_external_id = {c["external_id"]: i for i, c in enumerate(checkins) if c["external_id"]}
+    by_name: dict[str, list[int]] = {}
+    for index, checkin in enumerate(checkins):
+        by_name.setdefault(name_key(checkin["name"]), []).append(index)
     rows: list[dict[str, Any]] = []
 
     def take(index: int) -> dict[str, Any]:
-        unused.remove(index)
+        del unused[index]
         return checkins[index]
 
     for entry in roster(gallery, event_id):
@@ -319,11 +322,9 @@ def attendance(
         if entry.external_id is not None and by_external_id.get(entry.external_id) in unused:
             found = take(by_external_id[entry.external_id])
         else:
-            key = name_key(entry.name)
-            for index in unused:
-                checkin = checkins[index]
-                other_id = checkin["external_id"]
-                if name_key(checkin["name"]) == key and (
+            for index in by_name.get(name_key(entry.name), ()):
+                other_id = checkins[index]["external_id"]
+                if index in unused and (
                     not other_id or entry.external_id is None or other_id == entry.external_id
                 ):
                     found = take(index)

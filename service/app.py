@@ -122,6 +122,8 @@ def create_app(
     for router in (*API_ROUTERS, *routers):
         app.include_router(router)
     app.state.service = state
+    from service.console import mount_console  # the organisers' web console (docs/CONSOLE.md)
+    mount_console(app, database_url)
     return app
 
 
