@@ -129,11 +129,16 @@ def status_text(status: SyncStatus | None) -> str:
         return ""
     if status.state is LinkState.CONNECTED:
         at = time.strftime("%H:%M:%S", time.localtime(status.last_sync_wall_s or 0))
-        return tr("server: connected, last sync {time}").format(time=at)
-    if status.state is LinkState.OFFLINE:
-        return tr("offline: {count} check-ins waiting").format(count=status.pending)
-    if status.state is LinkState.REFUSED:
-        return tr("server refused this kiosk's key - check [server] api_key")
-    if status.state is LinkState.FAILED:
-        return tr("server: sync failed - {message}").format(message=status.message)
-    return tr("server: connecting...")
+        text = tr("server: connected, last sync {time}").format(time=at)
+    elif status.state is LinkState.OFFLINE:
+        text = tr("offline: {count} check-ins waiting").format(count=status.pending)
+    elif status.state is LinkState.REFUSED:
+        text = tr("server refused this kiosk's key - check [server] api_key")
+    elif status.state is LinkState.FAILED:
+        text = tr("server: sync failed - {message}").format(message=status.message)
+    else:
+        return tr("server: connecting...")
+    if status.rejected:  # set aside for good: staff must look at them (sync --once lists them)
+        text += tr("; {count} refused by the server - see sync --once").format(
+            count=status.rejected)
+    return text

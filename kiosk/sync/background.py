@@ -167,14 +167,16 @@ class BackgroundSync(threading.Thread):
                     else:
                         state = LinkState.FAILED
                     status = SyncStatus(state, self._pending(client), last_ok, wait_s,
-                                        str(exc).splitlines()[0][:300])
+                                        str(exc).splitlines()[0][:300],
+                                        rejected=self._rejected(client))
                     log.warning("sync: %s", exc)
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
                 except Exception as exc:  # noqa: BLE001 - the thread must survive a bad answer
                     log.exception("sync round failed")
                     status = SyncStatus(LinkState.FAILED, self._pending(client), last_ok, wait_s,
-                                        f"{type(exc).__name__}: {exc}"[:300])
+                                        f"{type(exc).__name__}: {exc}"[:300],
+                                        rejected=self._rejected(client))
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
                 self.sync_status = status
@@ -193,5 +195,12 @@ class BackgroundSync(threading.Thread):
     def _pending(client: SyncClient) -> int:
         try:
             return client.pending()
+        except StoreError:
+            return 0
+
+    @staticmethod
+    def _rejected(client: SyncClient) -> int:
+        try:
+            return client.outbox.rejected_count()
         except StoreError:
             return 0
