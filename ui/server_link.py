@@ -14,7 +14,7 @@ from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal, pyqtSlot
 from kiosk.config import Settings
 from kiosk.store.base import Store
 from kiosk.store.sqlite import SQLiteStore
-from kiosk.sync import BackgroundSync, LinkState, SyncClient, SyncStatus
+from kiosk.sync import BackgroundSync, LinkState, SyncClient, SyncStatus, model_report
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class ServerLink(QObject):
         self.settings = settings
         self.status = SyncStatus()
         self.round_done.connect(self._remember)
-        self.syncer = BackgroundSync(settings.server, self.open_store, self.round_done.emit)
+        self.syncer = BackgroundSync(settings.server, self.open_store, self.round_done.emit,
+                                     model=model_report(settings.recognition))
 
     def open_store(self) -> Store:
         """A new connection to the kiosk's gallery file (one per thread)."""
@@ -74,7 +75,8 @@ class ServerLink(QObject):
 
     def client(self) -> SyncClient:
         """A client of its own for the caller's thread (close it and its store after use)."""
-        return SyncClient(self.settings.server, self.open_store())
+        return SyncClient(self.settings.server, self.open_store(),
+                          model=model_report(self.settings.recognition))
 
 
 class SyncRounds(QObject):

@@ -74,6 +74,8 @@ class BackgroundSync(threading.Thread):
         settings: ``[server]``.
         store_factory: opens the kiosk's store (called in this thread).
         on_round: called in this thread after every round with the :class:`SyncStatus`.
+        model: this kiosk's model settings, reported to the service
+            (:func:`kiosk.sync.report.model_report`).
 
     Attributes:
         sync_status: the state after the last round.
@@ -81,9 +83,10 @@ class BackgroundSync(threading.Thread):
     """
 
     def __init__(self, settings: ServerSettings, store_factory: Callable[[], Store],
-                 on_round: Callable[[SyncStatus], None] | None = None) -> None:
+                 on_round: Callable[[SyncStatus], None] | None = None, model: str = "") -> None:
         super().__init__(name="server-sync", daemon=True)
         self.settings = settings
+        self.model = model
         self.store_factory = store_factory
         self.on_round = on_round
         self.sync_status = SyncStatus()
@@ -136,7 +139,7 @@ class BackgroundSync(threading.Thread):
             if self.on_round is not None:
                 self.on_round(self.sync_status)
             return
-        client = SyncClient(self.settings, store)
+        client = SyncClient(self.settings, store, model=self.model)
         wait_s = self.settings.retry_initial_s
         last_ok: float | None = None
         try:
