@@ -54,16 +54,16 @@ class SyncStatus:
 
     def line(self) -> str:
         """One line in English (the log and the headless kiosk; the GUI words its own)."""
+        refused = f", {self.rejected} refused by the service" if self.rejected else ""
         if self.state is LinkState.CONNECTED:
             at = time.strftime("%H:%M:%S", time.localtime(self.last_sync_wall_s or 0))
-            refused = f", {self.rejected} refused by the service" if self.rejected else ""
             return f"server: connected, last sync {at}, {self.pending} waiting{refused}"
         if self.state is LinkState.OFFLINE:
-            return f"server offline: {self.pending} check-ins waiting"
+            return f"server offline: {self.pending} check-ins waiting{refused}"
         if self.state is LinkState.REFUSED:
-            return f"server refused this kiosk's key: {self.message}"
+            return f"server refused this kiosk's key: {self.message}{refused}"
         if self.state is LinkState.FAILED:
-            return f"sync failed: {self.message}"
+            return f"sync failed: {self.message}{refused}"
         return "server: connecting"
 
 

@@ -44,6 +44,7 @@ def test_the_status_line_counts_what_the_server_refused_in_both_languages(qapp, 
     assert (status.pending, status.rejected) == (1, 1)
     assert status_text(status) == ("offline: 1 check-ins waiting; "
                                    "1 refused by the server - see sync --once")
+    assert status.line() == "server offline: 1 check-ins waiting, 1 refused by the service"
     try:
         assert install_translator("zh_CN") == "zh_CN"
         assert status_text(status) == "离线：1 条签到等待上传；1 条被服务器拒绝 - 请运行 sync --once 查看"
