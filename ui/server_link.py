@@ -14,7 +14,7 @@ from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal, pyqtSlot
 from kiosk.config import Settings
 from kiosk.store.base import Store
 from kiosk.store.sqlite import SQLiteStore
-from kiosk.sync import BackgroundSync, LinkState, SyncClient, SyncStatus
+from kiosk.sync import BackgroundSync, LinkState, SyncClient, SyncStatus, model_report
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class ServerLink(QObject):
         self.settings = settings
         self.status = SyncStatus()
         self.round_done.connect(self._remember)
-        self.syncer = BackgroundSync(settings.server, self.open_store, self.round_done.emit)
+        self.syncer = BackgroundSync(settings.server, self.open_store, self.round_done.emit,
+                                     model=model_report(settings.recognition))
 
     def open_store(self) -> Store:
         """A new connection to the kiosk's gallery file (one per thread)."""
@@ -74,7 +75,8 @@ class ServerLink(QObject):
 
     def client(self) -> SyncClient:
         """A client of its own for the caller's thread (close it and its store after use)."""
-        return SyncClient(self.settings.server, self.open_store())
+        return SyncClient(self.settings.server, self.open_store(),
+                          model=model_report(self.settings.recognition))
 
 
 class SyncRounds(QObject):
@@ -129,11 +131,16 @@ def status_text(status: SyncStatus | None) -> str:
         return ""
     if status.state is LinkState.CONNECTED:
         at = time.strftime("%H:%M:%S", time.localtime(status.last_sync_wall_s or 0))
-        return tr("server: connected, last sync {time}").format(time=at)
-    if status.state is LinkState.OFFLINE:
-        return tr("offline: {count} check-ins waiting").format(count=status.pending)
-    if status.state is LinkState.REFUSED:
-        return tr("server refused this kiosk's key - check [server] api_key")
-    if status.state is LinkState.FAILED:
-        return tr("server: sync failed - {message}").format(message=status.message)
-    return tr("server: connecting...")
+        text = tr("server: connected, last sync {time}").format(time=at)
+    elif status.state is LinkState.OFFLINE:
+        text = tr("offline: {count} check-ins waiting").format(count=status.pending)
+    elif status.state is LinkState.REFUSED:
+        text = tr("server refused this kiosk's key - check [server] api_key")
+    elif status.state is LinkState.FAILED:
+        text = tr("server: sync failed - {message}").format(message=status.message)
+    else:
+        return tr("server: connecting...")
+    if status.rejected:  # set aside for good: staff must look at them (sync --once lists them)
+        text += tr("; {count} refused by the server - see sync --once").format(
+            count=status.rejected)
+    return text

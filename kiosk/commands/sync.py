@@ -52,13 +52,13 @@ def _store(settings: Settings) -> Any:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.store.base import StoreError
-    from kiosk.sync import SyncClient, SyncError
+    from kiosk.sync import SyncClient, SyncError, model_report
 
     settings = _server_settings(args, settings)
     if not settings.server.url:
         raise UserError("no server: set [server] url and api_key, or --server and --api-key")
     store = _store(settings)
-    client = SyncClient(settings.server, store)
+    client = SyncClient(settings.server, store, model=model_report(settings.recognition))
     try:
         try:
             report = client.run_once()
@@ -93,7 +93,7 @@ def _staff_change(args: argparse.Namespace, settings: Settings, change: Any) -> 
 
     from kiosk.commands.recognition import open_gallery
     from kiosk.store.base import StoreError, now_iso
-    from kiosk.sync import SyncClient, SyncError, attach_outbox
+    from kiosk.sync import SyncClient, SyncError, attach_outbox, model_report
 
     settings = _server_settings(args, settings)
     reason = (args.reason or "").strip()
@@ -113,7 +113,7 @@ def _staff_change(args: argparse.Namespace, settings: Settings, change: Any) -> 
     print(message)
     if settings.server.url:
         store = _store(settings)
-        client = SyncClient(settings.server, store)
+        client = SyncClient(settings.server, store, model=model_report(settings.recognition))
         try:
             client.run_once()
             _print_rejected(store, started)
@@ -147,10 +147,10 @@ def cmd_checkins_undo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _client(settings: Settings) -> Any:
-    from kiosk.sync import SyncClient
+    from kiosk.sync import SyncClient, model_report
 
     store = _store(settings)
-    return SyncClient(settings.server, store)
+    return SyncClient(settings.server, store, model=model_report(settings.recognition))
 
 
 def _close(client: Any) -> None:
@@ -345,7 +345,7 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.face_encoder import FaceEncoder
     from kiosk.stages import load_models
     from kiosk.reembed import migrate_at_start
-    from kiosk.sync import BackgroundSync, attach_outbox
+    from kiosk.sync import BackgroundSync, attach_outbox, model_report
 
     settings = _server_settings(args, settings)
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
@@ -354,7 +354,8 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     if settings.server.url:
         store = _store(settings)
         store.close()
-        syncer = BackgroundSync(settings.server, lambda: _store(settings))
+        syncer = BackgroundSync(settings.server, lambda: _store(settings),
+                                model=model_report(settings.recognition))
         syncer.start()
     try:
         gallery = Gallery(settings.gallery.db_path, settings.recognition.model_id,

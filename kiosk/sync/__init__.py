@@ -7,6 +7,8 @@ The package's modules, one job each:
   replica), what it moved (``SyncReport``), every door's attendance with this kiosk's pending
   changes (``with_pending``);
 - :mod:`kiosk.sync.enrollment`: enrolment through the service (``enroll_on_server``);
+- :mod:`kiosk.sync.report`: what a kiosk reports of itself with each request (its outbox and
+  its model settings: ``model_report``) and the rule the service reads it with;
 - :mod:`kiosk.sync.background`: rounds in a thread with a doubling wait after failures
   (``BackgroundSync``) and the link's state (``SyncStatus``, ``LinkState``).
 
@@ -17,10 +19,11 @@ What a round writes goes through the store's modules (:mod:`kiosk.store.outbox`,
 from kiosk.sync.background import BackgroundSync, LinkState, SyncStatus
 from kiosk.sync.client import ServiceApi, SyncError
 from kiosk.sync.enrollment import EnrollmentRefused, enroll_on_server, enrollment_refusal
+from kiosk.sync.report import model_report
 from kiosk.sync.rounds import SyncClient, SyncReport, attach_outbox, with_pending
 
 __all__ = [
     "BackgroundSync", "EnrollmentRefused", "LinkState", "ServiceApi", "SyncClient", "SyncError",
     "SyncReport", "SyncStatus", "attach_outbox", "enroll_on_server", "enrollment_refusal",
-    "with_pending",
+    "model_report", "with_pending",
 ]

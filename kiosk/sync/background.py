@@ -54,16 +54,16 @@ class SyncStatus:
 
     def line(self) -> str:
         """One line in English (the log and the headless kiosk; the GUI words its own)."""
+        refused = f", {self.rejected} refused by the service" if self.rejected else ""
         if self.state is LinkState.CONNECTED:
             at = time.strftime("%H:%M:%S", time.localtime(self.last_sync_wall_s or 0))
-            refused = f", {self.rejected} refused by the service" if self.rejected else ""
             return f"server: connected, last sync {at}, {self.pending} waiting{refused}"
         if self.state is LinkState.OFFLINE:
-            return f"server offline: {self.pending} check-ins waiting"
+            return f"server offline: {self.pending} check-ins waiting{refused}"
         if self.state is LinkState.REFUSED:
-            return f"server refused this kiosk's key: {self.message}"
+            return f"server refused this kiosk's key: {self.message}{refused}"
         if self.state is LinkState.FAILED:
-            return f"sync failed: {self.message}"
+            return f"sync failed: {self.message}{refused}"
         return "server: connecting"
 
 
@@ -74,6 +74,8 @@ class BackgroundSync(threading.Thread):
         settings: ``[server]``.
         store_factory: opens the kiosk's store (called in this thread).
         on_round: called in this thread after every round with the :class:`SyncStatus`.
+        model: this kiosk's model settings, reported to the service
+            (:func:`kiosk.sync.report.model_report`).
 
     Attributes:
         sync_status: the state after the last round.
@@ -81,9 +83,10 @@ class BackgroundSync(threading.Thread):
     """
 
     def __init__(self, settings: ServerSettings, store_factory: Callable[[], Store],
-                 on_round: Callable[[SyncStatus], None] | None = None) -> None:
+                 on_round: Callable[[SyncStatus], None] | None = None, model: str = "") -> None:
         super().__init__(name="server-sync", daemon=True)
         self.settings = settings
+        self.model = model
         self.store_factory = store_factory
         self.on_round = on_round
         self.sync_status = SyncStatus()
@@ -136,7 +139,7 @@ class BackgroundSync(threading.Thread):
             if self.on_round is not None:
                 self.on_round(self.sync_status)
             return
-        client = SyncClient(self.settings, store)
+        client = SyncClient(self.settings, store, model=self.model)
         wait_s = self.settings.retry_initial_s
         last_ok: float | None = None
         try:
@@ -167,14 +170,16 @@ class BackgroundSync(threading.Thread):
                     else:
                         state = LinkState.FAILED
                     status = SyncStatus(state, self._pending(client), last_ok, wait_s,
-                                        str(exc).splitlines()[0][:300])
+                                        str(exc).splitlines()[0][:300],
+                                        rejected=self._rejected(client))
                     log.warning("sync: %s", exc)
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
                 except Exception as exc:  # noqa: BLE001 - the thread must survive a bad answer
                     log.exception("sync round failed")
                     status = SyncStatus(LinkState.FAILED, self._pending(client), last_ok, wait_s,
-                                        f"{type(exc).__name__}: {exc}"[:300])
+                                        f"{type(exc).__name__}: {exc}"[:300],
+                                        rejected=self._rejected(client))
                     delay_s = wait_s
                     wait_s = min(wait_s * 2, self.settings.retry_max_s)
                 self.sync_status = status
@@ -193,5 +198,12 @@ class BackgroundSync(threading.Thread):
     def _pending(client: SyncClient) -> int:
         try:
             return client.pending()
+        except StoreError:
+            return 0
+
+    @staticmethod
+    def _rejected(client: SyncClient) -> int:
+        try:
+            return client.outbox.rejected_count()
         except StoreError:
             return 0

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kiosk.config import ServerSettings
+from kiosk.sync.report import MODEL_HEADER, OUTBOX_HEADER, clean_model
 
 
 class SyncError(RuntimeError):
@@ -52,12 +53,14 @@ class ServiceApi:
     Args:
         settings: ``[server]`` (url, api_key, time-outs).
         transport: an httpx transport (tests); default: the network.
+        model: this kiosk's model settings (:func:`kiosk.sync.report.model_report`), sent
+            with every request in ``X-Kiosk-Model``; "" sends none.
 
     Raises:
         ValueError: no url or no api_key.
     """
 
-    def __init__(self, settings: ServerSettings, transport: Any = None) -> None:
+    def __init__(self, settings: ServerSettings, transport: Any = None, model: str = "") -> None:
         import httpx
 
         if not settings.url:
@@ -71,6 +74,14 @@ class ServiceApi:
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             transport=transport,
         )
+        model_text = clean_model(model)
+        if model_text:
+            self.http.headers[MODEL_HEADER] = model_text
+
+    def report_outbox(self, waiting: int) -> None:
+        """Send ``waiting`` (check-ins and undos in the outbox) with every request from now on,
+        in ``X-Kiosk-Outbox``."""
+        self.http.headers[OUTBOX_HEADER] = str(max(0, int(waiting)))
 
     def close(self) -> None:
         self.http.close()

@@ -102,13 +102,16 @@ class SyncClient:
         store: the kiosk's SQLite store (its own connection: another thread may run the
             pipeline on the same file).
         transport: an httpx transport (tests); default: the network.
+        model: this kiosk's model settings (:func:`kiosk.sync.report.model_report`), reported
+            to the service with every request; each round also reports its outbox.
 
     Raises:
         ValueError: no url or no api_key.
     """
 
-    def __init__(self, settings: ServerSettings, store: Store, transport: Any = None) -> None:
-        self.api = ServiceApi(settings, transport)
+    def __init__(self, settings: ServerSettings, store: Store, transport: Any = None,
+                 model: str = "") -> None:
+        self.api = ServiceApi(settings, transport, model)
         self.settings = settings
         self.store = store
         self.outbox = Outbox(store)
@@ -135,6 +138,7 @@ class SyncClient:
             items = self.outbox.oldest(UPLOAD_BATCH)
             if not items:
                 return
+            self.api.report_outbox(self.pending())
             undo = items[0]["method"] == UNDO_METHOD
             batch = []
             for item in items:  # the leading run of one kind: the order of changes is kept
@@ -237,6 +241,7 @@ class SyncClient:
                 push_error = exc
             if push_error is not None and push_error.status_code is None:
                 raise push_error  # not reached at all: the pull would wait for nothing
+            self.api.report_outbox(self.pending())  # what is left, with the pull's requests
             self.pull(report)
             if push_error is not None:
                 raise push_error

@@ -11,9 +11,11 @@ from service.app import create_app
 from service.routes.people import enroll_person
 from service.store.keys import ApiKey, create_key, hash_key
 from service.store.postgres import PostgresStore
-from service.store.receipts import DoorCheckIn, DoorUndo, store_checkin, undo_checkin
+from service.store.receipts import (
+    DoorCheckIn, DoorUndo, event_checkins, store_checkin, undo_checkin,
+)
 # -------------------------------------------------------------------------------------------
 
 __all__ = ["ApiKey", "DoorCheckIn", "DoorUndo", "PostgresStore", "create_app", "create_key",
-           "enroll_person", "hash_key", "store_checkin", "undo_checkin"]
+           "enroll_person", "event_checkins", "hash_key", "store_checkin", "undo_checkin"]
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kiosk.store.base import now_iso
 from kiosk.store.events import Events
+from kiosk.sync.report import MODEL_HEADER, OUTBOX_HEADER, clean_model, read_outbox
 from service.console.accounts import Session, SignInRefused, sign_in, sign_out
 from service.console.backend import hash_key
 from service.console.i18n import LANGUAGE_COOKIE, LANGUAGES
@@ -22,8 +23,7 @@ from service.console.web import (
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-DOOR_RECORD_EVERY_S = 5.0  # a door's last contact is written at most this often
-MAX_REPORTED_CHARS = 100
+DOOR_RECORD_EVERY_S = 5.0  # a door's unchanged last contact is written at most this often
 
 
 @router.get("/login")
@@ -109,20 +109,23 @@ async def index(request: Request, session: Session = Depends(current_session)) -
 
 
 async def record_door_contact(console: Console, request: Request) -> None:
-    """Note when a key last reached the API (at most every few seconds per key), with what the
-    kiosk reports of itself in ``X-Kiosk-Outbox`` (check-ins waiting) and ``X-Kiosk-Model``."""
+    """Note when a key last reached the API, with what the kiosk reports of itself in
+    ``X-Kiosk-Outbox`` (check-ins waiting) and ``X-Kiosk-Model`` (its model settings): written
+    when the report changed, else at most every few seconds per key. The two headers are
+    untrusted: a count that is not a whole number in range is ignored, the model text is
+    cleaned and cut (:mod:`kiosk.sync.report`); the page shows both as text."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return
     hashed = hash_key(key.strip())
     now_s = time.time()
-    if now_s - console.door_seen_s.get(hashed, 0.0) < DOOR_RECORD_EVERY_S:
+    outbox = read_outbox(request.headers.get(OUTBOX_HEADER))
+    model = clean_model(request.headers.get(MODEL_HEADER))
+    last_s, last_report = console.door_seen_s.get(hashed, (0.0, None))
+    if now_s - last_s < DOOR_RECORD_EVERY_S and last_report == (outbox, model):
         return
-    console.door_seen_s[hashed] = now_s
-    outbox_text = request.headers.get("x-kiosk-outbox", "")
-    outbox = int(outbox_text) if outbox_text.isdigit() and len(outbox_text) < 9 else None
-    model = (request.headers.get("x-kiosk-model") or "")[:MAX_REPORTED_CHARS] or None
+    console.door_seen_s[hashed] = (now_s, (outbox, model))
 
     def write() -> None:
         with console.pool.borrow() as store, store.transaction() as tx:

@@ -73,7 +73,8 @@ class Console:
                                      autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.address_throttles: OrderedDict[str, AttemptThrottle] = OrderedDict()
-        self.door_seen_s: dict[str, float] = {}
+        # per key hash: when its contact was last written, and what it reported then
+        self.door_seen_s: dict[str, tuple[float, tuple[int | None, str | None]]] = {}
 
     def throttle_of(self, address: str) -> AttemptThrottle:
         """The sign-in throttle of a client address (the oldest are forgotten)."""

@@ -131,11 +131,21 @@ def attendance(store: Store, event_id: int) -> list[dict[str, Any]] | None:
     (the key's name; None for one stored at the service); None when there is no such event."""
     if store.query_one("SELECT 1 FROM events WHERE id = ?", (event_id,)) is None:
         return None
+    return event_checkins(store, event_id)
+
+
+def event_checkins(store: Store, event_id: int) -> list[dict[str, Any]]:
+    """The check-ins of an event (none when there is no such event), oldest first, each with
+    the door that made it (:data:`ATTENDANCE_COLUMNS`).
+
+    The door is looked up per check-in (a correlated subquery on the receipts' index): a join
+    was planned as a nested loop over every pair while a meeting's first minutes left the
+    table statistics behind (2 s for 2,500 arrivals instead of milliseconds). A check-in has
+    at most one ``stored`` receipt (an undo marks it ``stored, undone``)."""
     rows = store.query(
-        "SELECT c.person_id, p.name, p.external_id, c.at, c.method, c.distance, "
-        "c.liveness, c.operator, c.reason, r.door FROM checkins c "
-        "JOIN people p ON p.id = c.person_id "
-        "LEFT JOIN checkin_receipts r ON r.event_id = c.event_id "
-        "AND r.person_id = c.person_id AND r.result = 'stored' "
+        "SELECT c.person_id, p.name, p.external_id, c.at, c.method, c.distance, c.liveness, "
+        "c.operator, c.reason, (SELECT r.door FROM checkin_receipts r "
+        "WHERE r.event_id = c.event_id AND r.person_id = c.person_id AND r.result = 'stored' "
+        "LIMIT 1) FROM checkins c JOIN people p ON p.id = c.person_id "
         "WHERE c.event_id = ? ORDER BY c.at, c.id", (event_id,))
     return [dict(zip(ATTENDANCE_COLUMNS, row)) for row in rows]

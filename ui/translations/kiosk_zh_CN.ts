@@ -505,6 +505,10 @@ Loading the face models...</source>
         <source>server: connecting...</source>
         <translation>服务器：正在连接...</translation>
     </message>
+    <message>
+        <source>; {count} refused by the server - see sync --once</source>
+        <translation>；{count} 条被服务器拒绝 - 请运行 sync --once 查看</translation>
+    </message>
 </context>
 <context>
     <name>SettingsDialog</name>
