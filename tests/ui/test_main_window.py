@@ -8,7 +8,6 @@ import datetime as dt
 import threading
 
 
-
 def sql_threads(gallery) -> list[int]:
     """The thread of every SQL statement the gallery's connection runs from now on (SQLite's
     own trace hook, called by the thread that runs the statement)."""
