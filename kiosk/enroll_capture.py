@@ -4,7 +4,8 @@
 camera frames; it follows the face (:class:`kiosk.tracking.FaceTracker`, the gate on every
 frame so that a second face is noticed), judges liveness, refuses faces that are not good
 enough to enrol (:func:`quality_problem`), and takes a sample every ``SAMPLE_INTERVAL_S`` until
-it has enough of them and the face was seen to be live.
+it has enough of them and the face was seen to be live. What the liveness asks meanwhile (hold
+on, or a head turn when the passive evidence is unclear) is the attendee screen's prompt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import cv2
 import numpy as np
 
 from kiosk.config import Settings
-from kiosk.liveness import LivenessTracker, LiveState
+from kiosk.liveness import CHALLENGE_FAILURES, CHALLENGE_PROMPTS, LivenessTracker, LiveState
+from kiosk.pipeline import liveness_prompt
 from kiosk.tracking import FaceTracker
 from kiosk.types import FrameBGR
 
@@ -90,7 +92,11 @@ class CaptureStep:
 
     Attributes:
         feedback: a gate code for the person ("no_face", "several_faces", "too_small",
-            "too_dark", "too_bright", "blurry", "not_frontal", "blink", "ok"), or "" for none.
+            "too_dark", "too_bright", "blurry", "not_frontal", "ok"), what the liveness asks
+            while it is not confirmed (a :class:`kiosk.pipeline.Prompt` value: "hold_on",
+            "look_at_camera", "turn_left", "turn_right", "challenge_timed_out",
+            "challenge_failed"), or "" for none. A head turn asked, or its failure, outranks
+            the gate codes (the person must see it in time).
         sample: a :class:`kiosk.face_encoder.FaceSample` taken on this frame, or None.
         outcome: set when the capture is over.
     """
@@ -144,12 +150,15 @@ class EnrollCapture:
         self.live = self.live or verdict.state is LiveState.LIVE
         if face.faces_found > 1:
             return CaptureStep("several_faces")
+        asked = "" if self.live else liveness_prompt(verdict).value
+        challenge = asked if verdict.reason in (*CHALLENGE_PROMPTS, *CHALLENGE_FAILURES) else ""
         if self.captured >= self.wanted or t_monotonic - self._last_sample_t < SAMPLE_INTERVAL_S:
-            return CaptureStep("blink" if self.captured >= self.wanted and not self.live else "")
+            return CaptureStep(challenge or (asked if self.captured >= self.wanted else ""))
         problem = quality_problem(face.gray, box, landmarks, self.settings.detection.min_face_px)
         if problem:
-            return CaptureStep(problem)
+            return CaptureStep(challenge or problem)
         sample = self.encoder.encode_landmarks(frame_bgr, landmarks, box)
         self.captured += 1
         self._last_sample_t = t_monotonic
-        return CaptureStep("ok" if self.live or self.captured < self.wanted else "blink", sample)
+        done = self.live or self.captured < self.wanted
+        return CaptureStep(challenge or ("ok" if done else asked), sample)

@@ -61,8 +61,6 @@ class Prompt(enum.Enum):
     STEP_CLOSER = "move_closer"
     TOO_DARK = "too_dark"
     LOOK_AT_CAMERA = "look_at_camera"
-    BLINK = "blink"
-    MOVE_A_LITTLE = "move_a_little"
     HOLD_ON = "hold_on"
     TURN_LEFT = "turn_left"  # the liveness challenge: turn your head to your left
     TURN_RIGHT = "turn_right"  # ... to your right
@@ -105,7 +103,8 @@ def _prompt_for_gate(problem: GateProblem | None) -> Prompt:
     }.get(problem, Prompt.NONE) if problem else Prompt.NONE
 
 
-def _prompt_for_liveness(verdict: LivenessVerdict) -> Prompt:
+def liveness_prompt(verdict: LivenessVerdict) -> Prompt:
+    """What an undecided liveness verdict asks of the attendee (the kiosk and live enrolment)."""
     return {
         LiveReason.TURN_LEFT: Prompt.TURN_LEFT,
         LiveReason.TURN_RIGHT: Prompt.TURN_RIGHT,
@@ -263,7 +262,7 @@ class Pipeline:
             self._decided_embedding = self._last_embedding
             prompt = Prompt.NONE
         else:
-            prompt = _prompt_for_liveness(verdict) if verdict.state is LiveState.UNDECIDED else Prompt.HOLD_ON
+            prompt = liveness_prompt(verdict) if verdict.state is LiveState.UNDECIDED else Prompt.HOLD_ON
         return FrameResult(
             frame_id, t_monotonic, box, landmarks, prompt, verdict, decision, timings, embedded
         )

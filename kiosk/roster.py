@@ -389,10 +389,12 @@ def _cell(value: Any, column: str = "") -> str:
             return local_time(str(value)).strftime(LOCAL_TIME_FORMAT)
     if isinstance(value, float):
         return f"{value:.3f}"
-    text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text  # shown as text by Excel instead of being run as a formula
-    return text
+    return _neutralised(str(value))
+
+
+def _neutralised(text: str) -> str:
+    """Text that Excel would run as a formula, prefixed with ``'`` (shown as text instead)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -441,13 +443,8 @@ def write_attendance_xlsx(path: str | Path, rows: Iterable[dict[str, Any]]) -> i
 
     Same columns as :func:`write_attendance_csv`; ``at`` holds real date-time cells in local
     time (format ``yyyy-mm-dd hh:mm:ss``), distance and liveness are numbers, names stay
-    Unicode text. The workbook's title marks it as this kiosk's export.
-
-    Returns:
-        The number of data rows written.
-
-    Raises:
-        OSError: the folder is missing or not writable, or the disk is full.
+    Unicode text. The workbook's title marks it as this kiosk's export. Returns the number of
+    data rows written and raises OSError as :func:`write_attendance_csv` does.
     """
     import openpyxl
 
@@ -466,8 +463,8 @@ def write_attendance_xlsx(path: str | Path, rows: Iterable[dict[str, Any]]) -> i
             value = row.get(column)
             if column == "at":
                 value = local_time(value) if value else None
-            elif isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-                value = "'" + value
+            elif isinstance(value, str):
+                value = _neutralised(value)
             values.append(value)
         sheet.append(values)
         written += 1

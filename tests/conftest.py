@@ -99,6 +99,16 @@ def encoder(models, settings):
     return FaceEncoder(models, settings)
 
 
+@pytest.fixture
+def gallery(tmp_path: Path):
+    """An empty gallery in a fresh SQLite file (model id "test-model"), closed after the test."""
+    from kiosk.gallery import Gallery
+
+    g = Gallery(tmp_path / "faces.sqlite", "test-model")
+    yield g
+    g.close()
+
+
 @pytest.fixture(autouse=True)
 def no_modal_message_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A modal QMessageBox would wait forever for a click that no test gives (the whole run

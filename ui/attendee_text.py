@@ -49,8 +49,6 @@ PROMPT_TEXTS: dict[str, tuple[str, str]] = {
     "move_closer": ("Please move closer", AMBER),
     "too_dark": ("Too dark - please face the light", AMBER),
     "look_at_camera": ("Please look at the camera", AMBER),
-    "blink": ("Please blink", AMBER),
-    "move_a_little": ("Please move your head a little", AMBER),
     "hold_on": ("Hold on, checking...", AMBER),
     "turn_left": ("Please turn your head to your left", AMBER),
     "turn_right": ("Please turn your head to your right", AMBER),

@@ -24,8 +24,8 @@ class CaptureWorker(QObject):
     Signals:
         sample_captured(object, object): a :class:`FaceSample` passed every gate, and its
             camera frame as (file name, JPEG bytes), the photo a service enrols from.
-        feedback(str): a gate code ("no_face", "several_faces", "too_small", "too_dark",
-            "too_bright", "blurry", "not_frontal", "blink", "ok").
+        feedback(str): a gate code or what the liveness asks (the ``feedback`` of
+            :class:`kiosk.enroll_capture.CaptureStep`: "no_face", "turn_left", "ok"...).
         done(object): a :class:`CaptureOutcome`.
         finished(): the thread may quit.
     """

@@ -29,6 +29,7 @@ from kiosk.enroll_capture import CaptureOutcome
 from kiosk.enrollment import enroll, lookalike_of
 from kiosk.face_encoder import FaceSample
 from kiosk.images import ImageError
+from ui.attendee_text import PROMPT_TEXTS, prompt_banner
 from ui.capture_worker import CaptureWorker
 from ui.tasks import TaskRunner, TaskWorker, start_task, stop_task
 from ui.video_view import VideoView, frame_to_qimage
@@ -194,7 +195,8 @@ class EnrollDialog(QDialog):
         return self._encoder
 
     def feedback_text(self, code: str) -> str:
-        """The on-screen text of a capture feedback code."""
+        """The on-screen text of a capture feedback code: a gate code's own text, else what the
+        liveness asks (a head turn, hold on) as the attendee screen says it."""
         texts = {
             "no_face": self.tr("No face: look at the camera"),
             "several_faces": self.tr("One person at a time, please"),
@@ -204,9 +206,10 @@ class EnrollDialog(QDialog):
             "no_eyes": self.tr("Look at the camera, eyes open"),
             "blurry": self.tr("Hold still (picture blurred)"),
             "not_frontal": self.tr("Face the camera straight on"),
-            "blink": self.tr("Please blink (liveness check)"),
             "ok": self.tr("Good - hold on..."),
         }
+        if code not in texts and code in PROMPT_TEXTS:
+            return prompt_banner(code, face=True).text
         return texts.get(code, code)
 
     # -- live capture ------------------------------------------------------------------------

@@ -51,6 +51,12 @@ class TurnDirection(enum.Enum):
         """+1 for a turn that raises :func:`head_yaw` (the attendee's left), else -1."""
         return 1 if self is TurnDirection.LEFT else -1
 
+    @staticmethod
+    def random(rng: random.Random | None = None) -> TurnDirection:
+        """Left or right at random (the system's entropy by default)."""
+        chooser = rng if rng is not None else random.SystemRandom()
+        return chooser.choice((TurnDirection.LEFT, TurnDirection.RIGHT))
+
 
 class TurnResult(enum.Enum):
     """The state of a head-turn challenge."""
@@ -148,7 +154,7 @@ class HeadTurnChallenge:
     """One head-turn challenge, from the moment it is asked until it is passed or failed.
 
     Args:
-        direction: the asked turn (:meth:`ask` chooses it at random).
+        direction: the asked turn (:meth:`TurnDirection.random` chooses it).
         start_landmarks: (68, 2) landmarks of the face when it was asked.
         started_s: when it was asked (``t_monotonic``).
         timeout_s: how long the attendee has.
@@ -187,24 +193,6 @@ class HeadTurnChallenge:
         self.result = TurnResult.PENDING
         self.yaw_change = 0.0
         self._planar_seen = False
-
-    @classmethod
-    def ask(
-        cls,
-        start_landmarks: Landmarks,
-        started_s: float,
-        timeout_s: float,
-        min_turn: float,
-        nonplanar_above: float,
-        noise_iod: float,
-        min_depth_ratio: float,
-        rng: random.Random | None = None,
-    ) -> HeadTurnChallenge:
-        """A challenge in a direction chosen at random (the system's entropy by default)."""
-        chooser = rng if rng is not None else random.SystemRandom()
-        direction = chooser.choice((TurnDirection.LEFT, TurnDirection.RIGHT))
-        return cls(direction, start_landmarks, started_s, timeout_s, min_turn, nonplanar_above,
-                   noise_iod, min_depth_ratio)
 
     def update(self, landmarks: Landmarks | None, t_monotonic: float) -> TurnResult:
         """Judge one more frame of the face (None: no face in this frame); final results stick."""

@@ -316,9 +316,10 @@ class LivenessTracker:
             return False
         if s.use_texture and self.texture is not None and not self._texture_window_complete():
             return False
-        self._challenge = HeadTurnChallenge.ask(
-            landmarks, t_monotonic, s.challenge_timeout_s, s.challenge_min_turn,
-            s.challenge_nonplanar_above, s.challenge_noise_iod, s.challenge_min_depth_ratio, self.rng,
+        self._challenge = HeadTurnChallenge(
+            TurnDirection.random(self.rng), landmarks, t_monotonic, s.challenge_timeout_s,
+            s.challenge_min_turn, s.challenge_nonplanar_above, s.challenge_noise_iod,
+            s.challenge_min_depth_ratio,
         )
         return True
 

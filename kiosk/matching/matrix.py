@@ -354,28 +354,6 @@ def nearest_prefiltered(
     return None
 
 
-def prefilter_candidates(
-    embedding: Embedding, prefilter: Int8Prefilter, count_rows: int, candidates: int,
-) -> tuple[np.ndarray, float]:
-    """The rows to re-check exactly and the ceiling of every other row's similarity.
-
-    Args:
-        embedding: the query (any length; rows need not be unit vectors).
-        prefilter: the int8 copy of the matrix.
-        count_rows: the matrix's live rows.
-        candidates: rows taken from the int8 scan.
-
-    Returns:
-        ((K,) sorted rows: the best of the int8 scan and every row without a valid code; the
-        highest true similarity any row left out can have, -inf when no row was left out,
-        see :meth:`Int8Prefilter.search`).
-    """
-    hits = prefilter.search(embedding, candidates)
-    rows = hits.rows
-    # sorted, as in the matrix: a tie goes to the same (first) row as in the exhaustive scan
-    return np.unique(rows[rows < count_rows]), hits.ceiling
-
-
 def _distance(similarity: float) -> float:
     """Euclidean distance between unit vectors from their dot product."""
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * similarity)))

@@ -15,6 +15,7 @@ import numpy as np
 from kiosk.config import DetectionSettings
 from kiosk.detect import GateProblem, GateResult
 from kiosk.dlib_encoder import DLIB_MODEL_ID
+from kiosk.embed import l2_normalize
 from kiosk.liveness import CueResult, LiveReason, LiveState, LivenessVerdict
 from kiosk.types import Face
 
@@ -36,6 +37,11 @@ def person_embedding(person: int, dim: int = 512) -> np.ndarray:
     vector = np.zeros(dim, np.float32)
     vector[person] = 1.0
     return vector
+
+
+def random_embedding(seed: int, dim: int = 512) -> np.ndarray:
+    """A random unit embedding, the same for the same seed (distinct people for gallery tests)."""
+    return l2_normalize(np.random.default_rng(seed).normal(size=dim).astype(np.float32))
 
 
 def _template() -> np.ndarray:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from kiosk.embed import l2_normalize
-from kiosk.gallery import Gallery
 from kiosk.names import MAX_NAME_CHARS, clean_name, one_line, printable
 from kiosk.roster import RosterEntry, RosterError, import_roster, parse_roster_text
-
-
-def vec(seed: int) -> np.ndarray:
-    return l2_normalize(np.random.default_rng(seed).normal(size=512).astype(np.float32))
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    g = Gallery(tmp_path / "faces.sqlite", "test-model")
-    yield g
-    g.close()
-
+from tests.kiosk.fakes import random_embedding
 
 BAD_NAMES = [
     ("", "is empty"),
@@ -52,8 +38,8 @@ def test_bad_names_are_refused_with_the_reason(name, message):
 @pytest.mark.parametrize(("name", "message"), BAD_NAMES)
 def test_enrolment_and_rename_apply_the_rule(gallery, name, message):
     with pytest.raises(ValueError, match=message):
-        gallery.add_person(name, [vec(1)])
-    person_id = gallery.add_person("Ann", [vec(1)])
+        gallery.add_person(name, [random_embedding(1)])
+    person_id = gallery.add_person("Ann", [random_embedding(1)])
     with pytest.raises(ValueError, match=message):
         gallery.rename_person(person_id, name)
     assert [p.name for p in gallery.people()] == ["Ann"]

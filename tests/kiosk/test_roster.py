@@ -3,11 +3,8 @@ from __future__ import annotations
 import csv
 import io
 
-import numpy as np
 import pytest
 
-from kiosk.embed import l2_normalize
-from kiosk.gallery import Gallery
 from kiosk.roster import (
     ATTENDANCE_COLUMNS,
     RosterEntry,
@@ -19,17 +16,7 @@ from kiosk.roster import (
     roster,
     write_attendance_csv,
 )
-
-
-def vec(seed: int) -> np.ndarray:
-    return l2_normalize(np.random.default_rng(seed).normal(size=512).astype(np.float32))
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    g = Gallery(tmp_path / "faces.sqlite", "test-model")
-    yield g
-    g.close()
+from tests.kiosk.fakes import random_embedding
 
 
 def write(tmp_path, data: bytes, name: str = "roster.csv"):
@@ -105,11 +92,11 @@ def test_import_replaces_the_event_roster_in_one_transaction(gallery):
 
 def test_attendance_joins_by_external_id_then_name(gallery):
     event_id = gallery.create_event("Meeting")
-    alice = gallery.add_person("Alice", [vec(1)], external_id="E1")
-    bob = gallery.add_person("bob", [vec(2)])  # enrolled without an id: joined by name
-    gallery.add_person("Carol", [vec(3)], external_id="E3")  # on the roster, not arrived
-    walk_in = gallery.add_person("Walk In", [vec(4)], external_id="W9")
-    namesake = gallery.add_person("Dan", [vec(5)], external_id="OTHER")  # same name, other id
+    alice = gallery.add_person("Alice", [random_embedding(1)], external_id="E1")
+    bob = gallery.add_person("bob", [random_embedding(2)])  # enrolled without an id: joined by name
+    gallery.add_person("Carol", [random_embedding(3)], external_id="E3")  # on the roster, not arrived
+    walk_in = gallery.add_person("Walk In", [random_embedding(4)], external_id="W9")
+    namesake = gallery.add_person("Dan", [random_embedding(5)], external_id="OTHER")  # same name, other id
     import_roster(gallery, event_id, [
         RosterEntry("E1", "Alice Renamed"), RosterEntry("E2", "Bob"), RosterEntry("E3", "Carol"),
         RosterEntry("E4", "Dan"),
@@ -140,14 +127,14 @@ def test_attendance_without_roster_lists_checkins_and_empty_event_is_empty(galle
     assert attendance(gallery, event_id) == []
     assert attendance_counts([]) == {"expected": 0, "arrived": 0, "arrived_expected": 0,
                                      "missing": 0, "walk_ins": 0}
-    gallery.check_in(gallery.add_person("Alice", [vec(1)]), event_id)
+    gallery.check_in(gallery.add_person("Alice", [random_embedding(1)]), event_id)
     assert [(r["name"], r["status"], r["on_roster"]) for r in attendance(gallery, event_id)] == [
         ("Alice", "arrived", False)]
 
 
 def test_attendance_csv_opens_in_excel_with_chinese_names(tmp_path, gallery):
     event_id = gallery.create_event("会议")
-    zhang = gallery.add_person("张伟", [vec(1)], external_id="A001")
+    zhang = gallery.add_person("张伟", [random_embedding(1)], external_id="A001")
     import_roster(gallery, event_id, [RosterEntry("A001", "张伟"), RosterEntry("A002", "王芳"),
                                       RosterEntry("=1+2", "@SUM(A1)")])
     gallery.check_in(zhang, event_id, distance=0.5, liveness=0.875)

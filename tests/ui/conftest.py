@@ -76,6 +76,15 @@ def event_id(gallery) -> int:
     return gallery.create_event("Board meeting", actor="test")
 
 
+def show_and_start(qtbot, window, size_px: tuple[int, int]):
+    """Show a built window at size_px (width, height) and start it, as run_kiosk does."""
+    qtbot.addWidget(window)
+    window.resize(*size_px)
+    window.show()
+    window.start()
+    return window
+
+
 @pytest.fixture()
 def make_window(qtbot, kiosk_settings, models):
     """Build, show and start kiosk windows; on teardown close them and check every thread ended."""
@@ -84,12 +93,8 @@ def make_window(qtbot, kiosk_settings, models):
     windows = []
 
     def make(event_id: int | None = None, source: str | None = None):
-        window = build_window(kiosk_settings, models, source, event_id)
-        qtbot.addWidget(window)
-        window.resize(800, 600)
-        window.show()
-        window.start()
-        windows.append(window)
+        window = build_window(kiosk_settings, models, source, event_id)  # its reader is started
+        windows.append(show_and_start(qtbot, window, (800, 600)))
         return window
 
     yield make
@@ -99,3 +104,23 @@ def make_window(qtbot, kiosk_settings, models):
         assert not window.reader.is_alive()
     names = [t.name for t in threading.enumerate()]
     assert "camera-reader" not in names, names
+
+
+@pytest.fixture()
+def early_window(qtbot, kiosk_settings):
+    """Windows as run_kiosk shows them before the models load (reader started); on teardown
+    close them and check the reader ended."""
+    from ui.app import build_early_window
+
+    windows = []
+
+    def make(event_id: int | None = None, source: str | None = None):
+        window = build_early_window(kiosk_settings, source, event_id)
+        window.reader.start()  # run_kiosk starts it before the window
+        windows.append(show_and_start(qtbot, window, (1024, 768)))
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.reader.is_alive()

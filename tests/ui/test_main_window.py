@@ -7,30 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import pytest
-
-
-@pytest.fixture()
-def early_window(qtbot, kiosk_settings):
-    from ui.app import build_early_window
-
-    windows = []
-
-    def make(event_id: int | None = None):
-        window = build_early_window(kiosk_settings, None, event_id)
-        qtbot.addWidget(window)
-        window.resize(1024, 768)
-        window.show()
-        window.reader.start()
-        window.start()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.reader.is_alive()
-
 
 def sql_threads(gallery) -> list[int]:
     """The thread of every SQL statement the gallery's connection runs from now on (SQLite's

@@ -15,29 +15,6 @@ from ui.i18n import TRANSLATIONS_DIR, install_translator, load_ts
 UI = Path(__file__).resolve().parents[2] / "ui"
 
 
-@pytest.fixture()
-def early_window(qtbot, kiosk_settings):
-    """Windows as run_kiosk shows them before the models load (reader started)."""
-    from ui.app import build_early_window
-
-    windows = []
-
-    def make(event_id: int | None = None, source: str | None = None):
-        window = build_early_window(kiosk_settings, source, event_id)
-        qtbot.addWidget(window)
-        window.resize(1024, 768)
-        window.show()
-        window.reader.start()
-        window.start()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.reader.is_alive()
-
-
 def test_start_up_shows_the_event_and_the_picture_before_the_models(qtbot, early_window,
                                                                     gallery, event_id):
     window = early_window(event_id)
