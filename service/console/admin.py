@@ -23,7 +23,10 @@ from kiosk.store.base import Store, audit_log, now_iso, parse_time
 from kiosk.store.events import Events
 from kiosk.store.people import People
 from service.console.accounts import Session
-from service.console.backend import ApiKey, enroll_person
+from service.console.backend import (
+    ApiKey, change_event_window, door_rows, enroll_person, people_with_crops, spoof_rows,
+    spoof_thumbnail_jpeg, thumbnail_jpeg, uploads_per_door,
+)
 from service.console.board import RosterSource
 from service.console.web import (
     PREFIX, ConsoleError, admin_session, checked_form, console_of, flash, redirect, render,
@@ -69,13 +72,8 @@ def set_event_window(store: Store, event_id: int, opens_at: str | None, closes_a
     """
     if opens_at and closes_at and parse_time(closes_at) <= parse_time(opens_at):
         raise ValueError("the check-in window closes before it opens")
-    with store.transaction() as tx:
-        changed = tx.execute("UPDATE events SET opens_at = ?, closes_at = ? WHERE id = ?",
-                             (opens_at, closes_at, event_id)).rowcount
-        if not changed:
-            raise ValueError(f"no event with id {event_id}")
-        tx.audit(actor, "change event window", event_id=event_id, opens_at=opens_at,
-                 closes_at=closes_at)
+    if not change_event_window(store, event_id, opens_at, closes_at, actor):
+        raise ValueError(f"no event with id {event_id}")
 
 
 @router.post("/events")
@@ -183,8 +181,7 @@ async def people(request: Request, q: str = "",
 
     def load(store: Store) -> dict[str, Any]:
         found = People(store, "any").people(search)
-        with_crops = {int(r[0]) for r in store.query(
-            "SELECT DISTINCT person_id FROM faces WHERE crop_jpeg IS NOT NULL")}
+        with_crops = people_with_crops(store)
         return {"people": found[:MAX_LISTED], "total": len(found), "with_crops": with_crops}
 
     return render(request, "people.html", q=search, **await _in_store(request, load))
@@ -193,12 +190,10 @@ async def people(request: Request, q: str = "",
 @router.get("/people/{person_id}/thumbnail")
 async def thumbnail(request: Request, person_id: int,
                     _session: Session = Depends(admin_session)) -> Response:
-    row = await _in_store(request, lambda store: store.query_one(
-        "SELECT crop_jpeg FROM faces WHERE person_id = ? AND crop_jpeg IS NOT NULL "
-        "ORDER BY pinned DESC, id LIMIT 1", (person_id,)))
-    if row is None:
+    jpeg = await _in_store(request, lambda store: thumbnail_jpeg(store, person_id))
+    if jpeg is None:
         raise ConsoleError(404, "not_found")
-    return Response(bytes(row[0]), media_type="image/jpeg",
+    return Response(jpeg, media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -275,13 +270,8 @@ async def doors(request: Request, _session: Session = Depends(admin_session)) ->
     """Each API key: last contact, check-ins uploaded and the last, what it reported of its
     outbox and model, online or not."""
     def load(store: Store) -> list[dict[str, Any]]:
-        uploads = {str(r[0]): (int(r[1]), r[2]) for r in store.query(
-            "SELECT door, count(*), max(received_at) FROM checkin_receipts "
-            "WHERE result IN ('stored', 'stored, undone', 'already') GROUP BY door")}
-        rows = store.query(
-            "SELECT k.id, k.name, k.role, k.revoked_at, s.last_seen_at, s.last_seen_s, "
-            "s.outbox, s.model FROM api_keys k LEFT JOIN console_door_status s "
-            "ON s.key_id = k.id ORDER BY k.role DESC, k.name")
+        uploads = uploads_per_door(store)
+        rows = door_rows(store)
         now_s = time.time()
         return [{"id": r[0], "name": r[1], "role": r[2], "revoked": r[3] is not None,
                  "last_seen": r[4], "online": r[5] is not None and now_s - float(r[5]) < ONLINE_S,
@@ -299,19 +289,15 @@ async def audit(request: Request, _session: Session = Depends(admin_session)) ->
 
 @router.get("/spoofs")
 async def spoofs(request: Request, _session: Session = Depends(admin_session)) -> Response:
-    rows = await _in_store(request, lambda store: store.query(
-        "SELECT id, event_id, at, reason, thumbnail_jpeg IS NOT NULL FROM spoof_attempts "
-        "ORDER BY id DESC LIMIT ?", (MAX_LISTED,)))
+    rows = await _in_store(request, lambda store: spoof_rows(store, MAX_LISTED))
     return render(request, "spoofs.html", rows=rows)
 
 
 @router.get("/spoofs/{spoof_id}/thumbnail")
 async def spoof_thumbnail(request: Request, spoof_id: int,
                           _session: Session = Depends(admin_session)) -> Response:
-    row = await _in_store(request, lambda store: store.query_one(
-        "SELECT thumbnail_jpeg FROM spoof_attempts WHERE id = ? AND thumbnail_jpeg IS NOT NULL",
-        (spoof_id,)))
-    if row is None:
+    jpeg = await _in_store(request, lambda store: spoof_thumbnail_jpeg(store, spoof_id))
+    if jpeg is None:
         raise ConsoleError(404, "not_found")
-    return Response(bytes(row[0]), media_type="image/jpeg")
+    return Response(jpeg, media_type="image/jpeg")
 

@@ -22,7 +22,8 @@ from kiosk.store.base import Store, now_iso, record_action
 from kiosk.store.events import Events
 from service.console.accounts import Session
 from service.console.backend import (
-    DoorCheckIn, DoorUndo, event_checkins, store_checkin, undo_checkin,
+    DoorCheckIn, DoorUndo, event_checkins, people_ids_by_external_id, people_named,
+    people_to_check_in, person_name, store_checkin, undo_checkin,
 )
 from service.console.live import TooManyBoards, event_stream
 from service.console.web import (
@@ -58,15 +59,12 @@ def console_door(session: Session) -> str:
 def _enrolled_matches(store: Store, missing: list[dict[str, Any]]) -> None:
     """Give each not-yet roster row the id of the enrolled person it names (``person_id``,
     None when nobody enrolled matches): by external id, else by one person of that name."""
-    ids = [r["external_id"] for r in missing if r["external_id"]]
-    by_id = {str(r[1]): int(r[0]) for r in store.query(
-        "SELECT id, external_id FROM people WHERE external_id = ANY(?)", (ids,))} if ids else {}
+    by_id = people_ids_by_external_id(
+        store, [r["external_id"] for r in missing if r["external_id"]])
     names = sorted({r["name"].lower() for r in missing if not r["external_id"]})
     by_name: dict[str, list[int]] = {}
-    if names:
-        for person_id, name in store.query(
-                "SELECT id, name FROM people WHERE lower(name) = ANY(?)", (names,)):
-            by_name.setdefault(name_key(str(name)), []).append(int(person_id))
+    for person_id, name in people_named(store, names):
+        by_name.setdefault(name_key(name), []).append(person_id)
     for row in missing:
         if row["external_id"]:
             row["person_id"] = by_id.get(row["external_id"])
@@ -143,12 +141,7 @@ def board_data(store: Store, event_id: int, query: str = "") -> dict[str, Any]:
         at = local_time(row["at"])
         row["time"] = at.strftime("%H:%M:%S") if at else ""
         row["undo_uuid"] = str(uuid_module.uuid5(form_uuid, f"undo {row['person_id']}"))
-    pattern = f"%{query}%"
-    choices = store.query(
-        "SELECT id, name, external_id FROM people WHERE id NOT IN "
-        "(SELECT person_id FROM checkins WHERE event_id = ?) AND (lower(name) LIKE ? OR "
-        "lower(coalesce(external_id, '')) LIKE ?) ORDER BY lower(name), id LIMIT ?",
-        (event_id, pattern, pattern, MAX_CHOICES))
+    choices = people_to_check_in(store, event_id, query, MAX_CHOICES)
     return {"event": event, "counts": attendance_counts(rows), "arrived": arrived,
             "missing": missing, "matching": shown, "query": query, "max_rows": MAX_ROWS,
             "chart": arrivals_chart(arrived_all),
@@ -238,8 +231,8 @@ async def manual_checkin(request: Request, event_id: int,
                     tx.audit(f"console:{session.account.name}", "manual check-in",
                              event_id=event_id, person_id=person_id, reason=reason,
                              uuid=str(item.uuid))
-            row = store.query_one("SELECT name FROM people WHERE id = ?", (person_id,))
-        return result, str(row[0]) if row else str(person_id)
+            name = person_name(store, person_id)
+        return result, name if name is not None else str(person_id)
 
     result, name = await run_in_threadpool(store_it)
     key = {"stored": "checked_in", "already": "already", "duplicate": "already"}.get(
@@ -261,9 +254,9 @@ async def undo(request: Request, event_id: int,
 
     def undo_it() -> tuple[str, str]:
         with console.pool.borrow() as store:
-            row = store.query_one("SELECT name FROM people WHERE id = ?", (person_id,))
+            name = person_name(store, person_id)
             result, _reason = undo_checkin(store, item, console_door(session), any_door=True)
-            return result, str(row[0]) if row else str(person_id)
+            return result, name if name is not None else str(person_id)
 
     result, name = await run_in_threadpool(undo_it)
     key = "undone" if result in ("undone", "duplicate") else "not_checked_in"

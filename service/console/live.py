@@ -1,6 +1,6 @@
 """The live board's feed: PostgreSQL ``NOTIFY console_checkins`` to each open board.
 
-The trigger that :func:`service.console.accounts.ensure_schema` puts on ``checkins`` notifies
+The trigger that :func:`service.store.console.ensure_console_schema` puts on ``checkins`` notifies
 every service instance of each check-in and undo, whichever instance or code path stored it.
 Each instance keeps one listening connection (a thread, started by the first open board and
 ended when none is left) and hands each notification to the boards of that event, which the
@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.console.accounts import NOTIFY_CHANNEL
+from service.console.backend import checkin_notifications
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,7 @@ class CheckinFeed:
         lost = False
         while not self._idle():
             try:
-                with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5,
-                                     application_name="face-checkin-console") as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                with checkin_notifications(self.database_url) as conn:
                     self.listening.set()
                     if lost:
                         self._deliver({"op": "resync"})

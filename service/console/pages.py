@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kiosk.store.base import now_iso
 from kiosk.store.events import Events
 from kiosk.sync.report import MODEL_HEADER, OUTBOX_HEADER, clean_model, read_outbox
 from service.console.accounts import Session, SignInRefused, sign_in, sign_out
-from service.console.backend import hash_key
+from service.console.backend import hash_key, save_door_contact
 from service.console.i18n import LANGUAGE_COOKIE, LANGUAGES
 from service.console.web import (
     PREFIX, SESSION_COOKIE, Console, checked_form, client_address, console_of, current_session,
@@ -128,16 +127,8 @@ async def record_door_contact(console: Console, request: Request) -> None:
     console.door_seen_s[hashed] = (now_s, (outbox, model))
 
     def write() -> None:
-        with console.pool.borrow() as store, store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO console_door_status (key_id, last_seen_at, last_seen_s, outbox, "
-                "model, address) SELECT id, ?, ?, ?, ?, ? FROM api_keys WHERE key_hash = ? "
-                "ON CONFLICT (key_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, "
-                "last_seen_s = EXCLUDED.last_seen_s, "
-                "outbox = coalesce(EXCLUDED.outbox, console_door_status.outbox), "
-                "model = coalesce(EXCLUDED.model, console_door_status.model), "
-                "address = EXCLUDED.address",
-                (now_iso(), now_s, outbox, model, client_address(request), hashed))
+        with console.pool.borrow() as store:
+            save_door_contact(store, hashed, now_s, outbox, model, client_address(request))
 
     try:
         await run_in_threadpool(write)
