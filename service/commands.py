@@ -29,7 +29,9 @@ def _require_server_extra() -> None:
                         f"server extra: {SERVER_EXTRA}")
 
 
-def _store(url: str):  # noqa: ANN202 - PostgresStore, imported lazily
+def open_store(url: str):  # noqa: ANN202 - PostgresStore, imported lazily
+    """The service's database, its schema created or migrated; a bad URL or an unreachable
+    database as a :class:`UserError`."""
     _require_server_extra()
     from service.store.postgres import PostgresStore
 
@@ -55,7 +57,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                          timeout_keep_alive=IDLE_CONNECTION_TIMEOUT_S,
                          proxy_headers=args.behind_proxy,
                          forwarded_allow_ips="127.0.0.1" if args.behind_proxy else None)
-    _store(args.database).close()  # creates or migrates the schema once, before any worker
+    open_store(args.database).close()  # creates or migrates the schema once, before any worker
     if args.workers == 1:
         try:
             app = create_app(args.database, settings)
@@ -74,7 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from service.store.keys import create_key
 
-    with _store(args.database) as store:
+    with open_store(args.database) as store:
         try:
             key_id, key = create_key(store, args.name, args.role)
         except (ValueError, StoreError) as exc:
@@ -87,7 +89,7 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
     from service.store.keys import list_keys
 
-    with _store(args.database) as store:
+    with open_store(args.database) as store:
         keys = list_keys(store)
     if args.json:
         print(json.dumps([{"id": k.id, "name": k.name, "role": k.role,
@@ -103,7 +105,7 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from service.store.keys import revoke_key
 
-    with _store(args.database) as store:
+    with open_store(args.database) as store:
         if not revoke_key(store, args.id):
             raise UserError(f"no active key with id {args.id} (see `keys list`)")
     print(f"key {args.id} revoked")

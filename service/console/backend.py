@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # --- imports of the central service (change these when the service moves) ----------------
 from service.app import create_app
+from service.commands import open_store
 from service.routes.people import enroll_person
 from service.store.console import (
     account_rows, checkin_notifications, disable_account_row, door_rows, end_session,
@@ -27,7 +28,7 @@ from service.store.receipts import (
 # -------------------------------------------------------------------------------------------
 
 __all__ = [
-    "ApiKey", "DoorCheckIn", "DoorUndo", "PostgresStore", "account_rows",
+    "ApiKey", "DoorCheckIn", "DoorUndo", "PostgresStore", "open_store", "account_rows",
     "change_event_window", "checkin_notifications", "create_app", "create_key",
     "disable_account_row", "door_rows", "end_session", "enroll_person", "ensure_console_schema",
     "event_checkins", "hash_key", "insert_account", "people_ids_by_external_id", "people_named",

@@ -20,12 +20,13 @@ from service.console.accounts import (
 
 
 def _store(url: str):  # noqa: ANN202 - PostgresStore with the console's schema
-    from service.console.backend import PostgresStore
+    from service.console.backend import open_store
 
+    store = open_store(url)
     try:
-        store = PostgresStore(url)
         ensure_schema(store)
     except (StoreError, ValueError) as exc:
+        store.close()
         raise UserError(str(exc)) from exc
     return store
 
