@@ -20,11 +20,11 @@ Every change is one transaction with its audit row where the console writes one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from kiosk.store.base import Row, Store, now_iso
-from service.store.postgres import CONNECT_TIMEOUT_S
+from service.store.notifications import listening
 
 NOTIFY_CHANNEL = "console_checkins"
 SCHEMA_LOCK = 0x4B494F55  # advisory lock held while the console's schema is created
@@ -85,16 +85,10 @@ def ensure_console_schema(store: Store) -> None:
             tx.execute(statement)
 
 
-@contextlib.contextmanager
-def checkin_notifications(database_url: str) -> Iterator[Any]:
-    """A connection of its own (autocommit) that LISTENs to :data:`NOTIFY_CHANNEL`; read its
-    ``notifies()``. Raises psycopg's errors when the database cannot be reached."""
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                         application_name=APPLICATION_NAME) as conn:
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        yield conn
+def checkin_notifications(database_url: str) -> contextlib.AbstractContextManager[Any]:
+    """A connection of its own that LISTENs to :data:`NOTIFY_CHANNEL`
+    (:func:`service.store.notifications.listening`); read its ``notifies()``."""
+    return listening(database_url, NOTIFY_CHANNEL, APPLICATION_NAME)
 
 
 # -- accounts ---------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ No polling: an idle service runs no queries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from service.store.postgres import CHANGES_CHANNEL, CONNECT_TIMEOUT_S
 
@@ -21,6 +23,20 @@ log = logging.getLogger(__name__)
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
 WAKE_S = 0.25  # how often the thread looks whether it must stop (no query: a wait on the socket)
+
+
+@contextlib.contextmanager
+def listening(database_url: str, channel: str, application_name: str | None = None) -> Iterator[Any]:
+    """A connection of its own (autocommit) that LISTENs to ``channel``; read its
+    ``notifies()``. Raises psycopg's errors when the database cannot be reached."""
+    import psycopg
+
+    options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
+    if application_name is not None:
+        options["application_name"] = application_name
+    with psycopg.connect(database_url, **options) as conn:
+        conn.execute(f"LISTEN {channel}")
+        yield conn
 
 
 class ChangeListener(threading.Thread):
@@ -55,9 +71,7 @@ class ChangeListener(threading.Thread):
         wait_s = RECONNECT_INITIAL_S
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self.database_url, autocommit=True,
-                                     connect_timeout=CONNECT_TIMEOUT_S) as conn:
-                    conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                with listening(self.database_url, CHANGES_CHANNEL) as conn:
                     self.connected.set()
                     wait_s = RECONNECT_INITIAL_S
                     self._changed()  # what changed while no one listened
