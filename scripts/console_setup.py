@@ -8,7 +8,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,8 +70,7 @@ def prepare(url: str, kiosks: int, people: list[tuple[str, str | None]],
 @contextlib.contextmanager
 def service(url: str) -> Iterator[str]:
     """``python main.py serve`` on a free port of 127.0.0.1; yields its base URL."""
-    import httpx
-
+    from load_test import wait_healthy  # scripts/load_test.py, beside this file
     from tests.service.pgcluster import free_port
 
     port = free_port()
@@ -81,16 +79,7 @@ def service(url: str) -> Iterator[str]:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("the service did not start")
-            time.sleep(0.2)
+        wait_healthy(base, process)
         yield base
     finally:
         process.terminate()
