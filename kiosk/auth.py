@@ -216,9 +216,21 @@ def authenticate(gallery: Gallery, secret: str, needed: Role) -> Role | None:
     return None
 
 
+FREE_ATTEMPTS = 3  # wrong attempts allowed without a wait
+MAX_WAIT_S = 60.0  # the longest wait after wrong attempts
+
+
+def wait_s_after(failures: int, free_attempts: int = FREE_ATTEMPTS,
+                 max_wait_s: float = MAX_WAIT_S) -> float:
+    """The wait before the next attempt after ``failures`` wrong ones in a row: none for the
+    first ``free_attempts``, then 1 s, 2 s, 4 s ... up to ``max_wait_s`` (the kiosk's rule,
+    also the web console's)."""
+    extra = failures - free_attempts
+    return min(max_wait_s, 2.0 ** (extra - 1)) if extra > 0 else 0.0
+
+
 class AttemptThrottle:
-    """A growing wait after wrong attempts: none for the first ``free_attempts``, then 1 s,
-    2 s, 4 s ... up to ``max_wait_s``; a right attempt resets it.
+    """A growing wait after wrong attempts (:func:`wait_s_after`); a right attempt resets it.
 
     Args:
         free_attempts: wrong attempts allowed without a wait.
@@ -226,7 +238,7 @@ class AttemptThrottle:
         clock: monotonic seconds (tests pass their own).
     """
 
-    def __init__(self, free_attempts: int = 3, max_wait_s: float = 60.0,
+    def __init__(self, free_attempts: int = FREE_ATTEMPTS, max_wait_s: float = MAX_WAIT_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if free_attempts < 0:
             raise ValueError(f"free_attempts must be >= 0, got {free_attempts}")
@@ -245,9 +257,9 @@ class AttemptThrottle:
     def failed(self) -> float:
         """Record a wrong attempt; returns the wait before the next one."""
         self.failures += 1
-        extra = self.failures - self.free_attempts
-        if extra > 0:
-            self._next_allowed_t = self.clock() + min(self.max_wait_s, 2.0 ** (extra - 1))
+        wait_s = wait_s_after(self.failures, self.free_attempts, self.max_wait_s)
+        if wait_s > 0:
+            self._next_allowed_t = self.clock() + wait_s
         return self.wait_s()
 
     def succeeded(self) -> None:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.auth import AttemptThrottle, check_password, hash_password
+from kiosk.auth import check_password, hash_password, wait_s_after
 from kiosk.store.base import Store
 from service.console.backend import (
     account_rows, disable_account_row, end_session, ensure_console_schema,
@@ -33,9 +33,6 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 MAX_NAME_CHARS = 100
 
-# The back-off after wrong passwords: the kiosk's rule (kiosk.auth.AttemptThrottle's defaults).
-FREE_ATTEMPTS = AttemptThrottle().free_attempts
-MAX_WAIT_S = AttemptThrottle().max_wait_s
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -90,14 +87,6 @@ def check_new_password(password: str) -> None:
         raise ValueError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise ValueError(f"the password is longer than {MAX_PASSWORD_CHARS} characters")
-
-
-def wait_s_after(failures: int) -> float:
-    """How long an account waits before its next sign-in after ``failures`` wrong passwords
-    in a row (0: no wait): the kiosk's rule, 1 s, 2 s, 4 s ... up to :data:`MAX_WAIT_S` after
-    :data:`FREE_ATTEMPTS` free ones."""
-    extra = failures - FREE_ATTEMPTS
-    return min(MAX_WAIT_S, 2.0 ** (extra - 1)) if extra > 0 else 0.0
 
 
 def create_account(store: Store, name: str, role: str, password: str, actor: str = "cli") -> int:
