@@ -156,6 +156,9 @@ class RecognitionSettings:
     ``python main.py reembed``. ``dlib_backend`` runs dlib's encoder on ``openvino`` (its network
     read from dlib's file and converted once into ``model_cache_dir``: dlib's numbers, about 10x
     faster) or on ``dlib`` itself (also the fallback, logged, when the conversion fails).
+    ``dlib_first`` (with fusion) lets dlib's distance alone decide the faces it is sure of:
+    under ``dlib_first_accept`` (with the margin) accepted, from ``dlib_first_reject`` refused;
+    FaceNet runs only in between (:class:`kiosk.matching.rule.DlibFirstBand`).
     A photo file (enrolment, ``identify``, folder enrolment) larger than ``max_photo_bytes`` or
     whose header gives more than ``max_photo_pixels`` pixels is refused before it is decoded
     (``kiosk.images``).
@@ -177,6 +180,9 @@ class RecognitionSettings:
     dlib_weight: float = 0.5
     dlib_backend: str = "openvino"
     fused_distance_threshold: float = 1.07
+    dlib_first: bool = True
+    dlib_first_accept: float = 0.37
+    dlib_first_reject: float = 0.69
     max_photo_bytes: int = 50_000_000
     max_photo_pixels: int = 40_000_000
 
@@ -203,6 +209,9 @@ class RecognitionSettings:
         _check(
             0.0 < self.fused_distance_threshold < 2.0, "fused_distance_threshold", "must be in (0, 2)"
         )
+        _check(0.0 <= self.dlib_first_accept < 2.0, "dlib_first_accept", "must be in [0, 2)")
+        _check(self.dlib_first_accept <= self.dlib_first_reject < 2.0, "dlib_first_reject",
+               "must be in [dlib_first_accept, 2)")
         _check(self.model_id.strip() != "", "model_id", "must not be empty")
         _check(
             self.facenet_backend in FACENET_BACKENDS, "facenet_backend",

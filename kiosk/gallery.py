@@ -34,7 +34,7 @@ from kiosk.config import GallerySettings, Settings
 from kiosk.decision import current_event_id
 from kiosk.matching.fused import FusedMatcher
 from kiosk.matching.matrix import GalleryMatrix
-from kiosk.matching.rule import Match, fusion_weights_of
+from kiosk.matching.rule import DlibFirstBand, Match, fusion_weights_of
 from kiosk.store.base import (
     Store,
     StoreError,
@@ -83,6 +83,8 @@ class Gallery:
         fusion_weights: with fusion, model id -> factor of the fused distance
             (:func:`kiosk.matching.rule.model_weights`, ``model_id`` among them); None matches with
             ``model_id`` alone.
+        dlib_first: with fusion, where dlib's distance alone decides
+            (:class:`kiosk.matching.rule.DlibFirstBand.from_settings`); None: always fused.
 
     Attributes:
         store: the database.
@@ -103,10 +105,12 @@ class Gallery:
         busy_timeout_ms: int = 5000,
         store: Store | None = None,
         fusion_weights: Mapping[str, float] | None = None,
+        dlib_first: DlibFirstBand | None = None,
     ) -> None:
         if fusion_weights is not None and model_id not in fusion_weights:
             raise ValueError(f"fusion_weights: no weight for the kiosk's model {model_id!r}")
         self.fusion_weights = dict(fusion_weights) if fusion_weights is not None else None
+        self.dlib_first = dlib_first if fusion_weights is not None else None
         self.store: Store = store if store is not None else SQLiteStore(path, busy_timeout_ms)
         self.path = self.store.name
         self.model_id = model_id
@@ -169,7 +173,8 @@ class Gallery:
         matcher = self._fused_matcher
         # kept while the matrices are (it remembers that they hold the same rows)
         if matcher is None or any(matcher.indexes.get(m) is not x for m, x in indexes.items()):
-            matcher = self._fused_matcher = FusedMatcher(indexes, self.fusion_weights)
+            matcher = self._fused_matcher = FusedMatcher(indexes, self.fusion_weights,
+                                                         self.dlib_first)
         return matcher
 
     def prepare_matching(self) -> None:
@@ -431,4 +436,5 @@ def open_gallery(settings: Settings) -> Gallery:
         store_face_crops=settings.gallery.store_face_crops,
         busy_timeout_ms=settings.gallery.busy_timeout_ms,
         fusion_weights=fusion_weights_of(settings.recognition),
+        dlib_first=DlibFirstBand.from_settings(settings.recognition),
     )

@@ -92,7 +92,7 @@ def prepare(url: str, kiosks: int, people: int) -> tuple[list[str], list[int]]:
     per door, an admin key and a key per door."""
     from kiosk.cli import DEFAULT_SETTINGS
     from kiosk.settings_files import LOCAL_SETTINGS, load_layered_settings
-    from kiosk.matching.rule import fusion_weights_of
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
     from kiosk.gallery import Gallery, model_dim
     from service.store.keys import create_key
     from service.store.postgres import PostgresStore
@@ -100,7 +100,8 @@ def prepare(url: str, kiosks: int, people: int) -> tuple[list[str], list[int]]:
     settings = load_layered_settings(ROOT / DEFAULT_SETTINGS, ROOT / LOCAL_SETTINGS)
     with PostgresStore(url) as store:
         gallery = Gallery(store=store, model_id=settings.recognition.model_id,
-                          fusion_weights=fusion_weights_of(settings.recognition))
+                          fusion_weights=fusion_weights_of(settings.recognition),
+                          dlib_first=DlibFirstBand.from_settings(settings.recognition))
         rng = np.random.default_rng(0)
         per_model = {}
         for model_id in gallery.model_ids:

@@ -73,7 +73,7 @@ def main() -> int:
 
     from kiosk.camera import LatestFrameReader
     from kiosk.config import Settings
-    from kiosk.matching.rule import fusion_weights_of
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.decision import Outcome
     from kiosk.pipeline import Pipeline
@@ -104,7 +104,8 @@ def main() -> int:
         print(f"error: cannot read {args.video}", file=sys.stderr)
         return 1
     setup = Gallery(db_path, settings.recognition.model_id,
-                    fusion_weights=fusion_weights_of(settings.recognition))
+                    fusion_weights=fusion_weights_of(settings.recognition),
+                    dlib_first=DlibFirstBand.from_settings(settings.recognition))
     sample = FaceEncoder(models, settings).encode_photo(frame)
     setup.add_person("Soak Walker", [sample.embeddings])
     event_id = setup.create_event("Soak")
@@ -115,7 +116,8 @@ def main() -> int:
 
     def make_pipeline(chosen: int | None) -> Pipeline:
         gallery = Gallery(db_path, settings.recognition.model_id,
-                          fusion_weights=fusion_weights_of(settings.recognition))
+                          fusion_weights=fusion_weights_of(settings.recognition),
+                          dlib_first=DlibFirstBand.from_settings(settings.recognition))
         pipeline = Pipeline(settings, models, gallery, chosen)
         # A new attendee every 5 s of video: the decided track is forgotten, so the person is
         # recognised again and again ("already checked in") for the whole run.

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from kiosk.config import Settings
-from kiosk.matching.rule import fusion_weights_of
+from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
 from kiosk.gallery import Gallery
 from service.limits import (
     CPU_QUEUE_PER_WORKER, MAX_DECODE_PIXELS, MAX_IMAGE_BYTES, RETRY_AFTER_S,
@@ -192,7 +192,8 @@ class ServiceState:
                                model_id=settings.recognition.model_id,
                                max_images_per_person=settings.gallery.max_images_per_person,
                                store_face_crops=settings.gallery.store_face_crops,
-                               fusion_weights=fusion_weights_of(settings.recognition))
+                               fusion_weights=fusion_weights_of(settings.recognition),
+                               dlib_first=DlibFirstBand.from_settings(settings.recognition))
         self.gallery_lock = threading.Lock()
         workers = cpu_workers or default_cpu_workers()
         def processes() -> concurrent.futures.Executor:

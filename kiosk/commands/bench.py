@@ -209,7 +209,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of ``bench``."""
     from kiosk.eval.bench import TEXTURE_STAGE, run_video_bench, video_frames
     from kiosk.commands.common import UserError
-    from kiosk.matching.rule import fusion_weights_of
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
     from kiosk.gallery import Gallery
     from kiosk.decision import Outcome
     from kiosk.pipeline import STAGES, Pipeline
@@ -226,7 +226,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     models = load_models(settings)  # includes the FaceNet warm-up, outside the timed run
     with Gallery(":memory:", settings.recognition.model_id,
                  settings.gallery.max_images_per_person, store_face_crops=False,
-                 fusion_weights=fusion_weights_of(settings.recognition)) as gallery:
+                 fusion_weights=fusion_weights_of(settings.recognition),
+                 dlib_first=DlibFirstBand.from_settings(settings.recognition)) as gallery:
         event_id = _enroll(settings, models, gallery, args)
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(

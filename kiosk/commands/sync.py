@@ -339,7 +339,7 @@ def _frames(source: str, settings: Settings, exit_at_end: bool) -> Any:
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
     """The pipeline without a window; each decision is logged (and printed)."""
-    from kiosk.matching.rule import fusion_weights_of
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
     from kiosk.gallery import Gallery, GalleryError
     from kiosk.pipeline import Pipeline
     from kiosk.face_encoder import FaceEncoder
@@ -361,7 +361,8 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
         gallery = Gallery(settings.gallery.db_path, settings.recognition.model_id,
                           settings.gallery.max_images_per_person,
                           settings.gallery.store_face_crops, settings.gallery.busy_timeout_ms,
-                          fusion_weights=fusion_weights_of(settings.recognition))
+                          fusion_weights=fusion_weights_of(settings.recognition),
+                          dlib_first=DlibFirstBand.from_settings(settings.recognition))
     except GalleryError as exc:
         raise UserError(str(exc)) from exc
     if syncer is not None:

@@ -3,7 +3,8 @@
 Each stored face image keeps one embedding per model id, and a query carries the same models.
 The fused distance of a query to a stored image is the weighted sum of the models' Euclidean
 distances (:func:`kiosk.matching.rule.model_weights`); the accept test and the threshold are
-:mod:`kiosk.matching.rule`'s.
+:mod:`kiosk.matching.rule`'s. With a :class:`~kiosk.matching.rule.DlibFirstBand`, dlib's distance
+alone settles the queries it is sure of, before any fused distance is taken.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from kiosk.matching.matrix import GalleryMatrix, distance_candidates_of
 from kiosk.matching.prefilter import PREFILTER_CANDIDATES
-from kiosk.matching.rule import NO_MATCH, Match, decision
+from kiosk.dlib_encoder import DLIB_MODEL_ID
+from kiosk.matching.rule import NO_MATCH, DlibFirstBand, Match, decision
 from kiosk.types import Embedding
 
 MORE_CANDIDATES = 16  # the second try's candidates, in multiples of the first's
@@ -32,14 +34,19 @@ class FusedMatcher:
     Args:
         indexes: model id -> the matrix of that model's embeddings (same image ids).
         weights: model id -> factor (see :func:`kiosk.matching.rule.model_weights`).
+        dlib_first: where dlib's distance alone decides (None: always the fused distance).
     """
 
-    def __init__(self, indexes: Mapping[str, GalleryMatrix], weights: Mapping[str, float]) -> None:
+    def __init__(self, indexes: Mapping[str, GalleryMatrix], weights: Mapping[str, float],
+                 dlib_first: DlibFirstBand | None = None) -> None:
         missing = set(weights) - set(indexes)
         if missing:
             raise ValueError(f"indexes: no matrix for {', '.join(sorted(missing))}")
+        if dlib_first is not None and DLIB_MODEL_ID not in weights:
+            raise ValueError(f"dlib_first: the fused models have no {DLIB_MODEL_ID!r}")
         self.indexes = dict(indexes)
         self.weights = dict(weights)
+        self.dlib_first = dlib_first
         self.full_scans = 0  # large-gallery queries the bound could not prove (scanned in full)
         self._aligned_at: tuple[tuple[int, ...] | None, bool] = (None, False)  # (versions, aligned)
 
@@ -49,8 +56,29 @@ class FusedMatcher:
         for model_id in self.weights:
             self.indexes[model_id].prepare(for_distances=True)
 
+    def nearest_dlib_first(self, dlib_embedding: Embedding) -> Match | None:
+        """The decision on dlib's distance alone when :attr:`dlib_first` is sure of it
+        (accepted, or nobody), else None: FaceNet's embedding is then needed
+        (:meth:`nearest`). None as well without a band."""
+        if self.dlib_first is None:
+            return None
+        index = self.indexes[DLIB_MODEL_ID]
+        if len(index) == 0:
+            return None
+        return self.dlib_first.settle(index.nearest(dlib_embedding, *self.dlib_first.thresholds))
+
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
-        """The fused open-set decision for one query (model id -> embedding)."""
+        """The open-set decision for one query (model id -> embedding): dlib's alone where
+        :attr:`dlib_first` is sure (then only dlib's embedding is needed), else on the fused
+        distance.
+
+        Raises:
+            ValueError: a model the decision needs has no embedding in ``query``.
+        """
+        if DLIB_MODEL_ID in query:
+            settled = self.nearest_dlib_first(query[DLIB_MODEL_ID])
+            if settled is not None:
+                return settled
         missing = set(self.weights) - set(query)
         if missing:
             raise ValueError(f"query: no embedding for {', '.join(sorted(missing))}")

@@ -11,6 +11,9 @@ check, the service's ``identify``, ``identify`` on the command line and ``eval-i
 - **The fused distance** (:func:`model_weights`, :func:`fused_distance`): a weighted sum of
   FaceNet's and dlib's Euclidean distances, dlib's rescaled so that its authors' threshold (0.6)
   lands on FaceNet's (1.13): the fused distance reads like a FaceNet distance.
+- **dlib first** (:class:`DlibFirstBand`): with fusion, dlib's distance alone settles the
+  faces it is sure of (far under or far over its threshold); FaceNet is run and the fused
+  distance decides only in the band between.
 - **The frames that must agree** (:func:`agreed`, :func:`all_unknown`): the last
   ``agree_frames`` decisions of one attendee.
 - **The rolling update** (:class:`RollingUpdateGate`): a live face joins a person's images only
@@ -46,6 +49,8 @@ class Match:
         margin: distance of the second-nearest person minus ``distance`` (inf with one person).
         accepted: :func:`accepts` of ``distance`` and ``margin``.
         image_id: the stored image that gave ``distance``.
+        dlib_only: decided by dlib's distance alone (:class:`DlibFirstBand`); ``distance`` and
+            ``margin`` are then dlib's, rescaled to the fused distance's scale.
     """
 
     person_id: int | None
@@ -53,6 +58,7 @@ class Match:
     margin: float
     accepted: bool
     image_id: int | None = None
+    dlib_only: bool = False
 
 
 NO_MATCH = Match(None, float("inf"), float("inf"), False)  # an empty gallery's answer
@@ -131,6 +137,72 @@ def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float])
     if missing:
         raise ValueError(f"distances: no distance for {', '.join(sorted(missing))}")
     return float(sum(weights[m] * float(distances[m]) for m in weights))
+
+
+@dataclass(frozen=True, slots=True)
+class DlibFirstBand:
+    """Where dlib's distance alone decides, so that FaceNet runs only where it is unclear.
+
+    With fusion, the kiosk embeds a face with dlib's encoder first and takes dlib's nearest
+    person (its own Euclidean distances, against the same stored images):
+
+    - **sure**: the distance is under ``accept_below`` and the next person is at least
+      ``min_margin`` farther: accepted without FaceNet;
+    - **sure not**: the distance is ``reject_from`` or more: matched nobody, without FaceNet;
+    - otherwise FaceNet embeds the face and the fused distance decides (:func:`accepts`).
+
+    Both limits are chosen by ``eval-identify --cv`` (docs/RECOGNITION.md): ``accept_below``
+    with a guard under the nearest stranger any training fold showed, so that dlib alone is
+    stricter than the fused rule; ``reject_from`` above every genuine face the fused rule
+    accepted in training, so that a quick refusal costs no check-in. Every caller that holds
+    both embeddings applies the same band (:class:`~kiosk.matching.fused.FusedMatcher`), so
+    a photo and a live frame are judged alike.
+
+    Attributes:
+        accept_below: dlib's distance under which its nearest person is accepted.
+        reject_from: dlib's distance from which nobody is accepted.
+        min_margin: the accept test's margin, in dlib's distances.
+    """
+
+    accept_below: float
+    reject_from: float
+    min_margin: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.accept_below <= self.reject_from:
+            raise ValueError(f"dlib first: need 0 <= accept_below <= reject_from, got "
+                             f"{self.accept_below} and {self.reject_from}")
+
+    @classmethod
+    def from_settings(cls, recognition: RecognitionSettings) -> DlibFirstBand | None:
+        """The band of ``[recognition] dlib_first_accept`` / ``dlib_first_reject``, or None
+        with fusion or ``dlib_first`` off. The margin is ``min_margin`` in dlib's scale."""
+        if not (recognition.fusion and recognition.dlib_first):
+            return None
+        return cls(recognition.dlib_first_accept, recognition.dlib_first_reject,
+                   recognition.min_margin * DLIB_REFERENCE_THRESHOLD / FACENET_REFERENCE_THRESHOLD)
+
+    def settle(self, dlib_match: Match) -> Match | None:
+        """The decision when dlib's nearest person (decided with :meth:`thresholds`) is sure
+        or sure not, with the distance and margin in the fused scale; None when FaceNet must
+        decide."""
+        if dlib_match.person_id is None:
+            return None  # an empty gallery: the fused matcher answers
+        to_fused = FACENET_REFERENCE_THRESHOLD / DLIB_REFERENCE_THRESHOLD
+        if dlib_match.accepted or dlib_match.distance >= self.reject_from:
+            return dataclasses.replace(dlib_match, distance=dlib_match.distance * to_fused,
+                                       margin=dlib_match.margin * to_fused, dlib_only=True)
+        return None
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """(threshold, min_margin) for dlib's matcher: its accept test is this band's."""
+        return self.accept_below, self.min_margin
+
+    def settle_many(self, distances: np.ndarray, margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sure, sure not) of many dlib decisions at once, (N,) bool each (evaluation)."""
+        sure = accepts_many(distances, margins, self.accept_below, self.min_margin)
+        return sure, ~sure & (np.asarray(distances) >= self.reject_from)
 
 
 def agreed(matches: Sequence[Match], agree_frames: int) -> Match | None:
