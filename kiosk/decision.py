@@ -121,6 +121,13 @@ class MatchPolicy:
         """The nearest person and whether this one embedding is accepted."""
         return index.nearest(embedding, self.distance_threshold, self.min_margin)
 
+    def match_dlib_first(self, index: Any, dlib_embedding: Embedding) -> Match | None:
+        """The decision on dlib's embedding alone where the index's
+        :class:`~kiosk.matching.rule.DlibFirstBand` is sure of it, else None (FaceNet's
+        embedding is needed: :meth:`match`). None for an index without a band."""
+        settle = getattr(index, "nearest_dlib_first", None)
+        return None if settle is None else settle(dlib_embedding)
+
     def agreed(self, matches: Sequence[Match]) -> Match | None:
         """The best match when the last ``agree_frames`` matches are accepted and of one
         person, else None."""

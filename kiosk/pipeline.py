@@ -12,10 +12,13 @@ at most once per ``EMBED_INTERVAL_S``; once the attendee is decided, once per
 ``RECHECK_INTERVAL_S`` to notice the next attendee stepping in before the face was lost.
 
 With ``[recognition] fusion`` (a fused gallery, :attr:`kiosk.gallery.Gallery.fused`), each
-decision embedding also runs dlib's ResNet encoder on the frame and the landmarks already
-found (stage ``embed_dlib``) and the match is taken on the fused distance
-(:class:`kiosk.matching.fused.FusedMatcher`, docs/RECOGNITION.md). The check for the next attendee
-stays on FaceNet alone.
+decision embedding runs dlib's ResNet encoder first on the frame and the landmarks already
+found (stage ``embed_dlib``); where dlib's distance alone is sure
+(:class:`kiosk.matching.rule.DlibFirstBand`) that decides, else FaceNet runs too and the match
+is taken on the fused distance (:class:`kiosk.identification.FaceIdentifier`,
+docs/RECOGNITION.md). A check-in decided by dlib alone gets FaceNet's embedding of its best face
+before it is stored (the rolling update keeps both). The check for the next attendee stays on
+FaceNet alone.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from kiosk.config import Settings
 from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
+from kiosk.identification import FaceIdentifier, facenet_of
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
 from kiosk.matching.rule import Match, RollingUpdateGate
 from kiosk.reembed import missing_embeddings_notice
@@ -158,6 +162,8 @@ class Pipeline:
             log.warning(notice)
         self.event_id = event_id
         self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
+        self.identifier = FaceIdentifier(models, self.policy, gallery.model_id, gallery.fused,
+                                         settings.recognition.crop_margin)
         self.desk = CheckInDesk(gallery, clock, RollingUpdateGate.from_settings(
             settings.recognition, settings.gallery, gallery.fused))
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
@@ -255,7 +261,7 @@ class Pipeline:
             self._embed_and_match(frame_bgr, landmarks, timings)
             self._last_embed_t = t_monotonic
             embedded = True
-        decision = self._decide(verdict, frame_bgr, box)
+        decision = self._decide(verdict, frame_bgr, box, timings)
         if decision is not None:
             self._decided = decision
             self._decided_verdict = verdict
@@ -280,22 +286,21 @@ class Pipeline:
 
     def _embed(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Aligned face (RGB) and its embedding; remembered as the latest embedding."""
+    ) -> np.ndarray:
+        """FaceNet's embedding of the face (the check for the next attendee); remembered as
+        the latest embedding."""
         started = time.perf_counter()
         face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
         timings["align"] = _ms(started)
-        started = time.perf_counter()
-        embedding = self.models.embedder.embed(face_rgb)
-        timings["embed"] = _ms(started)
+        embedding = self.identifier.facenet(face_rgb, timings)
         self._last_embedding = embedding
-        return face_rgb, embedding
+        return embedding
 
     def _someone_else(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
     ) -> bool:
         """After a decision: whether the face now in front belongs to another person."""
-        _, embedding = self._embed(frame_bgr, landmarks, timings)
+        embedding = self._embed(frame_bgr, landmarks, timings)
         if self._decided_embedding is None:  # decided before any embedding (a spoof)
             self._decided_embedding = embedding
             return False
@@ -304,28 +309,20 @@ class Pipeline:
     def _embed_and_match(
         self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]
     ) -> None:
-        face_rgb, embedding = self._embed(frame_bgr, landmarks, timings)
-        query: Any = embedding
-        if self.gallery.fused:
-            started = time.perf_counter()
-            height, width = frame_bgr.shape[:2]
-            box = box_from_landmarks(landmarks, width, height)
-            dlib_encoder = self.models.dlib_encoder
-            query = {self.gallery.model_id: embedding,
-                     dlib_encoder.model_id: dlib_encoder.embed_landmarks(frame_bgr, landmarks, box)}
-            timings["embed_dlib"] = _ms(started)
-        started = time.perf_counter()
-        match = self.policy.match(self.gallery.matcher, query)
-        timings["match"] = _ms(started)
+        found = self.identifier.identify(self.gallery.matcher, frame_bgr, landmarks, timings)
+        if found.facenet is not None:
+            self._last_embedding = found.facenet
+        match = found.match
         if self._matches and self._matches[-1].person_id != match.person_id:
             self._matches.clear()
         self._matches.append(match)
         if match.accepted and (
             self._best_embedding is None or match.distance <= min(m.distance for m in self._matches)
         ):
-            self._best_embedding, self._best_crop = query, face_rgb
+            self._best_embedding, self._best_crop = found.query, found.face_rgb
 
-    def _decide(self, verdict: LivenessVerdict, frame_bgr: FrameBGR, box: BoxXYXY) -> Decision | None:
+    def _decide(self, verdict: LivenessVerdict, frame_bgr: FrameBGR, box: BoxXYXY,
+                timings: dict[str, float]) -> Decision | None:
         """Rules 1-2 of :mod:`kiosk.decision` here; 3-5 at the check-in desk."""
         if verdict.state is LiveState.SPOOF:
             self._record_spoof(frame_bgr, box, verdict.reason.value)
@@ -340,6 +337,10 @@ class Pipeline:
         cues = [c for c in (verdict.texture, verdict.planar, verdict.blink) if c.score is not None]
         live = [c for c in cues if c.state is LiveState.LIVE]
         liveness_score = (live or cues)[0].score if cues else None
+        if self._best_crop is not None:  # dlib alone decided: FaceNet's too, for the stored face
+            self._best_embedding = self.identifier.complete(self._best_embedding, self._best_crop,
+                                                            timings)
+            self._last_embedding = facenet_of(self._best_embedding, self.gallery.model_id)
         return self.desk.check_in(
             agreed, self.event_id, liveness_score, self._best_embedding, _jpeg(self._best_crop)
         )

@@ -82,11 +82,17 @@ def stage_table(per_frame_timings: list[dict[str, float]], stages: tuple[str, ..
     }
 
 
-def identification_ms(stages: dict[str, StageStats]) -> float:
-    """One identification, from the medians of its stages in one run: gate + landmarks + align
-    + embed (+ embed_dlib when fused) + match (the stages that ran; 0 when none did)."""
-    return float(sum(stages[name].median_ms for name in IDENTIFICATION_STAGES
-                     if name in stages and stages[name].calls > 0))
+def identification_ms(per_frame_timings: list[dict[str, float]]) -> StageStats:
+    """One identification per frame that made one (a ``match`` stage), in one run: the gate's
+    median (the face must be found; the tracker runs the gate on some frames only) plus that
+    frame's landmarks, align, embeddings that ran (dlib's, FaceNet's where dlib was unsure)
+    and match. Zeros when no frame identified."""
+    gate = [t["gate"] for t in per_frame_timings if "gate" in t]
+    gate_ms = float(np.median(gate)) if gate else 0.0
+    return percentile_stats([
+        gate_ms + sum(t.get(name, 0.0) for name in IDENTIFICATION_STAGES if name != "gate")
+        for t in per_frame_timings if "match" in t
+    ])
 
 
 def summed_per_frame(per_frame_timings: list[dict[str, float]], stages: tuple[str, ...]) -> np.ndarray:
@@ -193,6 +199,8 @@ class VideoBench:
         checkin_wall_s: the wall time for that.
         first_face_video_s: video time of the first frame with a face.
         peak_rss_mb: peak resident memory of the process after the run.
+        identification: :func:`identification_ms` of the frames that identified the face.
+        identifications_with_facenet: how many of those needed FaceNet (dlib unsure).
     """
 
     frames: int = 0
@@ -209,6 +217,8 @@ class VideoBench:
     first_face_video_s: float | None = None
     peak_rss_mb: float = 0.0
     per_frame_total_ms: list[float] = field(default_factory=list)
+    identification: StageStats = field(default_factory=lambda: StageStats(0, 0, 0))
+    identifications_with_facenet: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +235,8 @@ class VideoBench:
             "time_to_checkin_wall_s": _round(self.checkin_wall_s),
             "first_face_video_s": _round(self.first_face_video_s),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "identification": self.identification.as_dict(),
+            "identifications_with_facenet": self.identifications_with_facenet,
         }
 
 
@@ -283,6 +295,8 @@ def run_video_bench(
             result.checkin_wall_s = ended - first_wall
     result.frames = len(timings)
     result.stages = stage_table(timings, stages)
+    result.identification = identification_ms(timings)
+    result.identifications_with_facenet = sum(1 for t in timings if "match" in t and "embed" in t)
     result.gate_landmarks_liveness = percentile_stats(summed_per_frame(timings, GATE_STAGES))
     result.total = percentile_stats(totals)
     result.per_frame_total_ms = totals
@@ -699,6 +713,7 @@ class FaceRecognitionBench:
         faces_found: frames with at least one face.
         kiosk_identification: the kiosk's identification of the same frames, each timed just
             before face_recognition's (so that both see the same load); None when not asked.
+        kiosk_facenet_runs: how many of those identifications needed FaceNet (dlib unsure).
     """
 
     frames: int
@@ -707,6 +722,7 @@ class FaceRecognitionBench:
     per_frame: StageStats
     faces_found: int
     kiosk_identification: StageStats | None = None
+    kiosk_facenet_runs: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         figures: dict[str, Any] = {
@@ -717,38 +733,44 @@ class FaceRecognitionBench:
         if self.kiosk_identification is not None:
             ours = self.kiosk_identification
             figures["kiosk_identification"] = ours.as_dict()
+            figures["kiosk_facenet_runs"] = self.kiosk_facenet_runs
             figures["ratio_interleaved"] = (
                 round(self.per_frame.median_ms / ours.median_ms, 2) if ours.median_ms > 0 else None
             )
         return figures
 
 
-def kiosk_identifier(models: Any, gallery: Any, settings: Any) -> Callable[[FrameBGR], bool]:
-    """One identification as the pipeline makes it, for a frame: the face gate, landmarks,
-    FaceNet's crop and embedding, dlib's embedding when the gallery is fused, and the match
-    (the kiosk's :class:`~kiosk.decision.MatchPolicy`). Returns whether a face was found."""
-    from kiosk.align import align_face
-    from kiosk.decision import MatchPolicy
-    from kiosk.detect import to_gray
+class KioskIdentifier:
+    """One identification as the pipeline makes it, for a frame: the face gate on the whole
+    frame, landmarks, then :class:`kiosk.identification.FaceIdentifier` (dlib first with a fused
+    gallery, FaceNet where dlib is unsure, the kiosk's :class:`~kiosk.decision.MatchPolicy`).
+    Calling it returns whether a face was found.
 
-    policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
+    Attributes:
+        facenet_runs: identifications so far in which FaceNet ran.
+    """
 
-    def identify(frame_bgr: FrameBGR) -> bool:
-        face = models.detector.detect(frame_bgr).face
+    def __init__(self, models: Any, gallery: Any, settings: Any) -> None:
+        from kiosk.decision import MatchPolicy
+        from kiosk.identification import FaceIdentifier
+
+        self.models = models
+        self.gallery = gallery
+        self.identifier = FaceIdentifier(
+            models, MatchPolicy.from_settings(settings.recognition, gallery.fused),
+            gallery.model_id, gallery.fused, settings.recognition.crop_margin)
+        self.facenet_runs = 0
+
+    def __call__(self, frame_bgr: FrameBGR) -> bool:
+        from kiosk.detect import to_gray
+
+        face = self.models.detector.detect(frame_bgr).face
         if face is None:
             return False
-        landmarks = models.landmarks.predict(to_gray(frame_bgr), face.box_xyxy)
-        face_rgb = align_face(frame_bgr, landmarks, settings.recognition.crop_margin)
-        query: Any = models.embedder.embed(face_rgb)
-        if gallery.fused:
-            dlib_encoder = models.dlib_encoder
-            query = {gallery.model_id: query,
-                     dlib_encoder.model_id: dlib_encoder.embed_landmarks(frame_bgr, landmarks,
-                                                                         face.box_xyxy)}
-        policy.match(gallery.matcher, query)
+        landmarks = self.models.landmarks.predict(to_gray(frame_bgr), face.box_xyxy)
+        found = self.identifier.identify(self.gallery.matcher, frame_bgr, landmarks, {})
+        self.facenet_runs += int(found.facenet is not None)
         return True
-
-    return identify
 
 
 def run_face_recognition_bench(
@@ -758,7 +780,7 @@ def run_face_recognition_bench(
     upsampled once), then the encoding of the first face (5-point chip, one jitter).
 
     Args:
-        kiosk_identify: when given (:func:`kiosk_identifier`), the kiosk's identification of
+        kiosk_identify: when given (:class:`KioskIdentifier`), the kiosk's identification of
             each frame is timed right before face_recognition's, frame by frame.
     """
     import face_recognition
@@ -789,6 +811,7 @@ def run_face_recognition_bench(
         len(frames_bgr), percentile_stats(detect_ms), percentile_stats(encode_ms),
         percentile_stats(totals), found,
         percentile_stats(ours_ms) if kiosk_identify is not None else None,
+        getattr(kiosk_identify, "facenet_runs", None),
     )
 
 

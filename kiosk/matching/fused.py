@@ -47,6 +47,7 @@ class FusedMatcher:
         self.indexes = dict(indexes)
         self.weights = dict(weights)
         self.dlib_first = dlib_first
+        self._dlib_alone: FusedMatcher | None = None  # dlib's distances alone (dlib first)
         self.full_scans = 0  # large-gallery queries the bound could not prove (scanned in full)
         self._aligned_at: tuple[tuple[int, ...] | None, bool] = (None, False)  # (versions, aligned)
 
@@ -59,13 +60,17 @@ class FusedMatcher:
     def nearest_dlib_first(self, dlib_embedding: Embedding) -> Match | None:
         """The decision on dlib's distance alone when :attr:`dlib_first` is sure of it
         (accepted, or nobody), else None: FaceNet's embedding is then needed
-        (:meth:`nearest`). None as well without a band."""
-        if self.dlib_first is None:
+        (:meth:`nearest`). None as well without a band.
+
+        dlib's vectors are not of unit length, so its nearest person is taken on Euclidean
+        distances (a one-model fused matcher of weight 1), never on dot products."""
+        if self.dlib_first is None or len(self.indexes[DLIB_MODEL_ID]) == 0:
             return None
         index = self.indexes[DLIB_MODEL_ID]
-        if len(index) == 0:
-            return None
-        return self.dlib_first.settle(index.nearest(dlib_embedding, *self.dlib_first.thresholds))
+        if self._dlib_alone is None or self._dlib_alone.indexes[DLIB_MODEL_ID] is not index:
+            self._dlib_alone = FusedMatcher({DLIB_MODEL_ID: index}, {DLIB_MODEL_ID: 1.0})
+        found = self._dlib_alone.nearest({DLIB_MODEL_ID: dlib_embedding}, *self.dlib_first.thresholds)
+        return self.dlib_first.settle(found)
 
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
         """The open-set decision for one query (model id -> embedding): dlib's alone where

@@ -36,21 +36,19 @@ def test_percentile_stats(samples: list[float], median: float, calls: int) -> No
     assert stats.p95_ms >= stats.median_ms
 
 
-@pytest.mark.parametrize(
-    ("stages", "expected_ms"),
-    [
-        ({}, 0.0),
-        # liveness and the texture cue run every frame, not per identification; dlib only fused
-        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "liveness": (1.0, 9), "align": (1.0, 2),
-          "embed": (30.0, 2), "match": (0.5, 2)}, 44.5),
-        ({"gate": (10.0, 5), "landmarks": (3.0, 9), "align": (1.0, 2), "embed": (30.0, 2),
-          "embed_dlib": (12.0, 2), "match": (0.5, 2), "texture": (7.0, 3)}, 56.5),
-        ({"gate": (10.0, 5), "embed_dlib": (0.0, 0)}, 10.0),
-    ],
-)
-def test_identification_sums_the_medians_of_its_stages(stages, expected_ms) -> None:
-    table = {name: bench.StageStats(median, median, calls) for name, (median, calls) in stages.items()}
-    assert bench.identification_ms(table) == pytest.approx(expected_ms)
+def test_identification_counts_the_frames_that_identified_with_what_ran_on_each() -> None:
+    timings = [
+        {"gate": 10.0, "landmarks": 3.0, "liveness": 1.0},  # no identification on this frame
+        {"landmarks": 3.0, "align": 1.0, "embed_dlib": 12.0, "match": 0.5},  # dlib was sure
+        {"gate": 12.0, "landmarks": 3.0, "align": 1.0, "embed_dlib": 12.0, "embed": 30.0,
+         "match": 1.0, "texture": 7.0},  # FaceNet too; texture is liveness, not identification
+        {"landmarks": 4.0, "align": 1.0, "embed_dlib": 12.0, "match": 0.5},
+    ]
+    found = bench.identification_ms(timings)
+    # the gate's median (11 ms) once per identification, plus the frame's own stages
+    assert found.calls == 3
+    assert found.median_ms == pytest.approx(11.0 + 4.0 + 1.0 + 12.0 + 0.5)
+    assert bench.identification_ms([{"gate": 10.0}]).calls == 0
 
 
 def test_stage_table_counts_only_frames_where_the_stage_ran() -> None:
@@ -238,19 +236,30 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_the_kiosk_identification_of_a_frame(models, settings, known_faces) -> None:
-    """What the comparison with face_recognition times: a face is found and matched (fused),
-    a frame without a face stops at the gate."""
-    from kiosk.matching.rule import fusion_weights_of
+    """What the comparison with face_recognition times: a face is found and matched (fused,
+    dlib first as the kiosk opens its gallery), a frame without a face stops at the gate; the
+    enrolled photo itself is settled by dlib alone, FaceNet runs only where dlib is unsure."""
+    from kiosk.face_encoder import FaceEncoder
     from kiosk.gallery import Gallery
     from kiosk.images import read_image
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of
 
-    fused = settings.replace("recognition", fusion=True)
-    with Gallery(":memory:", fused.recognition.model_id, 10, store_face_crops=False,
-                 fusion_weights=fusion_weights_of(fused.recognition)) as gallery:
-        identify = bench.kiosk_identifier(models, gallery, fused)
-        assert gallery.fused
-        assert identify(read_image(known_faces / "obama.jpg")) is True
-        assert identify(np.zeros((240, 320, 3), np.uint8)) is False
+    fused = settings.replace("recognition", fusion=True, dlib_first=True)
+    # the band closed (accept below 0, refuse from 1.99): FaceNet decides every face
+    closed = fused.replace("recognition", dlib_first_accept=0.0, dlib_first_reject=1.99)
+    obama = read_image(known_faces / "obama.jpg")
+    enrolled = FaceEncoder(models, fused).encode_photo(obama).embeddings
+    runs = []
+    for chosen in (fused, closed):
+        with Gallery(":memory:", chosen.recognition.model_id, 10, store_face_crops=False,
+                     fusion_weights=fusion_weights_of(chosen.recognition),
+                     dlib_first=DlibFirstBand.from_settings(chosen.recognition)) as gallery:
+            gallery.add_person("Obama", [enrolled])
+            identify = bench.KioskIdentifier(models, gallery, chosen)
+            assert identify(obama) is True
+            assert identify(np.zeros((240, 320, 3), np.uint8)) is False
+            runs.append(identify.facenet_runs)
+    assert runs == [0, 1]  # the enrolled face itself: dlib is sure; closed band: FaceNet ran
 
 
 def test_video_frames_can_start_later(tmp_path: Path) -> None:

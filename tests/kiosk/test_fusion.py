@@ -15,7 +15,8 @@ from kiosk.config import Settings
 from kiosk.decision import Outcome
 from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.gallery import Gallery
-from kiosk.matching.rule import fusion_weights_of, match_threshold
+from kiosk.embed import l2_normalize
+from kiosk.matching.rule import DlibFirstBand, fusion_weights_of, match_threshold
 from kiosk.pipeline import Pipeline
 from kiosk.reembed import missing_embeddings_notice, reembed_gallery
 from kiosk.stages import Models
@@ -46,9 +47,28 @@ def fused_encoder(models):
     return FaceEncoder(models, Settings().replace("recognition", fusion=True))
 
 
-def fused_gallery(path, settings):
+def fused_gallery(path, settings, dlib_first: bool = False):
+    """A fused gallery; with ``dlib_first`` the settings' band (as every kiosk opens it)."""
     return Gallery(path, settings.recognition.model_id,
-                   fusion_weights=fusion_weights_of(settings.recognition))
+                   fusion_weights=fusion_weights_of(settings.recognition),
+                   dlib_first=DlibFirstBand.from_settings(settings.recognition) if dlib_first else None)
+
+
+def dlib_at(person: int, distance: float) -> np.ndarray:
+    """A dlib vector ``distance`` away from ``person``'s (towards a direction nobody uses)."""
+    # unit vectors a and b orthogonal: |a - (cos t a + sin t b)| = 2 sin(t / 2)
+    angle = 2.0 * np.arcsin(distance / 2.0)
+    return l2_normalize(np.cos(angle) * person_embedding(person, 128)
+                        + np.sin(angle) * person_embedding(127, 128))
+
+
+def run_until_decided(pipeline, frames):
+    """Frames until the first decision: (the decision, the frames it took)."""
+    for index, frame in enumerate(frames):
+        result = pipeline.process(frame, index / FPS, index)
+        if result.decision is not None:
+            return result.decision, index + 1
+    return None, len(frames)
 
 
 def both(settings, person, dlib_person=None):
@@ -104,6 +124,88 @@ def test_pipeline_refuses_when_dlib_disagrees_with_facenet(tmp_path, fused_setti
         assert gallery.checkins(event_id) == []
 
 
+def test_dlib_sure_checks_in_without_facenet_then_stores_both_embeddings(tmp_path, fused_settings):
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings, dlib_first=True) as gallery:
+        alice = gallery.add_person("Alice", [both(fused_settings, 1)])
+        gallery.add_person("Bob", [both(fused_settings, 2)])
+        event_id = gallery.create_event("Board")
+        facenet, dlib = FakeEmbedder(), FakeDlibEncoder()
+        models = Models(FakeDetector(), FakeLandmarker(), facenet, dlib)
+        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
+                            liveness=FakeLiveness())
+        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        assert (decision.outcome, decision.person_id) == (Outcome.CHECKED_IN, alice)
+        assert dlib.calls == fused_settings.recognition.agree_frames
+        # FaceNet ran once: for the face stored by the rolling update, not to decide
+        assert facenet.calls == 1
+        auto = [f for f in gallery.faces_of(alice) if f.source == "auto"]
+        assert sorted(f.model_id for f in auto) == sorted(gallery.model_ids)
+        assert len(gallery.indexes[DLIB]) == len(gallery.index) == 3
+
+
+def test_dlib_unsure_asks_facenet_and_the_fused_distance_decides(tmp_path, fused_settings):
+    # Alice's stored dlib vector is 0.5 from her live one: between dlib_first_accept (0.37) and
+    # dlib_first_reject (0.69), so FaceNet runs; fused 0.5 * 0 + 0.5 * 0.5 * 1.13 / 0.6 = 0.47
+    recognition = fused_settings.recognition
+    assert recognition.dlib_first_accept < 0.5 < recognition.dlib_first_reject
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings, dlib_first=True) as gallery:
+        alice = gallery.add_person("Alice", [{recognition.model_id: person_embedding(1),
+                                              DLIB: dlib_at(1, 0.5)}])
+        gallery.add_person("Bob", [both(fused_settings, 2)])
+        event_id = gallery.create_event("Board")
+        facenet = FakeEmbedder()
+        models = Models(FakeDetector(), FakeLandmarker(), facenet, FakeDlibEncoder())
+        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
+                            liveness=FakeLiveness())
+        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        assert (decision.outcome, decision.person_id) == (Outcome.CHECKED_IN, alice)
+        assert facenet.calls == recognition.agree_frames  # once per decision embedding
+        assert decision.distance == pytest.approx(0.5 * 0.5 * 1.13 / 0.6, abs=1e-4)
+
+
+def test_dlib_sure_not_refuses_without_facenet(tmp_path, fused_settings):
+    # FaceNet alone would name Alice; dlib's face is nobody's (1.414 from everyone): refused
+    # on dlib's distance alone, as the fused distance (1.33) would refuse it too
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings, dlib_first=True) as gallery:
+        gallery.add_person("Alice", [both(fused_settings, 1, dlib_person=3)])
+        gallery.add_person("Bob", [both(fused_settings, 2)])
+        event_id = gallery.create_event("Board")
+        facenet = FakeEmbedder()
+        models = Models(FakeDetector(), FakeLandmarker(), facenet, FakeDlibEncoder())
+        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
+                            liveness=FakeLiveness())
+        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        assert decision.outcome is Outcome.UNKNOWN
+        assert facenet.calls == 0
+        assert gallery.checkins(event_id) == []
+
+
+def test_photos_and_live_frames_get_the_same_decision_with_dlib_first(tmp_path, fused_settings):
+    """A caller holding both embeddings (a photo) is decided as the live path decides: dlib
+    alone where it is sure, the fused distance in the band; FaceNet's vector is not even read
+    when dlib is sure."""
+    recognition = fused_settings.recognition
+    threshold, margin = match_threshold(recognition), recognition.min_margin
+    with fused_gallery(tmp_path / "faces.sqlite", fused_settings, dlib_first=True) as gallery:
+        alice = gallery.add_person("Alice", [both(fused_settings, 1)])
+        bob = gallery.add_person("Bob", [{recognition.model_id: person_embedding(2),
+                                          DLIB: dlib_at(2, 0.5)}])
+        sure = gallery.match(both(fused_settings, 1), threshold, margin)
+        assert sure.accepted and sure.dlib_only and sure.person_id == alice
+        # dlib alone: the same answer without FaceNet's vector
+        assert gallery.matcher.nearest({DLIB: person_embedding(1, 128)}, threshold, margin) == sure
+        # in the band the fused distance decides, and it needs FaceNet's vector
+        unsure = gallery.match(both(fused_settings, 2), threshold, margin)
+        assert unsure.accepted and not unsure.dlib_only and unsure.person_id == bob
+        with pytest.raises(ValueError, match="no embedding"):
+            gallery.matcher.nearest({DLIB: person_embedding(2, 128)}, threshold, margin)
+    # the kiosk opens its gallery with the settings' band
+    from kiosk.gallery import open_gallery
+
+    with open_gallery(fused_settings.replace("gallery", db_path=str(tmp_path / "k.sqlite"))) as kiosk:
+        assert kiosk.dlib_first == DlibFirstBand.from_settings(recognition)
+
+
 def test_fused_pipeline_needs_the_dlib_encoder(tmp_path, fused_settings):
     with fused_gallery(tmp_path / "faces.sqlite", fused_settings) as gallery:
         with pytest.raises(ValueError, match="dlib's encoder is not loaded"):
@@ -155,6 +257,31 @@ def test_fused_gallery_names_known_faces_and_keeps_it_after_reopening(fused_enco
                               recognition.min_margin)
         assert match.accepted and match.person_id == obama
         assert match.distance < recognition.fused_distance_threshold
+
+
+def test_dlib_first_on_real_faces_decides_on_euclidean_distances(fused_encoder, known_faces,
+                                                                 tmp_path):
+    """dlib's vectors are not of unit length: its sure / sure-not decisions must come from
+    Euclidean distances (a dot-product distance called Biden Obama at 0.0)."""
+    settings = Settings().replace("recognition", fusion=True, dlib_first=True)
+    recognition = settings.recognition
+    samples = {name: fused_encoder.encode_file(known_faces / f"{name}.jpg")
+               for name in ("obama", "obama2", "biden")}
+    dlib_norm = float(np.linalg.norm(samples["obama"].embeddings[DLIB]))
+    assert abs(dlib_norm - 1.0) > 0.05  # the premise: not a unit vector
+    with fused_gallery(tmp_path / "faces.sqlite", settings, dlib_first=True) as gallery:
+        obama = gallery.add_person("Obama", [samples["obama"].embeddings])
+        threshold, margin = match_threshold(recognition), recognition.min_margin
+        biden = gallery.match(samples["biden"].embeddings, threshold, margin)
+        dlib_distance = float(np.linalg.norm(samples["biden"].embeddings[DLIB]
+                                             - samples["obama"].embeddings[DLIB]))
+        assert dlib_distance >= recognition.dlib_first_reject  # sure not: refused by dlib
+        assert biden.dlib_only and not biden.accepted
+        assert biden.distance == pytest.approx(dlib_distance * 1.13 / 0.6, rel=1e-4)
+        same = gallery.match(samples["obama"].embeddings, threshold, margin)
+        assert same.dlib_only and same.accepted and same.person_id == obama
+        other_photo = gallery.match(samples["obama2"].embeddings, threshold, margin)
+        assert other_photo.accepted and other_photo.person_id == obama
 
 
 @pytest.fixture

@@ -95,3 +95,45 @@ def test_the_pass_rate_counts_stored_images_within_the_threshold():
     assert not gate.admits(stored, face)
     assert gate.admits({model: stored[model][:2]}, face)
     assert gate.pass_rate({model: np.empty((0, 2), np.float32)}, face) == 0.0
+
+
+# -- dlib first ---------------------------------------------------------------------------------
+
+BAND = rule.DlibFirstBand(accept_below=0.37, reject_from=0.69, min_margin=0.08)
+TO_FUSED = rule.FACENET_REFERENCE_THRESHOLD / rule.DLIB_REFERENCE_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("distance", "margin", "settled", "accepted"),
+    [
+        (0.20, 0.50, True, True),  # sure: close, and nobody else near
+        (0.20, 0.05, False, None),  # close, but another person nearly as close: FaceNet decides
+        (0.50, 0.50, False, None),  # in the band: FaceNet decides
+        (0.69, 0.50, True, False),  # sure not: from reject_from on
+        (1.20, 0.00, True, False),
+    ],
+)
+def test_dlib_first_settles_only_what_it_is_sure_of(distance, margin, settled, accepted):
+    accept_below, min_margin = BAND.thresholds
+    dlib_match = rule.decision(7, distance, distance + margin, 70, accept_below, min_margin)
+    found = BAND.settle(dlib_match)
+    assert (found is not None) == settled
+    if found is not None:
+        assert found.accepted is accepted and found.dlib_only and found.person_id == 7
+        assert found.distance == pytest.approx(distance * TO_FUSED)  # read like a fused distance
+        assert found.margin == pytest.approx(margin * TO_FUSED)
+    sure, sure_not = BAND.settle_many(np.array([distance]), np.array([margin]))
+    assert bool(sure[0] | sure_not[0]) == settled
+    if settled:
+        assert bool(sure[0]) is accepted
+
+
+def test_dlib_first_comes_from_the_settings_only_with_fusion():
+    band = rule.DlibFirstBand.from_settings(RecognitionSettings())
+    assert band is not None and band.thresholds[0] == RecognitionSettings().dlib_first_accept
+    # the margin is min_margin in dlib's scale
+    assert band.min_margin == pytest.approx(RecognitionSettings().min_margin / TO_FUSED)
+    assert rule.DlibFirstBand.from_settings(RecognitionSettings(fusion=False)) is None
+    assert rule.DlibFirstBand.from_settings(RecognitionSettings(dlib_first=False)) is None
+    with pytest.raises(ValueError, match="accept_below <= reject_from"):
+        rule.DlibFirstBand(0.7, 0.5, 0.0)
