@@ -614,10 +614,11 @@ def run_match_bench(
     from kiosk.dlib_encoder import DLIB_MODEL_ID
     from kiosk.gallery import Gallery
     from kiosk.matching.fused import FusedMatcher
-    from kiosk.matching.rule import fusion_weights_of, match_threshold
+    from kiosk.matching.rule import DlibFirstBand, fusion_weights_of, match_threshold
 
     recognition = settings.recognition
     weights = fusion_weights_of(recognition)
+    dlib_first = DlibFirstBand.from_settings(recognition)  # as the kiosk opens its gallery
     threshold, margin = match_threshold(recognition), recognition.min_margin
     results = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -634,7 +635,8 @@ def run_match_bench(
             del vectors  # the gallery reads its own copy
             rss_before = current_rss_mb()
             started = time.perf_counter()
-            gallery = Gallery(path, recognition.model_id, fusion_weights=weights)
+            gallery = Gallery(path, recognition.model_id, fusion_weights=weights,
+                              dlib_first=dlib_first)
             try:
                 matrices = gallery.indexes  # read at first use
                 load_s = time.perf_counter() - started
@@ -654,7 +656,7 @@ def run_match_bench(
                     exhaustive = None
                 else:  # the same rows, never through a prefilter
                     exhaustive = FusedMatcher({m: _unindexed(x) for m, x in matrices.items()},
-                                              weights)
+                                              weights, dlib_first)
                 started = time.perf_counter()
                 matcher.nearest(probe[0], threshold, margin)
                 first_s = time.perf_counter() - started

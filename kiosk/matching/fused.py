@@ -69,7 +69,9 @@ class FusedMatcher:
         index = self.indexes[DLIB_MODEL_ID]
         if self._dlib_alone is None or self._dlib_alone.indexes[DLIB_MODEL_ID] is not index:
             self._dlib_alone = FusedMatcher({DLIB_MODEL_ID: index}, {DLIB_MODEL_ID: 1.0})
+        scans_before = self._dlib_alone.full_scans
         found = self._dlib_alone.nearest({DLIB_MODEL_ID: dlib_embedding}, *self.dlib_first.thresholds)
+        self.full_scans += self._dlib_alone.full_scans - scans_before  # counted as this matcher's
         return self.dlib_first.settle(found)
 
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
