@@ -65,7 +65,12 @@ class FusedMatcher:
         index = self.indexes[DLIB_MODEL_ID]
         if len(index) == 0:
             return None
-        return self.dlib_first.settle(index.nearest(dlib_embedding, *self.dlib_first.thresholds))
+        # dlib's embeddings are not unit vectors (norm about 1.4): the full distance formula,
+        # not GalleryMatrix.nearest, which takes the distance from the dot product of unit rows
+        person_ids = index.person_ids
+        decided = _decide(index.distances(dlib_embedding), person_ids)
+        return self.dlib_first.settle(_match(decided, person_ids, index.image_ids,
+                                             *self.dlib_first.thresholds))
 
     def nearest(self, query: Mapping[str, Embedding], threshold: float, min_margin: float) -> Match:
         """The open-set decision for one query (model id -> embedding): dlib's alone where
