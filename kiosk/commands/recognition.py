@@ -395,6 +395,8 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
               f"{100 * rule['dir']:.1f} %, wrong {100 * rule['wrong_person']:.2f} % "
               f"({rule['wrong']}), strangers {100 * rule['fpir']:.2f} % ({rule['stranger_accepted']})")
         for label, band in (("dlib first chosen on everyone", report["dlib_first_chosen"]),
+                            ("dlib first chosen on everyone for the settings' rule",
+                             report["dlib_first_for_settings_rule"]),
                             ("the settings' dlib first", report["dlib_first_settings"])):
             if band is None:
                 continue

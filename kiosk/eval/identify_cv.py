@@ -325,18 +325,20 @@ def choose_dlib_first(nearest_wrong: float, farthest_right: float, min_margin: f
                       guard: float = DLIB_FIRST_GUARD) -> DlibFirstBand:
     """The dlib-first band from the training extremes (:func:`dlib_first_extremes`).
 
-    - ``accept_below``: ``guard`` under the nearest wrong acceptance, floored to 0.01 and
-      never below 0. dlib alone must be stricter than the fused rule: a face dlib accepts
-      without FaceNet has no second opinion, so no training photo dlib would give a wrong name
-      may come near the limit. The guard (0.05) is about the spread of this extreme from fold
-      to fold on lfw-dev (docs/RECOGNITION.md), so that the people nobody tuned to stay clear.
+    - ``accept_below``: ``guard`` under the nearest wrong acceptance, floored to 0.01, and
+      never beyond the farthest right acceptance of the fused rule (floored too) nor below 0.
+      dlib alone must be stricter than the fused rule: a face dlib accepts without FaceNet has
+      no second opinion, so no training photo dlib would give a wrong name may come near the
+      limit, and past the farthest face the fused rule named right training shows nothing
+      dlib's acceptance could be checked on. The guard (0.05) is above the spread of the
+      nearest wrong acceptance from fold to fold on lfw-dev (0.42-0.44 with one enrolment
+      photo, docs/RECOGNITION.md), so that people nobody tuned to stay clear of the limit.
     - ``reject_from``: ``guard`` over the farthest genuine photo the fused rule accepted as the
       right person, rounded up to 0.01 and never under ``accept_below``: a quick refusal must
       never cost a check-in the fused rule would make on the training photos.
 
-    With no wrong acceptance in training, dlib decides everything up to ``reject_from``
-    (``accept_below = reject_from``); with no right acceptance, it refuses from
-    ``accept_below`` on; with neither, the band is empty at 0 (every face refused, as the
+    With no wrong acceptance in training, ``accept_below`` is the fused rule's farthest right
+    acceptance; with no right acceptance, the band is empty at 0 (every face refused, as the
     fused rule did in training).
 
     Args:
@@ -345,14 +347,13 @@ def choose_dlib_first(nearest_wrong: float, farthest_right: float, min_margin: f
     def steps(value: float, rounding: Callable[[float], float]) -> float:
         return round(rounding(round(value / DLIB_FIRST_STEP, 6)) * DLIB_FIRST_STEP, 6)
 
-    accept_below = (max(0.0, steps(nearest_wrong - guard, math.floor))
-                    if math.isfinite(nearest_wrong) else None)
-    reject_from = (max(0.0, steps(farthest_right + guard, math.ceil))
-                   if math.isfinite(farthest_right) else None)
-    if accept_below is None:
-        accept_below = reject_from if reject_from is not None else 0.0
-    if reject_from is None or reject_from < accept_below:
-        reject_from = accept_below
+    if not math.isfinite(farthest_right):  # the fused rule named nobody right
+        return DlibFirstBand(0.0, 0.0, dlib_margin_of(min_margin))
+    accept_below = steps(farthest_right, math.floor)
+    if math.isfinite(nearest_wrong):
+        accept_below = min(accept_below, steps(nearest_wrong - guard, math.floor))
+    accept_below = max(0.0, accept_below)
+    reject_from = max(accept_below, steps(farthest_right + guard, math.ceil))
     return DlibFirstBand(accept_below, reject_from, dlib_margin_of(min_margin))
 
 
@@ -471,8 +472,10 @@ def cross_validate(
         dlib first and the share of photos that needed FaceNet); ``held_out["cascade"]``
         (pooled, with the per-fold means and deviations); ``dlib_first_chosen`` (the band
         chosen on everyone after the rule chosen on everyone, and its cascade on everyone);
-        ``dlib_first_settings`` (``settings_band`` on everyone; None without it). Without
-        dlib's embeddings these are None.
+        ``dlib_first_for_settings_rule`` (the band chosen on everyone after ``settings_rule``:
+        the band that goes with the settings' rule; None without it); ``dlib_first_settings``
+        (``settings_band`` on everyone; None without it). Without dlib's embeddings these are
+        None.
 
     Raises:
         ValueError: ``folds`` < 2, or see :func:`split_people`.
@@ -546,10 +549,13 @@ def cross_validate(
         settings = {"dlib_weight": weight, "threshold": threshold, "min_margin": min_margin,
                     **held_out_rates({"dlib_weight": weight, "threshold": threshold,
                                       "min_margin": min_margin}, everyone)}
-    dlib_first_chosen = dlib_first_settings = None
+    dlib_first_chosen = dlib_first_settings = dlib_first_for_settings_rule = None
     if dlib is not None:
         band, dlib_first_chosen = band_for(chosen, everyone)
         dlib_first_chosen["cascade"] = cascade_of(chosen, band, everyone)
+        if settings is not None:
+            band, dlib_first_for_settings_rule = band_for(settings, everyone)
+            dlib_first_for_settings_rule["cascade"] = cascade_of(settings, band, everyone)
         if settings_band is not None:
             rule = settings if settings is not None else chosen
             dlib_first_settings = {**_band_of(settings_band),
@@ -565,6 +571,7 @@ def cross_validate(
         "dlib_first_guard": guard if dlib is not None else None,
         "dlib_first_chosen": dlib_first_chosen,
         "dlib_first_settings": dlib_first_settings,
+        "dlib_first_for_settings_rule": dlib_first_for_settings_rule,
     }
 
 
