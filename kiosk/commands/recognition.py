@@ -330,6 +330,7 @@ def _embeddings_fingerprint(settings: Settings, encoder: Any) -> str:
 
 def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any) -> int:
     from kiosk.eval.identify_cv import cross_validate, embed_folder
+    from kiosk.matching.rule import DlibFirstBand
 
     try:
         agree = [int(n) for n in args.agree.split(",")]
@@ -344,8 +345,9 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
         recognition = settings.recognition
         rule = (recognition.dlib_weight if recognition.fusion else 0.0,
                 match_threshold(recognition), recognition.min_margin)
+        band = DlibFirstBand.from_settings(recognition)
         reports = [cross_validate(faces, args.enrol, n, args.cv, stranger_share=args.stranger_share,
-                                  settings_rule=rule) for n in agree]
+                                  settings_rule=rule, settings_band=band) for n in agree]
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if args.json:
@@ -356,16 +358,32 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
         print(f"--enrol {report['enrol']}, {report['agree']} photo(s) of a person must agree; "
               f"{report['folds']} folds of people; {report['enrolled_people']} enrolled, "
               f"{held['genuine']} genuine and {held['strangers']} stranger probe groups")
-        print("  fold  dlib_weight  threshold  margin  |  held out: right %  wrong %  strangers %")
+        dlib_first = report["dlib_first_chosen"] is not None
+        print("  fold  dlib_weight  threshold  margin  |  held out: right %  wrong %  strangers %"
+              + ("  | dlib first: accept_below  reject_from  |  right %  wrong %  strangers %"
+                 "  FaceNet %" if dlib_first else ""))
         for fold in report["per_fold"]:
-            print(f"  {fold['fold']:>4} {fold['dlib_weight']:>12.2f} {fold['threshold']:>10.3f} "
-                  f"{fold['min_margin']:>7.2f}  | {100 * fold['dir']:>17.1f} "
-                  f"{100 * fold['wrong_person']:>8.2f} {100 * fold['fpir']:>12.2f}")
+            line = (f"  {fold['fold']:>4} {fold['dlib_weight']:>12.2f} {fold['threshold']:>10.3f} "
+                    f"{fold['min_margin']:>7.2f}  | {100 * fold['dir']:>17.1f} "
+                    f"{100 * fold['wrong_person']:>8.2f} {100 * fold['fpir']:>12.2f}")
+            if dlib_first:
+                band, rates = fold["dlib_first"], fold["cascade"]
+                line += (f"  | {band['accept_below']:>24.2f} {band['reject_from']:>12.2f}  | "
+                         f"{100 * rates['dir']:>7.1f} {100 * rates['wrong_person']:>8.2f} "
+                         f"{100 * rates['fpir']:>12.2f} {100 * rates['facenet_share']:>10.1f}")
+            print(line)
         print(f"  held out, all folds: right {100 * held['dir']:.1f} % "
               f"(per fold {100 * held['dir_mean']:.1f} +- {100 * held['dir_std']:.1f}), "
               f"wrong {100 * held['wrong_person']:.2f} % ({held['wrong']}), strangers accepted "
               f"{100 * held['fpir']:.2f} % ({held['stranger_accepted']} of {held['strangers']}; "
               f"per fold {100 * held['fpir_mean']:.2f} +- {100 * held['fpir_std']:.2f})")
+        if dlib_first:
+            rates = held["cascade"]
+            print(f"  held out with dlib first: right {100 * rates['dir']:.1f} % "
+                  f"(per fold {100 * rates['dir_mean']:.1f} +- {100 * rates['dir_std']:.1f}), "
+                  f"wrong {100 * rates['wrong_person']:.2f} % ({rates['wrong']}), strangers "
+                  f"accepted {100 * rates['fpir']:.2f} % ({rates['stranger_accepted']} of "
+                  f"{rates['strangers']}); {_facenet_share(rates)}")
         chosen = report["chosen"]
         print(f"  chosen on everyone: dlib_weight {chosen['dlib_weight']:.2f}, threshold "
               f"{chosen['threshold']:.3f}, min_margin {chosen['min_margin']:.2f} (on everyone: "
@@ -376,7 +394,27 @@ def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any
               f"{rule['threshold']:.3f}, min_margin {rule['min_margin']:.2f}) on everyone: right "
               f"{100 * rule['dir']:.1f} %, wrong {100 * rule['wrong_person']:.2f} % "
               f"({rule['wrong']}), strangers {100 * rule['fpir']:.2f} % ({rule['stranger_accepted']})")
+        for label, band in (("dlib first chosen on everyone", report["dlib_first_chosen"]),
+                            ("dlib first chosen on everyone for the settings' rule",
+                             report["dlib_first_for_settings_rule"]),
+                            ("the settings' dlib first", report["dlib_first_settings"])):
+            if band is None:
+                continue
+            rates = band["cascade"]
+            print(f"  {label}: accept_below {band['accept_below']:.2f}, reject_from "
+                  f"{band['reject_from']:.2f} (margin {band['dlib_min_margin']:.3f}, dlib's "
+                  f"distance) on everyone: right {100 * rates['dir']:.1f} %, wrong "
+                  f"{100 * rates['wrong_person']:.2f} % ({rates['wrong']}), strangers "
+                  f"{100 * rates['fpir']:.2f} % ({rates['stranger_accepted']}); "
+                  f"{_facenet_share(rates)}")
     return 0
+
+
+def _facenet_share(rates: dict[str, Any]) -> str:
+    """The share of photos that needed FaceNet, of a cascade's rates."""
+    return (f"FaceNet run for {100 * rates['facenet_share']:.1f} % of photos (genuine "
+            f"{100 * rates['facenet_share_genuine']:.1f} %, strangers "
+            f"{100 * rates['facenet_share_strangers']:.1f} %)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
