@@ -328,6 +328,39 @@ def _embeddings_fingerprint(settings: Settings, encoder: Any) -> str:
     return digest.hexdigest()
 
 
+def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.eval.identify import people_images
+    from kiosk.eval.identify_cv import embed_folder
+    from kiosk.eval.live_identify import evaluate
+
+    if args.enrol < 1:
+        raise UserError(f"--enrol must be at least 1, got {args.enrol}")
+    try:
+        people_images(args.root)  # a bad folder is refused before the models load
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    encoder = _encoder(settings)
+    try:
+        faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
+                             args.cache or None, _embeddings_fingerprint(settings, encoder))
+        report = evaluate(faces, args.enrol, settings).as_dict()
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['people']} people enrolled with {report['enrol']} frame(s) of their first "
+          f"recording ({report['people_with_another_recording']} with another recording)")
+    print(f"{'probes':<18} {'frames':>6} {'right':>7} {'wrong':>6} {'accepted':>9} "
+          f"{'dlib accepted':>14} {'dlib refused':>13} {'FaceNet ran':>12}")
+    for group in ("same_recording", "another_recording", "strangers"):
+        g = report[group]
+        print(f"{group.replace('_', ' '):<18} {g['probes']:>6} {g['right']:>7} {g['wrong']:>6} "
+              f"{g['accepted']:>9} {g['dlib_accepted']:>14} {g['dlib_refused']:>13} "
+              f"{g['facenet']:>5} ({100 * g['facenet_share']:.0f} %)")
+    return 0
+
+
 def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any) -> int:
     from kiosk.eval.identify_cv import cross_validate, embed_folder
     from kiosk.matching.rule import DlibFirstBand
@@ -503,3 +536,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(re-embedded when the models or the encoder code change)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval_identify)
+
+    p = subparsers.add_parser(
+        "eval-live-identify",
+        help="live camera frames against people enrolled from other frames (NUAA's layout)",
+        description=(
+            "ROOT/<person>/<frames>, a frame's recording being its file name up to the last "
+            "'_'. Each person is enrolled with the first K frames of their first recording; "
+            "their other frames of that recording and of other recordings are matched with the "
+            "kiosk's gallery and rule, and every person's frames against everyone else as a "
+            "stranger. Prints right / wrong / strangers accepted and how many decisions dlib's "
+            "distance settled alone (kiosk/eval/live_identify.py)."
+        ),
+    )
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--enrol", type=int, default=3, metavar="K",
+                   help="frames enrolled per person (default 3, as the enrolment dialog)")
+    p.add_argument("--cache", default="", metavar="FILE",
+                   help="an .npz file keeping the frames' embeddings between runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval_live_identify)
