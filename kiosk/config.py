@@ -15,6 +15,7 @@ so its comments and order stay, and replaces it atomically. Reading and writing 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import typing
 import urllib.parse
@@ -248,7 +249,6 @@ class LivenessSettings:
     norm_chi2_threshold: float = 0.8
     use_eye_rel_chi2: bool = False
     eye_rel_chi2_threshold: float = 0.5
-    max_undecided_s: float = 4.0
     planar_early_pairs: int = 2
     use_texture: bool = True
     texture_models_dir: str = ""
@@ -292,7 +292,6 @@ class LivenessSettings:
         _check(self.patent_chi2_threshold >= 0.0, "patent_chi2_threshold", "must be >= 0")
         _check(0.0 <= self.norm_chi2_threshold <= 2.0, "norm_chi2_threshold", "must be in 0..2")
         _check(0.0 <= self.eye_rel_chi2_threshold <= 2.0, "eye_rel_chi2_threshold", "must be in 0..2")
-        _check(self.max_undecided_s > 0.0, "max_undecided_s", "must be > 0")
         _check(
             1 <= self.planar_early_pairs <= self.window_pairs,
             "planar_early_pairs",
@@ -421,12 +420,24 @@ def _type_name(annotation: Any) -> str:
     )
 
 
+# Keys that did something once and are read but ignored now, so that an older settings file
+# still starts the kiosk: (section, key) -> what replaced it (logged once per file read).
+RETIRED_KEYS = {
+    ("liveness", "max_undecided_s"): "a face still undecided after challenge_after_s gets the "
+                                     "head-turn challenge, which times out after challenge_timeout_s",
+}
+
+
 def _build_section(cls: type, table: dict[str, Any], section: str, path: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         where = f"{path}: [{section}] {key}"
+        if (section, key) in RETIRED_KEYS:
+            logging.getLogger(__name__).warning("%s: no longer used (%s); remove it", where,
+                                                RETIRED_KEYS[(section, key)])
+            continue
         if key not in names:
             raise SettingsError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
         if not _type_ok(value, hints[key]):

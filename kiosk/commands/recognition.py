@@ -331,10 +331,16 @@ def _embeddings_fingerprint(settings: Settings, encoder: Any) -> str:
 def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.eval.identify import people_images
     from kiosk.eval.identify_cv import embed_folder
-    from kiosk.eval.live_identify import evaluate
+    from kiosk.eval.live_identify import GROUPS, evaluate
 
-    if args.enrol < 1:
-        raise UserError(f"--enrol must be at least 1, got {args.enrol}")
+    try:
+        agree = [int(n) for n in args.agree.split(",")]
+        enrol_at = [float(f) for f in args.enrol_at.split(",")]
+    except ValueError as exc:
+        raise UserError(f"--agree, --enrol-at: comma-separated numbers, got {args.agree!r}, "
+                        f"{args.enrol_at!r}") from exc
+    if args.enrol < 1 or min(agree) < 1 or not all(0.0 <= f <= 1.0 for f in enrol_at):
+        raise UserError("--enrol and --agree must be at least 1, --enrol-at in 0..1")
     try:
         people_images(args.root)  # a bad folder is refused before the models load
     except ValueError as exc:
@@ -343,21 +349,27 @@ def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
     try:
         faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
                              args.cache or None, _embeddings_fingerprint(settings, encoder))
-        report = evaluate(faces, args.enrol, settings).as_dict()
+        reports = [evaluate(faces, args.enrol, settings, n, at).as_dict()
+                   for at in enrol_at for n in agree]
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(reports, indent=2))
         return 0
-    print(f"{report['people']} people enrolled with {report['enrol']} frame(s) of their first "
-          f"recording ({report['people_with_another_recording']} with another recording)")
-    print(f"{'probes':<18} {'frames':>6} {'right':>7} {'wrong':>6} {'accepted':>9} "
-          f"{'dlib accepted':>14} {'dlib refused':>13} {'FaceNet ran':>12}")
-    for group in ("same_recording", "another_recording", "strangers"):
-        g = report[group]
-        print(f"{group.replace('_', ' '):<18} {g['probes']:>6} {g['right']:>7} {g['wrong']:>6} "
-              f"{g['accepted']:>9} {g['dlib_accepted']:>14} {g['dlib_refused']:>13} "
-              f"{g['facenet']:>5} ({100 * g['facenet_share']:.0f} %)")
+    for report in reports:
+        print(f"{report['people']} people enrolled with {report['enrol']} frame(s) of their first "
+              f"recording from {report['enrol_at']:g} along it "
+              f"({report['people_with_another_recording']} with another recording); "
+              f"{report['agree']} consecutive frame(s) must agree")
+        print(f"{'probes':<18} {'frames':>6} {'right':>6} {'wrong':>6} {'accepted':>8} "
+              f"{'dlib accepted':>13} {'dlib refused':>12} {'FaceNet ran':>12} | {'groups':>6} "
+              f"{'right':>6} {'wrong':>6} {'accepted':>8}")
+        for group in GROUPS:
+            g = report[group]
+            print(f"{group.replace('_', ' '):<18} {g['probes']:>6} {g['right']:>6} {g['wrong']:>6} "
+                  f"{g['accepted']:>8} {g['dlib_accepted']:>13} {g['dlib_refused']:>12} "
+                  f"{g['facenet']:>5} ({100 * g['facenet_share']:>3.0f} %) | {g['groups']:>6} "
+                  f"{g['groups_right']:>6} {g['groups_wrong']:>6} {g['groups_accepted']:>8}")
     return 0
 
 
@@ -552,6 +564,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("root", metavar="ROOT")
     p.add_argument("--enrol", type=int, default=3, metavar="K",
                    help="frames enrolled per person (default 3, as the enrolment dialog)")
+    p.add_argument("--agree", default="1", metavar="N[,N...]",
+                   help="consecutive frames that must name the same person, like the kiosk's "
+                        "agree_frames (default 1; several: one report each)")
+    p.add_argument("--enrol-at", default="0", metavar="F[,F...]",
+                   help="where in the first recording the enrolment frames start, 0 (its first "
+                        "frames, the default) to 1 (its last); several: one report each")
     p.add_argument("--cache", default="", metavar="FILE",
                    help="an .npz file keeping the frames' embeddings between runs")
     p.add_argument("--json", action="store_true")

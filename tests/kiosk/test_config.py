@@ -87,7 +87,7 @@ def test_missing_file(tmp_path):
         ('[camera]\nsource = "rtsp://cam:99999/stream"\n', "[camera] source", "not a valid camera URL"),
         ('[camera]\nsource = "rtsp:///stream"\n', "[camera] source", "has no host"),
         ("[liveness]\nmax_fb_error_px = inf\n", "[liveness] max_fb_error_px", "finite number"),
-        ("[liveness]\nmax_undecided_s = nan\n", "[liveness] max_undecided_s", "finite number"),
+        ("[liveness]\nchallenge_after_s = nan\n", "[liveness] challenge_after_s", "finite number"),
         ("[camera]\nreconnect_max_s = +inf\n", "[camera] reconnect_max_s", "finite number"),
         ("[recognition]\nmax_photo_bytes = 0\n", "[recognition] max_photo_bytes", "must be in"),
     ],
@@ -115,3 +115,13 @@ def test_configured_model_files_that_exist_are_accepted(tmp_path):
 def test_a_camera_url_with_an_ipv6_host_is_accepted(tmp_path):
     path = write(tmp_path, '[camera]\nsource = "rtsp://user:pw@[fe80::1]:554/stream"\n')
     assert load_settings(path).camera.source.startswith("rtsp://")
+
+
+def test_a_retired_key_is_ignored_with_a_warning_and_the_file_still_loads(tmp_path, caplog):
+    path = tmp_path / "old.toml"
+    path.write_text("[liveness]\nmax_undecided_s = 4.0\nchallenge_after_s = 1.5\n")
+    with caplog.at_level("WARNING"):
+        settings = load_settings(path)
+    assert settings.liveness.challenge_after_s == 1.5
+    assert not hasattr(settings.liveness, "max_undecided_s")
+    assert "[liveness] max_undecided_s: no longer used" in caplog.text

@@ -9,7 +9,7 @@ import pytest
 from kiosk.config import Settings
 from kiosk.dlib_encoder import DLIB_MODEL_ID
 from kiosk.eval.identify_cv import FaceSet
-from kiosk.eval.live_identify import evaluate, plan, recording_of
+from kiosk.eval.live_identify import consecutive, evaluate, frame_number, plan, recording_of
 
 SETTINGS = Settings()  # fusion and dlib first on, as shipped
 FACENET = SETTINGS.recognition.model_id
@@ -80,3 +80,34 @@ def test_without_dlib_first_every_decision_runs_facenet():
         assert report[group]["facenet"] == report[group]["probes"] > 0
     assert report["same_recording"]["right"] == report["same_recording"]["probes"]
     assert report["strangers"]["accepted"] == 0
+
+
+def test_frames_are_taken_in_frame_number_order_and_enrolment_can_start_later():
+    faces = kiosk_like(2, np.random.default_rng(4))
+    # file names sort "_10" before "_2"; the frame numbers decide
+    assert sorted(["a_10.jpg", "a_2.jpg"], key=frame_number) == ["a_2.jpg", "a_10.jpg"]
+    late = plan(faces, enrol=3, enrol_at=1.0)["0000"]
+    numbers = [frame_number(faces.paths[r])[0] for r in late["enrol"]]
+    assert numbers == [5, 6, 7]  # the last 3 frames of recording 01 (frames 0-7)
+    assert sorted(frame_number(faces.paths[r])[0] for r in late["same_recording"]) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="enrol_at"):
+        plan(faces, enrol=3, enrol_at=1.5)
+
+
+def test_consecutive_frames_must_agree_as_at_the_kiosk():
+    """A person whose every second frame is taken for someone else: each frame alone names
+    them right half the time, but no two consecutive frames agree, so no group is accepted."""
+    rng = np.random.default_rng(5)
+    faces = kiosk_like(3, rng)
+    alternate = [r for r, p in enumerate(faces.paths)
+                 if p.startswith("0000/") and "_02_" in p and frame_number(p)[0] % 2 == 1]
+    for row in alternate:  # these frames look exactly like person 0001's enrolment
+        for model_id in faces.embeddings:
+            faces.embeddings[model_id][row] = faces.embeddings[model_id][13]
+    one = evaluate(faces, 3, SETTINGS, agree=1).as_dict()["another_recording"]
+    two = evaluate(faces, 3, SETTINGS, agree=2).as_dict()["another_recording"]
+    assert one["wrong"] == len(alternate) == one["groups_wrong"]
+    assert two["groups"] == 3 * 2  # 5 frames per recording: 2 pairs each, the tail left out
+    assert two["groups_wrong"] == 0
+    assert two["groups_right"] == 2 * 2  # the other two people's pairs
+    assert consecutive([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4]]

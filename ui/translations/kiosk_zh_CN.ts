@@ -9,13 +9,6 @@
         <translation>正在将人脸库更新为新的人脸模型：已完成 {done} / {total} 张图像</translation>
     </message>
     <message>
-        <location filename="../app.py" line="80" />
-        <source>Face check-in
-Loading the face models...</source>
-        <translation>人脸签到
-正在加载人脸模型...</translation>
-    </message>
-    <message>
         <location filename="../app.py" line="114" />
         <source>Face check-in</source>
         <translation>人脸签到</translation>
@@ -163,11 +156,6 @@ Loading the face models...</source>
         <location filename="../enroll_dialog.py" line="307" />
         <source>Face the camera straight on</source>
         <translation>请正对摄像头</translation>
-    </message>
-    <message>
-        <location filename="../enroll_dialog.py" line="308" />
-        <source>Please blink (liveness check)</source>
-        <translation>请眨眨眼（活体检测）</translation>
     </message>
     <message>
         <location filename="../enroll_dialog.py" line="309" />
@@ -381,11 +369,6 @@ Loading the face models...</source>
     </message>
     <message>
         <location filename="../admin_login.py" line="26" />
-        <source>No admin password is set yet. Choose one (at least 6 characters).</source>
-        <translation>尚未设置管理员密码。请设置一个（至少 6 个字符）。</translation>
-    </message>
-    <message>
-        <location filename="../admin_login.py" line="26" />
         <source>Enter the admin password.</source>
         <translation>请输入管理员密码。</translation>
     </message>
@@ -393,16 +376,6 @@ Loading the face models...</source>
         <location filename="../admin_login.py" line="33" />
         <source>Password:</source>
         <translation>密码：</translation>
-    </message>
-    <message>
-        <location filename="../admin_login.py" line="37" />
-        <source>Repeat:</source>
-        <translation>再次输入：</translation>
-    </message>
-    <message>
-        <location filename="../admin_login.py" line="54" />
-        <source>The passwords differ.</source>
-        <translation>两次输入的密码不一致。</translation>
     </message>
     <message>
         <location filename="../admin_login.py" line="64" />
@@ -678,19 +651,9 @@ Loading the face models...</source>
         <translation>导入名单...</translation>
     </message>
     <message>
-        <location filename="../staff_panel.py" line="128" />
-        <source>Export CSV...</source>
-        <translation>导出 CSV...</translation>
-    </message>
-    <message>
         <location filename="../staff_panel.py" line="158" />
         <source>Choose an event in Admin &gt; Events.</source>
         <translation>请在 管理 &gt; 会议 中选择会议。</translation>
-    </message>
-    <message>
-        <location filename="../staff_panel.py" line="166" />
-        <source>Expected {expected} | Arrived {arrived} | Not yet arrived {missing} | Not on the roster {walk_ins}</source>
-        <translation>应到 {expected} | 已到 {arrived} | 未到 {missing} | 名单外 {walk_ins}</translation>
     </message>
     <message>
         <location filename="../staff_panel.py" line="179" />
@@ -751,11 +714,6 @@ Loading the face models...</source>
         <location filename="../staff_panel.py" line="313" />
         <source>Import roster</source>
         <translation>导入名单</translation>
-    </message>
-    <message>
-        <location filename="../staff_panel.py" line="319" />
-        <source>CSV files (*.csv)</source>
-        <translation>CSV 文件 (*.csv)</translation>
     </message>
     <message>
         <location filename="../staff_panel.py" line="313" />
@@ -851,10 +809,6 @@ Loading the face models...</source>
         <translation>检测到照片或屏幕 - 拒绝签到</translation>
     </message>
     <message>
-        <source>Please blink</source>
-        <translation>请眨眨眼</translation>
-    </message>
-    <message>
         <source>Please look at the camera</source>
         <translation>请看摄像头</translation>
     </message>
@@ -865,10 +819,6 @@ Loading the face models...</source>
     <message>
         <source>Please move closer</source>
         <translation>请靠近一些</translation>
-    </message>
-    <message>
-        <source>Please move your head a little</source>
-        <translation>请轻轻转动一下头部</translation>
     </message>
     <message>
         <source>Please turn your head to your left</source>
