@@ -14,7 +14,7 @@ from kiosk.commands.common import UserError, enrollment_identity
 from kiosk.config import Settings
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.gallery import open_gallery as gallery_from_settings
-from kiosk.matching.rule import match_threshold
+from kiosk.matching.rule import DlibFirstBand, match_threshold
 from kiosk.names import one_line, printable
 
 
@@ -287,6 +287,7 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
         report = evaluate_identification(
             args.root, lambda path: encoder.encode_file_models(path, single=False),
             threshold, recognition.min_margin, args.enrol, weights,
+            DlibFirstBand.from_settings(recognition) if fused else None,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -301,6 +302,9 @@ def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  wrong person:       {100 * report['wrong_person']:.2f} %")
     print(f"  stranger accepted (FPIR): {100 * report['fpir']:.2f} %")
     print(f"images with no face found: {report['no_face']}")
+    if report["fusion"]:
+        print(f"decided by dlib's distance alone (dlib first): {report['dlib_only']} of "
+              f"{report['genuine_probes'] + report['impostor_probes']} probes")
     print("other thresholds:  threshold   DIR %   wrong %   FPIR %")
     for row in report["trade_off"]:
         print(f"{'':19}{row['threshold']:>9.3f} {100 * row['dir']:>7.2f} "
@@ -375,7 +379,6 @@ def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any) -> int:
     from kiosk.eval.identify_cv import cross_validate, embed_folder
-    from kiosk.matching.rule import DlibFirstBand
 
     try:
         agree = [int(n) for n in args.agree.split(",")]

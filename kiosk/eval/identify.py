@@ -5,7 +5,8 @@ The folder holds one sub-folder of images per person (LFW's layout). People with
 with the rest (genuine probes); people with ``enrol`` or fewer images are never enrolled and
 are probed with all of theirs (impostor probes). Every probe is matched against the whole
 in-memory gallery with the kiosk's decision (threshold and margin from the settings, the same
-:meth:`kiosk.matching.matrix.GalleryMatrix.nearest` the kiosk uses).
+:meth:`kiosk.matching.matrix.GalleryMatrix.nearest` the kiosk uses; with fusion the kiosk's
+:class:`~kiosk.matching.fused.FusedMatcher` with its dlib-first band).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from kiosk.images import ImageError
 from kiosk.matching.fused import FusedMatcher
 from kiosk.matching.matrix import GalleryMatrix
-from kiosk.matching.rule import Match, accepts
+from kiosk.matching.rule import DlibFirstBand, Match, accepts
 from kiosk.types import Embedding
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -93,6 +94,7 @@ def evaluate_identification(
     min_margin: float,
     enrol: int = 1,
     weights: dict[str, float] | None = None,
+    dlib_first: DlibFirstBand | None = None,
 ) -> dict[str, Any]:
     """Enrol, probe and count (see the module docstring).
 
@@ -107,13 +109,17 @@ def evaluate_identification(
         weights: with fusion, the per-model factors (:func:`kiosk.matching.rule.model_weights`);
             ``embed_file`` then returns ``{model_id: embedding}`` and decisions are taken on the
             fused distance (:class:`kiosk.matching.fused.FusedMatcher`).
+        dlib_first: with fusion, the kiosk's band where dlib alone decides (its decisions
+            read the same at the trade-off's thresholds: a sure acceptance is under 0.70 in
+            the fused scale with the margin, a sure refusal over 1.29).
 
     Returns:
         ``enrolled_people``, ``genuine_probes``, ``impostor_probes``, ``dir`` (genuine probes
         accepted as the right person), ``wrong_person`` (genuine probes accepted as someone
         else), ``fpir`` (impostor probes accepted as anyone), ``no_face`` (images),
         ``threshold``, ``min_margin``, ``enrol``, ``trade_off`` (the same rates at other
-        thresholds) and ``errors`` (wrongly accepted probes: image, true and accepted person).
+        thresholds), ``dlib_only`` (probes dlib alone decided) and ``errors`` (wrongly accepted
+        probes: image, true and accepted person).
 
     Raises:
         ValueError: ``enrol`` < 1 or an unusable ``root``.
@@ -155,7 +161,7 @@ def evaluate_identification(
     if not matrices:
         raise ValueError(f"{root}: nobody has more than {enrol} image(s) with a face to enrol")
     if weights is not None:
-        matcher: Any = FusedMatcher(matrices, weights)
+        matcher: Any = FusedMatcher(matrices, weights, dlib_first)
     else:
         matcher = next(iter(matrices.values()))
     probes = []
@@ -183,6 +189,7 @@ def evaluate_identification(
         "min_margin": min_margin,
         "enrol": enrol,
         "fusion": weights is not None,
+        "dlib_only": sum(1 for p in probes if p.match is not None and p.match.dlib_only),
         "trade_off": [rates(probes, person_ids, threshold + step, min_margin) for step in THRESHOLD_STEPS],
         "errors": errors,
     }
