@@ -140,7 +140,7 @@ def status_text(status: SyncStatus | None) -> str:
         text = tr("server: sync failed - {message}").format(message=status.message)
     else:
         return tr("server: connecting...")
-    if status.rejected:  # set aside for good: staff must look at them (sync --once lists them)
-        text += tr("; {count} refused by the server - see sync --once").format(
+    if status.rejected:  # set aside for good: staff must look at them (the staff panel lists them)
+        text += tr("; {count} refused by the server - see the staff panel").format(
             count=status.rejected)
     return text

@@ -24,6 +24,7 @@ from PyQt5.QtWidgets import (
 from kiosk.auth import Role, require_role
 from kiosk.gallery import Gallery
 from kiosk.store.checkins import MAX_REASON_CHARS
+from kiosk.store.outbox import Outbox
 from kiosk.roster import (
     attendance, attendance_counts, export_event_attendance, import_roster, read_roster_file,
 )
@@ -83,7 +84,9 @@ class StaffPanelWidget(QWidget):
         role: "staff" or "admin" (roster import needs admin; staff are asked for it).
         settings_files: settings files in use, never to be replaced by an export.
         server_link: the kiosk's :class:`ui.server_link.ServerLink` when it is connected to
-            the service: the lists then show every door's check-ins, with the door.
+            the service: the lists then show every door's check-ins, with the door, and a tab
+            lists this door's check-ins and undos of the event that the service refused for
+            good, with its reason (they never reach the other doors).
 
     Attributes:
         rows: the attendance rows shown (from :func:`kiosk.roster.attendance`).
@@ -170,6 +173,11 @@ class StaffPanelWidget(QWidget):
         self.tabs.addTab(self.arrived_table, "")
         self.tabs.addTab(self.missing_table, "")
         self.tabs.addTab(self.spoof_list, "")
+        self.refused_table: QTableWidget | None = None
+        if self.server_link is not None:
+            self.refused_table = self._table([self.tr("Time"), self.tr("Name"), self.tr("ID"),
+                                              self.tr("How"), self.tr("Refused by the service")])
+            self.tabs.addTab(self.refused_table, "")
         layout.addWidget(self.tabs, 1)
 
         buttons = QHBoxLayout()
@@ -220,23 +228,25 @@ class StaffPanelWidget(QWidget):
             return
         gallery, event_id, link = self.gallery, self.event_id, self.server_link
 
-        def read() -> tuple[dict[str, Any] | None, bool, list[dict[str, Any]], list[dict]]:
+        def read() -> tuple[dict[str, Any] | None, bool, list[dict[str, Any]], list[dict],
+                            list[dict[str, Any]]]:
             checkins = link.attendance(event_id, gallery.store) if link is not None else None
             rows = attendance(gallery, event_id, checkins)
+            refused = Outbox(gallery.store).rejected_of_event(event_id) if link is not None else []
             return gallery.event(event_id), checkins is not None, rows, \
-                gallery.spoof_attempts(event_id)
+                gallery.spoof_attempts(event_id), refused
 
         self._loading = self.tasks.run(read, self.on_loaded, self.on_load_failed)
 
     def on_loaded(self, loaded: tuple[dict[str, Any] | None, bool, list[dict[str, Any]],
-                                      list[dict]]) -> None:
+                                      list[dict], list[dict[str, Any]]]) -> None:
         """The attendance arrived: fill the lists (or read again when asked meanwhile)."""
         self._loading = False
         if self._load_again:
             self._load_again = False
             self.refresh()
             return
-        event, self.all_doors, self.rows, attempts = loaded
+        event, self.all_doors, self.rows, attempts, refused = loaded
         self._show_event(event)
         if self.all_doors:
             self.doors_label.setText(self.tr("All doors (from the service)"))
@@ -251,6 +261,7 @@ class StaffPanelWidget(QWidget):
                     "Not yet arrived {missing} | Not on the roster {walk_ins}").format(**counts))
         self._fill_tables()
         self._fill_spoofs(attempts)
+        self._fill_refused(refused)
         self._refreshed()
 
     def on_load_failed(self, message: str) -> None:
@@ -312,6 +323,21 @@ class StaffPanelWidget(QWidget):
             self.spoof_list.addItem(item)
         self.tabs.setTabText(2, self.tr("Refused spoof attempts ({count})").format(
             count=len(attempts)))
+
+    def _fill_refused(self, refused: list[dict[str, Any]]) -> None:
+        if self.refused_table is None:
+            return
+        how = {"auto": self.tr("face"), "manual": self.tr("manual"), "undo": self.tr("undo")}
+        self.refused_table.setRowCount(len(refused))
+        for i, item in enumerate(refused):
+            values = [short_time(item["at"]), item["name"] or self.tr("(deleted)"),
+                      item["external_id"] or "",
+                      how.get(item["method"], item["method"] or ""), item["rejection"] or ""]
+            for j, value in enumerate(values):
+                self.refused_table.setItem(i, j, QTableWidgetItem(str(value)))
+        self.refused_table.resizeColumnsToContents()
+        self.tabs.setTabText(3, self.tr("Refused by the service ({count})").format(
+            count=len(refused)))
 
     # -- actions (called by the buttons; tests call them directly) ---------------------------
 

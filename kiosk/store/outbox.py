@@ -83,6 +83,16 @@ class Outbox:
             "ORDER BY rejected_at DESC, rowid DESC LIMIT ?", (limit,))
         return [dict(zip(REJECTED_COLUMNS, row)) for row in rows]
 
+    def rejected_of_event(self, event_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """What the service refused for good of one event, newest first, each with the
+        person's ``name`` and ``external_id`` (None when the person was deleted since)."""
+        columns = ", ".join(f"r.{c}" for c in REJECTED_COLUMNS)
+        rows = self.store.query(
+            f"SELECT {columns}, p.name, p.external_id FROM outbox_rejected r "
+            "LEFT JOIN people p ON p.id = r.person_id WHERE r.event_id = ? "
+            "ORDER BY r.rejected_at DESC, r.rowid DESC LIMIT ?", (event_id, limit))
+        return [dict(zip((*REJECTED_COLUMNS, "name", "external_id"), row)) for row in rows]
+
     def last_change_per_person(self, event_id: int) -> dict[int, str]:
         """Person id -> the method of the newest waiting item of this event (``undo``,
         ``auto`` or ``manual``)."""

@@ -43,11 +43,11 @@ def test_the_status_line_counts_what_the_server_refused_in_both_languages(qapp, 
     assert status.state is LinkState.OFFLINE
     assert (status.pending, status.rejected) == (1, 1)
     assert status_text(status) == ("offline: 1 check-ins waiting; "
-                                   "1 refused by the server - see sync --once")
+                                   "1 refused by the server - see the staff panel")
     assert status.line() == "server offline: 1 check-ins waiting, 1 refused by the service"
     try:
         assert install_translator("zh_CN") == "zh_CN"
-        assert status_text(status) == "离线：1 条签到等待上传；1 条被服务器拒绝 - 请运行 sync --once 查看"
+        assert status_text(status) == "离线：1 条签到等待上传；1 条被服务器拒绝 - 请在工作人员界面查看"
     finally:
         install_translator("en")
 
@@ -58,4 +58,4 @@ def test_nothing_refused_adds_nothing(qapp):
     offline = SyncStatus(LinkState.OFFLINE, pending=3)
     assert status_text(offline) == "offline: 3 check-ins waiting"
     connected = SyncStatus(LinkState.CONNECTED, pending=0, last_sync_wall_s=0.0, rejected=2)
-    assert status_text(connected).endswith("; 2 refused by the server - see sync --once")
+    assert status_text(connected).endswith("; 2 refused by the server - see the staff panel")

@@ -479,8 +479,8 @@
         <translation>服务器：正在连接...</translation>
     </message>
     <message>
-        <source>; {count} refused by the server - see sync --once</source>
-        <translation>；{count} 条被服务器拒绝 - 请运行 sync --once 查看</translation>
+        <source>; {count} refused by the server - see the staff panel</source>
+        <translation>；{count} 条被服务器拒绝 - 请在工作人员界面查看</translation>
     </message>
 </context>
 <context>
@@ -550,6 +550,22 @@
 </context>
 <context>
     <name>StaffPanelWidget</name>
+    <message>
+        <source>Refused by the service</source>
+        <translation>服务拒绝的原因</translation>
+    </message>
+    <message>
+        <source>Refused by the service ({count})</source>
+        <translation>被服务拒绝 ({count})</translation>
+    </message>
+    <message>
+        <source>undo</source>
+        <translation>撤销</translation>
+    </message>
+    <message>
+        <source>(deleted)</source>
+        <translation>（已删除）</translation>
+    </message>
     <message>
         <source>Door</source>
         <translation>入口</translation>
