@@ -22,6 +22,8 @@ from kiosk.config import RecognitionSettings
 from kiosk.matching.rule import match_threshold
 from kiosk.gallery import Gallery
 
+ENROLMENT_LOCK = "enrolment"  # the store lock every enrolment holds (Store.exclusive)
+
 
 @dataclass(frozen=True)
 class Lookalike:
@@ -119,19 +121,23 @@ def enroll(
     if not samples:
         raise ValueError("at least one face image is needed to enrol")
     labels = list(labels) if labels is not None else [f"face {i}" for i in range(1, len(samples) + 1)]
-    gallery.refresh_if_changed()
-    found = [lookalike_of(gallery, recognition, sample.embeddings, label, person_id)
-             for sample, label in zip(samples, labels)]
-    lookalikes = tuple(f for f in found if f is not None)
-    if lookalikes and not allow_duplicate:
-        raise LookalikeError(lookalikes[0])
     embeddings = [s.embeddings for s in samples]
     crops = [s.crop_jpeg() for s in samples]
-    if person_id is not None:
-        gallery.add_images(person_id, embeddings, crops, actor=actor)
-    else:
-        person_id = gallery.add_person(name, embeddings, crops, external_id=external_id,
-                                       actor=actor)
+    # The check reads the gallery in memory and the write is another statement: another kiosk
+    # or service instance enrolling the same face meanwhile would pass the same check. One
+    # enrolment at a time per database, reading every other one's result first.
+    with gallery.store.exclusive(ENROLMENT_LOCK):
+        gallery.refresh_if_changed()
+        found = [lookalike_of(gallery, recognition, sample.embeddings, label, person_id)
+                 for sample, label in zip(samples, labels)]
+        lookalikes = tuple(f for f in found if f is not None)
+        if lookalikes and not allow_duplicate:
+            raise LookalikeError(lookalikes[0])
+        if person_id is not None:
+            gallery.add_images(person_id, embeddings, crops, actor=actor)
+        else:
+            person_id = gallery.add_person(name, embeddings, crops, external_id=external_id,
+                                           actor=actor)
     return Enrolment(person_id, len(samples), lookalikes)
 
 

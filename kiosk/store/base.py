@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -61,6 +62,15 @@ class Store(Protocol):
     has_outbox: bool
 
 
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold the lock called ``name`` that every process and thread using this database
+        shares (for a check-then-write that a transaction alone cannot protect, such as
+        enrolment's look-alike check against the gallery in memory).
+
+        Raises:
+            StoreError: the lock was not free within the store's lock timeout.
+        """
+
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction: committed when the block ends, rolled back on any error.
 
@@ -85,6 +95,23 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+
+
+LOCK_POLL_S = 0.02  # how often a waiting exclusive() tries its lock again
+
+
+def wait_for_lock(try_lock: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Call ``try_lock`` (True: taken) until it succeeds or ``timeout_s`` has passed.
+
+    Raises:
+        StoreError: not taken in time, naming ``what``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not try_lock():
+        if time.monotonic() >= deadline:
+            raise StoreError(f"{what}: still held by another kiosk or service after "
+                             f"{timeout_s:.0f} s; nothing was changed, try again")
+        time.sleep(LOCK_POLL_S)
 
 
 class SqlTransaction:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso
+from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso, wait_for_lock
 
 APPLICATION_ID = 0x4B494F53  # "KIOS": marks a file as this kiosk's gallery
 SCHEMA_VERSION = 4
@@ -215,6 +217,15 @@ class _SQLiteTransaction(SqlTransaction):
         self.conn.executemany(sql, rows)
 
 
+def _try_flock(fd: int) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` without waiting; whether it was taken."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 class SQLiteStore:
     """The kiosk's SQLite database (see the module docstring); implements
     :class:`kiosk.store.base.Store`.
@@ -245,6 +256,35 @@ class SQLiteStore:
         self.backup_path: Path | None = None
         self._conn = self._connect()
         self._identity = self._file_identity()
+        self._exclusive_threads: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """:meth:`kiosk.store.base.Store.exclusive`: a thread lock of this store, then an
+        ``flock`` on ``<database>.<name>.lock`` next to the file (every process on this
+        machine that opens the file); waits up to ``busy_timeout_ms``. An in-memory database
+        has the thread lock only."""
+        thread_lock = self._exclusive_threads.setdefault(name, threading.Lock())
+        timeout_s = self.busy_timeout_ms / 1000.0
+        wait_for_lock(lambda: thread_lock.acquire(blocking=False), timeout_s,
+                      f"{self.name}: {name}")
+        try:
+            if self.name == ":memory:":
+                yield
+                return
+            lock_path = f"{self.name}.{name}.lock"
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(f"{lock_path}: cannot open the lock file: "
+                                 f"{exc.strerror or exc}; nothing was changed") from exc
+            try:
+                wait_for_lock(lambda: _try_flock(fd), timeout_s, f"{self.name}: {name}")
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+        finally:
+            thread_lock.release()
 
     # -- opening -----------------------------------------------------------------------------
 

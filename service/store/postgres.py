@@ -27,16 +27,18 @@ import functools
 import json
 import re
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso
+from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso, wait_for_lock
 
 SCHEMA_VERSION = 3
 CHANGE_LOG_LOCK = 0x4B494F53  # advisory lock that orders change-log revisions by commit
 MIGRATION_LOCK = 0x4B494F54  # advisory lock held while the schema is created or migrated
 CONNECT_TIMEOUT_S = 5
+EXCLUSIVE_TIMEOUT_S = 30.0  # exclusive(): how long to wait for another instance's section
 CHANGES_CHANNEL = "kiosk_changes"  # NOTIFY'd in each transaction that writes the change log
 
 _KIOSK_TABLES = """
@@ -291,6 +293,7 @@ class PostgresStore:
         self.migrated_from: int | None = None
         self._lock = threading.RLock()
         self._conn: Any = None
+        self._exclusive_threads: dict[str, threading.Lock] = {}
         self._connect()
         if migrate:
             try:
@@ -416,6 +419,37 @@ class PostgresStore:
                     yield _PostgresTransaction(conn)
             except psycopg.Error as exc:
                 raise _explain(exc, self.name) from exc
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """:meth:`kiosk.store.base.Store.exclusive`: a thread lock of this store, then a
+        PostgreSQL advisory lock keyed by the name (every instance of the service on this
+        database); waits up to :data:`EXCLUSIVE_TIMEOUT_S`. The advisory lock belongs to this
+        store's session: should the connection break meanwhile, the server drops it."""
+        import psycopg
+
+        thread_lock = self._exclusive_threads.setdefault(name, threading.Lock())
+        key = zlib.crc32(f"face-checkin-kiosk:{name}".encode())
+        what = f"{self.name}: {name}"
+        wait_for_lock(lambda: thread_lock.acquire(blocking=False), EXCLUSIVE_TIMEOUT_S, what)
+        try:
+            def try_lock() -> bool:
+                with self._lock:
+                    row = self._connection().execute("SELECT pg_try_advisory_lock(%s)",
+                                                      (key,)).fetchone()
+                return bool(row[0])
+
+            try:
+                wait_for_lock(try_lock, EXCLUSIVE_TIMEOUT_S, what)
+            except psycopg.Error as exc:
+                raise _explain(exc, self.name) from exc
+            try:
+                yield
+            finally:
+                with self._lock, contextlib.suppress(psycopg.Error, StoreError):
+                    self._connection().execute("SELECT pg_advisory_unlock(%s)", (key,))
+        finally:
+            thread_lock.release()
 
     def _begin(self) -> tuple[Any, contextlib.ExitStack]:
         """``BEGIN`` on the connection; when the connection turns out to be broken (the

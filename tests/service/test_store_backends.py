@@ -191,3 +191,80 @@ def test_postgres_unreachable_is_a_clear_error():
 
     with pytest.raises(GalleryError, match="cannot reach the database server"):
         PostgresStore(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", connect_timeout_s=2)
+
+
+class _Face:
+    """What enrolment takes of an encoded face: its embeddings and its crop."""
+
+    def __init__(self, embedding: np.ndarray) -> None:
+        self.embeddings = {MODEL: embedding}
+
+    def crop_jpeg(self) -> bytes | None:
+        return None
+
+
+def test_two_kiosks_enrolling_the_same_face_at_once_enrol_it_once(backend):
+    """Enrolment's look-alike check reads the gallery in memory; another kiosk or service
+    instance on the same database must not pass the same check before the first one's person
+    is stored. The second enrolment waits for the first and is refused as a look-alike."""
+    from kiosk.config import RecognitionSettings
+    from kiosk.enrollment import ENROLMENT_LOCK, LookalikeError, enroll
+
+    recognition = RecognitionSettings(fusion=False, model_id=MODEL)
+    face = vec(70)
+    first = Gallery(store=backend[1](), model_id=MODEL)
+    second = Gallery(store=backend[1](), model_id=MODEL)
+    try:
+        assert second.people() == []  # the second kiosk has read the gallery: nobody yet
+        second.match(face, 1.0, 0.0)
+        outcome: list[object] = []
+        entered, release = threading.Event(), threading.Event()
+
+        def second_kiosk() -> None:
+            entered.set()
+            try:
+                outcome.append(enroll(second, recognition, "Ann Again", [_Face(near(face, 71, 0.1))]))
+            except LookalikeError as exc:
+                outcome.append(exc)
+
+        # the first kiosk is inside its enrolment (check done, person not stored yet) when the
+        # second one starts its own
+        with first.store.exclusive(ENROLMENT_LOCK):
+            worker = threading.Thread(target=second_kiosk)
+            worker.start()
+            assert entered.wait(5)
+            worker.join(0.5)
+            assert worker.is_alive()  # waiting for the first enrolment
+            ann = first.add_person("Ann", [{MODEL: face}])
+        worker.join(15)
+        assert not worker.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], LookalikeError)
+        assert outcome[0].lookalike.person_id == ann
+        assert [p.name for p in first.people()] == ["Ann"]
+        # once nobody holds it, enrolment goes through at once
+        done = enroll(second, recognition, "Bob", [_Face(vec(72))])
+        assert sorted(p.name for p in first.people()) == ["Ann", "Bob"] and done.person_id
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_held_lock_times_out_with_a_clear_error(backend, monkeypatch):
+    from kiosk.store import base
+
+    holder, waiter = backend[1](), backend[1]()
+    try:
+        monkeypatch.setattr(base, "LOCK_POLL_S", 0.01)
+        with holder.exclusive("enrolment"):
+            if backend[0] == "sqlite":
+                waiter.busy_timeout_ms = 100
+            else:
+                monkeypatch.setattr("service.store.postgres.EXCLUSIVE_TIMEOUT_S", 0.1)
+            with pytest.raises(base.StoreError, match="still held by another kiosk or service"):
+                with waiter.exclusive("enrolment"):
+                    pass
+        with waiter.exclusive("enrolment"):  # free again
+            pass
+    finally:
+        holder.close()
+        waiter.close()
