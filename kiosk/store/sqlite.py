@@ -262,14 +262,15 @@ class SQLiteStore:
     def exclusive(self, name: str) -> Iterator[None]:
         """:meth:`kiosk.store.base.Store.exclusive`: a thread lock of this store, then an
         ``flock`` on ``<database>.<name>.lock`` next to the file (every process on this
-        machine that opens the file); waits up to ``busy_timeout_ms``. An in-memory database
-        has the thread lock only."""
+        machine that opens the file); waits up to ``busy_timeout_ms``. An in-memory or
+        read-only database has the thread lock only (a read-only one refuses every write with
+        its own message)."""
         thread_lock = self._exclusive_threads.setdefault(name, threading.Lock())
         timeout_s = self.busy_timeout_ms / 1000.0
         wait_for_lock(lambda: thread_lock.acquire(blocking=False), timeout_s,
                       f"{self.name}: {name}")
         try:
-            if self.name == ":memory:":
+            if self.name == ":memory:" or self.read_only:
                 yield
                 return
             lock_path = f"{self.name}.{name}.lock"
