@@ -68,11 +68,11 @@ class FaceIdentifier:
         self.fused = fused
         self.crop_margin = crop_margin
 
-    def facenet(self, face_rgb: FaceRGB, timings: dict[str, float]) -> Embedding:
-        """FaceNet's embedding of an aligned crop (stage ``embed``)."""
+    def facenet(self, face_rgb: FaceRGB, timings: dict[str, float], stage: str = "embed") -> Embedding:
+        """FaceNet's embedding of an aligned crop (timed as ``stage``)."""
         started = time.perf_counter()
         embedding = self.models.embedder.embed(face_rgb)
-        timings["embed"] = _ms(started)
+        timings[stage] = _ms(started)
         return embedding
 
     def identify(self, matcher: Any, frame_bgr: FrameBGR, landmarks: Landmarks,
@@ -103,10 +103,11 @@ class FaceIdentifier:
 
     def complete(self, query: Any, face_rgb: FaceRGB, timings: dict[str, float]) -> Any:
         """``query`` with FaceNet's embedding of ``face_rgb`` added when it is missing (a
-        dlib-only decision whose face is going to be stored)."""
+        dlib-only decision whose face is going to be stored; stage ``embed_stored``, after the
+        decision, not part of an identification)."""
         if not isinstance(query, dict) or self.facenet_model_id in query:
             return query
-        return {**query, self.facenet_model_id: self.facenet(face_rgb, timings)}
+        return {**query, self.facenet_model_id: self.facenet(face_rgb, timings, "embed_stored")}
 
     def _match(self, matcher: Any, query: Any, timings: dict[str, float]) -> Match:
         started = time.perf_counter()

@@ -55,7 +55,9 @@ RECHECK_INTERVAL_S = 1.0  # after a decision: is the face in front still the sam
 TRACK_LOST_S = 1.0  # a face missing this long ends the track (the next face is a new attendee)
 GALLERY_REFRESH_S = 2.0  # how often to look for changes made by other processes
 THUMBNAIL_SIDE_PX = 96
-STAGES = ("gate", "landmarks", "liveness", "align", "embed", "embed_dlib", "match")
+# embed_stored: FaceNet's embedding of a check-in's face that dlib alone decided (for the
+# rolling update), after the decision
+STAGES = ("gate", "landmarks", "liveness", "align", "embed", "embed_dlib", "match", "embed_stored")
 
 
 class Prompt(enum.Enum):

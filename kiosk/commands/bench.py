@@ -232,7 +232,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         pipeline = Pipeline(settings, models, gallery, event_id)
         bench = run_video_bench(
             pipeline, video_frames(args.video, args.max_frames, max(0, args.start_frame)),
-            tuple(s for s in STAGES if s != "embed_dlib" or gallery.fused) + (TEXTURE_STAGE,),
+            tuple(s for s in STAGES if s not in ("embed_dlib", "embed_stored") or gallery.fused)
+            + (TEXTURE_STAGE,),
             (Outcome.CHECKED_IN, Outcome.ALREADY_CHECKED_IN),
         )
         compare: dict[str, Any] | None = None

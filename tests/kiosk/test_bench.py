@@ -42,7 +42,8 @@ def test_identification_counts_the_frames_that_identified_with_what_ran_on_each(
         {"landmarks": 3.0, "align": 1.0, "embed_dlib": 12.0, "match": 0.5},  # dlib was sure
         {"gate": 12.0, "landmarks": 3.0, "align": 1.0, "embed_dlib": 12.0, "embed": 30.0,
          "match": 1.0, "texture": 7.0},  # FaceNet too; texture is liveness, not identification
-        {"landmarks": 4.0, "align": 1.0, "embed_dlib": 12.0, "match": 0.5},
+        {"landmarks": 4.0, "align": 1.0, "embed_dlib": 12.0, "match": 0.5,
+         "embed_stored": 25.0},  # FaceNet for the stored face, after the decision: not counted
     ]
     found = bench.identification_ms(timings)
     # the gate's median (11 ms) once per identification, plus the frame's own stages
@@ -225,7 +226,7 @@ def test_cli_bench_on_a_synthetic_video(tmp_path: Path, capsys: pytest.CaptureFi
     assert figures["frames"] == 8
     # fusion is on by default: dlib's encoder is a stage of its own
     assert set(figures["stages"]) == {"gate", "landmarks", "liveness", "texture", "align", "embed",
-                                      "embed_dlib", "match"}
+                                      "embed_dlib", "match", "embed_stored"}
     assert figures["stages"]["gate"]["calls"] == 8  # no face: the gate runs on every frame
     assert figures["embeddings"] == 0 and figures["time_to_checkin_s"] is None
     assert figures["peak_rss_mb"] > 0 and figures["fps"] > 0
