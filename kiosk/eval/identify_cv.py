@@ -50,10 +50,7 @@ from kiosk.eval.identify import people_images
 from kiosk.images import ImageError
 from kiosk.matching.fused import FusedMatcher
 from kiosk.matching.matrix import GalleryMatrix
-from kiosk.matching.rule import (
-    DLIB_REFERENCE_THRESHOLD, FACENET_REFERENCE_THRESHOLD, DlibFirstBand, accepts_many,
-    model_weights,
-)
+from kiosk.matching.rule import DlibFirstBand, accepts_many, dlib_margin, model_weights
 from kiosk.types import Embedding
 
 DLIB_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: FaceNet alone
@@ -287,12 +284,6 @@ def group_rates(found: Decisions, split: Split, truth: np.ndarray, chosen: np.nd
     return group_counts(found.person, accepted, split, truth, chosen)
 
 
-def dlib_margin_of(min_margin: float) -> float:
-    """The fused rule's margin in dlib's own distances (as
-    :meth:`kiosk.matching.rule.DlibFirstBand.from_settings` converts it)."""
-    return min_margin * DLIB_REFERENCE_THRESHOLD / FACENET_REFERENCE_THRESHOLD
-
-
 def photo_truth(split: Split, truth: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, truth) of every photo of the groups selected by ``chosen``: the photo's row and
     its person's index (-2 for strangers), (M,) each."""
@@ -312,7 +303,8 @@ def dlib_first_extremes(dlib: Decisions, fused: Decisions, rows: np.ndarray, tru
       person; -inf when there is none.
     """
     distance, margin, person = dlib.distance[rows], dlib.margin[rows], dlib.person[rows]
-    ahead = np.isfinite(distance) & (margin >= dlib_margin_of(min_margin))
+    # accepted by dlib alone at any distance with the band's margin (the rule's accept test)
+    ahead = accepts_many(distance, margin, math.inf, dlib_margin(min_margin))
     wrong = ahead & (person != truth)  # strangers' truth (-2) is nobody's index
     fused_right = (accepts_many(fused.distance[rows], fused.margin[rows], threshold, min_margin)
                    & (fused.person[rows] == truth))
@@ -348,13 +340,13 @@ def choose_dlib_first(nearest_wrong: float, farthest_right: float, min_margin: f
         return round(rounding(round(value / DLIB_FIRST_STEP, 6)) * DLIB_FIRST_STEP, 6)
 
     if not math.isfinite(farthest_right):  # the fused rule named nobody right
-        return DlibFirstBand(0.0, 0.0, dlib_margin_of(min_margin))
+        return DlibFirstBand(0.0, 0.0, dlib_margin(min_margin))
     accept_below = steps(farthest_right, math.floor)
     if math.isfinite(nearest_wrong):
         accept_below = min(accept_below, steps(nearest_wrong - guard, math.floor))
     accept_below = max(0.0, accept_below)
     reject_from = max(accept_below, steps(farthest_right + guard, math.ceil))
-    return DlibFirstBand(accept_below, reject_from, dlib_margin_of(min_margin))
+    return DlibFirstBand(accept_below, reject_from, dlib_margin(min_margin))
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,11 @@ def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float])
     return float(sum(weights[m] * float(distances[m]) for m in weights))
 
 
+def dlib_margin(min_margin: float) -> float:
+    """The fused rule's margin in dlib's own distances (the dlib-first band's margin)."""
+    return min_margin * DLIB_REFERENCE_THRESHOLD / FACENET_REFERENCE_THRESHOLD
+
+
 @dataclass(frozen=True, slots=True)
 class DlibFirstBand:
     """Where dlib's distance alone decides, so that FaceNet runs only where it is unclear.
@@ -180,7 +185,7 @@ class DlibFirstBand:
         if not (recognition.fusion and recognition.dlib_first):
             return None
         return cls(recognition.dlib_first_accept, recognition.dlib_first_reject,
-                   recognition.min_margin * DLIB_REFERENCE_THRESHOLD / FACENET_REFERENCE_THRESHOLD)
+                   dlib_margin(recognition.min_margin))
 
     def settle(self, dlib_match: Match) -> Match | None:
         """The decision when dlib's nearest person (decided with :meth:`thresholds`) is sure
