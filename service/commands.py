@@ -48,15 +48,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import DATABASE_VARIABLE, SETTINGS_VARIABLE, create_app
-    from service.limits import IDLE_CONNECTION_TIMEOUT_S
+    from service.http_protocol import server_options
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     options: dict = dict(host=args.host, port=args.port, log_level="info",
                          ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
-                         timeout_keep_alive=IDLE_CONNECTION_TIMEOUT_S,
                          proxy_headers=args.behind_proxy,
-                         forwarded_allow_ips="127.0.0.1" if args.behind_proxy else None)
+                         forwarded_allow_ips="127.0.0.1" if args.behind_proxy else None,
+                         **server_options())
     open_store(args.database).close()  # creates or migrates the schema once, before any worker
     if args.workers == 1:
         try:

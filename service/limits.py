@@ -24,6 +24,7 @@ BODY_LIMIT_BYTES = {
 BODY_READ_TIMEOUT_S = 10.0  # longest wait for the next piece of a body
 BODY_TOTAL_TIMEOUT_S = 60.0  # longest time to receive a whole body
 IDLE_CONNECTION_TIMEOUT_S = 5  # keep-alive connections without a request are closed (uvicorn)
+HEADER_READ_TIMEOUT_S = 10.0  # a request line and headers not complete by then: connection closed
 
 # Decoding an uploaded photo: its header is read first and a picture larger than this is
 # refused before decoding (a 6,300 x 6,300 PNG of 116 KB would take seconds and 1.4 GB); a

@@ -26,6 +26,7 @@ from tests.kiosk.fakes import person_embedding
 from tests.service.serving import ServiceThread
 
 READ_TIMEOUT_S = 1.0
+HEADER_TIMEOUT_S = 1.0
 
 
 class Running:
@@ -37,7 +38,7 @@ class Running:
                          "door-2": create_key(store, "door-2", "kiosk")[1]}
         app = create_app(pg_url, settings, encoder_factory=lambda: encoder, pool_size=3,
                          body_read_timeout_s=READ_TIMEOUT_S)
-        self.thread = ServiceThread(app).start()
+        self.thread = ServiceThread(app, header_timeout_s=HEADER_TIMEOUT_S).start()
         self.url = self.thread.url
         self.settings = settings
 
@@ -192,6 +193,40 @@ def test_a_body_that_stops_arriving_is_answered_408(service):
     status, _ = raw_request(service.url, head, [b'{"checkins": ['],
                             timeout_s=10 * READ_TIMEOUT_S)
     assert " 408 " in status
+
+
+def trickle_headers(url: str, give_up_s: float) -> tuple[bool, int]:
+    """Open a connection and send a request's headers a byte every 0.1 s, never ending them
+    (slowloris). Returns (whether the service closed the connection, bytes sent)."""
+    host, port = url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=give_up_s) as sock:
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + give_up_s
+        while time.monotonic() < deadline:
+            try:
+                if sock.recv(1024) == b"":
+                    return True, sent  # closed by the service
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                return True, sent
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                return True, sent
+            sent += 1
+    return False, sent
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_off(service):
+    """uvicorn alone kept such a connection open for as long as bytes kept coming (its idle
+    time-out starts only after a response): a few hundred of them would exhaust the service."""
+    closed, sent = trickle_headers(service.url, give_up_s=15 * HEADER_TIMEOUT_S)
+    assert closed and sent > 0
+    # an ordinary request on a fresh connection is still answered
+    assert httpx.get(service.url + "/api/v1/health", timeout=10).status_code == 200
 
 
 # -- 3. CPU work ran on the event loop -----------------------------------------------------
