@@ -140,7 +140,8 @@ def fused_distance(distances: Mapping[str, float], weights: Mapping[str, float])
 
 
 def dlib_margin(min_margin: float) -> float:
-    """The fused rule's margin in dlib's own distances (the dlib-first band's margin)."""
+    """A fused-scale distance or margin in dlib's own distances (x 0.6 / 1.13): the fused
+    rule's margin as the dlib-first band's margin, its threshold as the band's bounds."""
     return min_margin * DLIB_REFERENCE_THRESHOLD / FACENET_REFERENCE_THRESHOLD
 
 
@@ -181,10 +182,18 @@ class DlibFirstBand:
     @classmethod
     def from_settings(cls, recognition: RecognitionSettings) -> DlibFirstBand | None:
         """The band of ``[recognition] dlib_first_accept`` / ``dlib_first_reject``, or None
-        with fusion or ``dlib_first`` off. The margin is ``min_margin`` in dlib's scale."""
+        with fusion or ``dlib_first`` off. The margin is ``min_margin`` in dlib's scale.
+
+        The band never contradicts the threshold in force on dlib's own scale (the fused
+        threshold x 0.6 / 1.13): a stricter threshold (the settings dialog edits it) lowers
+        ``accept_below`` to it, a more lenient one raises ``reject_from`` to it, so dlib alone
+        never accepts a distance that threshold calls too far, nor refuses one it calls near.
+        """
         if not (recognition.fusion and recognition.dlib_first):
             return None
-        return cls(recognition.dlib_first_accept, recognition.dlib_first_reject,
+        threshold_in_dlib = dlib_margin(match_threshold(recognition))  # the same rescaling
+        return cls(min(recognition.dlib_first_accept, threshold_in_dlib),
+                   max(recognition.dlib_first_reject, threshold_in_dlib),
                    dlib_margin(recognition.min_margin))
 
     def settle(self, dlib_match: Match) -> Match | None:

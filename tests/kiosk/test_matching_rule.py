@@ -137,3 +137,17 @@ def test_dlib_first_comes_from_the_settings_only_with_fusion():
     assert rule.DlibFirstBand.from_settings(RecognitionSettings(dlib_first=False)) is None
     with pytest.raises(ValueError, match="accept_below <= reject_from"):
         rule.DlibFirstBand(0.7, 0.5, 0.0)
+
+
+def test_the_band_never_contradicts_the_threshold_in_force():
+    """The settings dialog edits the fused threshold: dlib alone must follow it. Stricter (0.6,
+    that is 0.32 on dlib's scale): dlib's sure acceptance drops to 0.32; more lenient (1.5, 0.80):
+    dlib's sure refusal rises to 0.80."""
+    strict = rule.DlibFirstBand.from_settings(RecognitionSettings(fused_distance_threshold=0.6))
+    assert strict.accept_below == pytest.approx(0.6 / TO_FUSED)
+    assert strict.reject_from == RecognitionSettings().dlib_first_reject
+    lenient = rule.DlibFirstBand.from_settings(RecognitionSettings(fused_distance_threshold=1.5))
+    assert lenient.accept_below == RecognitionSettings().dlib_first_accept
+    assert lenient.reject_from == pytest.approx(1.5 / TO_FUSED)
+    default = rule.DlibFirstBand.from_settings(RecognitionSettings())
+    assert (default.accept_below, default.reject_from) == (0.37, 0.69)  # inside 1.07's 0.57
