@@ -25,20 +25,29 @@ AUTOSTART_NAME = "face-checkin-kiosk"
 RESTART_DELAY_S = 5
 
 
-def read_secret(what: str, stdin=None, prompt=getpass.getpass) -> str:
+def read_secret(what: str, stdin=None, prompt=getpass.getpass,
+                check: Callable[[str], None] | None = None) -> str:
     """Ask for a secret twice without echo on a terminal; one line from stdin otherwise.
 
     Args:
         what: "admin password" or "staff PIN", for the prompts.
         stdin: the input stream (default ``sys.stdin``).
         prompt: the no-echo prompt function (``getpass.getpass``).
+        check: on a terminal, judges the first entry before it is asked again (raises
+            ``ValueError`` with the reason); the caller still checks what is returned.
 
     Raises:
-        UserError: the two entries differ or the input is empty.
+        UserError: the first entry fails ``check``, the two entries differ or the input is
+            empty.
     """
     stream = sys.stdin if stdin is None else stdin
     if stream.isatty():
         first = prompt(f"New {what}: ")
+        if check is not None:
+            try:
+                check(first)
+            except ValueError as exc:
+                raise UserError(f"{exc}; nothing was changed") from exc
         if prompt(f"Repeat the {what}: ") != first:
             raise UserError(f"the two {what} entries differ; nothing was changed")
         return first

@@ -1,17 +1,17 @@
 """CLI of the console's accounts: ``accounts create|list|disable --database URL``.
 
 ``accounts create --name NAME --role admin|staff`` reads the password from standard input when
-it is not a terminal (one line), else asks for it twice without echo.
+it is not a terminal (one line), else asks for it twice without echo (``read_secret``, as the
+kiosk's own passwords).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 
 from kiosk.commands.common import UserError
+from kiosk.commands.operator import read_secret
 from kiosk.config import Settings
 from kiosk.store.base import StoreError
 from service.console.accounts import (
@@ -31,22 +31,8 @@ def _store(url: str):  # noqa: ANN202 - PostgresStore with the console's schema
     return store
 
 
-def read_new_password() -> str:
-    """The new password: one line of standard input, or asked twice on a terminal."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password: ")
-    try:
-        check_new_password(first)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    if getpass.getpass("password again: ") != first:
-        raise UserError("the two passwords differ; nothing was created")
-    return first
-
-
 def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
-    password = read_new_password()
+    password = read_secret("console password", check=check_new_password)
     with _store(args.database) as store:
         try:
             account_id = create_account(store, args.name, args.role, password)
