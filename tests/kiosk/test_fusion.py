@@ -62,13 +62,17 @@ def dlib_at(person: int, distance: float) -> np.ndarray:
                         + np.sin(angle) * person_embedding(127, 128))
 
 
-def run_until_decided(pipeline, frames):
-    """Frames until the first decision: (the decision, the frames it took)."""
-    for index, frame in enumerate(frames):
+def attendee_decided(settings, gallery, event_id):
+    """Person 1's face in front of a pipeline with test doubles until the first decision:
+    (the decision, the FaceNet double, the dlib double; each counts its calls)."""
+    facenet, dlib = FakeEmbedder(), FakeDlibEncoder()
+    pipeline = Pipeline(settings, Models(FakeDetector(), FakeLandmarker(), facenet, dlib),
+                        gallery, event_id, clock=time.time, liveness=FakeLiveness())
+    for index, frame in enumerate([face_frame(1)] * 30):
         result = pipeline.process(frame, index / FPS, index)
         if result.decision is not None:
-            return result.decision, index + 1
-    return None, len(frames)
+            return result.decision, facenet, dlib
+    raise AssertionError("no decision in 30 frames")
 
 
 def both(settings, person, dlib_person=None):
@@ -129,11 +133,7 @@ def test_dlib_sure_checks_in_without_facenet_then_stores_both_embeddings(tmp_pat
         alice = gallery.add_person("Alice", [both(fused_settings, 1)])
         gallery.add_person("Bob", [both(fused_settings, 2)])
         event_id = gallery.create_event("Board")
-        facenet, dlib = FakeEmbedder(), FakeDlibEncoder()
-        models = Models(FakeDetector(), FakeLandmarker(), facenet, dlib)
-        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
-                            liveness=FakeLiveness())
-        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        decision, facenet, dlib = attendee_decided(fused_settings, gallery, event_id)
         assert (decision.outcome, decision.person_id) == (Outcome.CHECKED_IN, alice)
         assert dlib.calls == fused_settings.recognition.agree_frames
         # FaceNet ran once: for the face stored by the rolling update, not to decide
@@ -153,11 +153,7 @@ def test_dlib_unsure_asks_facenet_and_the_fused_distance_decides(tmp_path, fused
                                               DLIB: dlib_at(1, 0.5)}])
         gallery.add_person("Bob", [both(fused_settings, 2)])
         event_id = gallery.create_event("Board")
-        facenet = FakeEmbedder()
-        models = Models(FakeDetector(), FakeLandmarker(), facenet, FakeDlibEncoder())
-        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
-                            liveness=FakeLiveness())
-        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        decision, facenet, _ = attendee_decided(fused_settings, gallery, event_id)
         assert (decision.outcome, decision.person_id) == (Outcome.CHECKED_IN, alice)
         assert facenet.calls == recognition.agree_frames  # once per decision embedding
         assert decision.distance == pytest.approx(0.5 * 0.5 * 1.13 / 0.6, abs=1e-4)
@@ -170,11 +166,7 @@ def test_dlib_sure_not_refuses_without_facenet(tmp_path, fused_settings):
         gallery.add_person("Alice", [both(fused_settings, 1, dlib_person=3)])
         gallery.add_person("Bob", [both(fused_settings, 2)])
         event_id = gallery.create_event("Board")
-        facenet = FakeEmbedder()
-        models = Models(FakeDetector(), FakeLandmarker(), facenet, FakeDlibEncoder())
-        pipeline = Pipeline(fused_settings, models, gallery, event_id, clock=time.time,
-                            liveness=FakeLiveness())
-        decision, _ = run_until_decided(pipeline, [face_frame(1)] * 30)
+        decision, facenet, _ = attendee_decided(fused_settings, gallery, event_id)
         assert decision.outcome is Outcome.UNKNOWN
         assert facenet.calls == 0
         assert gallery.checkins(event_id) == []
