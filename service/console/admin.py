@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,14 +188,20 @@ async def people(request: Request, q: str = "",
     return render(request, "people.html", q=search, **await _in_store(request, load))
 
 
+async def _jpeg(request: Request, read: Callable[[Store], bytes | None],
+                headers: dict[str, str] | None = None) -> Response:
+    """The JPEG ``read`` finds in the store (on a worker thread), or 404."""
+    jpeg = await _in_store(request, read)
+    if jpeg is None:
+        raise ConsoleError(404, "not_found")
+    return Response(jpeg, media_type="image/jpeg", headers=headers)
+
+
 @router.get("/people/{person_id}/thumbnail")
 async def thumbnail(request: Request, person_id: int,
                     _session: Session = Depends(admin_session)) -> Response:
-    jpeg = await _in_store(request, lambda store: thumbnail_jpeg(store, person_id))
-    if jpeg is None:
-        raise ConsoleError(404, "not_found")
-    return Response(jpeg, media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=300"})
+    return await _jpeg(request, lambda store: thumbnail_jpeg(store, person_id),
+                       {"Cache-Control": "private, max-age=300"})
 
 
 @router.post("/people/{person_id}/rename")
@@ -296,8 +303,5 @@ async def spoofs(request: Request, _session: Session = Depends(admin_session)) -
 @router.get("/spoofs/{spoof_id}/thumbnail")
 async def spoof_thumbnail(request: Request, spoof_id: int,
                           _session: Session = Depends(admin_session)) -> Response:
-    jpeg = await _in_store(request, lambda store: spoof_thumbnail_jpeg(store, spoof_id))
-    if jpeg is None:
-        raise ConsoleError(404, "not_found")
-    return Response(jpeg, media_type="image/jpeg")
+    return await _jpeg(request, lambda store: spoof_thumbnail_jpeg(store, spoof_id))
 
