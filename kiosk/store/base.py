@@ -12,8 +12,10 @@ implementation of the same two protocols, not a copy of the table code.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -112,6 +114,23 @@ def wait_for_lock(try_lock: Callable[[], bool], timeout_s: float, what: str) -> 
             raise StoreError(f"{what}: still held by another kiosk or service after "
                              f"{timeout_s:.0f} s; nothing was changed, try again")
         time.sleep(LOCK_POLL_S)
+
+
+@contextlib.contextmanager
+def one_thread_at_a_time(locks: dict[str, threading.Lock], name: str, timeout_s: float,
+                         what: str) -> Iterator[None]:
+    """Hold this process's lock ``name`` of ``locks`` (made at first use) for the block: the
+    first half of a store's :meth:`Store.exclusive` (the database-wide half is the store's).
+
+    Raises:
+        StoreError: not taken within ``timeout_s`` (see :func:`wait_for_lock`).
+    """
+    lock = locks.setdefault(name, threading.Lock())
+    wait_for_lock(lambda: lock.acquire(blocking=False), timeout_s, what)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class SqlTransaction:

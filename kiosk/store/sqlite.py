@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso, wait_for_lock
+from kiosk.store.base import (
+    Row, SqlTransaction, StoreError, now_iso, one_thread_at_a_time, wait_for_lock,
+)
 
 APPLICATION_ID = 0x4B494F53  # "KIOS": marks a file as this kiosk's gallery
 SCHEMA_VERSION = 4
@@ -265,11 +267,9 @@ class SQLiteStore:
         machine that opens the file); waits up to ``busy_timeout_ms``. An in-memory or
         read-only database has the thread lock only (a read-only one refuses every write with
         its own message)."""
-        thread_lock = self._exclusive_threads.setdefault(name, threading.Lock())
         timeout_s = self.busy_timeout_ms / 1000.0
-        wait_for_lock(lambda: thread_lock.acquire(blocking=False), timeout_s,
-                      f"{self.name}: {name}")
-        try:
+        what = f"{self.name}: {name}"
+        with one_thread_at_a_time(self._exclusive_threads, name, timeout_s, what):
             if self.name == ":memory:" or self.read_only:
                 yield
                 return
@@ -280,12 +280,10 @@ class SQLiteStore:
                 raise StoreError(f"{lock_path}: cannot open the lock file: "
                                  f"{exc.strerror or exc}; nothing was changed") from exc
             try:
-                wait_for_lock(lambda: _try_flock(fd), timeout_s, f"{self.name}: {name}")
+                wait_for_lock(lambda: _try_flock(fd), timeout_s, what)
                 yield
             finally:
                 os.close(fd)  # closing releases the flock
-        finally:
-            thread_lock.release()
 
     # -- opening -----------------------------------------------------------------------------
 

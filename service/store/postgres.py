@@ -32,7 +32,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.store.base import Row, SqlTransaction, StoreError, now_iso, wait_for_lock
+from kiosk.store.base import (
+    Row, SqlTransaction, StoreError, now_iso, one_thread_at_a_time, wait_for_lock,
+)
 
 SCHEMA_VERSION = 3
 CHANGE_LOG_LOCK = 0x4B494F53  # advisory lock that orders change-log revisions by commit
@@ -428,17 +430,16 @@ class PostgresStore:
         store's session: should the connection break meanwhile, the server drops it."""
         import psycopg
 
-        thread_lock = self._exclusive_threads.setdefault(name, threading.Lock())
         key = zlib.crc32(f"face-checkin-kiosk:{name}".encode())
         what = f"{self.name}: {name}"
-        wait_for_lock(lambda: thread_lock.acquire(blocking=False), EXCLUSIVE_TIMEOUT_S, what)
-        try:
-            def try_lock() -> bool:
-                with self._lock:
-                    row = self._connection().execute("SELECT pg_try_advisory_lock(%s)",
-                                                      (key,)).fetchone()
-                return bool(row[0])
 
+        def try_lock() -> bool:
+            with self._lock:
+                row = self._connection().execute("SELECT pg_try_advisory_lock(%s)",
+                                                  (key,)).fetchone()
+            return bool(row[0])
+
+        with one_thread_at_a_time(self._exclusive_threads, name, EXCLUSIVE_TIMEOUT_S, what):
             try:
                 wait_for_lock(try_lock, EXCLUSIVE_TIMEOUT_S, what)
             except psycopg.Error as exc:
@@ -448,8 +449,6 @@ class PostgresStore:
             finally:
                 with self._lock, contextlib.suppress(psycopg.Error, StoreError):
                     self._connection().execute("SELECT pg_advisory_unlock(%s)", (key,))
-        finally:
-            thread_lock.release()
 
     def _begin(self) -> tuple[Any, contextlib.ExitStack]:
         """``BEGIN`` on the connection; when the connection turns out to be broken (the
