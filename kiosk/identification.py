@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from kiosk.align import align_face
+from kiosk.config import RecognitionSettings
 from kiosk.decision import MatchPolicy
 from kiosk.matching.rule import Match
-from kiosk.stages import Models
+from kiosk.stages import Models, elapsed_ms
 from kiosk.tracking import box_from_landmarks
 from kiosk.types import Embedding, FaceRGB, FrameBGR, Landmarks
 
@@ -68,20 +69,32 @@ class FaceIdentifier:
         self.fused = fused
         self.crop_margin = crop_margin
 
+    @classmethod
+    def for_gallery(cls, models: Models, gallery: Any, recognition: RecognitionSettings) -> FaceIdentifier:
+        """The identifier of a gallery: its FaceNet model id, fused or not, and the match rule
+        of the ``[recognition]`` settings for it (:attr:`policy`)."""
+        return cls(models, MatchPolicy.from_settings(recognition, gallery.fused),
+                   gallery.model_id, gallery.fused, recognition.crop_margin)
+
+    def align(self, frame_bgr: FrameBGR, landmarks: Landmarks, timings: dict[str, float]) -> FaceRGB:
+        """FaceNet's aligned crop of the face with these landmarks (stage ``align``)."""
+        started = time.perf_counter()
+        face_rgb = align_face(frame_bgr, landmarks, self.crop_margin)
+        timings["align"] = elapsed_ms(started)
+        return face_rgb
+
     def facenet(self, face_rgb: FaceRGB, timings: dict[str, float], stage: str = "embed") -> Embedding:
         """FaceNet's embedding of an aligned crop (timed as ``stage``)."""
         started = time.perf_counter()
         embedding = self.models.embedder.embed(face_rgb)
-        timings[stage] = _ms(started)
+        timings[stage] = elapsed_ms(started)
         return embedding
 
     def identify(self, matcher: Any, frame_bgr: FrameBGR, landmarks: Landmarks,
                  timings: dict[str, float]) -> Identification:
         """Embed the face with these landmarks and match it (stages ``align``, ``embed_dlib``
         with fusion, ``embed`` when FaceNet runs, ``match``)."""
-        started = time.perf_counter()
-        face_rgb = align_face(frame_bgr, landmarks, self.crop_margin)
-        timings["align"] = _ms(started)
+        face_rgb = self.align(frame_bgr, landmarks, timings)
         if not self.fused:
             embedding = self.facenet(face_rgb, timings)
             return Identification(self._match(matcher, embedding, timings), embedding, face_rgb,
@@ -91,10 +104,10 @@ class FaceIdentifier:
         dlib_encoder = self.models.dlib_encoder
         query = {dlib_encoder.model_id: dlib_encoder.embed_landmarks(
             frame_bgr, landmarks, box_from_landmarks(landmarks, width, height))}
-        timings["embed_dlib"] = _ms(started)
+        timings["embed_dlib"] = elapsed_ms(started)
         started = time.perf_counter()
         settled = self.policy.match_dlib_first(matcher, query[dlib_encoder.model_id])
-        timings["match"] = _ms(started)
+        timings["match"] = elapsed_ms(started)
         if settled is not None:
             return Identification(settled, query, face_rgb, None)
         facenet = self.facenet(face_rgb, timings)
@@ -112,7 +125,7 @@ class FaceIdentifier:
     def _match(self, matcher: Any, query: Any, timings: dict[str, float]) -> Match:
         started = time.perf_counter()
         match = self.policy.match(matcher, query)
-        timings["match"] = timings.get("match", 0.0) + _ms(started)
+        timings["match"] = timings.get("match", 0.0) + elapsed_ms(started)
         return match
 
 
@@ -122,6 +135,3 @@ def facenet_of(query: Any, facenet_model_id: str) -> np.ndarray | None:
         return query.get(facenet_model_id)
     return query
 
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

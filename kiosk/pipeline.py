@@ -33,16 +33,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kiosk.align import align_face
 from kiosk.config import Settings
-from kiosk.decision import CheckInDesk, Decision, MatchPolicy, Outcome
+from kiosk.decision import CheckInDesk, Decision, Outcome
 from kiosk.detect import GateProblem
 from kiosk.gallery import Gallery, GalleryError
 from kiosk.identification import FaceIdentifier, facenet_of
 from kiosk.liveness import LiveReason, LiveState, LivenessTracker, LivenessVerdict
 from kiosk.matching.rule import Match, RollingUpdateGate
 from kiosk.reembed import missing_embeddings_notice
-from kiosk.stages import Clock, Liveness, Models
+from kiosk.stages import Clock, Liveness, Models, elapsed_ms
 from kiosk.tracking import FaceTracker, box_from_landmarks
 from kiosk.types import BoxXYXY, FrameBGR, Landmarks
 
@@ -163,9 +162,8 @@ class Pipeline:
         if notice:
             log.warning(notice)
         self.event_id = event_id
-        self.policy = MatchPolicy.from_settings(settings.recognition, gallery.fused)
-        self.identifier = FaceIdentifier(models, self.policy, gallery.model_id, gallery.fused,
-                                         settings.recognition.crop_margin)
+        self.identifier = FaceIdentifier.for_gallery(models, gallery, settings.recognition)
+        self.policy = self.identifier.policy
         self.desk = CheckInDesk(gallery, clock, RollingUpdateGate.from_settings(
             settings.recognition, settings.gallery, gallery.fused))
         self.liveness = liveness if liveness is not None else LivenessTracker(settings.liveness)
@@ -214,7 +212,7 @@ class Pipeline:
                 self._reset_track()
             started = time.perf_counter()
             self.liveness.update(gray, None, t_monotonic)
-            timings["liveness"] = _ms(started)
+            timings["liveness"] = elapsed_ms(started)
             return FrameResult(
                 frame_id, t_monotonic, None, None, _prompt_for_gate(face.problem), None, None,
                 timings,
@@ -236,7 +234,7 @@ class Pipeline:
         else:
             started = time.perf_counter()
             verdict = self.liveness.update(gray, landmarks, t_monotonic, frame_bgr)
-            timings["liveness"] = _ms(started)
+            timings["liveness"] = elapsed_ms(started)
 
         if self._decided is not None:  # this attendee already has their answer
             embedded = False
@@ -291,10 +289,8 @@ class Pipeline:
     ) -> np.ndarray:
         """FaceNet's embedding of the face (the check for the next attendee); remembered as
         the latest embedding."""
-        started = time.perf_counter()
-        face_rgb = align_face(frame_bgr, landmarks, self.settings.recognition.crop_margin)
-        timings["align"] = _ms(started)
-        embedding = self.identifier.facenet(face_rgb, timings)
+        embedding = self.identifier.facenet(self.identifier.align(frame_bgr, landmarks, timings),
+                                            timings)
         self._last_embedding = embedding
         return embedding
 
@@ -368,7 +364,4 @@ def _jpeg(face_rgb: np.ndarray | None) -> bytes | None:
                                [cv2.IMWRITE_JPEG_QUALITY, 90])
     return encoded.tobytes() if ok else None
 
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
 

@@ -10,6 +10,7 @@ real models. The real implementations: :class:`kiosk.detect.HaarFaceDetector`,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,11 @@ from kiosk.config import DetectionSettings, Settings
 from kiosk.types import BoxXYXY, Embedding, FaceRGB, FrameBGR, FrameGray, Landmarks
 
 Clock = Callable[[], float]  # seconds; time.monotonic for intervals, time.time for wall-clock
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading): a stage's time."""
+    return (time.perf_counter() - started) * 1000.0
 
 
 class FaceDetector(Protocol):

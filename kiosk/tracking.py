@@ -21,7 +21,7 @@ import numpy as np
 
 from kiosk.detect import GateProblem, to_gray
 from kiosk.flow import track_points
-from kiosk.stages import FaceDetector, Landmarker
+from kiosk.stages import FaceDetector, Landmarker, elapsed_ms
 from kiosk.types import BoxXYXY, FrameBGR, FrameGray, Landmarks
 
 MIN_TRACKED_FRACTION = 0.6  # LK must keep this share of the landmarks, or the gate runs again
@@ -130,7 +130,7 @@ class FaceTracker:
             if ok.mean() >= MIN_TRACKED_FRACTION:
                 box = box_from_landmarks(tracked[ok], width, height)
                 landmarks = self.landmarker.predict(gray, box)
-                timings["landmarks"] = _ms(started)
+                timings["landmarks"] = elapsed_ms(started)
                 self._frames_since_detect += 1
                 self._landmarks = landmarks
                 self._last_box = box
@@ -144,7 +144,7 @@ class FaceTracker:
         if box is None and self.accept_without_eyes and gate.problem is GateProblem.NO_EYES:
             wide = gate.wide_boxes(self.detector.settings.min_face_px)
             box = wide[0] if len(wide) else None
-        timings["gate"] = _ms(started)
+        timings["gate"] = elapsed_ms(started)
         self._frames_since_detect = 0
         if box is None:
             self._landmarks = None
@@ -154,7 +154,7 @@ class FaceTracker:
         self._last_box = np.asarray(box, np.int32)
         started = time.perf_counter()
         landmarks = self.landmarker.predict(gray, box)
-        timings["landmarks"] = _ms(started)
+        timings["landmarks"] = elapsed_ms(started)
         self._landmarks = landmarks
         return TrackedFace(gray, landmarks, box, None, gate.faces_found, True, self._track_id)
 
@@ -167,6 +167,3 @@ def box_iou(box_a: BoxXYXY, box_b: BoxXYXY) -> float:
     union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
     return inter / union if union > 0 else 0.0
 
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

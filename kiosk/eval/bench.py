@@ -753,14 +753,11 @@ class KioskIdentifier:
     """
 
     def __init__(self, models: Any, gallery: Any, settings: Any) -> None:
-        from kiosk.decision import MatchPolicy
         from kiosk.identification import FaceIdentifier
 
         self.models = models
         self.gallery = gallery
-        self.identifier = FaceIdentifier(
-            models, MatchPolicy.from_settings(settings.recognition, gallery.fused),
-            gallery.model_id, gallery.fused, settings.recognition.crop_margin)
+        self.identifier = FaceIdentifier.for_gallery(models, gallery, settings.recognition)
         self.facenet_runs = 0
 
     def __call__(self, frame_bgr: FrameBGR) -> bool:
