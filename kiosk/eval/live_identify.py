@@ -141,11 +141,10 @@ class LiveReport:
 
 
 def plan(faces: FaceSet, enrol: int, enrol_at: float = 0.0) -> dict[str, dict[str, Any]]:
-    """Per person: ``enrol`` (rows), ``same_recording`` and ``another_recording`` (probe rows),
-    and the probe rows per recording in frame order (``recordings``: the first one's frames
-    before and after the enrolment frames, then the others; ``all_recordings``: with the
-    enrolment frames, for the person as a stranger). ``enrol_at``: where in the first recording
-    the enrolment frames start (0: its first frames, 1: its last).
+    """Per person: ``enrol`` (rows) and the probe rows in frame order, as segments of
+    consecutive frames: ``same_recording`` (the first recording's frames before and after the
+    enrolment frames) and ``another_recording`` (each other recording). ``enrol_at``: where in
+    the first recording the enrolment frames start (0: its first frames, 1: its last).
 
     Raises:
         ValueError: ``enrol`` < 1, ``enrol_at`` outside [0, 1], or nobody has more than ``enrol`` frames with a face in a
@@ -168,12 +167,9 @@ def plan(faces: FaceSet, enrol: int, enrol_at: float = 0.0) -> dict[str, dict[st
             continue
         rows = recordings[first]
         start = int(round(enrol_at * (len(rows) - enrol)))
-        before, after = rows[:start], rows[start + enrol:]
         chosen[person] = {"enrol": rows[start:start + enrol],
-                          "same_recording": before + after,
-                          "another_recording": [r for other in others for r in recordings[other]],
-                          "recordings": [before, after] + [recordings[o] for o in others],
-                          "all_recordings": [rows] + [recordings[o] for o in others]}
+                          "same_recording": [rows[:start], rows[start + enrol:]],
+                          "another_recording": [recordings[other] for other in others]}
     if not chosen:
         raise ValueError(f"nobody has more than {enrol} frame(s) with a face in one recording")
     return chosen
@@ -200,7 +196,7 @@ def evaluate(faces: FaceSet, enrol: int, settings: Any, agree: int = 1,
     recognition = settings.recognition
     chosen = plan(faces, enrol, enrol_at)
     report = LiveReport(enrol, agree, enrol_at, len(chosen),
-                        sum(1 for p in chosen.values() if p["another_recording"]))
+                        sum(1 for p in chosen.values() if any(p["another_recording"])))
     threshold, margin = match_threshold(recognition), recognition.min_margin
 
     def embeddings(row: int) -> dict[str, np.ndarray]:
@@ -217,16 +213,17 @@ def evaluate(faces: FaceSet, enrol: int, settings: Any, agree: int = 1,
     everyone, ids = gallery_of(sorted(chosen))
     with everyone:
         for person, rows in chosen.items():
-            for index, recording in enumerate(rows["recordings"]):
-                group = "same_recording" if index < 2 else "another_recording"
-                for frames in consecutive(recording, agree):
-                    report.groups[group].add(
-                        [everyone.match(embeddings(r), threshold, margin) for r in frames],
-                        ids[person])
+            for group in ("same_recording", "another_recording"):
+                for segment in rows[group]:
+                    for frames in consecutive(segment, agree):
+                        report.groups[group].add(
+                            [everyone.match(embeddings(r), threshold, margin) for r in frames],
+                            ids[person])
     for person, rows in chosen.items():
         others, _ = gallery_of([p for p in sorted(chosen) if p != person])
+        before, after = rows["same_recording"]
         with others:
-            for recording in rows["all_recordings"]:
+            for recording in [before + rows["enrol"] + after, *rows["another_recording"]]:
                 for frames in consecutive(recording, agree):
                     report.groups["strangers"].add(
                         [others.match(embeddings(r), threshold, margin) for r in frames], None)
