@@ -263,14 +263,11 @@ def cmd_eval_pairs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval_identify(args: argparse.Namespace, settings: Settings) -> int:
     settings = _with_fusion(args, settings)
-    from kiosk.eval.identify import evaluate_identification, people_images
+    from kiosk.eval.identify import evaluate_identification
 
     if args.enrol < 1:
         raise UserError(f"--enrol must be at least 1, got {args.enrol}")
-    try:
-        people_images(args.root)  # a bad folder is refused before the models load
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+    _people_folder(args.root)  # a bad folder is refused before the models load
     from kiosk.matching.rule import model_weights
 
     encoder = _encoder(settings)
@@ -332,27 +329,48 @@ def _embeddings_fingerprint(settings: Settings, encoder: Any) -> str:
     return digest.hexdigest()
 
 
-def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
+def _people_folder(root: str) -> None:
+    """Refuse a folder that is not one sub-folder of photos per person (as a UserError)."""
     from kiosk.eval.identify import people_images
-    from kiosk.eval.identify_cv import embed_folder
-    from kiosk.eval.live_identify import GROUPS, evaluate
 
     try:
-        agree = [int(n) for n in args.agree.split(",")]
-        enrol_at = [float(f) for f in args.enrol_at.split(",")]
-    except ValueError as exc:
-        raise UserError(f"--agree, --enrol-at: comma-separated numbers, got {args.agree!r}, "
-                        f"{args.enrol_at!r}") from exc
-    if args.enrol < 1 or min(agree) < 1 or not all(0.0 <= f <= 1.0 for f in enrol_at):
-        raise UserError("--enrol and --agree must be at least 1, --enrol-at in 0..1")
-    try:
-        people_images(args.root)  # a bad folder is refused before the models load
+        people_images(root)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+def _numbers(text: str, option: str, kind: type = int) -> list[Any]:
+    """A comma-separated option (``--agree 1,2``) as numbers of ``kind``."""
+    try:
+        return [kind(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise UserError(f"{option}: comma-separated numbers, got {text!r}") from exc
+
+
+def _folder_faces(root: str, cache: str, settings: Settings, encoder: Any) -> Any:
+    """Every photo of a folder of people embedded by both models, kept in ``cache`` (an
+    ``.npz``; "" none) between runs (:func:`kiosk.eval.identify_cv.embed_folder`).
+
+    Raises:
+        ValueError: no face in any photo.
+    """
+    from kiosk.eval.identify_cv import embed_folder
+
+    return embed_folder(root, lambda path: encoder.encode_file_models(path, single=False),
+                        cache or None, _embeddings_fingerprint(settings, encoder))
+
+
+def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.eval.live_identify import GROUPS, evaluate
+
+    agree = _numbers(args.agree, "--agree")
+    enrol_at = _numbers(args.enrol_at, "--enrol-at", float)
+    if args.enrol < 1 or min(agree) < 1 or not all(0.0 <= f <= 1.0 for f in enrol_at):
+        raise UserError("--enrol and --agree must be at least 1, --enrol-at in 0..1")
+    _people_folder(args.root)  # a bad folder is refused before the models load
     encoder = _encoder(settings)
     try:
-        faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
-                             args.cache or None, _embeddings_fingerprint(settings, encoder))
+        faces = _folder_faces(args.root, args.cache, settings, encoder)
         reports = [evaluate(faces, args.enrol, settings, n, at).as_dict()
                    for at in enrol_at for n in agree]
     except ValueError as exc:
@@ -378,18 +396,13 @@ def cmd_eval_live_identify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_identify_cv(args: argparse.Namespace, settings: Settings, encoder: Any) -> int:
-    from kiosk.eval.identify_cv import cross_validate, embed_folder
+    from kiosk.eval.identify_cv import cross_validate
 
-    try:
-        agree = [int(n) for n in args.agree.split(",")]
-    except ValueError as exc:
-        raise UserError(f"--agree: comma-separated whole numbers, got {args.agree!r}") from exc
+    agree = _numbers(args.agree, "--agree")
     if args.cv < 2 or min(agree) < 1:
         raise UserError("--cv needs at least 2 folds and --agree numbers of at least 1")
-    cache = args.cache or None
     try:
-        faces = embed_folder(args.root, lambda path: encoder.encode_file_models(path, single=False),
-                             cache, _embeddings_fingerprint(settings, encoder))
+        faces = _folder_faces(args.root, args.cache, settings, encoder)
         recognition = settings.recognition
         rule = (recognition.dlib_weight if recognition.fusion else 0.0,
                 match_threshold(recognition), recognition.min_margin)
