@@ -283,11 +283,10 @@ class StaffPanelWidget(QWidget):
     def _fill_tables(self) -> None:
         arrived = [r for r in self.rows if r["status"] == "arrived" and self._matches(r)]
         missing = [r for r in self.rows if r["status"] != "arrived" and self._matches(r)]
-        how = {"auto": self.tr("face"), "manual": self.tr("manual")}
         self.arrived_table.setRowCount(len(arrived))
         for i, row in enumerate(arrived):
             values = [row["name"], row["external_id"] or "", short_time(row["at"]),
-                      how.get(row["method"], row["method"] or ""), row["reason"] or ""]
+                      self.how_text(row["method"]), row["reason"] or ""]
             if self.server_link is not None:
                 values.append(self.door_text(row))
             for j, value in enumerate(values):
@@ -306,6 +305,11 @@ class StaffPanelWidget(QWidget):
         self.tabs.setTabText(0, self.tr("Arrived ({count})").format(count=total_arrived))
         self.tabs.setTabText(1, self.tr("Not yet arrived ({count})").format(
             count=len(self.rows) - total_arrived))
+
+    def how_text(self, method: str | None) -> str:
+        """How a check-in was made (or an undo), in the user's language."""
+        how = {"auto": self.tr("face"), "manual": self.tr("manual"), "undo": self.tr("undo")}
+        return how.get(method or "", method or "")
 
     def door_text(self, row: dict[str, Any]) -> str:
         """Where an arrival was checked in: the door (its key's name on the service)."""
@@ -327,12 +331,11 @@ class StaffPanelWidget(QWidget):
     def _fill_refused(self, refused: list[dict[str, Any]]) -> None:
         if self.refused_table is None:
             return
-        how = {"auto": self.tr("face"), "manual": self.tr("manual"), "undo": self.tr("undo")}
         self.refused_table.setRowCount(len(refused))
         for i, item in enumerate(refused):
             values = [short_time(item["at"]), item["name"] or self.tr("(deleted)"),
                       item["external_id"] or "",
-                      how.get(item["method"], item["method"] or ""), item["rejection"] or ""]
+                      self.how_text(item["method"]), item["rejection"] or ""]
             for j, value in enumerate(values):
                 self.refused_table.setItem(i, j, QTableWidgetItem(str(value)))
         self.refused_table.resizeColumnsToContents()
